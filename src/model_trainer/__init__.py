@@ -1,0 +1,1 @@
+"""model-trainer: train, score and sample small language models from a notebook."""

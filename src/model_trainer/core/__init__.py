@@ -1,0 +1,1 @@
+"""The typed core: contracts, errors, events, training, tokenizers, backends and jobs."""

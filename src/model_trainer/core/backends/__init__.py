@@ -1,0 +1,1 @@
+"""Model families behind one adapter, and the registry that finds them."""

@@ -1,0 +1,1 @@
+"""Configs, outcomes and protocols shared by every backend."""

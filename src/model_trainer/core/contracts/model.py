@@ -1,0 +1,298 @@
+"""Contracts shared by every backend: configs, outcomes, the prepared model and the backend.
+
+Configs and outcomes are TypedDicts (plain data, JSON-ready). Models, tokenizers and
+backends are Protocols, so any architecture that fits them plugs in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Literal, NotRequired, Protocol, Self, TypedDict
+
+from torch import Tensor, device
+from torch.nn import Parameter
+
+from model_trainer.core.config.settings import Settings
+from model_trainer.core.contracts.tokenizer import Encoder, TokenizerHandle, TokenizerKind
+
+DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+Precision = Literal["auto", "fp32", "bf16"]
+LossUnit = Literal["token", "char"]
+DetailLevel = Literal["summary", "per_char"]
+StopReason = Literal["max_new_tokens", "eos", "stop_sequence", "context_full"]
+
+
+class ModelTrainConfig(TypedDict):
+    """Everything one training run needs; ``validate_model_train_config`` checks it."""
+
+    model_family: str
+    model_size: str
+    corpus_path: str
+    tokenizer_kind: TokenizerKind
+    vocab_size: int
+    max_seq_len: int
+    num_epochs: int
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    warmup_steps: int
+    grad_clip: float
+    grad_accum_steps: int
+    val_fraction: float
+    eval_every_steps: int
+    checkpoint_every_steps: int
+    max_steps_per_epoch: int
+    seed: int
+    device: DeviceName
+    precision: Precision
+    compile: bool
+
+
+class ScoreConfig(TypedDict):
+    """What to score: exactly one of ``text`` or ``path``."""
+
+    text: str | None
+    path: str | None
+    detail_level: DetailLevel
+    top_k: int | None
+    seed: int | None
+
+
+class GenerateConfig(TypedDict):
+    """How to sample: exactly one of ``prompt_text`` or ``prompt_path``."""
+
+    prompt_text: str | None
+    prompt_path: str | None
+    max_new_tokens: int
+    temperature: float
+    top_k: int
+    top_p: float
+    num_return_sequences: int
+    seed: int | None
+    stop_sequences: list[str]
+
+
+class TrainOutcome(TypedDict):
+    """The end of a training run (also of a cancelled one)."""
+
+    loss: float
+    perplexity: float
+    val_loss: float | None
+    val_perplexity: float | None
+    loss_unit: LossUnit
+    steps: int
+    epochs_completed: int
+    tokens_per_second: float
+    out_dir: str
+    cancelled: bool
+
+
+class EvalOutcome(TypedDict):
+    """Validation figures of a model on its run's validation split."""
+
+    loss: float
+    perplexity: float
+    bits_per_char: float
+    num_tokens: int
+    num_chars: int
+    loss_unit: LossUnit
+
+
+class TopKItem(TypedDict):
+    """One alternative the model expected, with its probability."""
+
+    text: str
+    prob: float
+
+
+class CharScore(TypedDict):
+    """One character of a scored text."""
+
+    char: str
+    surprisal_bits: float
+    token_index: int
+    rank: int
+    top_k: NotRequired[list[TopKItem]]
+
+
+class ScoreOutcome(TypedDict):
+    """Scores of a text; ``per_char`` is present with ``detail_level="per_char"``."""
+
+    loss: float
+    perplexity: float
+    bits_per_char: float
+    num_tokens: int
+    num_chars: int
+    num_unknown_chars: int
+    per_char: NotRequired[list[CharScore]]
+
+
+class GeneratedSequence(TypedDict):
+    """One sampled continuation."""
+
+    text: str
+    stop_reason: StopReason
+    tokens: list[str]
+    token_probs: list[float]
+
+
+class GenerateOutcome(TypedDict):
+    """Sampled continuations; ``outputs[i] == sequences[i]["text"]`` (prompt excluded)."""
+
+    outputs: list[str]
+    sequences: list[GeneratedSequence]
+    prompt_tokens: int
+    prompt_truncated: bool
+
+
+class ModelArtifact(TypedDict):
+    """A saved model folder."""
+
+    path: str
+    model_family: str
+    model_size: str
+    tokenizer_path: str
+
+
+class LMModelProto(Protocol):
+    """A causal language model: token ids ``(B, T)`` in, logits ``(B, T, vocab)`` out."""
+
+    def __call__(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """Return the logits of the next token at every position."""
+        ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Yield the trainable parameters."""
+        ...
+
+    def train(self, mode: bool = True) -> Self:
+        """Switch to training mode."""
+        ...
+
+    def eval(self) -> Self:
+        """Switch to evaluation mode."""
+        ...
+
+    def to(self, device: str | device) -> Self:
+        """Move to ``device``."""
+        ...
+
+    def state_dict(self) -> Mapping[str, Tensor]:
+        """Return the weights by name."""
+        ...
+
+    def load_state_dict(self, state_dict: Mapping[str, Tensor]) -> object:
+        """Replace the weights."""
+        ...
+
+
+class PreparedLMModel(TypedDict):
+    """A model with its tokenizer, ready for training or inference."""
+
+    model: LMModelProto
+    model_family: str
+    model_size: str
+    tokenizer: TokenizerHandle
+    tokenizer_id: str
+    eos_id: int
+    pad_id: int
+    max_seq_len: int
+    tok_for_dataset: Encoder
+    device: str
+
+
+class BackendCapabilities(TypedDict):
+    """What a backend can do, known without building it."""
+
+    supports_train: bool
+    supports_evaluate: bool
+    supports_score: bool
+    supports_generate: bool
+    supports_distributed: bool
+    supported_sizes: tuple[str, ...]
+
+
+class EpochMetrics(TypedDict):
+    """Figures at the end of one epoch; losses in nats per token."""
+
+    epoch: int
+    global_step: int
+    steps: int
+    elapsed_s: float
+    loss: float
+    perplexity: float
+    val_loss: float | None
+    val_perplexity: float | None
+    tokens_per_second: float
+    learning_rate: float
+
+
+class TrainingCallbacks(TypedDict):
+    """Hooks the training loop calls; all run on the training thread.
+
+    ``progress(step, epoch, loss)`` is called when a progress update is due (the loss is
+    read back from the device only then). ``epoch_end`` gets each epoch's metrics after
+    its checkpoint is written.
+    """
+
+    heartbeat: Callable[[float], None]
+    cancelled: Callable[[], bool]
+    progress: Callable[[int, int, float], None] | None
+    epoch_end: Callable[[EpochMetrics], None] | None
+
+
+class TrainContext(TypedDict):
+    """Where a run lives and how it is driven."""
+
+    run_dir: str
+    resume: bool
+    callbacks: TrainingCallbacks
+    settings: Settings
+
+
+class ModelBackend(Protocol):
+    """One model family: build, train, evaluate, score, sample, save and load."""
+
+    def name(self) -> str:
+        """The family name the registry knows it by."""
+        ...
+
+    def capabilities(self) -> BackendCapabilities:
+        """What this backend supports."""
+        ...
+
+    def prepare(
+        self, cfg: ModelTrainConfig, settings: Settings, *, tokenizer: TokenizerHandle
+    ) -> PreparedLMModel:
+        """Build a fresh model for ``cfg`` around ``tokenizer``."""
+        ...
+
+    def train(
+        self, cfg: ModelTrainConfig, *, prepared: PreparedLMModel, context: TrainContext
+    ) -> TrainOutcome:
+        """Train ``prepared`` in place, checkpointing into the run folder."""
+        ...
+
+    def evaluate(self, *, run_dir: str, cfg: ModelTrainConfig, settings: Settings) -> EvalOutcome:
+        """Evaluate the run's saved model on its validation split."""
+        ...
+
+    def score(
+        self, *, prepared: PreparedLMModel, cfg: ScoreConfig, settings: Settings
+    ) -> ScoreOutcome:
+        """Score a text."""
+        ...
+
+    def generate(
+        self, *, prepared: PreparedLMModel, cfg: GenerateConfig, settings: Settings
+    ) -> GenerateOutcome:
+        """Sample continuations of a prompt."""
+        ...
+
+    def save(self, prepared: PreparedLMModel, out_dir: str) -> ModelArtifact:
+        """Write the model and its tokenizer to ``out_dir``."""
+        ...
+
+    def load(self, artifact_path: str, settings: Settings) -> PreparedLMModel:
+        """Read a model folder written by ``save``."""
+        ...

@@ -1,0 +1,122 @@
+"""Config validators: a bad field raises ``ModelTrainerError`` naming the field and value."""
+
+from __future__ import annotations
+
+import math
+
+from model_trainer.core.contracts.model import (
+    BackendCapabilities,
+    GenerateConfig,
+    ModelTrainConfig,
+    ScoreConfig,
+)
+from model_trainer.core.errors import ModelTrainerError
+
+_DEVICES = ("auto", "cpu", "cuda", "mps")
+_PRECISIONS = ("auto", "fp32", "bf16")
+_TOKENIZERS = ("char", "bpe")
+_DETAIL_LEVELS = ("summary", "per_char")
+
+
+def _bad(field: str, value: object, rule: str) -> ModelTrainerError:
+    return ModelTrainerError("INVALID_CONFIG", f"{field} must be {rule}, got {value!r}")
+
+
+def _at_least(field: str, value: int, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise _bad(field, value, f"an integer >= {low}")
+
+
+def _positive(field: str, value: float) -> None:
+    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0.0:
+        raise _bad(field, value, "a finite number > 0")
+
+
+def _non_negative(field: str, value: float) -> None:
+    if not isinstance(value, int | float) or not math.isfinite(value) or value < 0.0:
+        raise _bad(field, value, "a finite number >= 0")
+
+
+def _one_of(field: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise _bad(field, value, "one of " + ", ".join(allowed))
+
+
+def validate_model_train_config(
+    cfg: ModelTrainConfig, capabilities: BackendCapabilities | None = None
+) -> None:
+    """Check every field of a training config; with ``capabilities``, the size too."""
+    if capabilities is not None and cfg["model_size"] not in capabilities["supported_sizes"]:
+        raise ModelTrainerError(
+            "INVALID_MODEL_SIZE",
+            f"model_size {cfg['model_size']!r} is not a size of {cfg['model_family']}; "
+            f"valid sizes: {', '.join(capabilities['supported_sizes'])}",
+        )
+    if not cfg["corpus_path"]:
+        raise _bad("corpus_path", cfg["corpus_path"], "a path or builtin:python-docs")
+    _one_of("tokenizer_kind", cfg["tokenizer_kind"], _TOKENIZERS)
+    _at_least("vocab_size", cfg["vocab_size"], 1)
+    if cfg["tokenizer_kind"] == "bpe":
+        _at_least("vocab_size", cfg["vocab_size"], 260)
+    _at_least("max_seq_len", cfg["max_seq_len"], 1)
+    _at_least("num_epochs", cfg["num_epochs"], 1)
+    _at_least("batch_size", cfg["batch_size"], 1)
+    _positive("learning_rate", cfg["learning_rate"])
+    _non_negative("weight_decay", cfg["weight_decay"])
+    _at_least("warmup_steps", cfg["warmup_steps"], 0)
+    _non_negative("grad_clip", cfg["grad_clip"])
+    _at_least("grad_accum_steps", cfg["grad_accum_steps"], 1)
+    frac = cfg["val_fraction"]
+    if not isinstance(frac, int | float) or not 0.0 <= frac < 1.0:
+        raise _bad("val_fraction", frac, "in [0, 1)")
+    _at_least("eval_every_steps", cfg["eval_every_steps"], 0)
+    _at_least("checkpoint_every_steps", cfg["checkpoint_every_steps"], 0)
+    _at_least("max_steps_per_epoch", cfg["max_steps_per_epoch"], 0)
+    _at_least("seed", cfg["seed"], 0)
+    _one_of("device", cfg["device"], _DEVICES)
+    _one_of("precision", cfg["precision"], _PRECISIONS)
+    if not isinstance(cfg["compile"], bool):
+        raise _bad("compile", cfg["compile"], "true or false")
+
+
+def validate_score_config(cfg: ScoreConfig) -> None:
+    """Check a score config: exactly one of text and path, a sane ``top_k``."""
+    if cfg["text"] is None and cfg["path"] is None:
+        raise ModelTrainerError("INVALID_CONFIG", "ScoreConfig requires either text or path")
+    if cfg["text"] is not None and cfg["path"] is not None:
+        raise ModelTrainerError(
+            "INVALID_CONFIG", f"ScoreConfig takes text or path, not both (path={cfg['path']!r})"
+        )
+    if cfg["text"] is not None and cfg["text"] == "":
+        raise _bad("text", cfg["text"], "a non-empty string")
+    _one_of("detail_level", cfg["detail_level"], _DETAIL_LEVELS)
+    if cfg["top_k"] is not None:
+        _at_least("top_k", cfg["top_k"], 1)
+    if cfg["seed"] is not None:
+        _at_least("seed", cfg["seed"], 0)
+
+
+def validate_generate_config(cfg: GenerateConfig) -> None:
+    """Check a generate config: one prompt source and sampling settings in range."""
+    if cfg["prompt_text"] is None and cfg["prompt_path"] is None:
+        raise ModelTrainerError(
+            "INVALID_CONFIG", "GenerateConfig requires either prompt_text or prompt_path"
+        )
+    if cfg["prompt_text"] is not None and cfg["prompt_path"] is not None:
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"GenerateConfig takes prompt_text or prompt_path, not both "
+            f"(prompt_path={cfg['prompt_path']!r})",
+        )
+    _at_least("max_new_tokens", cfg["max_new_tokens"], 1)
+    _positive("temperature", cfg["temperature"])
+    _at_least("top_k", cfg["top_k"], 1)
+    top_p = cfg["top_p"]
+    if not isinstance(top_p, int | float) or not 0.0 < top_p <= 1.0:
+        raise _bad("top_p", top_p, "in (0, 1]")
+    _at_least("num_return_sequences", cfg["num_return_sequences"], 1)
+    if cfg["seed"] is not None:
+        _at_least("seed", cfg["seed"], 0)
+    for stop in cfg["stop_sequences"]:
+        if not isinstance(stop, str) or stop == "":
+            raise _bad("stop_sequences", cfg["stop_sequences"], "a list of non-empty strings")

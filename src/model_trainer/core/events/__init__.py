@@ -1,0 +1,1 @@
+"""Job lifecycle and training metrics events, and the sinks they go to."""

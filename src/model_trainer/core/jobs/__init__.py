@@ -1,0 +1,1 @@
+"""Background jobs: train, evaluate, score, generate and tokenizer runs."""

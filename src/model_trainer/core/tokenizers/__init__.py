@@ -1,0 +1,1 @@
+"""Character and byte-level BPE tokenizers behind ``TokenizerHandle``."""

@@ -1,0 +1,1 @@
+"""The shared training loop, datasets, corpora, checkpoints and manifests."""

@@ -1,0 +1,1 @@
+"""Notebook views: live training panel, score heatmap, generation view."""

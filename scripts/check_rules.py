@@ -9,10 +9,13 @@ from pathlib import Path
 _ANY = "A" + "ny"
 _WORDS = ("TO" + "DO", "FIX" + "ME", "HA" + "CK", "X" + "XX")
 BANNED: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("Any", re.compile(rf"typing\.{_ANY}\b|import [^\n]*\b{_ANY}\b|[:\[,(|] *{_ANY}\b|-> *{_ANY}\b")),
-    ("cast", re.compile(r"\bcast\(|import [^\n]*\bcast\b")),
+    (
+        "any-type",
+        re.compile(rf"typing\.{_ANY}\b|import [^\n]*\b{_ANY}\b|[:\[,(|] *{_ANY}\b|-> *{_ANY}\b"),
+    ),
+    ("cast-call", re.compile(r"\bcast\(|import [^\n]*\bcast\b")),
     ("type-ignore", re.compile(r"type: *" + "ignore")),
-    ("noqa", re.compile(r"\b" + "no" + "qa\b")),
+    ("no-qa", re.compile(r"\b" + "no" + r"qa\b")),
     ("pragma", re.compile(r"pragma: *" + "no cover")),
     ("marker", re.compile(r"\b(" + "|".join(_WORDS) + r")\b")),
 )

@@ -27,6 +27,7 @@ Codes (``ModelTrainerErrorCode``) and their statuses (``ERROR_STATUS``):
 - ``CUDA_OOM`` (507): the GPU ran out of memory.
 - ``ARTIFACT_UPLOAD_FAILED`` (502): an artifact could not be written.
 - ``ARTIFACT_DOWNLOAD_FAILED`` (502): an artifact could not be fetched.
+- ``INTERNAL_ERROR`` (500): an unexpected exception, recorded at the job boundary.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ ModelTrainerErrorCode = Literal[
     "CUDA_OOM",
     "ARTIFACT_UPLOAD_FAILED",
     "ARTIFACT_DOWNLOAD_FAILED",
+    "INTERNAL_ERROR",
 ]
 
 ERROR_STATUS: dict[ModelTrainerErrorCode, int] = {
@@ -75,6 +77,7 @@ ERROR_STATUS: dict[ModelTrainerErrorCode, int] = {
     "CUDA_OOM": 507,
     "ARTIFACT_UPLOAD_FAILED": 502,
     "ARTIFACT_DOWNLOAD_FAILED": 502,
+    "INTERNAL_ERROR": 500,
 }
 
 CodeT = TypeVar("CodeT", bound=str)

@@ -1,0 +1,171 @@
+"""Job lifecycle events of the ``trainer`` domain: started, progress, completed, failed.
+
+Each event is a TypedDict with a ``Literal`` ``type`` and a keyword-only factory. Every event
+carries ``job_id``, ``user_id`` and ``ts`` (unix time in seconds, ``time.time()`` by default).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Literal, TypedDict, TypeGuard
+
+from model_trainer.core.errors import ModelTrainerErrorCode
+
+JobEventType = Literal[
+    "trainer.job.started.v1",
+    "trainer.job.progress.v1",
+    "trainer.job.completed.v1",
+    "trainer.job.failed.v1",
+]
+JobKind = Literal["train", "eval", "score", "generate", "tokenizer"]
+ErrorKind = Literal["user", "system"]
+
+
+class JobStartedV1(TypedDict):
+    """A job began running."""
+
+    type: Literal["trainer.job.started.v1"]
+    job_id: str
+    user_id: int
+    ts: float
+    queue: str
+    kind: JobKind
+    run_id: str
+
+
+class JobProgressV1(TypedDict):
+    """How far a job is, in percent (0 to 100), with a short message."""
+
+    type: Literal["trainer.job.progress.v1"]
+    job_id: str
+    user_id: int
+    ts: float
+    progress: int
+    message: str
+
+
+class JobCompletedV1(TypedDict):
+    """A job finished; its result is ``result_id`` and is ``result_bytes`` long."""
+
+    type: Literal["trainer.job.completed.v1"]
+    job_id: str
+    user_id: int
+    ts: float
+    result_id: str
+    result_bytes: int
+
+
+class JobFailedV1(TypedDict):
+    """A job stopped with an error; ``error_kind`` says whose it is to fix."""
+
+    type: Literal["trainer.job.failed.v1"]
+    job_id: str
+    user_id: int
+    ts: float
+    error_kind: ErrorKind
+    code: ModelTrainerErrorCode
+    message: str
+
+
+JobEventV1 = JobStartedV1 | JobProgressV1 | JobCompletedV1 | JobFailedV1
+
+
+def make_started_event(
+    *,
+    job_id: str,
+    user_id: int,
+    kind: JobKind,
+    run_id: str,
+    queue: str = "local",
+    ts: float | None = None,
+) -> JobStartedV1:
+    """Build a ``trainer.job.started.v1`` event."""
+    return {
+        "type": "trainer.job.started.v1",
+        "job_id": job_id,
+        "user_id": user_id,
+        "ts": time.time() if ts is None else ts,
+        "queue": queue,
+        "kind": kind,
+        "run_id": run_id,
+    }
+
+
+def make_progress_event(
+    *,
+    job_id: str,
+    user_id: int,
+    progress: int,
+    message: str,
+    ts: float | None = None,
+) -> JobProgressV1:
+    """Build a ``trainer.job.progress.v1`` event; ``progress`` is a percent, 0 to 100."""
+    return {
+        "type": "trainer.job.progress.v1",
+        "job_id": job_id,
+        "user_id": user_id,
+        "ts": time.time() if ts is None else ts,
+        "progress": progress,
+        "message": message,
+    }
+
+
+def make_completed_event(
+    *,
+    job_id: str,
+    user_id: int,
+    result_id: str,
+    result_bytes: int,
+    ts: float | None = None,
+) -> JobCompletedV1:
+    """Build a ``trainer.job.completed.v1`` event."""
+    return {
+        "type": "trainer.job.completed.v1",
+        "job_id": job_id,
+        "user_id": user_id,
+        "ts": time.time() if ts is None else ts,
+        "result_id": result_id,
+        "result_bytes": result_bytes,
+    }
+
+
+def make_failed_event(
+    *,
+    job_id: str,
+    user_id: int,
+    error_kind: ErrorKind,
+    code: ModelTrainerErrorCode,
+    message: str,
+    ts: float | None = None,
+) -> JobFailedV1:
+    """Build a ``trainer.job.failed.v1`` event."""
+    return {
+        "type": "trainer.job.failed.v1",
+        "job_id": job_id,
+        "user_id": user_id,
+        "ts": time.time() if ts is None else ts,
+        "error_kind": error_kind,
+        "code": code,
+        "message": message,
+    }
+
+
+def is_started(event: Mapping[str, object]) -> TypeGuard[JobStartedV1]:
+    """Whether an event is ``trainer.job.started.v1``."""
+    return event.get("type") == "trainer.job.started.v1"
+
+
+def is_job_progress(event: Mapping[str, object]) -> TypeGuard[JobProgressV1]:
+    """Whether an event is ``trainer.job.progress.v1``."""
+    return event.get("type") == "trainer.job.progress.v1"
+
+
+def is_completed(event: Mapping[str, object]) -> TypeGuard[JobCompletedV1]:
+    """Whether an event is ``trainer.job.completed.v1``."""
+    return event.get("type") == "trainer.job.completed.v1"
+
+
+def is_failed(event: Mapping[str, object]) -> TypeGuard[JobFailedV1]:
+    """Whether an event is ``trainer.job.failed.v1``."""
+    return event.get("type") == "trainer.job.failed.v1"

@@ -1,0 +1,98 @@
+"""Tokenizer files: read one JSON file of either kind, or train a new tokenizer.
+
+Two file formats share the ``.json`` suffix and are told apart by their top-level keys:
+
+- ``{"kind": "char", "version": 1, "chars": [...]}``: a ``CharTokenizer``;
+- the Hugging Face ``tokenizers`` format (a ``"model"`` key): a ``BPETokenizer``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from model_trainer.core.contracts.tokenizer import TokenizerHandle, TokenizerKind
+from model_trainer.core.errors import ModelTrainerError
+
+
+def read_tokenizer_text(path: str) -> str:
+    """Return the text of the tokenizer file at ``path``.
+
+    Raises:
+        ModelTrainerError: ``TOKENIZER_NOT_FOUND`` when there is no file at ``path``;
+            ``TOKENIZER_LOAD_FAILED`` when the file is not UTF-8.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ModelTrainerError("TOKENIZER_NOT_FOUND", f"tokenizer_path: no file at {path!r}")
+    data = file.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelTrainerError(
+            "TOKENIZER_LOAD_FAILED",
+            f"tokenizer_path: file {path!r} is not UTF-8 "
+            f"(invalid byte 0x{data[exc.start]:02x} at byte offset {exc.start})",
+        ) from exc
+
+
+def parse_tokenizer_json(text: str, path: str) -> dict[str, object]:
+    """Parse the text of a tokenizer file into its top-level JSON object.
+
+    Raises:
+        ModelTrainerError: ``TOKENIZER_LOAD_FAILED`` naming ``path`` when ``text`` is not
+            JSON or not a JSON object.
+    """
+    try:
+        raw: object = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelTrainerError(
+            "TOKENIZER_LOAD_FAILED", f"tokenizer_path: file {path!r} is not JSON ({exc})"
+        ) from exc
+    if not isinstance(raw, dict):
+        raise ModelTrainerError(
+            "TOKENIZER_LOAD_FAILED",
+            f"tokenizer_path: file {path!r} holds a JSON {type(raw).__name__}, not an object",
+        )
+    return {str(key): value for key, value in raw.items()}
+
+
+def load_tokenizer(path: str) -> TokenizerHandle:
+    """Load the tokenizer saved at ``path``, telling the kind from the file's JSON.
+
+    Raises:
+        ModelTrainerError: ``TOKENIZER_NOT_FOUND`` for a missing file;
+            ``TOKENIZER_LOAD_FAILED`` for a file of neither format or a corrupt one.
+    """
+    from model_trainer.core.tokenizers.bpe import BPETokenizer
+    from model_trainer.core.tokenizers.char import CharTokenizer
+
+    text = read_tokenizer_text(path)
+    obj = parse_tokenizer_json(text, path)
+    if "kind" in obj:
+        return CharTokenizer.from_json(obj, path)
+    if "model" in obj:
+        return BPETokenizer.from_json(text, obj, path)
+    raise ModelTrainerError(
+        "TOKENIZER_LOAD_FAILED",
+        f"tokenizer_path: file {path!r} is neither a char tokenizer (no 'kind' key) "
+        "nor a tokenizers file (no 'model' key)",
+    )
+
+
+def train_tokenizer(kind: TokenizerKind, text: str, vocab_size: int) -> TokenizerHandle:
+    """Build a tokenizer of ``kind`` from ``text``.
+
+    A char tokenizer's vocabulary is the set of characters of ``text``, so ``vocab_size``
+    only applies to ``bpe``.
+
+    Raises:
+        ModelTrainerError: ``TOKENIZER_TRAIN_FAILED`` when ``text`` is empty, or for ``bpe``
+            when ``vocab_size`` is below 258.
+    """
+    from model_trainer.core.tokenizers.bpe import BPETokenizer
+    from model_trainer.core.tokenizers.char import CharTokenizer
+
+    if kind == "char":
+        return CharTokenizer.from_text(text)
+    return BPETokenizer.train(text, vocab_size)

@@ -1,0 +1,73 @@
+"""A tiny real causal model for tests and notebooks: embeddings and causal convolutions.
+
+It trains on a CPU in about a second and differs from both real families (no attention,
+no recurrence), so generic code paths, not family-specific ones, serve it.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from torch import Tensor, nn
+from torch.nn import functional
+
+from model_trainer.core.errors import ModelTrainerError
+
+
+class FakeShape(TypedDict):
+    """Depth, width and kernel size of the fake model."""
+
+    num_layers: int
+    width: int
+    kernel_size: int
+
+
+FAKE_SIZES: dict[str, FakeShape] = {
+    "tiny": {"num_layers": 2, "width": 32, "kernel_size": 3},
+}
+
+
+def fake_shape(size: str) -> FakeShape:
+    """The shape of fake size ``size``.
+
+    Raises:
+        ModelTrainerError: ``INVALID_MODEL_SIZE`` listing the valid sizes.
+    """
+    if size not in FAKE_SIZES:
+        raise ModelTrainerError(
+            "INVALID_MODEL_SIZE",
+            f"model_size {size!r} is not a fake size; valid: {', '.join(FAKE_SIZES)}",
+        )
+    return FAKE_SIZES[size]
+
+
+class FakeLM(nn.Module):
+    """Token embeddings, residual causal 1-D convolutions with GELU, a linear head.
+
+    Each position sees itself and the ``num_layers * (kernel_size - 1)`` tokens before it.
+    """
+
+    def __init__(self, shape: FakeShape, vocab_size: int) -> None:
+        super().__init__()
+        self.shape: FakeShape = {**shape}
+        self.vocab_size = vocab_size
+        width = shape["width"]
+        self.embed = nn.Embedding(vocab_size, width)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(width, width, shape["kernel_size"]) for _ in range(shape["num_layers"])
+        )
+        self.head = nn.Linear(width, vocab_size)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """Return the logits ``(B, T, vocab)`` of ``input_ids`` ``(B, T)``.
+
+        The mask is not needed: padding comes after the text, and a causal model never
+        reads ahead of a position.
+        """
+        del attention_mask
+        pad = self.shape["kernel_size"] - 1
+        x = self.embed(input_ids).transpose(1, 2)  # (B, C, T)
+        for conv in self.convs:
+            x = x + functional.gelu(conv(functional.pad(x, (pad, 0))))  # left pad: causal
+        logits: Tensor = self.head(x.transpose(1, 2))  # (B, T, V)
+        return logits

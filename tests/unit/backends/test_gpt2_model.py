@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor
+from transformers import GPT2LMHeadModel
+
+from model_trainer.core.backends import registry
+from model_trainer.core.backends.gpt2.config import (
+    GPT2_SIZES,
+    build_gpt2_config,
+    convert_gpt2_config,
+    size_shape,
+)
+from model_trainer.core.backends.gpt2.model import GPT2LM, GPT2State
+from model_trainer.core.backends.gpt2.prepare import prepare_gpt2
+from model_trainer.core.config.settings import Settings
+from model_trainer.core.contracts.defaults import train_config
+from model_trainer.core.contracts.model import PreparedLMModel
+from model_trainer.core.contracts.stateful import StepModel
+from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.tokenizers.char import CharTokenizer
+
+
+class _LogitsOut:
+    logits: Tensor
+
+
+def _prepare(tokenizer: CharTokenizer, settings: Settings, seed: int = 0) -> PreparedLMModel:
+    cfg = train_config(
+        model_family="gpt2", model_size="tiny", max_seq_len=16, device="cpu", seed=seed
+    )
+    return prepare_gpt2(convert_gpt2_config(cfg), settings, tokenizer)
+
+
+def _gpt2(prepared: PreparedLMModel) -> GPT2LM:
+    model = prepared["model"]
+    assert isinstance(model, GPT2LM)
+    return model
+
+
+def test_sizes_are_the_registry_sizes() -> None:
+    assert tuple(GPT2_SIZES) == registry.GPT2_SIZES
+
+
+def test_unknown_size_lists_the_valid_ones() -> None:
+    with pytest.raises(ModelTrainerError) as info:
+        size_shape("huge")
+    assert info.value.code == "INVALID_MODEL_SIZE"
+    assert "'huge'" in info.value.message
+    assert "tiny, small, medium, gpt2" in info.value.message
+
+
+def test_convert_attaches_the_shape() -> None:
+    cfg = train_config(model_family="gpt2", model_size="medium")
+    converted = convert_gpt2_config(cfg)
+    assert converted["shape"] == {"n_layer": 6, "n_head": 6, "n_embd": 384}
+    assert converted["train"] is cfg
+
+
+def test_config_is_set_up_for_speed() -> None:
+    config = build_gpt2_config(GPT2_SIZES["small"], vocab_size=70, n_positions=48, eos_id=1)
+    assert (config.n_layer, config.n_head, config.n_embd) == (4, 4, 128)
+    assert (config.vocab_size, config.n_positions) == (70, 48)
+    assert config.activation_function == "gelu_pytorch_tanh"
+    assert (config.resid_pdrop, config.embd_pdrop, config.attn_pdrop) == (0.0, 0.0, 0.0)
+    assert (config.bos_token_id, config.eos_token_id, config.pad_token_id) == (1, 1, None)
+    assert config.tie_word_embeddings
+    with_dropout = build_gpt2_config(
+        GPT2_SIZES["tiny"], vocab_size=70, n_positions=48, eos_id=1, dropout=0.1
+    )
+    assert (with_dropout.resid_pdrop, with_dropout.embd_pdrop, with_dropout.attn_pdrop) == (
+        0.1,
+        0.1,
+        0.1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "params"),
+    [("tiny", 3_382_080), ("small", 7_357_312), ("medium", 30_339_456), ("gpt2", 124_439_808)],
+)
+def test_parameter_counts_with_the_gpt2_vocabulary(size: str, params: int) -> None:
+    config = build_gpt2_config(GPT2_SIZES[size], vocab_size=50257, n_positions=1024, eos_id=1)
+    with torch.device("meta"):
+        model = GPT2LM.from_config(config)
+    assert sum(p.numel() for p in model.parameters()) == params
+
+
+def test_prepare_fills_every_field(tokenizer: CharTokenizer, settings: Settings) -> None:
+    prepared = _prepare(tokenizer, settings)
+    model = _gpt2(prepared)
+    assert prepared["model_family"] == "gpt2"
+    assert prepared["model_size"] == "tiny"
+    assert prepared["tokenizer"] is tokenizer
+    assert prepared["tok_for_dataset"] is tokenizer
+    assert prepared["tokenizer_id"] == tokenizer.tokenizer_id
+    assert (prepared["eos_id"], prepared["pad_id"]) == (tokenizer.eos_id, tokenizer.pad_id)
+    assert prepared["max_seq_len"] == 16
+    assert prepared["device"] == "cpu"
+    assert model.config.n_positions == 16
+    assert model.config.vocab_size == tokenizer.vocab_size
+    assert model.config.eos_token_id == tokenizer.eos_id
+    assert model.config._attn_implementation == "sdpa"
+    assert model.hf.lm_head.weight is model.hf.transformer.wte.weight
+
+
+def test_prepare_is_seeded(tokenizer: CharTokenizer, settings: Settings) -> None:
+    first = _gpt2(_prepare(tokenizer, settings)).state_dict()
+    again = _gpt2(_prepare(tokenizer, settings)).state_dict()
+    other = _gpt2(_prepare(tokenizer, settings, seed=1)).state_dict()
+    name = "hf.transformer.h.0.attn.c_attn.weight"
+    torch.testing.assert_close(first[name], again[name])
+    assert not torch.equal(first[name], other[name])
+
+
+def test_forward_equals_hugging_face_model(
+    tokenizer: CharTokenizer, settings: Settings, sample_ids: Tensor
+) -> None:
+    model = _gpt2(_prepare(tokenizer, settings)).eval()
+    by_hand = GPT2LMHeadModel(model.config)  # no dropout: train mode computes the same
+    by_hand.load_state_dict(model.hf.state_dict())
+    ids = sample_ids
+    expected: _LogitsOut = by_hand(input_ids=ids)
+    logits = model(ids)
+    assert logits.shape == (2, 12, tokenizer.vocab_size)
+    torch.testing.assert_close(logits, expected.logits)
+
+
+def test_forward_is_causal(
+    tokenizer: CharTokenizer, settings: Settings, sample_ids: Tensor
+) -> None:
+    model = _gpt2(_prepare(tokenizer, settings)).eval()
+    ids = sample_ids
+    changed = ids.clone()
+    changed[:, 8] = tokenizer.eos_id
+    with torch.no_grad():
+        before, after = model(ids), model(changed)
+    torch.testing.assert_close(before[:, :8], after[:, :8])
+    assert not torch.allclose(before[:, 8:], after[:, 8:])
+
+
+def test_forward_uses_the_attention_mask(
+    tokenizer: CharTokenizer, settings: Settings, sample_ids: Tensor
+) -> None:
+    model = _gpt2(_prepare(tokenizer, settings)).eval()
+    ids = sample_ids
+    mask = torch.ones_like(ids)
+    mask[:, :3] = 0
+    with torch.no_grad():
+        plain = model(ids)
+        masked = model(ids, attention_mask=mask)
+        all_ones = model(ids, attention_mask=torch.ones_like(ids))
+    torch.testing.assert_close(all_ones, plain)
+    assert not torch.allclose(masked[:, 3:], plain[:, 3:])
+
+
+def test_step_equals_forward(
+    tokenizer: CharTokenizer, settings: Settings, sample_ids: Tensor
+) -> None:
+    model = _gpt2(_prepare(tokenizer, settings)).eval()
+    ids = sample_ids
+    with torch.no_grad():
+        full = model(ids)
+        logits, state = model.step(ids[:, :5], None)
+        pieces = [logits]
+        for position in range(5, ids.shape[1]):
+            assert state.length == position
+            logits, state = model.step(ids[:, position : position + 1], state)
+            pieces.append(logits)
+    stepper: StepModel[GPT2State] = model
+    assert isinstance(stepper, StepModel)
+    assert state.length == ids.shape[1]
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full)

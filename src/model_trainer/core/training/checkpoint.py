@@ -1,0 +1,379 @@
+"""Checkpoints: everything a run needs to continue from the exact step it stopped at.
+
+A checkpoint folder ``ckpt-<global_step>`` holds ``model.safetensors`` (weights),
+``optimizer.pt`` (optimizer state, read with ``weights_only=True``), ``rng.safetensors``
+(torch CPU and CUDA random states) and ``state.json`` (position, scheduler, metric history,
+best loss, seed). A save writes ``ckpt-<step>.tmp``, renames it, then atomically replaces the
+file ``LATEST`` with the folder's name and deletes older folders, so a kill at any moment
+leaves ``LATEST`` naming a complete folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import shutil
+from typing import TypedDict
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from model_trainer.core.contracts.model import EpochMetrics, LMModelProto
+from model_trainer.core.errors import ModelTrainerError
+
+LATEST = "LATEST"
+WEIGHTS_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.pt"
+RNG_FILE = "rng.safetensors"
+STATE_FILE = "state.json"
+FOLDER_PREFIX = "ckpt-"
+TMP_SUFFIX = ".tmp"
+_FOLDER_NAME = re.compile(r"ckpt-\d+")
+
+
+class TrainPosition(TypedDict):
+    """Where a run stands; a run resumed from it continues with the very next batch.
+
+    ``epoch`` is the 0-based index of the epoch in progress and ``step_in_epoch`` the number
+    of its batches already trained; ``global_step`` counts optimizer updates. ``loss_sum``
+    (nats), ``tokens`` and ``elapsed_s`` are the epoch's figures so far. ``best_reading`` is
+    the lowest progress reading of the training loss, the yardstick of divergence.
+    """
+
+    epoch: int
+    step_in_epoch: int
+    global_step: int
+    loss_sum: float
+    tokens: int
+    elapsed_s: float
+    best_reading: float | None
+
+
+class CheckpointMeta(TypedDict):
+    """The JSON part of a checkpoint (``state.json``)."""
+
+    position: TrainPosition
+    scheduler: dict[str, object]
+    history: list[EpochMetrics]
+    best_loss: float | None
+    seed: int
+
+
+class Checkpoint(TypedDict):
+    """A whole checkpoint in memory: weights, optimizer state, random states and meta."""
+
+    weights: dict[str, Tensor]
+    optimizer: dict[str, object]
+    rng: dict[str, Tensor]
+    meta: CheckpointMeta
+
+
+def start_position() -> TrainPosition:
+    """The position of a run that has not trained yet."""
+    return {
+        "epoch": 0,
+        "step_in_epoch": 0,
+        "global_step": 0,
+        "loss_sum": 0.0,
+        "tokens": 0,
+        "elapsed_s": 0.0,
+        "best_reading": None,
+    }
+
+
+def best_loss(history: list[EpochMetrics]) -> float | None:
+    """The lowest epoch loss of ``history``: validation loss where there is one."""
+    losses = [m["loss"] if m["val_loss"] is None else m["val_loss"] for m in history]
+    return min(losses, default=None)
+
+
+def capture_rng() -> dict[str, Tensor]:
+    """The torch CPU random state and, where CUDA is present, each device's state."""
+    cuda = {f"cuda:{i}": state for i, state in enumerate(torch.cuda.get_rng_state_all())}
+    return {"cpu": torch.get_rng_state(), **cuda}
+
+
+def restore_rng(states: dict[str, Tensor]) -> None:
+    """Set the random states saved by ``capture_rng`` (CUDA ones for devices present)."""
+    torch.set_rng_state(states["cpu"])
+    names = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    torch.cuda.set_rng_state_all([states[name] for name in names if name in states])
+
+
+def capture_checkpoint(
+    *,
+    model: LMModelProto,
+    optimizer: Optimizer,
+    scheduler: LRScheduler,
+    position: TrainPosition,
+    history: list[EpochMetrics],
+    seed: int,
+) -> Checkpoint:
+    """Copy the training state; weights become contiguous CPU tensors sharing no storage."""
+    weights = {
+        name: value.detach().to("cpu", copy=True).contiguous()
+        for name, value in model.state_dict().items()
+    }
+    meta: CheckpointMeta = {
+        "position": {**position},
+        "scheduler": scheduler.state_dict(),
+        "history": [{**m} for m in history],
+        "best_loss": best_loss(history),
+        "seed": seed,
+    }
+    return {
+        "weights": weights,
+        "optimizer": optimizer.state_dict(),
+        "rng": capture_rng(),
+        "meta": meta,
+    }
+
+
+def restore_checkpoint(
+    checkpoint: Checkpoint, *, model: LMModelProto, optimizer: Optimizer, scheduler: LRScheduler
+) -> None:
+    """Load weights, optimizer and scheduler state and the random states into a run.
+
+    Raises:
+        ModelTrainerError: ``MODEL_INCOMPATIBLE`` when the weights do not fit ``model``.
+    """
+    try:
+        model.load_state_dict(checkpoint["weights"])
+    except RuntimeError as exc:
+        raise ModelTrainerError(
+            "MODEL_INCOMPATIBLE", f"checkpoint weights do not fit the model: {exc}"
+        ) from exc
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["meta"]["scheduler"])
+    restore_rng(checkpoint["rng"])
+
+
+def latest_name(root: str) -> str | None:
+    """The folder name ``LATEST`` holds, or None when ``root`` has no ``LATEST``."""
+    path = os.path.join(root, LATEST)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as file:
+        name = file.read().strip()
+    if not _FOLDER_NAME.fullmatch(name):
+        raise ModelTrainerError(
+            "MODEL_LOAD_FAILED", f"{path} names {name!r}, not a checkpoint folder"
+        )
+    return name
+
+
+def write_checkpoint_dir(root: str, checkpoint: Checkpoint) -> str:
+    """Write ``checkpoint`` into ``root/ckpt-<global_step>.tmp``, synced; return that path."""
+    step = checkpoint["meta"]["position"]["global_step"]
+    tmp = os.path.join(root, f"{FOLDER_PREFIX}{step}{TMP_SUFFIX}")
+    if os.path.exists(tmp):
+        shutil.rmtree(tmp)
+    os.makedirs(tmp)
+    save_file(checkpoint["weights"], os.path.join(tmp, WEIGHTS_FILE))
+    torch.save(checkpoint["optimizer"], os.path.join(tmp, OPTIMIZER_FILE))
+    save_file(checkpoint["rng"], os.path.join(tmp, RNG_FILE))
+    with open(os.path.join(tmp, STATE_FILE), "w", encoding="utf-8") as file:
+        json.dump(checkpoint["meta"], file, indent=1)
+    for name in (WEIGHTS_FILE, OPTIMIZER_FILE, RNG_FILE, STATE_FILE):
+        with open(os.path.join(tmp, name), "rb") as written:
+            os.fsync(written.fileno())
+    return tmp
+
+
+def publish_checkpoint_dir(tmp: str) -> str:
+    """Rename a written ``.tmp`` folder to its final name and return that name.
+
+    Raises:
+        ModelTrainerError: ``ARTIFACT_UPLOAD_FAILED`` when the final folder is the one
+            ``LATEST`` names (it is never replaced in place).
+    """
+    final = tmp.removesuffix(TMP_SUFFIX)
+    root, name = os.path.split(final)
+    if latest_name(root) == name:
+        raise ModelTrainerError(
+            "ARTIFACT_UPLOAD_FAILED", f"checkpoint {final} exists and is the latest; not replaced"
+        )
+    if os.path.exists(final):
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    return name
+
+
+def point_latest(root: str, name: str) -> None:
+    """Make ``root/LATEST`` name folder ``name``, atomically (temp file, then replace)."""
+    tmp = os.path.join(root, LATEST + TMP_SUFFIX)
+    with open(tmp, "w", encoding="utf-8") as file:
+        file.write(name)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(tmp, os.path.join(root, LATEST))
+
+
+def prune_checkpoints(root: str, keep: str) -> None:
+    """Delete every checkpoint folder of ``root`` (finished or not) except ``keep``."""
+    for entry in os.listdir(root):
+        if entry.startswith(FOLDER_PREFIX) and entry != keep:
+            shutil.rmtree(os.path.join(root, entry))
+
+
+def save_checkpoint(root: str, checkpoint: Checkpoint) -> str:
+    """Save ``checkpoint`` under ``root`` crash-safely and return its folder path."""
+    os.makedirs(root, exist_ok=True)
+    name = publish_checkpoint_dir(write_checkpoint_dir(root, checkpoint))
+    point_latest(root, name)
+    prune_checkpoints(root, name)
+    return os.path.join(root, name)
+
+
+def _load_failed(path: str, detail: str) -> ModelTrainerError:
+    return ModelTrainerError("MODEL_LOAD_FAILED", f"checkpoint file {path}: {detail}")
+
+
+def _existing(folder: str, name: str) -> str:
+    path = os.path.join(folder, name)
+    if not os.path.isfile(path):
+        raise _load_failed(path, "missing")
+    return path
+
+
+def _tensors(folder: str, name: str) -> dict[str, Tensor]:
+    path = _existing(folder, name)
+    try:
+        return load_file(path)
+    except SafetensorError as exc:
+        raise _load_failed(path, f"not a safetensors file ({exc})") from exc
+
+
+def _optimizer_state(folder: str) -> dict[str, object]:
+    path = _existing(folder, OPTIMIZER_FILE)
+    try:
+        loaded: object = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        raise _load_failed(path, f"not a torch file ({exc})") from exc
+    return _object(loaded, ("state", "param_groups"), "the optimizer state", path)
+
+
+def _object(value: object, keys: tuple[str, ...], what: str, path: str) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise _load_failed(path, f"{what} is not an object: {value!r}")
+    data = {str(key): item for key, item in value.items()}
+    missing = [key for key in keys if key not in data]
+    if missing:
+        raise _load_failed(path, f"{what} lacks {', '.join(missing)}")
+    return data
+
+
+def _int(data: dict[str, object], key: str, path: str) -> int:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _load_failed(path, f"{key} must be an integer, got {value!r}")
+    return value
+
+
+def _float(data: dict[str, object], key: str, path: str) -> float:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _load_failed(path, f"{key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _maybe_float(data: dict[str, object], key: str, path: str) -> float | None:
+    return None if data[key] is None else _float(data, key, path)
+
+
+_POSITION_KEYS = ("epoch", "step_in_epoch", "global_step", "loss_sum", "tokens", "elapsed_s")
+_METRIC_KEYS = tuple(EpochMetrics.__required_keys__)
+
+
+def _position(value: object, path: str) -> TrainPosition:
+    data = _object(value, (*_POSITION_KEYS, "best_reading"), "position", path)
+    return {
+        "epoch": _int(data, "epoch", path),
+        "step_in_epoch": _int(data, "step_in_epoch", path),
+        "global_step": _int(data, "global_step", path),
+        "loss_sum": _float(data, "loss_sum", path),
+        "tokens": _int(data, "tokens", path),
+        "elapsed_s": _float(data, "elapsed_s", path),
+        "best_reading": _maybe_float(data, "best_reading", path),
+    }
+
+
+def _metrics(value: object, path: str) -> EpochMetrics:
+    data = _object(value, _METRIC_KEYS, "an epoch of history", path)
+    return {
+        "epoch": _int(data, "epoch", path),
+        "global_step": _int(data, "global_step", path),
+        "steps": _int(data, "steps", path),
+        "elapsed_s": _float(data, "elapsed_s", path),
+        "loss": _float(data, "loss", path),
+        "perplexity": _float(data, "perplexity", path),
+        "val_loss": _maybe_float(data, "val_loss", path),
+        "val_perplexity": _maybe_float(data, "val_perplexity", path),
+        "tokens_per_second": _float(data, "tokens_per_second", path),
+        "learning_rate": _float(data, "learning_rate", path),
+    }
+
+
+def read_meta(path: str) -> CheckpointMeta:
+    """Read and check a ``state.json`` file.
+
+    Raises:
+        ModelTrainerError: ``MODEL_LOAD_FAILED`` naming ``path`` when it is missing, not
+            JSON, or lacks a field or has one of the wrong type.
+    """
+    if not os.path.isfile(path):
+        raise _load_failed(path, "missing")
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    try:
+        raw: object = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _load_failed(path, f"not JSON ({exc})") from exc
+    keys = ("position", "scheduler", "history", "best_loss", "seed")
+    data = _object(raw, keys, "the state", path)
+    history = data["history"]
+    if not isinstance(history, list):
+        raise _load_failed(path, f"history must be a list, got {history!r}")
+    return {
+        "position": _position(data["position"], path),
+        "scheduler": _object(data["scheduler"], (), "the scheduler state", path),
+        "history": [_metrics(item, path) for item in history],
+        "best_loss": _maybe_float(data, "best_loss", path),
+        "seed": _int(data, "seed", path),
+    }
+
+
+def load_checkpoint(folder: str) -> Checkpoint:
+    """Read a checkpoint folder.
+
+    Raises:
+        ModelTrainerError: ``MODEL_LOAD_FAILED`` naming the file that is missing or corrupt.
+    """
+    rng = _tensors(folder, RNG_FILE)
+    if "cpu" not in rng:
+        raise _load_failed(os.path.join(folder, RNG_FILE), "holds no CPU random state")
+    return {
+        "weights": _tensors(folder, WEIGHTS_FILE),
+        "optimizer": _optimizer_state(folder),
+        "rng": rng,
+        "meta": read_meta(os.path.join(folder, STATE_FILE)),
+    }
+
+
+def load_latest_checkpoint(root: str) -> Checkpoint | None:
+    """Read the checkpoint ``root/LATEST`` names, or None when there is none.
+
+    Raises:
+        ModelTrainerError: ``MODEL_LOAD_FAILED`` when ``LATEST`` names a missing or
+            corrupt folder.
+    """
+    name = latest_name(root)
+    if name is None:
+        return None
+    return load_checkpoint(os.path.join(root, name))

@@ -1,0 +1,80 @@
+"""Token windows for causal language modelling: one id tensor, batches cut by indexing.
+
+The corpus is encoded once into a 1-D tensor. A window is ``seq_len + 1`` consecutive ids
+starting at a multiple of ``seq_len``; its first ``seq_len`` ids are the inputs and its last
+``seq_len`` the targets. A batch is one gather of ``starts[:, None] + arange(seq_len + 1)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+from model_trainer.core.contracts.tokenizer import Encoder
+from model_trainer.core.errors import ModelTrainerError
+
+# Mixes the seed and the epoch into one generator seed, so every epoch has its own order.
+EPOCH_SEED_FACTOR = 1_000_003
+
+
+def encode_corpus(text: str, encoder: Encoder) -> Tensor:
+    """Encode ``text`` once into one contiguous 1-D ``int64`` tensor of ids."""
+    return torch.tensor(encoder.encode(text), dtype=torch.long)
+
+
+class TokenWindows:
+    """Fixed-length training windows over one id tensor, in a seeded order per epoch."""
+
+    def __init__(
+        self,
+        ids: Tensor,
+        *,
+        seq_len: int,
+        batch_size: int,
+        seed: int,
+        shuffle: bool = True,
+        name: str = "corpus",
+    ) -> None:
+        """Cut ``ids`` into windows of ``seq_len + 1`` ids at stride ``seq_len``.
+
+        Raises:
+            ModelTrainerError: ``CORPUS_EMPTY`` when ``ids`` is too short for one window.
+        """
+        count = ids.numel()
+        if count < seq_len + 1:
+            raise ModelTrainerError(
+                "CORPUS_EMPTY",
+                f"{name} has {count} tokens, too few for one window of max_seq_len={seq_len} "
+                f"(needs {seq_len + 1}); use a longer corpus or a smaller max_seq_len",
+            )
+        self.ids = ids.reshape(-1)  # (N,)
+        self.seq_len = seq_len
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.num_windows = (count - 1) // seq_len
+        self.steps_per_epoch = -(-self.num_windows // batch_size)
+        self._offsets = torch.arange(seq_len + 1)  # (T + 1,)
+
+    def order(self, epoch: int) -> Tensor:
+        """Window indices in the order epoch ``epoch`` visits them."""
+        if not self.shuffle:
+            return torch.arange(self.num_windows)
+        generator = torch.Generator().manual_seed(self.seed * EPOCH_SEED_FACTOR + epoch)
+        return torch.randperm(self.num_windows, generator=generator)
+
+    def batches(
+        self, epoch: int, start_step: int = 0, stop_step: int | None = None
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """Yield ``(inputs, targets)``, each ``(B, T)``, for steps ``start_step..stop_step``.
+
+        The last batch of an epoch may hold fewer than ``batch_size`` rows.
+        """
+        order = self.order(epoch)
+        stop = self.steps_per_epoch if stop_step is None else min(stop_step, self.steps_per_epoch)
+        for step in range(start_step, stop):
+            windows = order[step * self.batch_size : (step + 1) * self.batch_size]  # (B,)
+            rows = self.ids[windows[:, None] * self.seq_len + self._offsets]  # (B, T + 1)
+            yield rows[:, :-1].contiguous(), rows[:, 1:].contiguous()

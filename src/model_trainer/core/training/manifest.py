@@ -1,0 +1,172 @@
+"""The run manifest: what ran, with which libraries, code, device and seed (``manifest.json``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from importlib.metadata import version
+from typing import TypedDict
+
+from model_trainer.core.contracts.defaults import train_config_from_mapping
+from model_trainer.core.contracts.model import ModelTrainConfig
+from model_trainer.core.errors import ModelTrainerError
+
+MANIFEST_FILE = "manifest.json"
+LIBRARIES = ("torch", "transformers", "tokenizers", "model-trainer")
+
+
+class Manifest(TypedDict):
+    """One run's identity card; times are ISO 8601 in UTC."""
+
+    run_id: str
+    config: ModelTrainConfig
+    library_versions: dict[str, str]
+    git_commit: str | None
+    device: str
+    precision: str
+    seed: int
+    started_at: str
+    ended_at: str | None
+    world_size: int
+    global_batch_size: int
+
+
+def now_iso() -> str:
+    """The current time, ISO 8601 in UTC."""
+    return datetime.now(UTC).isoformat()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and of the libraries a run depends on (``model_trainer`` included)."""
+    versions = {"python": platform.python_version()}
+    versions.update({name.replace("-", "_"): version(name) for name in LIBRARIES})
+    return versions
+
+
+def git_commit(folder: str, *, git: str | None) -> str | None:
+    """The commit checked out in ``folder`` by the ``git`` executable, or None.
+
+    None when there is no ``git`` or ``folder`` is not inside a git checkout.
+    """
+    if git is None:
+        return None
+    done = subprocess.run(
+        [git, "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip()
+
+
+def build_manifest(
+    *,
+    run_id: str,
+    config: ModelTrainConfig,
+    device: str,
+    precision: str,
+    world_size: int = 1,
+    started_at: str | None = None,
+) -> Manifest:
+    """The manifest of a run starting now, in the current folder's code checkout."""
+    return {
+        "run_id": run_id,
+        "config": {**config},
+        "library_versions": library_versions(),
+        "git_commit": git_commit(os.getcwd(), git=shutil.which("git")),
+        "device": device,
+        "precision": precision,
+        "seed": config["seed"],
+        "started_at": now_iso() if started_at is None else started_at,
+        "ended_at": None,
+        "world_size": world_size,
+        "global_batch_size": config["batch_size"] * config["grad_accum_steps"] * world_size,
+    }
+
+
+def ended(manifest: Manifest, *, ended_at: str | None = None) -> Manifest:
+    """A copy of ``manifest`` marked as ended (now, or at ``ended_at``)."""
+    return {**manifest, "ended_at": now_iso() if ended_at is None else ended_at}
+
+
+def write_manifest(run_dir: str, manifest: Manifest) -> str:
+    """Write ``run_dir/manifest.json`` atomically (temp file, then replace); return its path."""
+    os.makedirs(run_dir, exist_ok=True)
+    path = os.path.join(run_dir, MANIFEST_FILE)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as file:
+        json.dump(manifest, file, indent=2)
+    os.replace(tmp, path)
+    return path
+
+
+def _bad(path: str, detail: str) -> ModelTrainerError:
+    return ModelTrainerError("MODEL_LOAD_FAILED", f"manifest {path}: {detail}")
+
+
+def _text(data: dict[str, object], key: str, path: str) -> str:
+    value = data[key]
+    if not isinstance(value, str):
+        raise _bad(path, f"{key} must be a string, got {value!r}")
+    return value
+
+
+def _maybe_text(data: dict[str, object], key: str, path: str) -> str | None:
+    return None if data[key] is None else _text(data, key, path)
+
+
+def _count(data: dict[str, object], key: str, path: str) -> int:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(path, f"{key} must be an integer, got {value!r}")
+    return value
+
+
+def _dict(value: object, what: str, path: str) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise _bad(path, f"{what} must be an object, got {value!r}")
+    return {str(key): item for key, item in value.items()}
+
+
+def read_manifest(run_dir: str) -> Manifest:
+    """Read ``run_dir/manifest.json`` strictly.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` when there is no manifest;
+            ``MODEL_LOAD_FAILED`` naming the path and field when it is malformed;
+            ``INVALID_CONFIG`` when its config has a bad field.
+    """
+    path = os.path.join(run_dir, MANIFEST_FILE)
+    if not os.path.isfile(path):
+        raise ModelTrainerError("MODEL_NOT_FOUND", f"no manifest at {path}")
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    try:
+        raw: object = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _bad(path, f"not JSON ({exc})") from exc
+    data = _dict(raw, "the manifest", path)
+    missing = sorted(set(Manifest.__required_keys__) - set(data))
+    if missing:
+        raise _bad(path, f"lacks {', '.join(missing)}")
+    config = _dict(data["config"], "config", path)
+    lacking = sorted(set(ModelTrainConfig.__required_keys__) - set(config))
+    if lacking:
+        raise _bad(path, f"config lacks {', '.join(lacking)}")
+    versions = _dict(data["library_versions"], "library_versions", path)
+    return {
+        "run_id": _text(data, "run_id", path),
+        "config": train_config_from_mapping(config),
+        "library_versions": {name: _text(versions, name, path) for name in versions},
+        "git_commit": _maybe_text(data, "git_commit", path),
+        "device": _text(data, "device", path),
+        "precision": _text(data, "precision", path),
+        "seed": _count(data, "seed", path),
+        "started_at": _text(data, "started_at", path),
+        "ended_at": _maybe_text(data, "ended_at", path),
+        "world_size": _count(data, "world_size", path),
+        "global_batch_size": _count(data, "global_batch_size", path),
+    }

@@ -117,3 +117,14 @@ def test_step_in_chunks_equals_forward(
     hidden, cell = state
     assert hidden.shape == cell.shape == (2, 2, 64)  # (layers, B, H)
     torch.testing.assert_close(torch.cat(pieces, dim=1), full)
+
+
+def test_forward_and_backward_under_cpu_bf16_autocast() -> None:
+    model = CharLSTM({"embed_dim": 8, "hidden_dim": 16, "num_layers": 2}, vocab_size=11)
+    ids = torch.randint(0, 11, (2, 5))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(ids)  # (B, T, V)
+    assert logits.shape == (2, 5, 11)
+    logits.float().sum().backward()
+    assert model.embed.weight.grad is not None
+    assert model.embed.weight.dtype == torch.float32

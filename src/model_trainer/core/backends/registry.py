@@ -8,10 +8,11 @@ from typing import Literal, TypedDict
 from model_trainer.core.contracts.model import BackendCapabilities, ModelBackend
 from model_trainer.core.errors import ModelTrainerError
 
-ModelFamily = Literal["gpt2", "char_lstm"]
+ModelFamily = Literal["gpt2", "char_lstm", "fake"]
 
 GPT2_SIZES: tuple[str, ...] = ("tiny", "small", "medium", "gpt2")
 CHAR_LSTM_SIZES: tuple[str, ...] = ("tiny", "small", "medium", "large")
+FAKE_SIZES: tuple[str, ...] = ("tiny",)
 
 
 class BackendRegistration(TypedDict):
@@ -33,6 +34,12 @@ def _char_lstm() -> ModelBackend:
     return char_lstm_backend
 
 
+def _fake() -> ModelBackend:
+    from model_trainer.core.backends.fake import fake_backend
+
+    return fake_backend
+
+
 def _capabilities(sizes: tuple[str, ...]) -> BackendCapabilities:
     return {
         "supports_train": True,
@@ -47,7 +54,9 @@ def _capabilities(sizes: tuple[str, ...]) -> BackendCapabilities:
 BUILTIN_BACKENDS: dict[ModelFamily, BackendRegistration] = {
     "gpt2": {"factory": _gpt2, "capabilities": _capabilities(GPT2_SIZES)},
     "char_lstm": {"factory": _char_lstm, "capabilities": _capabilities(CHAR_LSTM_SIZES)},
+    "fake": {"factory": _fake, "capabilities": _capabilities(FAKE_SIZES)},
 }
+"""Built-in families; ``fake`` is a tiny real model (2 layers, 32 wide) for tests and demos."""
 
 
 class ModelRegistry:

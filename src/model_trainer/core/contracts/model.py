@@ -232,13 +232,15 @@ class TrainingCallbacks(TypedDict):
 
     ``progress(step, epoch, loss)`` is called when a progress update is due (the loss is
     read back from the device only then). ``epoch_end`` gets each epoch's metrics after
-    its checkpoint is written.
+    its checkpoint is written; ``evaluated(step, val_loss)`` gets each validation run every
+    ``eval_every_steps`` steps.
     """
 
     heartbeat: Callable[[float], None]
     cancelled: Callable[[], bool]
     progress: Callable[[int, int, float], None] | None
     epoch_end: Callable[[EpochMetrics], None] | None
+    evaluated: NotRequired[Callable[[int, float], None]]
 
 
 class TrainContext(TypedDict):

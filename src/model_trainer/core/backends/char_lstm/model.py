@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from model_trainer.core.backends.char_lstm.config import LSTMShape
@@ -39,6 +40,10 @@ class CharLSTM(nn.Module):
     def step(self, input_ids: Tensor, state: LSTMState | None) -> tuple[Tensor, LSTMState]:
         """Read ``input_ids`` ``(B, T)`` after the tokens summed up in ``state``."""
         x = self.embed(input_ids)  # (B, T, E)
+        if torch.is_autocast_enabled(x.device.type):
+            # Under autocast the LSTM kernel runs in the autocast dtype but is not handed a
+            # cast input; give it one (its weights stay fp32 for the optimizer).
+            x = x.to(torch.get_autocast_dtype(x.device.type))
         out, (h, c) = self.lstm(x, state)  # (B, T, H)
         logits: Tensor = self.head(out)  # (B, T, V)
         return logits, (h, c)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from huggingface_hub.errors import StrictDataclassError
 from safetensors import SafetensorError
 from transformers import GPT2LMHeadModel
+from transformers.utils import logging as hf_logging
 
 from model_trainer.core.backends.artifact import (
     TOKENIZER_FILE,
@@ -26,6 +27,9 @@ from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelArtifact, PreparedLMModel
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.device import available_device
+
+# Saving and loading a local folder takes milliseconds: no progress bars on every call.
+hf_logging.disable_progress_bar()
 
 FAMILY = "gpt2"
 META_FILE = "model_trainer.json"

@@ -1,0 +1,136 @@
+import math
+import os
+import typing
+from pathlib import Path
+
+import pytest
+
+from model_trainer.core.backends.registry import (
+    BUILTIN_BACKENDS,
+    CHAR_LSTM_SIZES,
+    FAKE_SIZES,
+    GPT2_SIZES,
+    ModelFamily,
+    ModelRegistry,
+    default_registry,
+)
+from model_trainer.core.config.settings import Settings
+from model_trainer.core.contracts.defaults import generate_config, score_config, train_config
+from model_trainer.core.contracts.model import EpochMetrics, TrainContext
+from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.tokenizers.char import CharTokenizer
+from model_trainer.core.training.corpus import builtin_text
+
+
+def test_registry_keys_equal_the_literal() -> None:
+    assert set(BUILTIN_BACKENDS) == set(typing.get_args(ModelFamily))
+    assert default_registry.names() == ("gpt2", "char_lstm", "fake")
+
+
+def test_capabilities_without_building() -> None:
+    registry = ModelRegistry(dict(BUILTIN_BACKENDS.items()))
+    assert registry.get_capabilities("gpt2")["supported_sizes"] == GPT2_SIZES
+    assert registry.get_capabilities("char_lstm")["supported_sizes"] == CHAR_LSTM_SIZES
+    assert registry.get_capabilities("fake")["supported_sizes"] == FAKE_SIZES
+    assert not registry.is_loaded("gpt2")
+    backend = registry.get("gpt2")
+    assert registry.is_loaded("gpt2")
+    assert registry.get("gpt2") is backend
+    assert backend.name() == "gpt2"
+    assert backend.capabilities() == registry.get_capabilities("gpt2")
+
+
+def test_unknown_and_duplicate_families() -> None:
+    registry = ModelRegistry(dict(BUILTIN_BACKENDS.items()))
+    with pytest.raises(ModelTrainerError) as info:
+        registry.get("rnn")
+    assert info.value.code == "MODEL_NOT_FOUND"
+    assert "'rnn'" in info.value.message
+    assert "gpt2, char_lstm, fake" in info.value.message
+    with pytest.raises(ModelTrainerError, match="'gpt2' is empty or already registered"):
+        registry.register("gpt2", BUILTIN_BACKENDS["gpt2"])
+    registry.register("fake2", BUILTIN_BACKENDS["fake"])
+    assert registry.get("fake2").name() == "fake"
+
+
+def _context(run_dir: Path, settings: Settings, seen: list[EpochMetrics]) -> TrainContext:
+    return {
+        "run_dir": str(run_dir),
+        "resume": False,
+        "settings": settings,
+        "callbacks": {
+            "heartbeat": lambda _t: None,
+            "cancelled": lambda: False,
+            "progress": None,
+            "epoch_end": seen.append,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("family", "epochs", "lr"), [("fake", 3, 1e-2), ("char_lstm", 3, 1e-2), ("gpt2", 2, 3e-3)]
+)
+def test_each_family_learns_saves_evaluates_scores_and_samples(
+    tmp_path: Path, settings: Settings, family: str, epochs: int, lr: float
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(builtin_text()[:24_000], encoding="utf-8")
+    cfg = train_config(
+        model_family=family,
+        model_size="tiny",
+        corpus_path=str(corpus),
+        max_seq_len=32,
+        batch_size=16,
+        num_epochs=epochs,
+        learning_rate=lr,
+        warmup_steps=5,
+        device="cpu",
+    )
+    backend = default_registry.get(family)
+    tokenizer = CharTokenizer.from_text(corpus.read_text(encoding="utf-8"))
+    prepared = backend.prepare(cfg, settings, tokenizer=tokenizer)
+    seen: list[EpochMetrics] = []
+    run_dir = tmp_path / "run"
+    outcome = backend.train(cfg, prepared=prepared, context=_context(run_dir, settings, seen))
+    assert outcome["epochs_completed"] == epochs
+    assert not outcome["cancelled"]
+    assert [m["epoch"] for m in seen] == list(range(1, epochs + 1))
+    uniform = math.log(tokenizer.vocab_size)
+    assert outcome["val_loss"] is not None
+    assert outcome["val_loss"] < 0.75 * uniform
+    artifact = backend.save(prepared, str(run_dir / "model"))
+    assert artifact["model_family"] == family
+    assert os.path.isdir(artifact["path"])
+    evaluated = backend.evaluate(run_dir=str(run_dir), cfg=cfg, settings=settings)
+    assert evaluated["loss_unit"] == "char"
+    assert evaluated["loss"] == pytest.approx(outcome["val_loss"], rel=0.05)
+    assert evaluated["bits_per_char"] == pytest.approx(evaluated["loss"] / math.log(2))
+    scored = backend.score(
+        prepared=prepared, cfg=score_config(text="def f(x):\n    return x\n"), settings=settings
+    )
+    assert scored["num_chars"] == 23
+    sample = backend.generate(
+        prepared=prepared,
+        cfg=generate_config(prompt_text="The ", max_new_tokens=12, seed=3),
+        settings=settings,
+    )
+    assert len(sample["outputs"]) == 1
+
+
+def test_evaluate_needs_a_validation_split(tmp_path: Path, settings: Settings) -> None:
+    cfg = train_config(model_family="fake", model_size="tiny", val_fraction=0.0)
+    with pytest.raises(ModelTrainerError) as info:
+        default_registry.get("fake").evaluate(run_dir=str(tmp_path), cfg=cfg, settings=settings)
+    assert info.value.code == "INVALID_CONFIG"
+    assert "val_fraction is 0.0" in info.value.message
+
+
+def test_adapter_validates_size_and_inputs(settings: Settings) -> None:
+    backend = default_registry.get("fake")
+    tokenizer = CharTokenizer.from_text("abc")
+    with pytest.raises(ModelTrainerError) as info:
+        backend.prepare(
+            train_config(model_family="fake", model_size="small"), settings, tokenizer=tokenizer
+        )
+    assert info.value.code == "INVALID_MODEL_SIZE"
+    assert "valid sizes: tiny" in info.value.message

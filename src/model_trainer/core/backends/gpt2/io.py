@@ -7,6 +7,8 @@ tokenizer and ``model_trainer.json`` says which family, size and tokenizer the m
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from huggingface_hub.errors import StrictDataclassError
 from safetensors import SafetensorError
 from transformers import GPT2LMHeadModel
@@ -28,8 +30,14 @@ from model_trainer.core.contracts.model import ModelArtifact, PreparedLMModel
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.device import available_device
 
+
+class _Switch(Protocol):
+    def __call__(self) -> None: ...
+
+
 # Saving and loading a local folder takes milliseconds: no progress bars on every call.
-hf_logging.disable_progress_bar()
+_disable_progress_bars: _Switch = hf_logging.disable_progress_bar
+_disable_progress_bars()
 
 FAMILY = "gpt2"
 META_FILE = "model_trainer.json"

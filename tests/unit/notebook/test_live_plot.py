@@ -1,0 +1,201 @@
+import math
+
+import pytest
+
+from model_trainer.core.events.codec import Event
+from model_trainer.core.events.trainer_metrics_events import (
+    TrainerEpochMetricsV1,
+    make_completed_metrics_event,
+    make_config_event,
+    make_epoch_event,
+    make_eval_event,
+)
+from model_trainer.notebook.live_plot import (
+    CurveHistory,
+    CurvePlot,
+    summary_html,
+    summary_rows,
+    thin,
+)
+from model_trainer.notebook.units import DISPLAY_UNITS, DisplayUnit
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _epoch(epoch: int, val_loss: float | None) -> TrainerEpochMetricsV1:
+    return make_epoch_event(
+        job_id="j",
+        user_id=1,
+        epoch=epoch,
+        total_epochs=3,
+        global_step=10 * epoch,
+        elapsed_s=61.0 * epoch,
+        train_loss=2.0,
+        train_perplexity=7.39,
+        val_loss=val_loss,
+        val_perplexity=None if val_loss is None else math.exp(val_loss),
+        tokens_per_second=1500.0,
+        learning_rate=1e-3,
+        loss_unit="char",
+        ts=0.0,
+    )
+
+
+def _history(events: list[Event]) -> CurveHistory:
+    history = CurveHistory()
+    for event in events:
+        if event["type"] == "trainer.metrics.config.v1":
+            history.add_config(event)
+        elif event["type"] == "trainer.metrics.progress.v1":
+            history.add_step(event["step"], event["loss"])
+        elif event["type"] == "trainer.metrics.epoch.v1":
+            history.add_epoch(event)
+        elif event["type"] == "trainer.metrics.eval.v1":
+            history.add_eval(event)
+        elif event["type"] == "trainer.metrics.completed.v1":
+            history.add_completed(event)
+    return history
+
+
+def test_thin_keeps_at_most_max_points_and_the_last_one() -> None:
+    assert thin(list(range(10)), 3) == [1, 5, 9]
+    assert thin(list(range(10)), 5) == [1, 3, 5, 7, 9]
+    assert thin(list(range(10)), 10) == list(range(10))
+    assert thin([], 3) == []
+    thinned = thin(list(range(100_001)), 2000)
+    assert len(thinned) <= 2000
+    assert thinned[-1] == 100_000
+
+
+def test_history_collects_the_curves(run_events: list[Event]) -> None:
+    history = _history(run_events)
+    assert history.snapshot() == {
+        "step_x": [1, 2, 3, 4, 5, 6, 7, 8],
+        "step_loss": [3.75, 3.5, 3.25, 3.0, 2.75, 2.5, 2.25, 2.0],
+        "epoch_x": [4, 8],
+        "epoch_loss": [3.0, 2.5],
+        "val_x": [2, 4, 8],
+        "val_loss": [3.6, 3.2, 2.7],
+        "loss_unit": "token",
+        "chars_per_token": 2.0,
+    }
+    assert history.snapshot(max_points=3)["step_x"] == [2, 5, 8]
+
+
+def test_history_without_validation_or_chars_per_token() -> None:
+    history = CurveHistory()
+    history.add_config(
+        make_config_event(
+            job_id="j", user_id=1, model_family="m", model_size="s", total_epochs=3, ts=0.0
+        )
+    )
+    history.add_epoch(_epoch(1, None))
+    history.add_eval(
+        make_eval_event(
+            job_id="j",
+            user_id=1,
+            epoch=1,
+            global_step=5,
+            val_loss=2.5,
+            val_perplexity=12.2,
+            loss_unit="char",
+            ts=0.0,
+        )
+    )
+    data = history.snapshot()
+    assert (data["epoch_x"], data["val_x"], data["val_loss"]) == ([10], [5], [2.5])
+    assert (data["loss_unit"], data["chars_per_token"]) == ("char", None)
+
+
+def test_the_plot_renders_png_in_either_unit(run_events: list[Event]) -> None:
+    plot = CurvePlot()
+    empty = plot.render(CurveHistory().snapshot(), "nats_per_token")
+    assert empty.startswith(PNG_MAGIC)
+    data = _history(run_events).snapshot()
+    nats = plot.render(data, "nats_per_token")
+    loss_axes, ppl_axes = plot.figure.axes
+    assert loss_axes.get_ylabel() == "loss, nats/token"
+    assert ppl_axes.get_ylabel() == "perplexity/token"
+    assert loss_axes.get_ylim()[1] >= 3.75
+    bits = plot.render(data, "bits_per_char")
+    assert loss_axes.get_ylabel() == "loss, bits/char"
+    assert ppl_axes.get_ylabel() == "perplexity/char"
+    # 3.75 nats/token at 2 chars/token is 2.7 bits/char: the axis follows the unit.
+    assert loss_axes.get_ylim()[1] < 3.5
+    assert nats.startswith(PNG_MAGIC)
+    assert bits.startswith(PNG_MAGIC)
+    assert nats != bits
+
+
+def test_the_plot_says_when_bits_per_char_cannot_be_drawn() -> None:
+    history = CurveHistory()
+    history.add_step(1, 3.0)
+    plot = CurvePlot()
+    plot.render(history.snapshot(), "bits_per_char")
+    assert plot.figure.axes[0].get_ylabel() == (
+        "loss, nats/token (bits/char needs chars_per_token in the config event)"
+    )
+
+
+def test_summary_rows_of_a_whole_run(run_events: list[Event]) -> None:
+    history = _history(run_events)
+    assert summary_rows(history, unit="nats_per_token", status="completed") == [
+        ("status", "completed"),
+        ("model", "gpt2/tiny"),
+        ("epochs", "2/2"),
+        ("steps", "8"),
+        ("train loss (nats/token)", "2.5000"),
+        ("train perplexity/token", "12.18"),
+        ("validation loss (nats/token)", "2.7000"),
+        ("validation perplexity/token", "14.88"),
+        ("throughput", "2.0k tok/s"),
+        ("elapsed", "00:04"),
+        ("artifact", "runs/r1/model"),
+    ]
+    rows = dict(summary_rows(history, unit="bits_per_char", status="completed"))
+    assert rows["train loss (bits/char)"] == f"{2.5 / 2.0 / math.log(2.0):.4f}"
+    assert rows["train perplexity/char"] == f"{math.exp(2.5 / 2.0):.2f}"
+
+
+def test_summary_rows_before_the_end_and_without_chars_per_token() -> None:
+    history = CurveHistory()
+    assert summary_rows(history, unit="nats_per_token", status="running") == [("status", "running")]
+    history.add_epoch(_epoch(2, None))
+    history.loss_unit = "token"
+    assert summary_rows(history, unit="bits_per_char", status="cancelled") == [
+        ("status", "cancelled"),
+        ("epochs", "2/3"),
+        ("steps", "20"),
+        ("train loss (nats/token)", "2.0000"),
+        ("train perplexity/token", "7.39"),
+        ("throughput", "1.5k tok/s"),
+        ("elapsed", "02:02"),
+        ("note", "bits/char needs chars_per_token in the config event"),
+    ]
+    history.add_completed(
+        make_completed_metrics_event(
+            job_id="j", user_id=1, loss=1.5, perplexity=4.48, artifact_path="m", ts=0.0
+        )
+    )
+    rows = dict(summary_rows(history, unit="nats_per_token", status="completed"))
+    assert rows["train loss (nats/token)"] == "1.5000"
+    assert "validation loss (nats/token)" not in rows
+
+
+def test_summary_html_is_a_plain_escaped_table() -> None:
+    page = summary_html([("status", "failed: <b>x</b> & 'y'")], title='a "run"')
+    assert page.startswith("<table")
+    assert "<b>" not in page
+    assert "failed: &lt;b&gt;x&lt;/b&gt; &amp; &#x27;y&#x27;" in page
+    assert "a &quot;run&quot;" in page
+    assert "<script" not in page
+
+
+@pytest.mark.parametrize("unit", DISPLAY_UNITS)
+def test_infinite_perplexity_still_draws(unit: DisplayUnit) -> None:
+    history = CurveHistory()
+    history.add_step(1, 800.0)
+    history.add_step(2, 3.0)
+    history.loss_unit = "char"
+    png = CurvePlot().render(history.snapshot(), unit)
+    assert png.startswith(PNG_MAGIC)

@@ -1,0 +1,344 @@
+import io
+import re
+import threading
+import time
+from collections.abc import Mapping
+
+import IPython.display
+
+from model_trainer.core.events.codec import Event
+from model_trainer.core.events.job_events import (
+    make_completed_event,
+    make_failed_event,
+    make_progress_event,
+    make_started_event,
+)
+from model_trainer.core.events.trainer_metrics_events import (
+    make_completed_metrics_event,
+    make_config_event,
+    make_epoch_event,
+    make_progress_metrics_event,
+)
+from model_trainer.notebook.console import ConsoleSink
+from model_trainer.notebook.panel import TrainingPanel, make_training_sink
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class Recorder:
+    """A display function with IPython's signature that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[object, str | None, bool]] = []
+
+    def __call__(self, obj: object, *, display_id: str | None = None, update: bool = False) -> None:
+        self.calls.append((obj, display_id, update))
+
+    def of_type(self, kind: type) -> list[tuple[object, str | None, bool]]:
+        return [call for call in self.calls if isinstance(call[0], kind)]
+
+
+def _progress(step: int, *, per_epoch: int, epochs: int) -> Event:
+    return make_progress_metrics_event(
+        job_id="j",
+        user_id=1,
+        epoch=(step - 1) // per_epoch + 1,
+        total_epochs=epochs,
+        step=step,
+        steps_per_epoch=per_epoch,
+        loss=5.0 / (1.0 + step / 300.0),
+        tokens_per_second=50_000.0,
+        learning_rate=1e-3,
+        elapsed_s=step * 0.001,
+        ts=0.0,
+    )
+
+
+def _epoch(epoch: int, *, per_epoch: int, epochs: int) -> Event:
+    step = epoch * per_epoch
+    return make_epoch_event(
+        job_id="j",
+        user_id=1,
+        epoch=epoch,
+        total_epochs=epochs,
+        global_step=step,
+        elapsed_s=step * 0.001,
+        train_loss=5.0 / (1.0 + step / 300.0),
+        train_perplexity=1.0,
+        val_loss=5.2 / (1.0 + step / 300.0),
+        val_perplexity=1.0,
+        tokens_per_second=50_000.0,
+        learning_rate=1e-3,
+        loss_unit="token",
+        ts=0.0,
+    )
+
+
+def _config(*, per_epoch: int, epochs: int) -> Event:
+    return make_config_event(
+        job_id="j",
+        user_id=1,
+        model_family="gpt2",
+        model_size="tiny",
+        total_epochs=epochs,
+        steps_per_epoch=per_epoch,
+        chars_per_token=3.0,
+        loss_unit="token",
+        ts=0.0,
+    )
+
+
+def _cancelled() -> Event:
+    return make_failed_event(
+        job_id="j",
+        user_id=1,
+        error_kind="user",
+        code="TRAINING_CANCELLED",
+        message="stopped at step 3",
+        ts=0.0,
+    )
+
+
+def test_a_fast_feed_from_a_thread_redraws_at_most_twice_a_second() -> None:
+    per_epoch, epochs = 667, 3
+    recorder = Recorder()
+    panel = TrainingPanel(lambda: None, display=recorder, min_redraw_s=0.5)
+    labels: list[str] = []
+    frames: list[bytes] = []
+
+    def on_label(change: Mapping[str, object]) -> None:
+        labels.append(str(change["new"]))
+
+    def on_frame(change: Mapping[str, object]) -> None:
+        frames.append(panel.image.value)
+
+    panel.progress_label.observe(on_label, names="value")
+    panel.image.observe(on_frame, names="value")
+    elapsed: list[float] = []
+
+    def feed() -> None:
+        start = time.perf_counter()
+        panel.emit(_config(per_epoch=per_epoch, epochs=epochs))
+        for step in range(1, per_epoch * epochs + 1):
+            time.sleep(0.001)
+            panel.emit(_progress(step, per_epoch=per_epoch, epochs=epochs))
+            if step % per_epoch == 0:
+                panel.emit(_epoch(step // per_epoch, per_epoch=per_epoch, epochs=epochs))
+        panel.emit(
+            make_completed_metrics_event(
+                job_id="j", user_id=1, loss=1.0, perplexity=2.7, artifact_path="m", ts=0.0
+            )
+        )
+        panel.emit(make_completed_event(job_id="j", user_id=1, result_id="m", result_bytes=1))
+        elapsed.append(time.perf_counter() - start)
+
+    thread = threading.Thread(target=feed)
+    thread.start()
+    thread.join(timeout=60.0)
+    assert not thread.is_alive()
+    (seconds,) = elapsed
+    assert seconds >= 2.0
+    # One frame at the first event, then at most one per 0.5 s after the end of the last,
+    # and the final frame. An epoch lasts over 0.5 s of feeding, so each one gets a frame.
+    assert 4 <= panel.redraws <= seconds / 0.5 + 2
+    assert len(frames) == panel.redraws
+    epochs_drawn = {int(m.group(1)) for m in map(re.compile(r"epoch (\d)/3").search, labels) if m}
+    assert {1, 2, 3} <= epochs_drawn
+    assert labels[-1].startswith("step 2001/2001 · epoch 3/3 · 50.0k tok/s")
+    assert panel.status == "completed"
+    final = panel.final_png
+    assert final is not None
+    assert final.startswith(PNG_MAGIC)
+    assert panel.image.value == final
+    (picture,) = recorder.of_type(IPython.display.Image)
+    (table,) = recorder.of_type(IPython.display.HTML)
+    assert isinstance(picture[0], IPython.display.Image)
+    assert picture[0].data == final
+    assert isinstance(table[0], IPython.display.HTML)
+    assert "final metrics" in table[0].data
+    assert ">m</td>" in table[0].data
+    assert (picture[1], table[1]) == (None, None)
+
+
+def test_emit_costs_microseconds_between_redraws() -> None:
+    panel = TrainingPanel(lambda: None, display=Recorder(), min_redraw_s=3600.0)
+    panel.emit(_config(per_epoch=10_000, epochs=2))
+    events = [_progress(step, per_epoch=10_000, epochs=2) for step in range(1, 20_001)]
+    start = time.perf_counter()
+    for event in events:
+        panel.emit(event)
+    per_event = (time.perf_counter() - start) / len(events)
+    assert panel.redraws == 1
+    assert per_event < 100e-6
+
+
+def test_stop_calls_on_stop_once_and_the_status_says_stopping() -> None:
+    stops: list[str] = []
+    panel = TrainingPanel(lambda: stops.append("stop"), display=Recorder())
+    panel.emit(make_started_event(job_id="j", user_id=1, kind="train", run_id="r", ts=0.0))
+    assert panel.status == "running"
+    assert panel.stop_button.description == "Stop"
+    panel.stop_button.click()
+    assert stops == ["stop"]
+    assert panel.status == "stopping…"
+    assert panel.status_label.value == "status: stopping…"
+    assert panel.stop_button.disabled
+    assert panel.stop_button.description == "Stopping…"
+    panel.emit(make_progress_event(job_id="j", user_id=1, progress=50, message="saving"))
+    assert panel.status == "stopping…"
+    panel.stop_button.click()
+    assert stops == ["stop"]
+    panel.emit(_cancelled())
+    assert panel.status == "cancelled: stopped at step 3"
+    assert panel.bar.bar_style == "warning"
+    panel.stop_button.click()
+    assert stops == ["stop"]
+
+
+def test_show_reserves_the_final_outputs_and_the_end_fills_them(
+    run_events: list[Event],
+) -> None:
+    recorder = Recorder()
+    panel = TrainingPanel(
+        lambda: None, display=recorder, title="demo <run>", min_redraw_s=0.0, clock=lambda: 0.0
+    )
+    panel.show()
+    assert panel.redraws == 1
+    widget, first_slot, second_slot = recorder.calls
+    assert widget == (panel.widget, None, False)
+    assert isinstance(first_slot[0], IPython.display.HTML)
+    assert first_slot[0].data == ""
+    assert first_slot[1] is not None
+    assert second_slot[1] is not None
+    assert first_slot[1] != second_slot[1]
+    assert not first_slot[2]
+    assert not second_slot[2]
+    assert panel.title_label.value == "<b>demo &lt;run&gt;</b>"
+    assert panel.final_png is None
+    panel.show()
+    assert recorder.calls[3] == (panel.widget, None, False)
+    assert len(recorder.calls) == 4
+    assert panel.redraws == 2
+    for event in run_events:
+        panel.emit(event)
+    assert panel.title_label.value == "<b>demo &lt;run&gt; gpt2/tiny</b>"
+    # Every event but the two terminal ones was drawn; the end needed no extra frame.
+    assert panel.redraws == 2 + len(run_events) - 2
+    picture, table = recorder.calls[4:]
+    assert isinstance(picture[0], IPython.display.Image)
+    assert picture[1:] == (first_slot[1], True)
+    assert isinstance(table[0], IPython.display.HTML)
+    assert table[1:] == (second_slot[1], True)
+    assert "runs/r1/model" in table[0].data
+    assert panel.progress_label.value == (
+        "step 8/8 · epoch 2/2 · 2.0k tok/s · 00:04 elapsed · 00:00 left"
+    )
+    assert panel.bar.value == 1000
+    assert panel.bar.bar_style == "success"
+    assert panel.status == "completed"
+    recorder.calls.clear()
+    panel._ipython_display_()
+    assert [type(call[0]) for call in recorder.calls[1:]] == [
+        IPython.display.Image,
+        IPython.display.HTML,
+    ]
+    assert recorder.calls[0][0] is panel.widget
+    assert all(call[1:] == (None, False) for call in recorder.calls)
+
+
+def test_the_unit_toggle_redraws_in_bits_per_char(run_events: list[Event]) -> None:
+    panel = TrainingPanel(lambda: None, display=Recorder(), min_redraw_s=3600.0)
+    for event in run_events[:6]:
+        panel.emit(event)
+    assert (panel.unit, panel.redraws) == ("nats_per_token", 1)
+    before = panel.image.value
+    panel.set_unit("bits_per_char")
+    assert (panel.unit, panel.redraws) == ("bits_per_char", 2)
+    assert panel.image.value != before
+    panel.set_unit("bits_per_char")
+    assert panel.redraws == 2
+    panel.unit_toggle.value = "nats_per_token"
+    assert (panel.unit, panel.redraws) == ("nats_per_token", 3)
+
+
+def test_a_failure_shows_its_code_and_a_late_end_changes_only_the_status() -> None:
+    recorder = Recorder()
+    panel = TrainingPanel(lambda: None, display=recorder, min_redraw_s=3600.0)
+    panel.emit(make_progress_event(job_id="j", user_id=1, progress=40, message="tokenizer"))
+    assert panel.status == "running: tokenizer (40%)"
+    panel.emit(
+        make_failed_event(
+            job_id="j",
+            user_id=1,
+            error_kind="system",
+            code="TRAINING_NAN_LOSS",
+            message="loss is nan at step 7",
+            ts=0.0,
+        )
+    )
+    assert panel.status == "failed: TRAINING_NAN_LOSS: loss is nan at step 7"
+    assert panel.bar.bar_style == "danger"
+    assert panel.redraws == 1
+    assert len(recorder.of_type(IPython.display.Image)) == 1
+    panel.emit(make_completed_event(job_id="j", user_id=1, result_id="m", result_bytes=1))
+    assert panel.status == "completed"
+    assert panel.status_label.value == "status: completed"
+    assert panel.redraws == 1
+    assert len(recorder.of_type(IPython.display.Image)) == 1
+
+
+def test_the_end_of_a_run_never_drawn_draws_once() -> None:
+    recorder = Recorder()
+    panel = TrainingPanel(lambda: None, display=recorder)
+    panel.emit(_cancelled())
+    assert panel.redraws == 1
+    assert panel.final_png is not None
+
+
+def test_close_draws_what_is_pending_once(run_events: list[Event]) -> None:
+    panel = TrainingPanel(lambda: None, display=Recorder(), min_redraw_s=3600.0)
+    for event in run_events[:5]:
+        panel.emit(event)
+    assert panel.redraws == 1
+    panel.close()
+    assert panel.redraws == 2
+    assert panel.stop_button.disabled
+    panel.close()
+    assert panel.redraws == 2
+
+
+def test_make_training_sink_picks_the_panel_or_the_console() -> None:
+    recorder = Recorder()
+    stops: list[int] = []
+    panel = make_training_sink(lambda: stops.append(1), notebook=True, display=recorder)
+    assert isinstance(panel, TrainingPanel)
+    assert recorder.calls[0][0] is panel.widget
+    panel.stop_button.click()
+    assert stops == [1]
+    stream = io.StringIO()
+    console = make_training_sink(lambda: None, notebook=False, stream=stream)
+    assert isinstance(console, ConsoleSink)
+    console.emit(_config(per_epoch=2, epochs=1))
+    assert stream.getvalue() == "gpt2/tiny: 1 epochs x 2 steps, loss in nats/token\n"
+    assert isinstance(make_training_sink(lambda: None, stream=stream), ConsoleSink)
+
+
+def test_slow_frames_stretch_the_interval_but_every_epoch_is_drawn() -> None:
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 1.0  # every read is a second later: each frame "costs" a second
+        return now[0]
+
+    panel = TrainingPanel(lambda: None, display=Recorder(), min_redraw_s=0.5, clock=clock)
+    panel.emit(_config(per_epoch=4, epochs=3))
+    assert panel.redraws == 1
+    for step in range(1, 5):
+        panel.emit(_progress(step, per_epoch=4, epochs=3))
+    assert panel.redraws == 1  # the interval grew to 40 s after a 1 s frame
+    panel.emit(_epoch(1, per_epoch=4, epochs=3))
+    assert panel.redraws == 2
+    fast = TrainingPanel(lambda: None, display=Recorder(), min_redraw_s=50.0, clock=clock)
+    fast.emit(_config(per_epoch=4, epochs=3))
+    fast.emit(_epoch(1, per_epoch=4, epochs=3))
+    assert fast.redraws == 1  # epochs closer together than min_redraw_s share a frame

@@ -1,0 +1,1 @@
+"""Scoring and sampling on any prepared model: windows, surprisal, sampling, decoding loops."""

@@ -1,0 +1,154 @@
+"""The runs folder: one folder per run, named by its run id, and a listing of them all.
+
+A run folder holds ``manifest.json``, ``job.json``, ``events.jsonl``, ``checkpoint/``,
+``tokenizer.json``, ``model/`` and at the end ``curves.png`` and ``report.html``. The listing
+reads only files, so it works in a fresh process; a run still marked ``queued`` or
+``running`` whose heartbeat is older than ``settings["heartbeat_timeout_s"]`` lost its
+process, and is marked ``failed`` on the spot.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final, TypedDict
+
+from model_trainer.core.config.settings import Settings
+from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.jobs.job_store import JOB_FILE, JobRecord, read_job, write_job
+from model_trainer.core.jobs.runner import JobState
+from model_trainer.core.training.manifest import read_manifest
+
+RUN_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+EVENTS_FILE: Final = "events.jsonl"
+TOKENIZER_FILE: Final = "tokenizer.json"
+MODEL_DIR: Final = "model"
+CHECKPOINT_DIR: Final = "checkpoint"
+CURVES_FILE: Final = "curves.png"
+REPORT_FILE: Final = "report.html"
+ACTIVE_STATES: Final[tuple[JobState, ...]] = ("queued", "running")
+
+
+class RunSummary(TypedDict):
+    """One line of the runs listing; ``started_at`` is ISO 8601 in UTC."""
+
+    run_id: str
+    state: JobState
+    model_family: str
+    model_size: str
+    epochs_done: int
+    total_epochs: int
+    last_val_loss: float | None
+    started_at: str
+
+
+def validate_run_id(run_id: str) -> str:
+    """Return ``run_id`` when it is a safe folder name, else raise ``INVALID_CONFIG``.
+
+    A run id is a letter or digit, then up to 99 letters, digits, ``_``, ``.`` or ``-``,
+    and never holds ``..``.
+    """
+    if not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"run_id must be a letter or digit followed by up to 99 letters, digits, "
+            f"'_', '.' or '-' (and no '..'), got {run_id!r}",
+        )
+    return run_id
+
+
+def new_run_id(model_family: str, model_size: str, *, now: datetime | None = None) -> str:
+    """``<family>-<size>-<UTC yyyymmdd-HHMMSS>-<4 hex>``, a fresh run id."""
+    stamp = (datetime.now(UTC) if now is None else now).strftime("%Y%m%d-%H%M%S")
+    return validate_run_id(f"{model_family}-{model_size}-{stamp}-{secrets.token_hex(2)}")
+
+
+def run_dir(settings: Settings, run_id: str) -> Path:
+    """The folder of ``run_id`` in ``settings["runs_dir"]`` (whether or not it exists)."""
+    return Path(settings["runs_dir"]) / validate_run_id(run_id)
+
+
+def existing_run_dir(settings: Settings, run_id: str) -> Path:
+    """The folder of an existing run.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` for a bad run id; ``MODEL_NOT_FOUND`` when
+            ``runs_dir`` holds no run of that id.
+    """
+    folder = run_dir(settings, run_id)
+    if not (folder / JOB_FILE).is_file():
+        raise ModelTrainerError(
+            "MODEL_NOT_FOUND", f"run_id {run_id!r}: no run in {settings['runs_dir']!r}"
+        )
+    return folder
+
+
+def require_model(settings: Settings, run_id: str) -> Path:
+    """The folder of an existing run that has saved its model.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` for a bad run id; ``MODEL_NOT_FOUND`` when
+            there is no such run or it has no ``model/`` yet.
+    """
+    folder = existing_run_dir(settings, run_id)
+    if not (folder / MODEL_DIR).is_dir():
+        state = read_job(folder)["state"]
+        raise ModelTrainerError(
+            "MODEL_NOT_FOUND",
+            f"run_id {run_id!r} has no saved model yet (it is {state}); "
+            f"a run saves its model when its training completes",
+        )
+    return folder
+
+
+def refresh_job(folder: Path, settings: Settings, *, now: float | None = None) -> JobRecord:
+    """The run's job record, first marked ``failed`` if its process stopped beating."""
+    record = read_job(folder)
+    moment = time.time() if now is None else now
+    silent_s = moment - record["heartbeat_at"]
+    if record["state"] in ACTIVE_STATES and silent_s > settings["heartbeat_timeout_s"]:
+        last = datetime.fromtimestamp(record["heartbeat_at"], UTC).isoformat(timespec="seconds")
+        record = {
+            **record,
+            "state": "failed",
+            "error_code": "INTERNAL_ERROR",
+            "error_message": (
+                f"the heartbeat of process {record['pid']} stopped at {last} "
+                f"({silent_s:.0f} s ago, over heartbeat_timeout_s="
+                f"{settings['heartbeat_timeout_s']:g}); the process died"
+            ),
+        }
+        write_job(folder, record)
+    return record
+
+
+def run_summary(folder: Path, settings: Settings, *, now: float | None = None) -> RunSummary:
+    """The listing line of the run in ``folder``."""
+    record = refresh_job(folder, settings, now=now)
+    manifest = read_manifest(str(folder))
+    return {
+        "run_id": record["run_id"],
+        "state": record["state"],
+        "model_family": manifest["config"]["model_family"],
+        "model_size": manifest["config"]["model_size"],
+        "epochs_done": record["epochs_done"],
+        "total_epochs": manifest["config"]["num_epochs"],
+        "last_val_loss": record["last_val_loss"],
+        "started_at": manifest["started_at"],
+    }
+
+
+def list_runs(settings: Settings, *, now: float | None = None) -> list[RunSummary]:
+    """Every run in ``settings["runs_dir"]``, oldest first; folders without a job are not runs."""
+    root = Path(settings["runs_dir"])
+    if not root.is_dir():
+        return []
+    summaries = [
+        run_summary(folder, settings, now=now)
+        for folder in root.iterdir()
+        if (folder / JOB_FILE).is_file()
+    ]
+    return sorted(summaries, key=lambda summary: (summary["started_at"], summary["run_id"]))

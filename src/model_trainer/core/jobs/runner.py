@@ -1,0 +1,268 @@
+"""Jobs on a background thread, and the handle a caller keeps to watch, stop and read one.
+
+The job boundary is the one place that catches broadly: a ``ModelTrainerError`` is recorded
+with its code, any other exception as ``INTERNAL_ERROR`` (a system error), and
+``JobHandle.result`` raises the recorded error again. A job whose outcome says it was
+cancelled ends ``cancelled`` with a ``TRAINING_CANCELLED`` failed event, and ``result``
+returns that outcome (its history and checkpoint are kept).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from typing import Generic, Literal, TypeVar
+
+from model_trainer.core.contracts.model import PreparedLMModel
+from model_trainer.core.errors import ModelTrainerError, user_error
+from model_trainer.core.events.codec import Event
+from model_trainer.core.events.job_events import (
+    JobKind,
+    make_completed_event,
+    make_failed_event,
+    make_started_event,
+)
+from model_trainer.core.events.sinks import EventSink, JsonlFileSink
+
+JobState = Literal["queued", "running", "completed", "failed", "cancelled"]
+TERMINAL_STATES: tuple[JobState, ...] = ("completed", "failed", "cancelled")
+
+OutcomeT = TypeVar("OutcomeT")
+
+StateHook = Callable[[JobState, ModelTrainerError | None], None]
+
+
+def new_job_id(kind: JobKind, run_id: str = "") -> str:
+    """``<kind>-<run id>-<8 hex>`` (or ``<kind>-<8 hex>``): the id of a job besides training."""
+    parts = [kind, run_id, secrets.token_hex(4)] if run_id else [kind, secrets.token_hex(4)]
+    return "-".join(parts)
+
+
+class JobControl:
+    """What a job's work sees of its job: emit events, check for a cancel, share the model."""
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        user_id: int,
+        emit: Callable[[Event], None],
+        cancel_event: threading.Event,
+        set_prepared: Callable[[PreparedLMModel], None],
+    ) -> None:
+        self.job_id = job_id
+        self.user_id = user_id
+        self._emit = emit
+        self._cancel_event = cancel_event
+        self._set_prepared = set_prepared
+
+    def emit(self, event: Event) -> None:
+        """Record an event in the job's history and pass it to every sink."""
+        self._emit(event)
+
+    def cancelled(self) -> bool:
+        """Whether ``cancel`` was called on the job's handle."""
+        return self._cancel_event.is_set()
+
+    def set_prepared(self, prepared: PreparedLMModel) -> None:
+        """Make the job's model available as ``JobHandle.prepared``."""
+        self._set_prepared(prepared)
+
+
+class JobHandle(Generic[OutcomeT]):
+    """A job and its state; ``start`` runs its work on a daemon thread.
+
+    Args:
+        kind: what the job does.
+        job_id: the id its events carry.
+        run_id: the run it belongs to ("" for a job without a run).
+        run_dir: that run's folder ("" for a job without a run).
+        work: the job itself; it runs on the job's thread.
+        sinks: where its events go besides its history (the caller owns them).
+        events_path: a JSON-lines file to append its events to; opened here, closed at the end.
+        cancel_message: the message of a ``TRAINING_CANCELLED`` record when an outcome says
+            the work was cancelled, else None.
+        result_id: what the completed event names as the result.
+        on_state: called on the job's thread at every change of state, before its event.
+        user_id: the user its events carry.
+    """
+
+    def __init__(
+        self,
+        *,
+        kind: JobKind,
+        job_id: str,
+        run_id: str,
+        run_dir: str,
+        work: Callable[[JobControl], OutcomeT],
+        sinks: Sequence[EventSink] = (),
+        events_path: str | None = None,
+        cancel_message: Callable[[OutcomeT], str | None] | None = None,
+        result_id: Callable[[OutcomeT], str] | None = None,
+        on_state: StateHook | None = None,
+        user_id: int = 0,
+    ) -> None:
+        self.kind: JobKind = kind
+        self.job_id = job_id
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.user_id = user_id
+        self._work = work
+        self._file_sink = None if events_path is None else JsonlFileSink(events_path)
+        self._sinks: tuple[EventSink, ...] = (
+            tuple(sinks) if self._file_sink is None else (*sinks, self._file_sink)
+        )
+        self._cancel_message = cancel_message
+        self._result_id = result_id
+        self._on_state = on_state
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+        self._state: JobState = "queued"
+        self._end: tuple[OutcomeT] | ModelTrainerError = ModelTrainerError(
+            "INTERNAL_ERROR", f"job {job_id} ended without an outcome"
+        )
+        self._error: ModelTrainerError | None = None
+        self._prepared: PreparedLMModel | None = None
+        self._cancel_event = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"model-trainer-{kind}-{job_id}", daemon=True
+        )
+
+    @property
+    def state(self) -> JobState:
+        """``queued``, ``running``, ``completed``, ``failed`` or ``cancelled``."""
+        with self._lock:
+            return self._state
+
+    @property
+    def events(self) -> list[Event]:
+        """Every event of this job so far, in order (a copy)."""
+        with self._lock:
+            return list(self._events)
+
+    @property
+    def prepared(self) -> PreparedLMModel | None:
+        """The job's model once it has one (a train job's after ``prepare``)."""
+        with self._lock:
+            return self._prepared
+
+    @property
+    def error(self) -> ModelTrainerError | None:
+        """The error the job was recorded with (``TRAINING_CANCELLED`` after a cancel)."""
+        with self._lock:
+            return self._error
+
+    def start(self) -> JobHandle[OutcomeT]:
+        """Run the job on its thread; returns the handle at once."""
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next step; a finished job is left as it is."""
+        self._cancel_event.set()
+
+    def cancel_requested(self) -> bool:
+        """Whether ``cancel`` was called."""
+        return self._cancel_event.is_set()
+
+    def done(self) -> bool:
+        """Whether the job has finished, whatever its end."""
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job ends or ``timeout`` seconds pass; True when it has ended."""
+        return self._done.wait(timeout)
+
+    def result(self) -> OutcomeT:
+        """Wait for the job, then return its outcome or raise its error again.
+
+        A cancelled train job returns its outcome (``cancelled`` is True); the
+        ``TRAINING_CANCELLED`` code is in its failed event and in ``job.json``.
+        """
+        self._done.wait()
+        with self._lock:
+            end = self._end
+        if isinstance(end, ModelTrainerError):
+            raise end
+        return end[0]
+
+    def _emit(self, event: Event) -> None:
+        with self._lock:
+            self._events.append(event)
+        for sink in self._sinks:
+            sink.emit(event)
+
+    def _share(self, prepared: PreparedLMModel) -> None:
+        with self._lock:
+            self._prepared = prepared
+
+    def _set_state(self, state: JobState, error: ModelTrainerError | None) -> None:
+        with self._lock:
+            self._state = state
+            self._error = error
+            if error is not None and not isinstance(self._end, tuple):
+                self._end = error
+        if self._on_state is not None:
+            self._on_state(state, error)
+
+    def _run(self) -> None:
+        control = JobControl(
+            job_id=self.job_id,
+            user_id=self.user_id,
+            emit=self._emit,
+            cancel_event=self._cancel_event,
+            set_prepared=self._share,
+        )
+        try:
+            self._set_state("running", None)
+            self._emit(
+                make_started_event(
+                    job_id=self.job_id, user_id=self.user_id, kind=self.kind, run_id=self.run_id
+                )
+            )
+            outcome = self._work(control)
+        except ModelTrainerError as exc:
+            self._fail(exc)
+        except BaseException as exc:
+            error = ModelTrainerError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            self._fail(error)
+        else:
+            self._finish(outcome)
+        finally:
+            if self._file_sink is not None:
+                self._file_sink.close()
+            self._done.set()
+
+    def _fail(self, error: ModelTrainerError) -> None:
+        state: JobState = "cancelled" if error.code == "TRAINING_CANCELLED" else "failed"
+        self._set_state(state, error)
+        self._emit(
+            make_failed_event(
+                job_id=self.job_id,
+                user_id=self.user_id,
+                error_kind="user" if user_error(error.code) else "system",
+                code=error.code,
+                message=error.message,
+            )
+        )
+
+    def _finish(self, outcome: OutcomeT) -> None:
+        with self._lock:
+            self._end = (outcome,)
+        message = None if self._cancel_message is None else self._cancel_message(outcome)
+        if message is not None:
+            self._fail(ModelTrainerError("TRAINING_CANCELLED", message))
+            return
+        self._set_state("completed", None)
+        self._emit(
+            make_completed_event(
+                job_id=self.job_id,
+                user_id=self.user_id,
+                result_id=self.job_id if self._result_id is None else self._result_id(outcome),
+                result_bytes=len(json.dumps(outcome).encode("utf-8")),
+            )
+        )

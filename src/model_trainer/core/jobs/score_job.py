@@ -1,0 +1,54 @@
+"""The score job: a text scored by a run's saved model, on a background thread."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from model_trainer.core.backends.registry import ModelRegistry, default_registry
+from model_trainer.core.config.settings import Settings
+from model_trainer.core.contracts.model import ScoreConfig, ScoreOutcome
+from model_trainer.core.contracts.validators import validate_score_config
+from model_trainer.core.events.sinks import EventSink
+from model_trainer.core.jobs.run_store import EVENTS_FILE, MODEL_DIR, require_model
+from model_trainer.core.jobs.runner import JobControl, JobHandle, new_job_id
+from model_trainer.core.training.manifest import read_manifest
+
+
+def start_score(
+    run_id: str,
+    cfg: ScoreConfig,
+    settings: Settings,
+    *,
+    sinks: Sequence[EventSink] = (),
+    registry: ModelRegistry = default_registry,
+) -> JobHandle[ScoreOutcome]:
+    """Start scoring ``cfg``'s text with a completed run's model; returns at once.
+
+    The loaded model is ``handle.prepared`` once the job has it. Its events also go to the
+    run's ``events.jsonl``.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` (a bad config or run id), ``MODEL_NOT_FOUND``
+            (no such run, or a run without a saved model yet).
+    """
+    validate_score_config(cfg)
+    folder = require_model(settings, run_id)
+    family = read_manifest(str(folder))["config"]["model_family"]
+
+    def work(control: JobControl) -> ScoreOutcome:
+        backend = registry.get(family)
+        prepared = backend.load(str(folder / MODEL_DIR), settings)
+        control.set_prepared(prepared)
+        return backend.score(prepared=prepared, cfg=cfg, settings=settings)
+
+    handle: JobHandle[ScoreOutcome] = JobHandle(
+        kind="score",
+        job_id=new_job_id("score", run_id),
+        run_id=run_id,
+        run_dir=str(folder),
+        work=work,
+        sinks=sinks,
+        events_path=str(folder / EVENTS_FILE),
+        result_id=lambda _: run_id,
+    )
+    return handle.start()

@@ -1,0 +1,519 @@
+"""The train job: a run folder, a tokenizer, a model, training on a thread, the run's record.
+
+``start_train`` checks the config, makes the run folder with its ``manifest.json`` and
+``job.json``, and returns a ``JobHandle`` at once; the work then runs on a daemon thread:
+train the tokenizer on the corpus's training split (``tokenizer.json``), ``prepare`` the
+model, train it (checkpoints in ``checkpoint/``), save it to ``model/``, and draw
+``curves.png`` and ``report.html``. ``resume_train`` continues a cancelled, failed or killed
+run from its last checkpoint under the same run id, appending to its events.
+
+A cancelled run's ``result()`` is its ``TrainOutcome`` with ``cancelled`` True; the
+``TRAINING_CANCELLED`` code is in its failed event and in ``job.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+import torch
+
+from model_trainer.core.backends.registry import ModelRegistry, default_registry
+from model_trainer.core.config.settings import Settings
+from model_trainer.core.contracts.defaults import generate_config, score_config
+from model_trainer.core.contracts.model import (
+    EpochMetrics,
+    LossUnit,
+    ModelBackend,
+    ModelTrainConfig,
+    PreparedLMModel,
+    TrainContext,
+    TrainOutcome,
+)
+from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.contracts.validators import validate_model_train_config
+from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.events.codec import read_events
+from model_trainer.core.events.job_events import make_progress_event
+from model_trainer.core.events.sinks import EventSink
+from model_trainer.core.events.trainer_metrics_events import (
+    make_completed_metrics_event,
+    make_config_event,
+    make_epoch_event,
+    make_eval_event,
+    make_progress_metrics_event,
+)
+from model_trainer.core.jobs.job_store import JobRecord, JobRecorder, new_job_record
+from model_trainer.core.jobs.report import draw_curves, render_report, run_history
+from model_trainer.core.jobs.run_store import (
+    CHECKPOINT_DIR,
+    CURVES_FILE,
+    EVENTS_FILE,
+    MODEL_DIR,
+    REPORT_FILE,
+    TOKENIZER_FILE,
+    existing_run_dir,
+    new_run_id,
+    refresh_job,
+    run_dir,
+    validate_run_id,
+)
+from model_trainer.core.jobs.runner import JobControl, JobHandle
+from model_trainer.core.tokenizers.io import load_tokenizer, train_tokenizer
+from model_trainer.core.training.base_trainer import epoch_length
+from model_trainer.core.training.checkpoint import STATE_FILE, latest_name, read_meta
+from model_trainer.core.training.corpus import load_corpus, split_text
+from model_trainer.core.training.device import available_device, resolve_precision
+from model_trainer.core.training.manifest import (
+    build_manifest,
+    ended,
+    read_manifest,
+    write_manifest,
+)
+from model_trainer.core.training.schedule import lr_at
+
+SNIPPET_CHARS: Final = 400
+PROMPT_CHARS: Final = 60
+SAMPLE_TOKENS: Final[dict[LossUnit, int]] = {"char": 200, "token": 60}
+
+
+def loss_unit_of(tokenizer: TokenizerHandle) -> LossUnit:
+    """``char`` for a char tokenizer (one token a character), else ``token``."""
+    return "char" if tokenizer.kind == "char" else "token"
+
+
+def bits_per_char(loss: float, loss_unit: LossUnit, chars_per_token: float) -> float:
+    """A loss in nats per ``loss_unit`` as bits per character."""
+    per_char = loss if loss_unit == "char" else loss / chars_per_token
+    return per_char / math.log(2.0)
+
+
+def updates_per_epoch(num_tokens: int, cfg: ModelTrainConfig) -> int:
+    """Optimizer steps in one epoch of ``num_tokens`` training tokens, as the loop cuts them."""
+    windows = max(num_tokens - 1, 0) // cfg["max_seq_len"]
+    batches = epoch_length(-(-windows // cfg["batch_size"]), cfg["max_steps_per_epoch"])
+    return -(-batches // cfg["grad_accum_steps"])
+
+
+def _checkpoint_step(folder: Path) -> int | None:
+    """The global step of the run's last checkpoint, or None when it has none."""
+    root = folder / CHECKPOINT_DIR
+    name = latest_name(str(root))
+    if name is None:
+        return None
+    return read_meta(str(root / name / STATE_FILE))["position"]["global_step"]
+
+
+class _TrainWork:
+    """The body of one train job, run on the job's thread."""
+
+    def __init__(
+        self,
+        *,
+        cfg: ModelTrainConfig,
+        settings: Settings,
+        folder: Path,
+        run_id: str,
+        resume: bool,
+        recorder: JobRecorder,
+        registry: ModelRegistry,
+    ) -> None:
+        self.cfg = cfg
+        self.settings = settings
+        self.folder = folder
+        self.run_id = run_id
+        self.resume = resume
+        self.recorder = recorder
+        self.registry = registry
+        self.loss_unit: LossUnit = "token"
+        self.steps_per_epoch = 0
+        self.last_step = 0
+        self.last_time = 0.0
+        self.started = 0.0
+        self.tokens_per_update = cfg["batch_size"] * cfg["max_seq_len"] * cfg["grad_accum_steps"]
+
+    def __call__(self, control: JobControl) -> TrainOutcome:
+        cfg = self.cfg
+        if self.settings["num_threads"] > 0:
+            torch.set_num_threads(self.settings["num_threads"])
+        train_text, val_text = split_text(
+            load_corpus(cfg["corpus_path"], self.settings), cfg["val_fraction"]
+        )
+        tokenizer = self._tokenizer(train_text)
+        self.recorder.heartbeat(time.time())
+        backend = self.registry.get(cfg["model_family"])
+        prepared = backend.prepare(cfg, self.settings, tokenizer=tokenizer)
+        control.set_prepared(prepared)
+        self.loss_unit = loss_unit_of(tokenizer)
+        self.steps_per_epoch = updates_per_epoch(len(tokenizer.encode(train_text)), cfg)
+        chars_per_token = _chars_per_token(val_text or train_text, tokenizer)
+        control.emit(
+            make_config_event(
+                job_id=control.job_id,
+                user_id=control.user_id,
+                model_family=cfg["model_family"],
+                model_size=cfg["model_size"],
+                total_epochs=cfg["num_epochs"],
+                batch_size=cfg["batch_size"],
+                steps_per_epoch=self.steps_per_epoch,
+                max_seq_len=cfg["max_seq_len"],
+                vocab_size=tokenizer.vocab_size,
+                learning_rate=cfg["learning_rate"],
+                chars_per_token=chars_per_token,
+                device=prepared["device"],
+                precision=resolve_precision(cfg["precision"], prepared["device"]),
+                tokenizer_kind=tokenizer.kind,
+                loss_unit=self.loss_unit,
+            )
+        )
+        checkpoint_step = _checkpoint_step(self.folder) if self.resume else None
+        self.last_step = 0 if checkpoint_step is None else checkpoint_step
+        self.started = self.last_time = time.perf_counter()
+        context: TrainContext = {
+            "run_dir": str(self.folder),
+            "resume": self.resume,
+            "callbacks": {
+                "heartbeat": self.recorder.heartbeat,
+                "cancelled": control.cancelled,
+                "progress": lambda step, epoch, loss: self._progress(control, step, epoch, loss),
+                "epoch_end": lambda metrics: self._epoch_end(control, metrics),
+            },
+            "settings": self.settings,
+        }
+        outcome = backend.train(cfg, prepared=prepared, context=context)
+        if outcome["cancelled"]:
+            return outcome
+        artifact = backend.save(prepared, str(self.folder / MODEL_DIR))
+        self.recorder.heartbeat(time.time())
+        self._write_report(backend, prepared, outcome, val_text or train_text, chars_per_token)
+        write_manifest(str(self.folder), ended(read_manifest(str(self.folder))))
+        control.emit(
+            make_completed_metrics_event(
+                job_id=control.job_id,
+                user_id=control.user_id,
+                loss=outcome["loss"],
+                perplexity=outcome["perplexity"],
+                artifact_path=artifact["path"],
+                val_loss=outcome["val_loss"],
+                val_perplexity=outcome["val_perplexity"],
+            )
+        )
+        return outcome
+
+    def _tokenizer(self, train_text: str) -> TokenizerHandle:
+        path = str(self.folder / TOKENIZER_FILE)
+        if self.resume:
+            return load_tokenizer(path)
+        tokenizer = train_tokenizer(self.cfg["tokenizer_kind"], train_text, self.cfg["vocab_size"])
+        tokenizer.save(path)
+        return tokenizer
+
+    def _progress(self, control: JobControl, step: int, epoch: int, loss: float) -> None:
+        now = time.perf_counter()
+        rate = (step - self.last_step) * self.tokens_per_update / max(now - self.last_time, 1e-9)
+        self.last_step, self.last_time = step, now
+        control.emit(
+            make_progress_metrics_event(
+                job_id=control.job_id,
+                user_id=control.user_id,
+                epoch=epoch,
+                total_epochs=self.cfg["num_epochs"],
+                step=step,
+                steps_per_epoch=self.steps_per_epoch,
+                loss=loss,
+                tokens_per_second=rate,
+                learning_rate=lr_at(
+                    step,
+                    base_lr=self.cfg["learning_rate"],
+                    warmup_steps=self.cfg["warmup_steps"],
+                    total_steps=self.cfg["num_epochs"] * self.steps_per_epoch,
+                ),
+                elapsed_s=now - self.started,
+            )
+        )
+
+    def _epoch_end(self, control: JobControl, metrics: EpochMetrics) -> None:
+        self.recorder.epoch_done(metrics["epoch"], metrics["val_loss"])
+        control.emit(
+            make_epoch_event(
+                job_id=control.job_id,
+                user_id=control.user_id,
+                epoch=metrics["epoch"],
+                total_epochs=self.cfg["num_epochs"],
+                global_step=metrics["global_step"],
+                elapsed_s=metrics["elapsed_s"],
+                train_loss=metrics["loss"],
+                train_perplexity=metrics["perplexity"],
+                val_loss=metrics["val_loss"],
+                val_perplexity=metrics["val_perplexity"],
+                tokens_per_second=metrics["tokens_per_second"],
+                learning_rate=metrics["learning_rate"],
+                loss_unit=self.loss_unit,
+            )
+        )
+        if metrics["val_loss"] is not None and metrics["val_perplexity"] is not None:
+            control.emit(
+                make_eval_event(
+                    job_id=control.job_id,
+                    user_id=control.user_id,
+                    epoch=metrics["epoch"],
+                    global_step=metrics["global_step"],
+                    val_loss=metrics["val_loss"],
+                    val_perplexity=metrics["val_perplexity"],
+                    loss_unit=self.loss_unit,
+                )
+            )
+        control.emit(
+            make_progress_event(
+                job_id=control.job_id,
+                user_id=control.user_id,
+                progress=min(100, metrics["epoch"] * 100 // self.cfg["num_epochs"]),
+                message=f"epoch {metrics['epoch']}/{self.cfg['num_epochs']}",
+            )
+        )
+
+    def _write_report(
+        self,
+        backend: ModelBackend,
+        prepared: PreparedLMModel,
+        outcome: TrainOutcome,
+        text: str,
+        chars_per_token: float,
+    ) -> None:
+        snippet = text[:SNIPPET_CHARS]
+        prompt = snippet[:PROMPT_CHARS]
+        scored = backend.score(
+            prepared=prepared,
+            cfg=score_config(text=snippet, detail_level="per_char"),
+            settings=self.settings,
+        )
+        sample = backend.generate(
+            prepared=prepared,
+            cfg=generate_config(
+                prompt_text=prompt,
+                max_new_tokens=SAMPLE_TOKENS[self.loss_unit],
+                seed=self.cfg["seed"],
+            ),
+            settings=self.settings,
+        )
+        png = draw_curves(run_history(read_events(self.folder / EVENTS_FILE)))
+        (self.folder / CURVES_FILE).write_bytes(png)
+        page = render_report(
+            run_id=self.run_id,
+            curves_png=png,
+            metrics=report_metrics(self.cfg, prepared, outcome, chars_per_token),
+            prompt=prompt,
+            sample=sample["outputs"][0],
+            scores=scored.get("per_char", []),
+        )
+        (self.folder / REPORT_FILE).write_text(page, encoding="utf-8")
+
+
+def _chars_per_token(text: str, tokenizer: TokenizerHandle) -> float:
+    return len(text) / max(len(tokenizer.encode(text)), 1)
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def report_metrics(
+    cfg: ModelTrainConfig,
+    prepared: PreparedLMModel,
+    outcome: TrainOutcome,
+    chars_per_token: float,
+) -> list[tuple[str, str]]:
+    """The final-metrics table of a run's report, as (name, value) rows."""
+    unit = outcome["loss_unit"]
+    val_loss = outcome["val_loss"]
+    val_bpc = None if val_loss is None else bits_per_char(val_loss, unit, chars_per_token)
+    params = sum(p.numel() for p in prepared["model"].parameters())
+    return [
+        ("model", f"{cfg['model_family']} {cfg['model_size']} ({params:,} parameters)"),
+        ("corpus", cfg["corpus_path"]),
+        ("tokenizer", f"{prepared['tokenizer'].kind}, {prepared['tokenizer'].vocab_size} ids"),
+        ("epochs", str(outcome["epochs_completed"])),
+        ("optimizer steps", str(outcome["steps"])),
+        (f"train loss (nats per {unit})", _fmt(outcome["loss"])),
+        (f"validation loss (nats per {unit})", _fmt(val_loss)),
+        ("validation perplexity", _fmt(outcome["val_perplexity"], 2)),
+        ("validation bits per character", _fmt(val_bpc)),
+        ("characters per token", _fmt(chars_per_token, 3)),
+        ("tokens per second", f"{outcome['tokens_per_second']:.0f}"),
+        ("device", prepared["device"]),
+    ]
+
+
+def _start(
+    *,
+    cfg: ModelTrainConfig,
+    settings: Settings,
+    folder: Path,
+    run_id: str,
+    record: JobRecord,
+    resume: bool,
+    sinks: Sequence[EventSink],
+    registry: ModelRegistry,
+) -> JobHandle[TrainOutcome]:
+    recorder = JobRecorder(folder, record)
+    recorder.write()
+    total = cfg["num_epochs"]
+
+    def cancel_message(outcome: TrainOutcome) -> str | None:
+        if not outcome["cancelled"]:
+            return None
+        return (
+            f"training of run {run_id!r} was cancelled after {outcome['epochs_completed']} of "
+            f"{total} epochs (step {outcome['steps']}); resume_train({run_id!r}) continues it"
+        )
+
+    handle: JobHandle[TrainOutcome] = JobHandle(
+        kind="train",
+        job_id=run_id,
+        run_id=run_id,
+        run_dir=str(folder),
+        work=_TrainWork(
+            cfg=cfg,
+            settings=settings,
+            folder=folder,
+            run_id=run_id,
+            resume=resume,
+            recorder=recorder,
+            registry=registry,
+        ),
+        sinks=sinks,
+        events_path=str(folder / EVENTS_FILE),
+        cancel_message=cancel_message,
+        result_id=lambda _: str(folder / MODEL_DIR),
+        on_state=recorder.set_state,
+    )
+    return handle.start()
+
+
+def start_train(
+    cfg: ModelTrainConfig,
+    settings: Settings,
+    *,
+    sinks: Sequence[EventSink] = (),
+    run_id: str | None = None,
+    registry: ModelRegistry = default_registry,
+    world_size: int = 1,
+) -> JobHandle[TrainOutcome]:
+    """Start training a new run of ``cfg``; returns at once with the job's handle.
+
+    ``world_size`` is the number of processes training the run together (torchrun), as
+    its manifest records it.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (an unregistered family),
+            ``INVALID_MODEL_SIZE``, ``INVALID_CONFIG`` (a bad field, a bad or taken run id),
+            ``CUDA_NOT_AVAILABLE``. Failures later on are the job's: its ``result()`` raises
+            them.
+    """
+    validate_model_train_config(cfg, registry.get_capabilities(cfg["model_family"]))
+    run_id = (
+        new_run_id(cfg["model_family"], cfg["model_size"])
+        if run_id is None
+        else validate_run_id(run_id)
+    )
+    folder = run_dir(settings, run_id)
+    if folder.exists():
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"run_id {run_id!r} already exists in {settings['runs_dir']!r}; "
+            f"pick another run_id or resume it",
+        )
+    device = available_device(cfg["device"])
+    folder.mkdir(parents=True)
+    write_manifest(
+        str(folder),
+        build_manifest(
+            run_id=run_id,
+            config=cfg,
+            device=device,
+            precision=resolve_precision(cfg["precision"], device),
+            world_size=world_size,
+        ),
+    )
+    record = new_job_record(run_id=run_id, job_id=run_id, kind="train", now=time.time())
+    return _start(
+        cfg=cfg,
+        settings=settings,
+        folder=folder,
+        run_id=run_id,
+        record=record,
+        resume=False,
+        sinks=sinks,
+        registry=registry,
+    )
+
+
+def resume_train(
+    run_id: str,
+    settings: Settings,
+    *,
+    sinks: Sequence[EventSink] = (),
+    registry: ModelRegistry = default_registry,
+    world_size: int = 1,
+) -> JobHandle[TrainOutcome]:
+    """Continue a cancelled, failed or killed run from its last checkpoint, same run id.
+
+    The config is read from the run's ``manifest.json``; events are appended to its
+    ``events.jsonl``, so its history and curves continue where they stopped. ``world_size``
+    must be the one the run started with.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run, or no checkpoint to resume
+            from), ``INVALID_CONFIG`` (a completed run, or one still running),
+            ``MODEL_INCOMPATIBLE`` (another world size).
+    """
+    folder = existing_run_dir(settings, run_id)
+    record = refresh_job(folder, settings)
+    if record["state"] == "completed":
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"run_id {run_id!r} is completed; there is nothing to resume (start a new run)",
+        )
+    if record["state"] in ("queued", "running"):
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"run_id {run_id!r} is {record['state']} in process {record['pid']}; "
+            f"cancel it or wait for it to end before resuming",
+        )
+    manifest = read_manifest(str(folder))
+    if manifest["world_size"] != world_size:
+        raise ModelTrainerError(
+            "MODEL_INCOMPATIBLE",
+            f"run_id {run_id!r} was trained by world_size={manifest['world_size']} "
+            f"processes; it resumes only with that many, not world_size={world_size}",
+        )
+    if _checkpoint_step(folder) is None:
+        raise ModelTrainerError(
+            "MODEL_NOT_FOUND",
+            f"run_id {run_id!r} has no checkpoint to resume from (it stopped before its "
+            f"first one); start a new run",
+        )
+    cfg = manifest["config"]
+    available_device(cfg["device"])
+    resumed: JobRecord = {
+        **record,
+        "state": "queued",
+        "pid": os.getpid(),
+        "heartbeat_at": time.time(),
+        "error_code": None,
+        "error_message": None,
+    }
+    return _start(
+        cfg=cfg,
+        settings=settings,
+        folder=folder,
+        run_id=run_id,
+        record=resumed,
+        resume=True,
+        sinks=sinks,
+        registry=registry,
+    )

@@ -1,0 +1,202 @@
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TypedDict
+
+import pytest
+
+from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.events.codec import read_events
+from model_trainer.core.events.job_events import make_progress_event
+from model_trainer.core.events.sinks import ListSink
+from model_trainer.core.jobs.runner import JobControl, JobHandle, JobState
+
+
+class Outcome(TypedDict):
+    value: int
+    cancelled: bool
+
+
+def _counting(control: JobControl) -> Outcome:
+    control.emit(
+        make_progress_event(
+            job_id=control.job_id, user_id=control.user_id, progress=50, message="half"
+        )
+    )
+    return {"value": 42, "cancelled": False}
+
+
+def _types(handle: JobHandle[Outcome]) -> list[str]:
+    return [event["type"] for event in handle.events]
+
+
+def test_completed_job_records_events_and_returns_outcome(tmp_path: Path) -> None:
+    sink = ListSink()
+    states: list[tuple[JobState, ModelTrainerError | None]] = []
+    handle = JobHandle(
+        kind="score",
+        job_id="job-1",
+        run_id="run-1",
+        run_dir=str(tmp_path),
+        work=_counting,
+        sinks=[sink],
+        events_path=str(tmp_path / "events.jsonl"),
+        result_id=lambda outcome: f"value-{outcome['value']}",
+        on_state=lambda state, error: states.append((state, error)),
+        user_id=7,
+    )
+    initial = handle.state
+    assert initial == "queued"
+    assert handle.start() is handle
+    assert handle.wait(10.0)
+    assert handle.done()
+    assert handle.state == "completed"
+    assert handle.result() == {"value": 42, "cancelled": False}
+    assert handle.error is None
+    assert handle.prepared is None
+    assert states == [("running", None), ("completed", None)]
+    assert _types(handle) == [
+        "trainer.job.started.v1",
+        "trainer.job.progress.v1",
+        "trainer.job.completed.v1",
+    ]
+    assert sink.events == handle.events
+    assert read_events(tmp_path / "events.jsonl") == handle.events
+    started, _, completed = handle.events
+    assert started == {
+        **started,
+        "kind": "score",
+        "run_id": "run-1",
+        "user_id": 7,
+        "job_id": "job-1",
+        "queue": "local",
+    }
+    assert completed == {
+        **completed,
+        "result_id": "value-42",
+        "result_bytes": len('{"value": 42, "cancelled": false}'),
+    }
+
+
+def test_result_id_defaults_to_the_job_id() -> None:
+    handle = JobHandle(kind="eval", job_id="job-2", run_id="", run_dir="", work=_counting)
+    handle.start().result()
+    assert handle.events[-1] == {**handle.events[-1], "result_id": "job-2"}
+
+
+def test_error_of_the_work_is_recorded_and_raised_again(tmp_path: Path) -> None:
+    error = ModelTrainerError("CORPUS_NOT_FOUND", "corpus_path: no file at 'x'")
+
+    def work(control: JobControl) -> Outcome:
+        raise error
+
+    states: list[tuple[JobState, ModelTrainerError | None]] = []
+    handle = JobHandle(
+        kind="train",
+        job_id="j",
+        run_id="r",
+        run_dir="",
+        work=work,
+        on_state=lambda state, err: states.append((state, err)),
+    )
+    handle.start()
+    with pytest.raises(ModelTrainerError) as raised:
+        handle.result()
+    assert raised.value is error
+    assert handle.state == "failed"
+    assert handle.error is error
+    assert states == [("running", None), ("failed", error)]
+    failed = handle.events[-1]
+    assert failed == {
+        **failed,
+        "type": "trainer.job.failed.v1",
+        "code": "CORPUS_NOT_FOUND",
+        "error_kind": "user",
+        "message": "corpus_path: no file at 'x'",
+    }
+
+
+@pytest.mark.parametrize(
+    ("exc", "message"),
+    [(ValueError("bad value"), "ValueError: bad value"), (SystemExit(3), "SystemExit: 3")],
+)
+def test_unexpected_exception_is_an_internal_system_error(exc: BaseException, message: str) -> None:
+    def work(control: JobControl) -> Outcome:
+        raise exc
+
+    handle = JobHandle(kind="generate", job_id="j", run_id="r", run_dir="", work=work).start()
+    with pytest.raises(ModelTrainerError) as raised:
+        handle.result()
+    assert raised.value.code == "INTERNAL_ERROR"
+    assert raised.value.message == message
+    assert raised.value.__cause__ is exc
+    assert handle.state == "failed"
+    failed = handle.events[-1]
+    assert failed == {**failed, "code": "INTERNAL_ERROR", "error_kind": "system"}
+
+
+def test_cancelled_error_ends_cancelled() -> None:
+    def work(control: JobControl) -> Outcome:
+        raise ModelTrainerError("TRAINING_CANCELLED", "stopped before the first step")
+
+    handle = JobHandle(kind="train", job_id="j", run_id="r", run_dir="", work=work).start()
+    with pytest.raises(ModelTrainerError, match="TRAINING_CANCELLED"):
+        handle.result()
+    assert handle.state == "cancelled"
+
+
+def test_cancel_stops_the_work_and_result_returns_its_outcome() -> None:
+    running = threading.Event()
+
+    def work(control: JobControl) -> Outcome:
+        running.set()
+        steps = 0
+        while not control.cancelled():
+            steps += 1
+            running.wait(0.001)
+        return {"value": steps, "cancelled": True}
+
+    states: list[tuple[JobState, ModelTrainerError | None]] = []
+    handle = JobHandle(
+        kind="train",
+        job_id="j",
+        run_id="r",
+        run_dir="",
+        work=work,
+        cancel_message=lambda outcome: "cancelled by user" if outcome["cancelled"] else None,
+        on_state=lambda state, err: states.append((state, err)),
+    )
+    handle.start()
+    assert running.wait(10.0)
+    assert not handle.wait(0.01)
+    assert not handle.cancel_requested()
+    handle.cancel()
+    assert handle.cancel_requested()
+    outcome = handle.result()
+    assert outcome["cancelled"]
+    assert handle.state == "cancelled"
+    assert handle.error is not None
+    assert handle.error.code == "TRAINING_CANCELLED"
+    assert [state for state, _ in states] == ["running", "cancelled"]
+    assert _types(handle) == ["trainer.job.started.v1", "trainer.job.failed.v1"]
+    failed = handle.events[-1]
+    assert failed == {
+        **failed,
+        "code": "TRAINING_CANCELLED",
+        "error_kind": "user",
+        "message": "cancelled by user",
+    }
+
+
+def test_outcome_that_was_not_cancelled_completes() -> None:
+    handle = JobHandle(
+        kind="train",
+        job_id="j",
+        run_id="r",
+        run_dir="",
+        work=_counting,
+        cancel_message=lambda outcome: "cancelled" if outcome["cancelled"] else None,
+    ).start()
+    assert handle.result()["value"] == 42
+    assert handle.state == "completed"

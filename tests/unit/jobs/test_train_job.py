@@ -1,0 +1,298 @@
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from model_trainer.core.config.settings import Settings
+from model_trainer.core.contracts.defaults import train_config
+from model_trainer.core.contracts.model import ModelTrainConfig
+from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.events.codec import Event, read_events
+from model_trainer.core.events.sinks import CallbackSink, ListSink
+from model_trainer.core.jobs.job_store import read_job, write_job
+from model_trainer.core.jobs.report import run_history
+from model_trainer.core.jobs.run_store import list_runs
+from model_trainer.core.jobs.train_job import (
+    bits_per_char,
+    resume_train,
+    start_train,
+    updates_per_epoch,
+)
+from model_trainer.core.tokenizers.io import load_tokenizer
+from model_trainer.core.training.checkpoint import load_latest_checkpoint
+from model_trainer.core.training.corpus import builtin_text
+from model_trainer.core.training.manifest import read_manifest
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+STEPS = 4
+
+
+def _corpus(folder: Path, chars: int = 6000) -> str:
+    path = folder / "corpus.txt"
+    path.write_text(builtin_text()[:chars], encoding="utf-8")
+    return str(path)
+
+
+def _cfg(corpus: str, num_epochs: int = 2) -> ModelTrainConfig:
+    return train_config(
+        model_family="char_lstm",
+        model_size="tiny",
+        corpus_path=corpus,
+        num_epochs=num_epochs,
+        max_seq_len=16,
+        batch_size=8,
+        max_steps_per_epoch=STEPS,
+        warmup_steps=1,
+        device="cpu",
+        seed=3,
+    )
+
+
+@pytest.fixture
+def fast(settings: Settings) -> Settings:
+    return {**settings, "progress_interval_s": 0.0}
+
+
+def _types(events: list[Event]) -> list[str]:
+    return [event["type"] for event in events]
+
+
+EPOCH = [
+    *["trainer.metrics.progress.v1"] * STEPS,
+    "trainer.metrics.epoch.v1",
+    "trainer.metrics.eval.v1",
+    "trainer.job.progress.v1",
+]
+
+
+def test_train_job_runs_in_the_background_and_records_the_run(
+    tmp_path: Path, fast: Settings
+) -> None:
+    sink = ListSink()
+    handle = start_train(_cfg(_corpus(tmp_path)), fast, sinks=[sink], run_id="run-a")
+    assert handle.run_id == "run-a"
+    assert handle.job_id == "run-a"
+    folder = Path(fast["runs_dir"]) / "run-a"
+    assert handle.run_dir == str(folder)
+    outcome = handle.result()
+    assert handle.state == "completed"
+    assert not outcome["cancelled"]
+    assert outcome["epochs_completed"] == 2
+    assert outcome["steps"] == 2 * STEPS
+    assert outcome["loss_unit"] == "char"
+    assert outcome["out_dir"] == str(folder)
+    assert handle.prepared is not None
+    assert handle.prepared["model_family"] == "char_lstm"
+    assert _types(sink.events) == [
+        "trainer.job.started.v1",
+        "trainer.metrics.config.v1",
+        *EPOCH,
+        *EPOCH,
+        "trainer.metrics.completed.v1",
+        "trainer.job.completed.v1",
+    ]
+    assert read_events(folder / "events.jsonl") == sink.events
+    config = sink.events[1]
+    assert config == {
+        **config,
+        "model_family": "char_lstm",
+        "model_size": "tiny",
+        "total_epochs": 2,
+        "steps_per_epoch": STEPS,
+        "device": "cpu",
+        "precision": "fp32",
+        "loss_unit": "char",
+        "tokenizer_kind": "char",
+        "chars_per_token": 1.0,
+    }
+    completed = sink.events[-1]
+    assert completed == {**completed, "result_id": str(folder / "model")}
+    names = sorted(path.name for path in folder.iterdir())
+    assert names == [
+        "checkpoint",
+        "curves.png",
+        "events.jsonl",
+        "job.json",
+        "manifest.json",
+        "model",
+        "report.html",
+        "tokenizer.json",
+    ]
+    assert (folder / "curves.png").read_bytes().startswith(PNG_MAGIC)
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in page
+    assert "validation bits per character" in page
+    assert "<script" not in page
+    assert load_tokenizer(str(folder / "tokenizer.json")).kind == "char"
+    record = read_job(folder)
+    assert (record["state"], record["epochs_done"], record["error_code"]) == ("completed", 2, None)
+    assert record["last_val_loss"] == outcome["val_loss"]
+    assert read_manifest(str(folder))["ended_at"] is not None
+    assert [run["state"] for run in list_runs(fast)] == ["completed"]
+
+
+def test_cancel_mid_epoch_keeps_history_and_checkpoint(tmp_path: Path, fast: Settings) -> None:
+    reached = threading.Event()
+    cancelled = threading.Event()
+
+    def pause_in_second_epoch(event: Event) -> None:
+        if event["type"] == "trainer.metrics.progress.v1" and event["step"] == STEPS + 1:
+            reached.set()
+            assert cancelled.wait(10.0)
+
+    sink = ListSink()
+    cfg = _cfg(_corpus(tmp_path), num_epochs=3)
+    handle = start_train(cfg, fast, sinks=[sink, CallbackSink(pause_in_second_epoch)])
+    assert reached.wait(30.0)
+    during = handle.state
+    assert during == "running"
+    canceller = threading.Thread(target=handle.cancel)
+    canceller.start()
+    canceller.join()
+    cancelled.set()
+    outcome = handle.result()
+    assert outcome["cancelled"]
+    assert outcome["epochs_completed"] == 1
+    assert outcome["steps"] == STEPS + 1
+    assert handle.state == "cancelled"
+    assert handle.error is not None
+    assert handle.error.code == "TRAINING_CANCELLED"
+    expected = [
+        "trainer.job.started.v1",
+        "trainer.metrics.config.v1",
+        *EPOCH,
+        "trainer.metrics.progress.v1",
+        "trainer.job.failed.v1",
+    ]
+    assert _types(handle.events) == expected
+    folder = Path(handle.run_dir)
+    assert _types(read_events(folder / "events.jsonl")) == expected
+    failed = handle.events[-1]
+    assert failed == {**failed, "code": "TRAINING_CANCELLED", "error_kind": "user"}
+    checkpoint = load_latest_checkpoint(str(folder / "checkpoint"))
+    assert checkpoint is not None
+    assert checkpoint["meta"]["position"]["global_step"] == STEPS + 1
+    record = read_job(folder)
+    assert (record["state"], record["error_code"]) == ("cancelled", "TRAINING_CANCELLED")
+    assert not (folder / "model").exists()
+
+    resumed = resume_train(handle.run_id, fast)
+    final = resumed.result()
+    assert final["epochs_completed"] == 3
+    assert resumed.state == "completed"
+    history = run_history(read_events(folder / "events.jsonl"))
+    assert [step for step, _ in history["steps"]] == list(range(1, 3 * STEPS + 1))
+    assert [point["epoch"] for point in history["epochs"]] == [1, 2, 3]
+
+    straight = start_train(cfg, fast, run_id="straight").result()
+    assert straight["loss"] == final["loss"]
+    assert straight["val_loss"] == final["val_loss"]
+    with pytest.raises(ModelTrainerError) as raised:
+        resume_train(handle.run_id, fast)
+    assert raised.value.code == "INVALID_CONFIG"
+    assert "is completed" in raised.value.message
+
+
+def test_bad_corpus_fails_with_its_code(tmp_path: Path, settings: Settings) -> None:
+    handle = start_train(_cfg(str(tmp_path / "missing.txt")), settings, run_id="bad")
+    with pytest.raises(ModelTrainerError) as raised:
+        handle.result()
+    assert raised.value.code == "CORPUS_NOT_FOUND"
+    assert handle.state == "failed"
+    failed = handle.events[-1]
+    assert failed == {**failed, "type": "trainer.job.failed.v1", "code": "CORPUS_NOT_FOUND"}
+    record = read_job(Path(handle.run_dir))
+    assert (record["state"], record["error_code"]) == ("failed", "CORPUS_NOT_FOUND")
+    with pytest.raises(ModelTrainerError) as no_checkpoint:
+        resume_train("bad", settings)
+    assert no_checkpoint.value.code == "MODEL_NOT_FOUND"
+    assert "no checkpoint" in no_checkpoint.value.message
+
+
+def test_huge_learning_rate_fails_with_nan_loss(tmp_path: Path, settings: Settings) -> None:
+    cfg: ModelTrainConfig = {
+        **_cfg(_corpus(tmp_path)),
+        "learning_rate": 1e30,
+        "grad_clip": 0.0,
+        "warmup_steps": 0,
+    }
+    handle = start_train(cfg, {**settings, "num_threads": 1})
+    with pytest.raises(ModelTrainerError) as raised:
+        handle.result()
+    assert raised.value.code == "TRAINING_NAN_LOSS"
+    assert handle.state == "failed"
+    assert handle.events[-1] == {**handle.events[-1], "code": "TRAINING_NAN_LOSS"}
+    assert read_job(Path(handle.run_dir))["error_code"] == "TRAINING_NAN_LOSS"
+
+
+def test_start_checks_before_anything_is_written(tmp_path: Path, settings: Settings) -> None:
+    corpus = _corpus(tmp_path)
+    good = _cfg(corpus)
+    cases: list[tuple[ModelTrainConfig, str | None, str]] = [
+        ({**good, "model_family": "nope"}, None, "MODEL_NOT_FOUND"),
+        ({**good, "model_size": "huge"}, None, "INVALID_MODEL_SIZE"),
+        ({**good, "num_epochs": 0}, None, "INVALID_CONFIG"),
+        (good, "../escape", "INVALID_CONFIG"),
+        ({**good, "device": "cuda"}, None, "CUDA_NOT_AVAILABLE"),
+    ]
+    for cfg, run_id, code in cases:
+        with pytest.raises(ModelTrainerError) as raised:
+            start_train(cfg, settings, run_id=run_id)
+        assert raised.value.code == code
+    assert not Path(settings["runs_dir"]).exists()
+    (Path(settings["runs_dir"]) / "taken").mkdir(parents=True)
+    with pytest.raises(ModelTrainerError, match="run_id 'taken' already exists"):
+        start_train(_cfg(corpus), settings, run_id="taken")
+
+
+def test_resume_refuses_missing_and_live_runs(tmp_path: Path, settings: Settings) -> None:
+    with pytest.raises(ModelTrainerError) as missing:
+        resume_train("ghost", settings)
+    assert missing.value.code == "MODEL_NOT_FOUND"
+    handle = start_train(_cfg(str(tmp_path / "missing.txt")), settings, run_id="live")
+    handle.wait(30.0)
+    folder = Path(handle.run_dir)
+    write_job(folder, {**read_job(folder), "state": "running", "heartbeat_at": time.time()})
+    with pytest.raises(ModelTrainerError) as live:
+        resume_train("live", settings)
+    assert live.value.code == "INVALID_CONFIG"
+    assert "is running in process" in live.value.message
+
+
+def test_run_without_validation_split_still_reports(tmp_path: Path, fast: Settings) -> None:
+    cfg: ModelTrainConfig = {**_cfg(_corpus(tmp_path), num_epochs=1), "val_fraction": 0.0}
+    handle = start_train(cfg, fast)
+    outcome = handle.result()
+    assert outcome["val_loss"] is None
+    assert "trainer.metrics.eval.v1" not in _types(handle.events)
+    page = (Path(handle.run_dir) / "report.html").read_text(encoding="utf-8")
+    assert "<th>validation bits per character</th><td>n/a</td>" in page
+
+
+def test_resume_needs_the_world_size_the_run_started_with(
+    tmp_path: Path, settings: Settings
+) -> None:
+    handle = start_train(_cfg(str(tmp_path / "none.txt")), settings, run_id="pair", world_size=2)
+    handle.wait(30.0)
+    assert read_manifest(handle.run_dir)["world_size"] == 2
+    with pytest.raises(ModelTrainerError) as raised:
+        resume_train("pair", settings)
+    assert raised.value.code == "MODEL_INCOMPATIBLE"
+    assert "world_size=2" in raised.value.message
+    with pytest.raises(ModelTrainerError, match="no checkpoint"):
+        resume_train("pair", settings, world_size=2)
+
+
+def test_bits_per_char_and_updates_per_epoch() -> None:
+    assert bits_per_char(math.log(2.0), "char", 3.0) == pytest.approx(1.0)
+    assert bits_per_char(3 * math.log(2.0), "token", 3.0) == pytest.approx(1.0)
+    cfg = train_config(max_seq_len=10, batch_size=4, max_steps_per_epoch=0, grad_accum_steps=2)
+    assert updates_per_epoch(101, cfg) == 2  # 10 windows, 3 batches, 2 updates
+    assert updates_per_epoch(5, cfg) == 0
+    assert updates_per_epoch(101, {**cfg, "max_steps_per_epoch": 1}) == 1
+    assert json.dumps(cfg)

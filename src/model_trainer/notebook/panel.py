@@ -76,6 +76,9 @@ class _Toggle(_Observable, Protocol):
 DRAW_BUDGET = 40.0
 """Training time per unit of drawing time: frames cost at most about 2.5% of training."""
 
+MAX_CHART_GAP_S = 5.0
+"""The charts are redrawn at least this often, however slow a frame was."""
+
 
 class TrainingPanel:
     """Live view of one training run, fed by its events; ``on_stop`` is the job's cancel.
@@ -108,6 +111,7 @@ class TrainingPanel:
         self._min_redraw_s = min_redraw_s
         self._clock = clock
         self._frame_end = -math.inf
+        self._label_throttle = Throttle(min_redraw_s, clock=clock)
         self._history = CurveHistory()
         self._progress = ProgressTracker()
         self._plot = CurvePlot()
@@ -206,6 +210,9 @@ class TrainingPanel:
                 due = self._clock() - self._frame_end >= self._min_redraw_s
             if due:
                 self._redraw()
+            elif self._label_throttle.take():
+                # Between chart frames the bar and labels still move: they cost microseconds.
+                self._update_labels()
 
     def close(self) -> None:
         """Draw what is not drawn yet and disable the Stop button; safe to call twice."""
@@ -260,7 +267,9 @@ class TrainingPanel:
         # The interval runs from the end of a frame and grows with the frame's cost, so that
         # drawing takes at most 1 / (1 + DRAW_BUDGET) of the training thread however slow it is.
         cost = self._clock() - started
-        self._throttle.min_interval_s = max(self._min_redraw_s, cost * DRAW_BUDGET)
+        self._throttle.min_interval_s = min(
+            max(self._min_redraw_s, cost * DRAW_BUDGET), max(self._min_redraw_s, MAX_CHART_GAP_S)
+        )
         self._throttle.mark()
         self._frame_end = self._clock()
         return png

@@ -1,0 +1,195 @@
+"""The live training panel in a real JupyterLab, driven by a real (headless) Chromium.
+
+Like a person: run a cell that trains a tiny model, watch the bar and the charts change,
+run another cell while it trains, press Stop, save, reload, and still see the curves.
+A screenshot of each stage goes to ``MODEL_TRAINER_E2E_ARTIFACTS`` (default: the test's
+``tmp_path/screens``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .lab import (
+    ARTIFACTS_ENV,
+    CHROMIUM_ARGS,
+    CHROMIUM_ENV,
+    KERNEL_DISPLAY_NAME,
+    Lab,
+    ServerLog,
+    chromium_path,
+    missing_reason,
+    output_types,
+    read_notebook,
+    running_lab,
+    write_kernelspec,
+    write_notebook,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
+
+CHROMIUM = chromium_path(os.environ)
+MISSING = missing_reason(CHROMIUM, "playwright")
+
+SETUP_CELL = "import sys\nimport model_trainer as mt\n\nprint(sys.executable)"
+# Half a minute or more of training on one CPU thread, stopped after about ten seconds:
+# time to see frames, run a cell and press Stop before it ends by itself. Short epochs:
+# the panel draws every epoch, and between epochs only as often as its drawing budget allows.
+TRAIN_CELL = """job = mt.train(
+    model_family="fake",
+    model_size="tiny",
+    corpus_path="builtin:python-docs",
+    num_epochs=30,
+    max_steps_per_epoch=200,
+    max_seq_len=32,
+    batch_size=8,
+    runs_dir={runs!r},
+)"""
+FREE_CELL = "1 + 1"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+BLOB = re.compile(r"^blob:")
+
+
+def test_missing_reason_names_what_is_absent(tmp_path: Path) -> None:
+    browser = tmp_path / "chromium"
+    assert missing_reason(browser, "pytest") == f"no Chromium at {browser} (set {CHROMIUM_ENV})"
+    browser.write_text("", encoding="utf-8")
+    assert missing_reason(browser, "no_such_package") == (
+        "the Python package 'no_such_package' is not installed"
+    )
+    assert missing_reason(browser, "pytest") is None
+
+
+def test_chromium_path_reads_the_environment() -> None:
+    assert chromium_path({}) == Path("/usr/bin/chromium")
+    assert chromium_path({CHROMIUM_ENV: "/opt/chrome"}) == Path("/opt/chrome")
+
+
+def test_server_log_waits_for_its_marker_or_the_end() -> None:
+    log = ServerLog(io.StringIO("starting\nrunning at http://x/lab\nbye\n"), marker="/lab")
+    assert log.wait_listening(5.0)
+    assert log.join(5.0)
+    assert log.text() == "starting\nrunning at http://x/lab\nbye\n"
+    dead = ServerLog(io.StringIO("failed to start\n"), marker="/lab")
+    assert not dead.wait_listening(5.0)
+    assert dead.join(5.0)
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    home = tmp_path / "jupyter"
+    kernel = write_kernelspec(home / "data")
+    cells = [SETUP_CELL, TRAIN_CELL.format(runs=str(tmp_path / "runs")), FREE_CELL]
+    write_notebook(tmp_path / "panel.ipynb", cells, kernel=kernel)
+    with running_lab(root=tmp_path, home=home, environ=os.environ) as server:
+        yield server
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Page]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        context = driver.chromium.launch_persistent_context(
+            tmp_path / "chromium-profile",
+            executable_path=CHROMIUM,
+            args=list(CHROMIUM_ARGS),
+            headless=True,
+            viewport={"width": 1280, "height": 1500},
+        )
+        with context:
+            yield context.pages[0]
+
+
+def _shot(page: Page, folder: Path, name: str, target: Locator) -> None:
+    target.scroll_into_view_if_needed()
+    page.screenshot(path=folder / name)
+
+
+@pytest.mark.skipif(MISSING is not None, reason=f"browser test skipped: {MISSING}")
+def test_panel_trains_stops_and_leaves_static_curves(lab: Lab, page: Page, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    screens = Path(os.environ.get(ARTIFACTS_ENV, str(tmp_path / "screens")))
+    screens.mkdir(parents=True, exist_ok=True)
+    page.set_default_timeout(30_000)
+    page.goto(f"{lab['url']}/lab/tree/panel.ipynb?token={lab['token']}")
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    expect(cells).to_have_count(3, timeout=60_000)
+    # The status bar names the kernel and says Idle only once the kernel is connected.
+    kernel_idle = page.get_by_role("button", name=f"{KERNEL_DISPLAY_NAME} | Idle")
+    expect(kernel_idle).to_be_visible(timeout=60_000)
+
+    # Shift+Enter twice: the set-up cell, then the training cell.
+    cells.nth(0).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.press("Shift+Enter")
+    expect(cells.nth(0).locator(".jp-OutputArea-output")).to_have_text(sys.executable)
+
+    panel = cells.nth(1).locator(".widget-vbox")
+    image = panel.locator("img.widget-image")
+    bar = panel.locator(".widget-hprogress .progress-bar")
+    progress = panel.locator(".widget-label", has_text="step")
+    status = panel.locator(".widget-html-content", has_text="status:")
+    stop = panel.get_by_role("button", name="Stop")
+    expect(status).to_contain_text("running", timeout=60_000)
+    expect(progress).to_be_visible()
+    expect(image).to_have_attribute("src", BLOB)
+    first_src = image.get_attribute("src")
+    first_bar = bar.get_attribute("style")
+    _shot(page, screens, "01-panel-live.png", image)
+
+    # A later frame: a new chart image and a longer bar.
+    expect(image).not_to_have_attribute("src", str(first_src))
+    expect(image).to_have_attribute("src", BLOB)
+    expect(bar).not_to_have_attribute("style", str(first_bar))
+    expect(stop).to_be_enabled()
+    _shot(page, screens, "02-charts-changed.png", image)
+
+    # The kernel is free while the run trains on its thread.
+    cells.nth(2).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    expect(cells.nth(2).locator(".jp-OutputArea-output")).to_have_text("2")
+    expect(status).to_contain_text("running")
+    expect(stop).to_be_enabled()
+    _shot(page, screens, "03-kernel-free.png", cells.nth(2))
+
+    stop.click()
+    expect(status).to_contain_text("status: cancelled")
+    static_image = cells.nth(1).locator('.jp-OutputArea-output img[src^="data:image/png"]')
+    table = cells.nth(1).locator(".jp-RenderedHTML table")
+    expect(static_image).to_be_visible()
+    expect(table).to_contain_text("cancelled")
+    _shot(page, screens, "04-stopped.png", table)
+
+    # Save, shut the kernel down (no live widgets to restore), reload.
+    dirty_tab = page.locator(".lm-TabBar-tab.jp-mod-dirty")
+    expect(dirty_tab).to_have_count(1)
+    page.locator("[data-command='docmanager:save']").click()
+    expect(dirty_tab).to_have_count(0)
+    saved = read_notebook(tmp_path / "panel.ipynb")
+    assert "widgets" not in saved["metadata"]
+    assert {WIDGET_VIEW, "image/png", "text/html"} <= output_types(saved["cells"][1])
+    auth = {"Authorization": f"token {lab['token']}"}
+    listing = page.request.get(f"{lab['url']}/api/sessions", headers=auth)
+    sessions: list[dict[str, object]] = listing.json()
+    for session in sessions:
+        gone = page.request.delete(f"{lab['url']}/api/sessions/{session['id']}", headers=auth)
+        assert gone.status == 204, gone.text()
+
+    page.reload()
+    expect(cells).to_have_count(3, timeout=60_000)
+    expect(kernel_idle).to_be_visible(timeout=60_000)
+    expect(static_image).to_be_visible()
+    expect(table).to_contain_text("cancelled")
+    expect(page.locator("img.widget-image")).to_have_count(0)
+    _shot(page, screens, "05-reloaded.png", static_image)

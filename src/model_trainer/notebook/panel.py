@@ -288,6 +288,7 @@ class TrainingPanel:
         first = self._final_status is None
         self._final_status = status
         self.stop_button.disabled = True
+        self.stop_button.description = "Stopped" if self._stopping else "Stop"
         self.bar.bar_style = bar_style
         if not first:
             self._update_labels()

@@ -368,7 +368,7 @@ def _start(
             return None
         return (
             f"training of run {run_id!r} was cancelled after {outcome['epochs_completed']} of "
-            f"{total} epochs (step {outcome['steps']}); resume_train({run_id!r}) continues it"
+            f"{total} epochs (step {outcome['steps']}); resume({run_id!r}) continues it"
         )
 
     handle: JobHandle[TrainOutcome] = JobHandle(

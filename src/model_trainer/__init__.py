@@ -1,1 +1,51 @@
-"""model-trainer: train, score and sample small language models from a notebook."""
+"""model-trainer: train, score and sample small language models from a notebook.
+
+The notebook functions (see ``model_trainer.api``) are imported on first use, so importing
+the package (the command line, a test's coverage set-up) does not load torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from model_trainer.api import (
+        compare_runs,
+        compare_scores,
+        evaluate,
+        generate,
+        list_runs,
+        load_run,
+        resume,
+        score,
+        show_comparison,
+        show_curves,
+        show_generation,
+        show_score,
+        train,
+    )
+
+__all__ = [
+    "compare_runs",
+    "compare_scores",
+    "evaluate",
+    "generate",
+    "list_runs",
+    "load_run",
+    "resume",
+    "score",
+    "show_comparison",
+    "show_curves",
+    "show_generation",
+    "show_score",
+    "train",
+]
+
+
+def __getattr__(name: str) -> object:
+    """Import a notebook function of ``__all__`` from ``model_trainer.api`` on first use."""
+    if name not in __all__:
+        raise AttributeError(f"module 'model_trainer' has no attribute {name!r}")
+    from model_trainer import api
+
+    return getattr(api, name)

@@ -1,0 +1,461 @@
+"""The notebook functions: train, resume, evaluate, score, generate, load and compare runs.
+
+Each returns plain data first (an outcome TypedDict, a list of runs) or, for training, the
+job's handle at once; showing a result is a separate call (``show_score``,
+``show_generation``, ``show_comparison``, ``show_curves``) whose object displays itself in
+a notebook. ``train`` and ``resume`` show a live panel with a Stop button in a notebook
+front end, and a text progress bar elsewhere or when ``MODEL_TRAINER_CONSOLE=1``.
+
+The keywords of ``train``, ``score`` and ``generate`` are the fields of
+``ModelTrainConfig``, ``ScoreConfig`` and ``GenerateConfig`` with the defaults of
+``core/contracts/defaults.py``, which work on the embedded corpus. ``runs_dir`` picks the
+runs folder (default: ``MODEL_TRAINER_RUNS_DIR``, else ``./runs``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+from model_trainer.core.backends.registry import ModelRegistry, default_registry
+from model_trainer.core.config.settings import Settings, load_settings, with_overrides
+from model_trainer.core.contracts.defaults import (
+    BUILTIN_CORPUS,
+    generate_config,
+    score_config,
+    train_config,
+)
+from model_trainer.core.contracts.model import (
+    DetailLevel,
+    DeviceName,
+    EvalOutcome,
+    GenerateOutcome,
+    Precision,
+    PreparedLMModel,
+    ScoreOutcome,
+    TrainOutcome,
+)
+from model_trainer.core.contracts.tokenizer import TokenizerKind
+from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.events.codec import Event, read_events
+from model_trainer.core.events.sinks import EventSink
+from model_trainer.core.inference import api as inference
+from model_trainer.core.jobs.eval_job import start_eval
+from model_trainer.core.jobs.report import draw_curves, run_history
+from model_trainer.core.jobs.run_store import (
+    EVENTS_FILE,
+    MODEL_DIR,
+    RunSummary,
+    existing_run_dir,
+    require_model,
+)
+from model_trainer.core.jobs.run_store import list_runs as stored_runs
+from model_trainer.core.jobs.runner import JobHandle
+from model_trainer.core.jobs.train_job import resume_train, start_train
+from model_trainer.core.training.manifest import read_manifest
+from model_trainer.notebook.compare import ComparisonView, RunComparison, run_curve
+from model_trainer.notebook.frontend import in_notebook, ipython_display, png_output
+from model_trainer.notebook.generation_view import StreamingGeneration, generation_html
+from model_trainer.notebook.panel import make_training_sink
+from model_trainer.notebook.scoring_view import CompareView, ScoreView
+from model_trainer.notebook.units import DisplayUnit
+
+TrainJob = JobHandle[TrainOutcome]
+ModelRef = str | TrainJob | PreparedLMModel
+"""A model to score or sample: a run id, a train job's handle, or a loaded run."""
+
+
+def _settings(runs_dir: str | None) -> Settings:
+    return with_overrides(load_settings(), runs_dir=runs_dir)
+
+
+class EventRelay:
+    """A sink that holds events until its target sink is attached, then forwards them all.
+
+    A job starts emitting as soon as it starts, but the live panel needs the job's handle
+    (its Stop button cancels the job): the relay takes the events in between.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: list[Event] = []
+        self._target: EventSink | None = None
+
+    def attach(self, target: EventSink) -> None:
+        """Send the held events to ``target``, then every later one as it comes."""
+        with self._lock:
+            self._target = target
+            held, self._held = self._held, []
+            for event in held:
+                target.emit(event)
+
+    def emit(self, event: Event) -> None:
+        """Forward ``event`` to the target, or hold it until one is attached."""
+        with self._lock:
+            if self._target is None:
+                self._held.append(event)
+            else:
+                self._target.emit(event)
+
+    def close(self) -> None:
+        """Close the target, if one is attached."""
+        with self._lock:
+            if self._target is not None:
+                self._target.close()
+
+
+def _watched(
+    start: Callable[[Sequence[EventSink]], TrainJob],
+    *,
+    sinks: Sequence[EventSink],
+    show: bool,
+    unit: DisplayUnit,
+) -> TrainJob:
+    """Start a train job; with ``show``, its events also feed a panel (or console) sink."""
+    if not show:
+        return start(sinks)
+    notebook = in_notebook()
+    relay = EventRelay()
+    handle = start([*sinks, relay])
+    relay.attach(make_training_sink(handle.cancel, notebook=notebook, unit=unit))
+    return handle
+
+
+def train(
+    *,
+    model_family: str = "char_lstm",
+    model_size: str = "small",
+    corpus_path: str = BUILTIN_CORPUS,
+    tokenizer_kind: TokenizerKind = "char",
+    vocab_size: int = 512,
+    max_seq_len: int = 128,
+    num_epochs: int = 3,
+    batch_size: int = 32,
+    learning_rate: float = 3e-3,
+    weight_decay: float = 0.01,
+    warmup_steps: int = 20,
+    grad_clip: float = 1.0,
+    grad_accum_steps: int = 1,
+    val_fraction: float = 0.1,
+    eval_every_steps: int = 0,
+    checkpoint_every_steps: int = 0,
+    max_steps_per_epoch: int = 0,
+    seed: int = 0,
+    device: DeviceName = "auto",
+    precision: Precision = "auto",
+    compile: bool = False,
+    run_id: str | None = None,
+    runs_dir: str | None = None,
+    show: bool = True,
+    unit: DisplayUnit = "nats_per_token",
+    sinks: Sequence[EventSink] = (),
+    registry: ModelRegistry = default_registry,
+) -> TrainJob:
+    """Start training a run on a background thread; returns its handle at once.
+
+    The keywords up to ``compile`` are the fields of ``ModelTrainConfig``. With ``show``
+    the run's progress is shown here: a live panel with a Stop button and charts in
+    ``unit`` in a notebook, a text bar otherwise. ``sinks`` get every event too;
+    ``registry`` knows the model families (add your own to a ``ModelRegistry``).
+
+    Use the handle: ``job.result()`` waits for the ``TrainOutcome``, ``job.cancel()`` stops
+    the run at its next step with a checkpoint, ``job.run_id`` names it for ``resume``.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` or ``INVALID_MODEL_SIZE`` for a bad field,
+            ``MODEL_NOT_FOUND`` for an unregistered family, ``CUDA_NOT_AVAILABLE``; later
+            failures are the job's (``job.result()`` raises them).
+    """
+    cfg = train_config(
+        model_family=model_family,
+        model_size=model_size,
+        corpus_path=corpus_path,
+        tokenizer_kind=tokenizer_kind,
+        vocab_size=vocab_size,
+        max_seq_len=max_seq_len,
+        num_epochs=num_epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        warmup_steps=warmup_steps,
+        grad_clip=grad_clip,
+        grad_accum_steps=grad_accum_steps,
+        val_fraction=val_fraction,
+        eval_every_steps=eval_every_steps,
+        checkpoint_every_steps=checkpoint_every_steps,
+        max_steps_per_epoch=max_steps_per_epoch,
+        seed=seed,
+        device=device,
+        precision=precision,
+        compile=compile,
+    )
+    settings = _settings(runs_dir)
+    return _watched(
+        lambda all_sinks: start_train(
+            cfg, settings, sinks=all_sinks, run_id=run_id, registry=registry
+        ),
+        sinks=sinks,
+        show=show,
+        unit=unit,
+    )
+
+
+def resume(
+    run_id: str,
+    *,
+    runs_dir: str | None = None,
+    show: bool = True,
+    unit: DisplayUnit = "nats_per_token",
+    sinks: Sequence[EventSink] = (),
+    registry: ModelRegistry = default_registry,
+) -> TrainJob:
+    """Continue a stopped (or failed, or killed) run from its last checkpoint; returns at once.
+
+    The run keeps its id, config and history; its curves continue where they stopped.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run, or no checkpoint yet),
+            ``INVALID_CONFIG`` (a completed run, or one still running).
+    """
+    settings = _settings(runs_dir)
+    return _watched(
+        lambda all_sinks: resume_train(run_id, settings, sinks=all_sinks, registry=registry),
+        sinks=sinks,
+        show=show,
+        unit=unit,
+    )
+
+
+def _run_id_of(run: str | TrainJob) -> str:
+    """The run id of ``run``; a job's handle is waited for first."""
+    if isinstance(run, str):
+        return run
+    run.wait()
+    return run.run_id
+
+
+def evaluate(
+    run: str | TrainJob,
+    *,
+    runs_dir: str | None = None,
+    registry: ModelRegistry = default_registry,
+) -> EvalOutcome:
+    """The loss, perplexity and bits per character of a completed run on its validation split.
+
+    ``run`` is a run id or a train job's handle (waited for).
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run, or no saved model: the run
+            did not complete), ``INVALID_CONFIG`` (a bad run id).
+    """
+    return start_eval(_run_id_of(run), _settings(runs_dir), registry=registry).result()
+
+
+def load_run(
+    run_id: str, *, runs_dir: str | None = None, registry: ModelRegistry = default_registry
+) -> PreparedLMModel:
+    """The saved model of a completed run, with its tokenizer, ready to score and sample.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run, no saved model yet, or a
+            family ``registry`` does not know), ``MODEL_LOAD_FAILED`` (a damaged model).
+    """
+    settings = _settings(runs_dir)
+    folder = require_model(settings, run_id)
+    family = read_manifest(str(folder))["config"]["model_family"]
+    return registry.get(family).load(str(folder / MODEL_DIR), settings)
+
+
+def _prepared(model: ModelRef, runs_dir: str | None, registry: ModelRegistry) -> PreparedLMModel:
+    """The model ``model`` refers to; a job's handle is waited for first."""
+    if isinstance(model, str):
+        return load_run(model, runs_dir=runs_dir, registry=registry)
+    if isinstance(model, JobHandle):
+        model.wait()
+        prepared = model.prepared
+        if prepared is None:
+            raise ModelTrainerError(
+                "MODEL_NOT_FOUND",
+                f"job {model.job_id!r} has no model: it ended {model.state} before building one",
+            )
+        return prepared
+    return model
+
+
+def score(
+    model: ModelRef,
+    *,
+    text: str | None = None,
+    path: str | None = None,
+    detail_level: DetailLevel = "summary",
+    top_k: int | None = None,
+    seed: int | None = None,
+    runs_dir: str | None = None,
+    registry: ModelRegistry = default_registry,
+) -> ScoreOutcome:
+    """Score a text (``text``, or the file at ``path``) with ``model``.
+
+    ``model`` is a run id, a train job's handle (waited for, its model as trained, also
+    after a Stop) or a loaded run. The outcome gives the loss in nats per token, the
+    perplexity and the bits per character; ``detail_level="per_char"`` adds each
+    character's surprisal, and ``top_k`` the ``top_k`` tokens the model expected there.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` (not exactly one of text and path, a bad
+            ``top_k``), the errors of ``load_run`` for a run id.
+    """
+    cfg = score_config(text=text, path=path, detail_level=detail_level, top_k=top_k, seed=seed)
+    prepared = _prepared(model, runs_dir, registry)
+    return inference.score(prepared, cfg, _settings(runs_dir))
+
+
+def generate(
+    model: ModelRef,
+    *,
+    prompt_text: str | None = None,
+    prompt_path: str | None = None,
+    max_new_tokens: int = 200,
+    temperature: float = 0.8,
+    top_k: int = 50,
+    top_p: float = 1.0,
+    num_return_sequences: int = 1,
+    seed: int | None = 0,
+    stop_sequences: list[str] | None = None,
+    show: bool = False,
+    runs_dir: str | None = None,
+    registry: ModelRegistry = default_registry,
+) -> GenerateOutcome:
+    """Sample continuations of a prompt (``prompt_text``, or the file at ``prompt_path``).
+
+    ``model`` is as for ``score``. With ``show`` the tokens appear here as they are
+    sampled, each shaded by its probability. ``outputs[i]`` is the i-th continuation
+    (prompt excluded); ``sequences[i]`` has its tokens, their probabilities and why it
+    stopped.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` (a bad field, not exactly one prompt), the
+            errors of ``load_run`` for a run id.
+    """
+    cfg = generate_config(
+        prompt_text=prompt_text,
+        prompt_path=prompt_path,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        num_return_sequences=num_return_sequences,
+        seed=seed,
+        stop_sequences=stop_sequences,
+    )
+    prepared = _prepared(model, runs_dir, registry)
+    settings = _settings(runs_dir)
+    if not show:
+        return inference.generate(prepared, cfg, settings)
+    stream = StreamingGeneration(prompt=prompt_text)
+    stream.show()
+    outcome = inference.generate(prepared, cfg, settings, on_token=stream.on_token)
+    stream.finish(outcome)
+    return outcome
+
+
+def list_runs(*, runs_dir: str | None = None) -> list[RunSummary]:
+    """Every run in the runs folder, oldest first: id, state, model, epochs, last val loss."""
+    return stored_runs(_settings(runs_dir))
+
+
+def _run_events(run: str | TrainJob, runs_dir: str | None) -> tuple[str, list[Event]]:
+    run_id = run if isinstance(run, str) else run.run_id
+    folder = existing_run_dir(_settings(runs_dir), run_id)
+    return run_id, read_events(folder / EVENTS_FILE)
+
+
+def compare_runs(
+    runs: Sequence[str | TrainJob], *, runs_dir: str | None = None, show: bool = False
+) -> RunComparison:
+    """The validation curves of several runs in bits per character, whatever their tokenizers.
+
+    ``runs`` are run ids or train jobs' handles (read as they are now: a run still
+    training shows the epochs it finished). With ``show`` the chart is shown here; else
+    ``show_comparison`` draws it.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` (no runs, a bad run id, a run without a
+            finished config or validation split), ``MODEL_NOT_FOUND`` (no such run).
+    """
+    if not runs:
+        raise ModelTrainerError("INVALID_CONFIG", "runs must name at least one run, got []")
+    comparison: RunComparison = {"runs": [run_curve(*_run_events(run, runs_dir)) for run in runs]}
+    if show:
+        ipython_display(png_output(ComparisonView(comparison).png()))
+    return comparison
+
+
+def show_comparison(comparison: RunComparison) -> ComparisonView:
+    """The chart of ``comparison``; ``.figure`` is its matplotlib ``Figure``."""
+    return ComparisonView(comparison)
+
+
+class PngView:
+    """A PNG picture that displays itself in a notebook (``_repr_png_``)."""
+
+    def __init__(self, png: bytes) -> None:
+        self.png = png
+
+    def _repr_png_(self) -> bytes:
+        return self.png
+
+
+def show_curves(run: str | TrainJob, *, runs_dir: str | None = None) -> PngView:
+    """A run's loss and perplexity curves as they are now, drawn from its events.
+
+    A stopped and resumed run draws as one run; a finished one as its ``curves.png``.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run), ``INVALID_CONFIG`` (a bad id).
+    """
+    _, events = _run_events(run, runs_dir)
+    return PngView(draw_curves(run_history(events)))
+
+
+def show_score(outcome: ScoreOutcome, *, title: str = "surprisal per character") -> ScoreView:
+    """A heatmap of each character's surprisal (scored with ``detail_level="per_char"``)."""
+    return ScoreView(outcome, title=title)
+
+
+def compare_scores(
+    a: ScoreOutcome,
+    b: ScoreOutcome,
+    *,
+    labels: tuple[str, str] = ("A", "B"),
+    title: str = "surprisal per character, two models",
+) -> CompareView:
+    """Two models' per-character scores of one text side by side, and their difference.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` (when shown) when an outcome has no
+            ``per_char`` or the two scored different texts.
+    """
+    return CompareView(a, b, labels=labels, title=title)
+
+
+class GenerationView:
+    """Sampled continuations that display in a notebook, each token shaded by probability."""
+
+    def __init__(self, outcome: GenerateOutcome, *, prompt: str | None, title: str) -> None:
+        self.outcome = outcome
+        self.prompt = prompt
+        self.title = title
+
+    def html(self) -> str:
+        """The view's HTML (see ``generation_html``)."""
+        return generation_html(self.outcome, prompt=self.prompt, title=self.title)
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+
+def show_generation(
+    outcome: GenerateOutcome, *, prompt: str | None = None, title: str = "samples"
+) -> GenerationView:
+    """The continuations of ``outcome``, ``prompt`` (if given) in grey before each."""
+    return GenerationView(outcome, prompt=prompt, title=title)

@@ -46,7 +46,7 @@ def _capabilities(sizes: tuple[str, ...]) -> BackendCapabilities:
         "supports_evaluate": True,
         "supports_score": True,
         "supports_generate": True,
-        "supports_distributed": False,
+        "supports_distributed": True,
         "supported_sizes": sizes,
     }
 

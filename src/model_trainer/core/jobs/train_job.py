@@ -67,6 +67,7 @@ from model_trainer.core.tokenizers.io import load_tokenizer, train_tokenizer
 from model_trainer.core.training.base_trainer import epoch_length
 from model_trainer.core.training.checkpoint import STATE_FILE, latest_name, read_meta
 from model_trainer.core.training.corpus import load_corpus, split_text
+from model_trainer.core.training.dataset import epoch_steps
 from model_trainer.core.training.device import available_device, resolve_precision
 from model_trainer.core.training.manifest import (
     build_manifest,
@@ -92,10 +93,12 @@ def bits_per_char(loss: float, loss_unit: LossUnit, chars_per_token: float) -> f
     return per_char / math.log(2.0)
 
 
-def updates_per_epoch(num_tokens: int, cfg: ModelTrainConfig) -> int:
+def updates_per_epoch(num_tokens: int, cfg: ModelTrainConfig, world_size: int = 1) -> int:
     """Optimizer steps in one epoch of ``num_tokens`` training tokens, as the loop cuts them."""
     windows = max(num_tokens - 1, 0) // cfg["max_seq_len"]
-    batches = epoch_length(-(-windows // cfg["batch_size"]), cfg["max_steps_per_epoch"])
+    batches = epoch_length(
+        epoch_steps(windows, cfg["batch_size"], world_size), cfg["max_steps_per_epoch"]
+    )
     return -(-batches // cfg["grad_accum_steps"])
 
 
@@ -121,8 +124,10 @@ class _TrainWork:
         resume: bool,
         recorder: JobRecorder,
         registry: ModelRegistry,
+        world_size: int = 1,
     ) -> None:
         self.cfg = cfg
+        self.world_size = world_size
         self.settings = settings
         self.folder = folder
         self.run_id = run_id
@@ -134,7 +139,9 @@ class _TrainWork:
         self.last_step = 0
         self.last_time = 0.0
         self.started = 0.0
-        self.tokens_per_update = cfg["batch_size"] * cfg["max_seq_len"] * cfg["grad_accum_steps"]
+        self.tokens_per_update = (
+            cfg["batch_size"] * cfg["max_seq_len"] * cfg["grad_accum_steps"] * world_size
+        )
 
     def __call__(self, control: JobControl) -> TrainOutcome:
         cfg = self.cfg
@@ -149,7 +156,9 @@ class _TrainWork:
         prepared = backend.prepare(cfg, self.settings, tokenizer=tokenizer)
         control.set_prepared(prepared)
         self.loss_unit = loss_unit_of(tokenizer)
-        self.steps_per_epoch = updates_per_epoch(len(tokenizer.encode(train_text)), cfg)
+        self.steps_per_epoch = updates_per_epoch(
+            len(tokenizer.encode(train_text)), cfg, self.world_size
+        )
         chars_per_token = _chars_per_token(val_text or train_text, tokenizer)
         control.emit(
             make_config_event(
@@ -358,6 +367,7 @@ def _start(
     resume: bool,
     sinks: Sequence[EventSink],
     registry: ModelRegistry,
+    world_size: int = 1,
 ) -> JobHandle[TrainOutcome]:
     recorder = JobRecorder(folder, record)
     recorder.write()
@@ -384,6 +394,7 @@ def _start(
             resume=resume,
             recorder=recorder,
             registry=registry,
+            world_size=world_size,
         ),
         sinks=sinks,
         events_path=str(folder / EVENTS_FILE),
@@ -449,6 +460,7 @@ def start_train(
         resume=False,
         sinks=sinks,
         registry=registry,
+        world_size=world_size,
     )
 
 
@@ -516,4 +528,5 @@ def resume_train(
         resume=True,
         sinks=sinks,
         registry=registry,
+        world_size=world_size,
     )

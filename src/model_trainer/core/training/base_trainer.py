@@ -6,6 +6,12 @@ end of an epoch. A reading checks the loss (finite, not diverged) and calls the
 ``heartbeat`` and ``progress`` callbacks; an epoch's loss is summed from its per-batch
 losses in a fixed order, so it does not depend on when readings happened.
 
+On several ranks (a ``Collective`` that is ``active``) each rank trains on its slice of every
+global batch; the epoch's loss and the validation losses are summed over the ranks, the stop
+is a vote taken before each optimizer step, and readings stay local (rank 0 reports its
+own slice's loss). ``no_sync`` (DistributedDataParallel's) skips the gradient exchange of
+every micro-batch but the last of an update.
+
 Divergence: a reading more than ``DIVERGENCE_NATS`` above the lowest reading so far raises
 ``TRAINING_DIVERGED``. Ten nats is a factor of about 22,000 in perplexity, far beyond the
 noise between two readings of a healthy run, and a run that climbs that far does not come
@@ -14,9 +20,11 @@ back.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import Literal
 
 import torch
@@ -30,6 +38,7 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.checkpoint import TrainPosition
 from model_trainer.core.training.dataset import TokenWindows
 from model_trainer.core.training.device import ResolvedPrecision, autocast
+from model_trainer.core.training.distributed import SOLO, Collective, group_failed
 
 DIVERGENCE_NATS = 10.0
 # exp() of more overflows a float; such a loss has long been reported as diverged.
@@ -39,6 +48,7 @@ OomCode = Literal["TRAINING_OOM", "CUDA_OOM"]
 Forward = Callable[[Tensor], Tensor]
 OnCheckpoint = Callable[[TrainPosition, list[EpochMetrics]], None]
 OnEval = Callable[[int, float], None]
+NoSync = Callable[[], AbstractContextManager[None]]
 
 
 def oom_code(exc: BaseException, device: str) -> OomCode | None:
@@ -103,10 +113,13 @@ def evaluate_loss(
     device: str,
     precision: ResolvedPrecision,
     batch_limit: int | None = None,
+    *,
+    collective: Collective = SOLO,
 ) -> tuple[float, int]:
     """Mean loss (nats per token) and token count over ``windows``' first epoch order.
 
-    Leaves ``model`` in evaluation mode. ``batch_limit`` caps the number of batches.
+    Leaves ``model`` in evaluation mode. ``batch_limit`` caps the number of batches. With an
+    active ``collective`` each rank scores its slice and both figures cover all the ranks.
     """
     model.eval()
     sums: list[Tensor] = []
@@ -125,7 +138,8 @@ def evaluate_loss(
     total = 0.0
     for value in torch.stack(sums).tolist():
         total += value
-    return total / count, count
+    total, tokens = collective.sum([total, float(count)])
+    return total / tokens, int(tokens)
 
 
 class _Tally:
@@ -155,13 +169,20 @@ class _Tally:
         self.read_from = until
         return mean
 
-    def totals(self, until: int) -> tuple[float, int]:
-        """Loss (nats) and tokens of the epoch's batches before ``until``, in batch order."""
+    def totals(self, until: int, collective: Collective) -> tuple[float, int]:
+        """Loss (nats) and tokens of the epoch's batches before ``until``, over every rank.
+
+        Each rank sums its batches in order; the part done before a resume (already a sum
+        over the ranks) is counted by rank 0 alone.
+        """
         done = self.tokens[: until - self.first]
-        total = self.loss_sum
+        carried = collective.rank == 0
+        total = self.loss_sum if carried else 0.0
         for loss, count in zip(self.losses[self.first : until].tolist(), done, strict=True):
             total += loss * count
-        return total, self.token_sum + sum(done)
+        tokens = (self.token_sum if carried else 0) + sum(done)
+        total, summed = collective.sum([total, float(tokens)])
+        return total, int(summed)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -197,6 +218,8 @@ class BaseTrainer:
         on_checkpoint: OnCheckpoint,
         on_eval: OnEval | None = None,
         forward: Forward | None = None,
+        collective: Collective = SOLO,
+        no_sync: NoSync = contextlib.nullcontext,
     ) -> Iterator[EpochMetrics]:
         """Train from ``start`` to the end of epoch ``num_epochs``, yielding each epoch's metrics.
 
@@ -208,11 +231,13 @@ class BaseTrainer:
         batch) ends the iteration early. Every ``eval_every_steps`` optimizer steps (but an
         epoch's last) ``on_eval(step, val_loss)`` gets a validation loss. ``forward`` (e.g.
         a compiled ``model``) replaces ``model``'s call in training; metric epochs are
-        1-based, ``TrainPosition`` epochs 0-based.
+        1-based, ``TrainPosition`` epochs 0-based. ``collective`` and ``no_sync`` train one
+        rank of several (see the module's docstring).
 
         Raises:
             ModelTrainerError: ``TRAINING_NAN_LOSS``, ``TRAINING_DIVERGED``, and
-                ``TRAINING_OOM`` or ``CUDA_OOM`` when the device runs out of memory.
+                ``TRAINING_OOM`` or ``CUDA_OOM`` when the device runs out of memory;
+                ``INTERNAL_ERROR`` when the process group fails (another rank died).
         """
         try:
             yield from self._epochs(
@@ -236,9 +261,13 @@ class BaseTrainer:
                 history=history,
                 on_checkpoint=on_checkpoint,
                 on_eval=on_eval,
+                collective=collective,
+                no_sync=no_sync,
             )
         except RuntimeError as exc:
             code = oom_code(exc, device)
+            if code is None and collective.active:
+                raise group_failed(collective.rank, collective.world_size, "training", exc) from exc
             if code is None:
                 raise
             raise ModelTrainerError(
@@ -271,6 +300,8 @@ class BaseTrainer:
         history: list[EpochMetrics],
         on_checkpoint: OnCheckpoint,
         on_eval: OnEval | None,
+        collective: Collective,
+        no_sync: NoSync,
     ) -> Iterator[EpochMetrics]:
         params = list(model.parameters())
         done = list(history)
@@ -281,20 +312,24 @@ class BaseTrainer:
             tally = _Tally(epoch=epoch, steps=epoch_steps, position=position, device=device)
             batches = train.batches(epoch, position["step_in_epoch"], epoch_steps)
             for index, (cpu_inputs, cpu_targets) in enumerate(batches, start=tally.first):
-                if index % accum == 0 and callbacks["cancelled"]():
+                if index % accum == 0 and collective.any(callbacks["cancelled"]()):
                     if position["global_step"] != saved_step:
-                        at = self._mid_epoch(tally, index, position, params, callbacks)
+                        at = self._mid_epoch(
+                            tally, index, position, params, callbacks, collective=collective
+                        )
                         on_checkpoint(at, done)
                     return
                 inputs = cpu_inputs.to(device, non_blocking=True)  # (B, T)
                 targets = cpu_targets.to(device, non_blocking=True)  # (B, T)
-                with autocast(device, precision):
-                    logits = forward(inputs)  # (B, T, V)
-                    loss = functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
-                group = min(accum, epoch_steps - index + index % accum)  # batches in this update
-                torch.autograd.backward(loss if group == 1 else loss / group)
+                closes = (index + 1) % accum == 0 or index + 1 == epoch_steps  # ends an update
+                with contextlib.nullcontext() if closes else no_sync():
+                    with autocast(device, precision):
+                        logits = forward(inputs)  # (B, T, V)
+                        loss = functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
+                    group = min(accum, epoch_steps - index + index % accum)  # batches in update
+                    torch.autograd.backward(loss if group == 1 else loss / group)
                 tally.add(index, loss, targets.numel())
-                if (index + 1) % accum != 0 and index + 1 < epoch_steps:
+                if not closes:
                     continue
                 if grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(params, grad_clip)
@@ -314,22 +349,26 @@ class BaseTrainer:
                     and step % eval_every_steps == 0
                 ):
                     since = time.perf_counter()
-                    eval_loss, _ = evaluate_loss(model, val, device, precision)
+                    eval_loss, _ = evaluate_loss(
+                        model, val, device, precision, collective=collective
+                    )
                     model.train()
                     on_eval(step, eval_loss)
                     tally.pause(since)
                 if mid_epoch and checkpoint_every_steps and step % checkpoint_every_steps == 0:
                     since = time.perf_counter()
-                    at = self._mid_epoch(tally, index + 1, position, params, callbacks)
+                    at = self._mid_epoch(
+                        tally, index + 1, position, params, callbacks, collective=collective
+                    )
                     on_checkpoint(at, done)
                     saved_step = step
                     tally.pause(since)
             self._read(tally, epoch_steps, position, callbacks)
-            loss_sum, tokens = tally.totals(epoch_steps)
+            loss_sum, tokens = tally.totals(epoch_steps, collective)
             elapsed = tally.elapsed()
             val_loss = None
             if val is not None:
-                val_loss, _ = evaluate_loss(model, val, device, precision)
+                val_loss, _ = evaluate_loss(model, val, device, precision, collective=collective)
                 model.train()
             epoch_loss = loss_sum / tokens
             metrics: EpochMetrics = {
@@ -388,11 +427,13 @@ class BaseTrainer:
         position: TrainPosition,
         params: list[Parameter],
         callbacks: TrainingCallbacks,
+        *,
+        collective: Collective,
     ) -> TrainPosition:
         """The position after batch ``until``, once its loss and weights are checked."""
         self._read(tally, until, position, callbacks)
         self._require_finite(params, position["global_step"])
-        loss_sum, tokens = tally.totals(until)
+        loss_sum, tokens = tally.totals(until, collective)
         return {
             **position,
             "step_in_epoch": until,

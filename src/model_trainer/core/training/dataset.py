@@ -3,6 +3,11 @@
 The corpus is encoded once into a 1-D tensor. A window is ``seq_len + 1`` consecutive ids
 starting at a multiple of ``seq_len``; its first ``seq_len`` ids are the inputs and its last
 ``seq_len`` the targets. A batch is one gather of ``starts[:, None] + arange(seq_len + 1)``.
+
+On several ranks (``world_size`` > 1) every rank draws the same seeded order; a step takes
+the next ``batch_size * world_size`` windows (the global batch) and rank ``r`` trains on the
+``r``-th of ``world_size`` equal slices of them. For evaluation, ``rank_part`` gives each
+rank a contiguous share of the windows instead, so every window is scored exactly once.
 """
 
 from __future__ import annotations
@@ -17,6 +22,36 @@ from model_trainer.core.errors import ModelTrainerError
 
 # Mixes the seed and the epoch into one generator seed, so every epoch has its own order.
 EPOCH_SEED_FACTOR = 1_000_003
+
+
+def epoch_steps(num_windows: int, batch_size: int, world_size: int = 1) -> int:
+    """Steps in an epoch of ``num_windows`` windows, ``batch_size`` of them per rank a step.
+
+    The last, smaller global batch is kept when it still gives every rank a window.
+    """
+    full, rest = divmod(num_windows, batch_size * world_size)
+    return full + (rest >= world_size)
+
+
+def shard(rows: Tensor, rank: int, world_size: int) -> Tensor:
+    """Rank ``rank``'s slice of a global batch ``rows`` ``(G, ...)``.
+
+    The slices are ``world_size`` contiguous near-equal parts, equal when ``world_size``
+    divides ``G``.
+    """
+    return rows.tensor_split(world_size)[rank]
+
+
+def rank_part(ids: Tensor, seq_len: int, rank: int, world_size: int) -> Tensor:
+    """The ids of rank ``rank``'s contiguous share of the windows of ``ids`` ``(N,)``.
+
+    The shares of the ``world_size`` ranks are near-equal and together hold every window
+    once: each rank evaluates its share and the sums over the ranks cover the whole split.
+    """
+    base, extra = divmod((ids.numel() - 1) // seq_len, world_size)
+    first = rank * base + min(rank, extra)
+    count = base + (rank < extra)
+    return ids[first * seq_len : (first + count) * seq_len + 1]  # (count * T + 1,)
 
 
 def encode_corpus(text: str, encoder: Encoder) -> Tensor:
@@ -36,11 +71,16 @@ class TokenWindows:
         seed: int,
         shuffle: bool = True,
         name: str = "corpus",
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         """Cut ``ids`` into windows of ``seq_len + 1`` ids at stride ``seq_len``.
 
+        ``batch_size`` is per rank; this object yields rank ``rank``'s part of each step.
+
         Raises:
-            ModelTrainerError: ``CORPUS_EMPTY`` when ``ids`` is too short for one window.
+            ModelTrainerError: ``CORPUS_EMPTY`` when ``ids`` is too short for one window, or
+                for one window per rank.
         """
         count = ids.numel()
         if count < seq_len + 1:
@@ -54,8 +94,16 @@ class TokenWindows:
         self.batch_size = batch_size
         self.seed = seed
         self.shuffle = shuffle
+        self.rank = rank
+        self.world_size = world_size
         self.num_windows = (count - 1) // seq_len
-        self.steps_per_epoch = -(-self.num_windows // batch_size)
+        self.steps_per_epoch = epoch_steps(self.num_windows, batch_size, world_size)
+        if self.steps_per_epoch == 0:
+            raise ModelTrainerError(
+                "CORPUS_EMPTY",
+                f"{name} has {self.num_windows} windows of max_seq_len={seq_len}, fewer than "
+                f"the world_size={world_size} ranks; use a longer corpus or fewer processes",
+            )
         self._offsets = torch.arange(seq_len + 1)  # (T + 1,)
 
     def order(self, epoch: int) -> Tensor:
@@ -74,7 +122,9 @@ class TokenWindows:
         """
         order = self.order(epoch)
         stop = self.steps_per_epoch if stop_step is None else min(stop_step, self.steps_per_epoch)
+        size = self.batch_size * self.world_size
         for step in range(start_step, stop):
-            windows = order[step * self.batch_size : (step + 1) * self.batch_size]  # (B,)
+            chosen = order[step * size : (step + 1) * size]  # (G,)
+            windows = shard(chosen, self.rank, self.world_size)  # (B,)
             rows = self.ids[windows[:, None] * self.seq_len + self._offsets]  # (B, T + 1)
             yield rows[:, :-1].contiguous(), rows[:, 1:].contiguous()

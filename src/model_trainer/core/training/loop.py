@@ -3,14 +3,24 @@
 ``run_training`` is what each backend's ``train`` calls. Checkpoints live in
 ``<run_dir>/checkpoint``; the metric history lives in them, so a run resumed (or a
 cancelled one read back with ``load_history``) keeps every epoch it finished.
+
+In a process group (``distributed.process_group``) the same call trains one rank of
+several: the model is wrapped in ``DistributedDataParallel`` (gradients averaged over the
+ranks), each rank reads its slice of every global batch and validates on its share of the
+validation windows, only rank 0 writes checkpoints, and every rank resumes from rank 0's.
+The ``eval_every_steps`` validations then run on every rank, listened to or not, so all
+ranks take part in each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
@@ -26,6 +36,7 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.base_trainer import (
     BaseTrainer,
     Forward,
+    NoSync,
     OnEval,
     epoch_length,
     make_optimizer,
@@ -40,8 +51,9 @@ from model_trainer.core.training.checkpoint import (
     start_position,
 )
 from model_trainer.core.training.corpus import load_corpus, split_text
-from model_trainer.core.training.dataset import TokenWindows, encode_corpus
+from model_trainer.core.training.dataset import TokenWindows, encode_corpus, rank_part
 from model_trainer.core.training.device import resolve_precision
+from model_trainer.core.training.distributed import Collective, current_collective
 from model_trainer.core.training.schedule import build_scheduler
 
 CHECKPOINT_DIR = "checkpoint"
@@ -70,6 +82,7 @@ class _CheckpointWriter:
         scheduler: LRScheduler,
         seed: int,
         position: TrainPosition,
+        writes: bool,
     ) -> None:
         self.root = root
         self.model = model
@@ -77,17 +90,19 @@ class _CheckpointWriter:
         self.scheduler = scheduler
         self.seed = seed
         self.position = position
+        self.writes = writes
 
     def __call__(self, position: TrainPosition, history: list[EpochMetrics]) -> None:
-        checkpoint = capture_checkpoint(
-            model=self.model,
-            optimizer=self.optimizer,
-            scheduler=self.scheduler,
-            position=position,
-            history=history,
-            seed=self.seed,
-        )
-        save_checkpoint(self.root, checkpoint)
+        if self.writes:
+            checkpoint = capture_checkpoint(
+                model=self.model,
+                optimizer=self.optimizer,
+                scheduler=self.scheduler,
+                position=position,
+                history=history,
+                seed=self.seed,
+            )
+            save_checkpoint(self.root, checkpoint)
         self.position = position
 
 
@@ -112,17 +127,61 @@ def _resume(
     return meta["position"], meta["history"]
 
 
-def _windows(
-    text: str, prepared: PreparedLMModel, cfg: ModelTrainConfig, *, shuffle: bool, name: str
+def _train_windows(
+    text: str, prepared: PreparedLMModel, cfg: ModelTrainConfig, collective: Collective
 ) -> TokenWindows:
     return TokenWindows(
         encode_corpus(text, prepared["tok_for_dataset"]),
         seq_len=cfg["max_seq_len"],
         batch_size=cfg["batch_size"],
         seed=cfg["seed"],
-        shuffle=shuffle,
-        name=name,
+        name="the training split",
+        rank=collective.rank,
+        world_size=collective.world_size,
     )
+
+
+def _val_windows(
+    text: str, prepared: PreparedLMModel, cfg: ModelTrainConfig, collective: Collective
+) -> TokenWindows:
+    ids = encode_corpus(text, prepared["tok_for_dataset"])  # (N,)
+    return TokenWindows(
+        rank_part(ids, cfg["max_seq_len"], collective.rank, collective.world_size),
+        seq_len=cfg["max_seq_len"],
+        batch_size=cfg["batch_size"],
+        seed=cfg["seed"],
+        shuffle=False,
+        name=f"the validation split's share for rank {collective.rank}"
+        if collective.active
+        else "the validation split",
+    )
+
+
+def _discard(step: int, loss: float) -> None:
+    """An ``on_eval`` that nobody listens to."""
+
+
+def parallel(model: LMModelProto, collective: Collective) -> tuple[Forward, NoSync]:
+    """The training call of ``model`` and its gradient-exchange switch.
+
+    Alone: ``model`` itself, and nothing to switch. In a process group: ``model`` wrapped in
+    ``DistributedDataParallel``, which starts from rank 0's weights and averages gradients,
+    and its ``no_sync``.
+
+    Raises:
+        ModelTrainerError: ``MODEL_INCOMPATIBLE`` in a process group for a model that is not
+            a ``torch.nn.Module``.
+    """
+    if not collective.active:
+        return model, contextlib.nullcontext
+    if not isinstance(model, nn.Module):
+        raise ModelTrainerError(
+            "MODEL_INCOMPATIBLE",
+            f"training on {collective.world_size} processes needs a torch.nn.Module, "
+            f"got a {type(model).__name__}",
+        )
+    wrapped = DistributedDataParallel(model)
+    return wrapped, wrapped.no_sync
 
 
 def run_training(
@@ -136,14 +195,20 @@ def run_training(
 
     With ``context["resume"]`` it continues from the run's last checkpoint at the exact
     batch it stopped at. A cancel ends the run with a checkpoint and ``cancelled=True``.
-    ``on_eval(step, val_loss)`` receives the ``eval_every_steps`` validations.
+    ``on_eval(step, val_loss)`` receives the ``eval_every_steps`` validations. In a process
+    group this trains one rank of several (see the module's docstring).
 
     Raises:
         ModelTrainerError: corpus errors, ``MODEL_NOT_FOUND`` (resume without a
             checkpoint), ``MODEL_INCOMPATIBLE`` (a checkpoint of another seed or model),
             ``TRAINING_NAN_LOSS``, ``TRAINING_DIVERGED``, ``TRAINING_OOM``, ``CUDA_OOM``; the
-            last good checkpoint stays in place.
+            last good checkpoint stays in place. ``INTERNAL_ERROR`` when the process group
+            fails.
     """
+    collective = current_collective()
+    collective.meet_once()
+    if collective.active and on_eval is None:
+        on_eval = _discard
     device = prepared["device"]
     precision = resolve_precision(cfg["precision"], device)
     callbacks = context["callbacks"]
@@ -151,12 +216,8 @@ def run_training(
     train_text, val_text = split_text(
         load_corpus(cfg["corpus_path"], context["settings"]), cfg["val_fraction"]
     )
-    train = _windows(train_text, prepared, cfg, shuffle=True, name="the training split")
-    val = (
-        _windows(val_text, prepared, cfg, shuffle=False, name="the validation split")
-        if val_text
-        else None
-    )
+    train = _train_windows(train_text, prepared, cfg, collective)
+    val = _val_windows(val_text, prepared, cfg, collective) if val_text else None
     model = prepared["model"].to(device)
     optimizer = make_optimizer(
         model.parameters(), lr=cfg["learning_rate"], weight_decay=cfg["weight_decay"], device=device
@@ -174,7 +235,8 @@ def run_training(
         position, history = _resume(
             root, cfg, model=model, optimizer=optimizer, scheduler=scheduler
         )
-    forward: Forward = torch.compile(model) if cfg["compile"] else model
+    trained, no_sync = parallel(model, collective)
+    forward: Forward = torch.compile(trained) if cfg["compile"] else trained
     writer = _CheckpointWriter(
         root=root,
         model=model,
@@ -182,6 +244,7 @@ def run_training(
         scheduler=scheduler,
         seed=cfg["seed"],
         position=position,
+        writes=collective.rank == 0,
     )
     epochs = BaseTrainer().train_epochs(
         model=model,
@@ -204,6 +267,8 @@ def run_training(
         history=history,
         on_checkpoint=writer,
         on_eval=on_eval,
+        collective=collective,
+        no_sync=no_sync,
     )
     for metrics in epochs:
         history.append(metrics)

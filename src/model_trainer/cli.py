@@ -1,0 +1,624 @@
+"""The ``model-trainer`` command: demo, train, resume, eval, runs, score, generate, tokenizer.
+
+Every subcommand takes ``--json`` to print its outcome as JSON on stdout and nothing else
+there; progress goes to stderr. Exit status: 0 on success, 2 for a usage or validation
+error (one line ``error[CODE]: message`` on stderr), 1 for other failures, 130 after a
+cancel (Ctrl-C while a run trains stops it at its next step, with a checkpoint).
+
+Under torchrun (``WORLD_SIZE`` > 1) ``train`` and ``resume`` run this process's rank of the
+run: rank 0 owns the run folder and prints, the other ranks train alongside it quietly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Final, NoReturn, Protocol, TextIO, TypedDict, TypeVar
+
+from tqdm import tqdm
+
+from model_trainer.core.config.settings import Settings, load_settings, with_overrides
+from model_trainer.core.contracts.defaults import (
+    BUILTIN_CORPUS,
+    generate_config,
+    score_config,
+    train_config,
+    train_config_from_json,
+    train_config_from_mapping,
+)
+from model_trainer.core.contracts.model import (
+    EvalOutcome,
+    GenerateOutcome,
+    ModelTrainConfig,
+    ScoreOutcome,
+    TrainOutcome,
+)
+from model_trainer.core.errors import ModelTrainerError, ModelTrainerErrorCode, user_error
+from model_trainer.core.events.codec import Event
+from model_trainer.core.events.job_events import is_completed, is_failed
+from model_trainer.core.events.sinks import CallbackSink
+from model_trainer.core.events.trainer_metrics_events import (
+    is_config,
+    is_epoch,
+    is_progress_metrics,
+)
+from model_trainer.core.jobs.distributed_job import (
+    RankEnd,
+    distributed_resume,
+    distributed_train,
+)
+from model_trainer.core.jobs.eval_job import start_eval
+from model_trainer.core.jobs.generate_job import start_generate
+from model_trainer.core.jobs.run_store import CURVES_FILE, REPORT_FILE, RunSummary, list_runs
+from model_trainer.core.jobs.runner import JobHandle
+from model_trainer.core.jobs.score_job import start_score
+from model_trainer.core.jobs.tokenizer_job import TokenizerOutcome, start_tokenizer
+from model_trainer.core.jobs.train_job import bits_per_char, resume_train, start_train
+from model_trainer.core.training.corpus import read_text_file
+from model_trainer.core.training.distributed import under_torchrun
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_CANCELLED: Final = 130
+POLL_S: Final = 0.1
+DEMO_PROMPT: Final = "The "
+
+OutcomeT = TypeVar("OutcomeT")
+
+
+def exit_status(code: ModelTrainerErrorCode) -> int:
+    """130 for a cancel, 2 for an error the user can fix (a 4xx code), else 1."""
+    if code == "TRAINING_CANCELLED":
+        return EXIT_CANCELLED
+    return EXIT_USAGE if user_error(code) else EXIT_FAILED
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are ``INVALID_CONFIG`` errors."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ModelTrainerError("INVALID_CONFIG", f"{self.prog}: {message}")
+
+
+class _Bar(Protocol):
+    n: float
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None: ...
+
+    def refresh(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ConsoleProgress:
+    """A tqdm bar on ``stream`` driven by a train job's metric events, with a line per epoch."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._bar: _Bar | None = None
+        self._chars_per_token = 1.0
+
+    def __call__(self, event: Event) -> None:
+        """Update the bar from one event."""
+        if is_config(event):
+            self._chars_per_token = event.get("chars_per_token", 1.0)
+            steps = event.get("steps_per_epoch", 0)
+            bar: _Bar = tqdm(
+                total=steps * event["total_epochs"] or None,
+                file=self.stream,
+                desc=f"{event['model_family']} {event['model_size']}",
+                unit="step",
+                dynamic_ncols=True,
+            )
+            self._bar = bar
+        elif self._bar is None:
+            return
+        elif is_progress_metrics(event):
+            self._bar.n = event["step"]
+            self._bar.set_postfix_str(
+                f"epoch {event['epoch']}/{event['total_epochs']} loss {event['loss']:.3f} "
+                f"{event['tokens_per_second']:,.0f} tok/s",
+                refresh=True,
+            )
+        elif is_epoch(event):
+            val = event["val_loss"]
+            detail = (
+                ""
+                if val is None
+                else f", validation {val:.4f} "
+                f"({bits_per_char(val, event['loss_unit'], self._chars_per_token):.3f} bits/char)"
+            )
+            tqdm.write(
+                f"epoch {event['epoch']}/{event['total_epochs']}: train loss "
+                f"{event['train_loss']:.4f} nats/{event['loss_unit']}{detail}",
+                file=self.stream,
+            )
+        elif is_completed(event) or is_failed(event):
+            self._bar.close()
+            self._bar = None
+
+
+def json_ready(value: object) -> object:
+    """``value`` with every NaN or infinity inside it replaced by None (JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(item) for item in value]
+    return value
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(json_ready(value), indent=2, allow_nan=False))
+
+
+def _wait(handle: JobHandle[OutcomeT]) -> OutcomeT:
+    """Wait for a job; Ctrl-C cancels it and waits for it to stop cleanly."""
+    try:
+        while not handle.wait(POLL_S):
+            pass
+    except KeyboardInterrupt:
+        print("\ncancelling: stopping at the next step...", file=sys.stderr)
+        handle.cancel()
+        handle.wait()
+    return handle.result()
+
+
+class _Common(Protocol):
+    json: bool
+    runs_dir: str | None
+
+
+class _TrainArgs(_Common, Protocol):
+    family: str | None
+    size: str | None
+    corpus: str | None
+    epochs: int | None
+    batch_size: int | None
+    lr: float | None
+    max_seq_len: int | None
+    seed: int | None
+    device: str | None
+    precision: str | None
+    tokenizer: str | None
+    vocab_size: int | None
+    max_steps_per_epoch: int | None
+    run_id: str | None
+    config: str | None
+
+
+class _DemoArgs(_Common, Protocol):
+    quick: bool
+
+
+class _RunArgs(_Common, Protocol):
+    run_id: str
+
+
+class _ScoreArgs(_RunArgs, Protocol):
+    text: str | None
+    path: str | None
+    per_char: bool
+    top_k: int | None
+
+
+class _GenerateArgs(_RunArgs, Protocol):
+    prompt: str | None
+    prompt_path: str | None
+    max_new_tokens: int
+    temperature: float
+    top_k: int
+    top_p: float
+    num_return_sequences: int
+    seed: int | None
+
+
+class _TokenizerArgs(Protocol):
+    json: bool
+    corpus: str
+    kind: str
+    vocab_size: int
+    out: str
+
+
+def _settings(args: _Common) -> Settings:
+    return with_overrides(load_settings(), runs_dir=args.runs_dir)
+
+
+def _train_and_report(
+    handle: JobHandle[TrainOutcome], *, as_json: bool, demo: bool, settings: Settings
+) -> int:
+    outcome = _wait(handle)
+    chars_per_token = next(
+        event.get("chars_per_token", 1.0) for event in handle.events if is_config(event)
+    )
+    val_loss = outcome["val_loss"]
+    val_bpc = (
+        None if val_loss is None else bits_per_char(val_loss, outcome["loss_unit"], chars_per_token)
+    )
+    run_dir = Path(handle.run_dir)
+    if outcome["cancelled"]:
+        print(
+            f"run {handle.run_id} cancelled after {outcome['epochs_completed']} epoch(s); "
+            f"continue it with: model-trainer resume {handle.run_id}",
+            file=sys.stderr,
+        )
+        if as_json:
+            _print_json(outcome)
+        return EXIT_CANCELLED
+    sample = _demo_sample(handle.run_id, settings) if demo else None
+    if as_json:
+        if sample is None:
+            _print_json(outcome)
+        else:
+            summary: DemoSummary = {
+                "run_id": handle.run_id,
+                "outcome": outcome,
+                "val_bits_per_char": val_bpc,
+                "prompt": DEMO_PROMPT,
+                "sample": sample,
+                "curves_path": str(run_dir / CURVES_FILE),
+                "report_path": str(run_dir / REPORT_FILE),
+            }
+            _print_json(summary)
+        return EXIT_OK
+    unit = outcome["loss_unit"]
+    print(f"run {handle.run_id} completed: {outcome['epochs_completed']} epoch(s)")
+    print(f"train loss       {outcome['loss']:.4f} nats/{unit}")
+    if val_loss is not None and val_bpc is not None:
+        print(f"validation loss  {val_loss:.4f} nats/{unit}")
+        print(f"validation       {val_bpc:.3f} bits per character")
+    if sample is not None:
+        print(f"sample           {DEMO_PROMPT}{sample}")
+    print(f"model            {run_dir / 'model'}")
+    print(f"curves           {run_dir / CURVES_FILE}")
+    print(f"report           {run_dir / REPORT_FILE}")
+    return EXIT_OK
+
+
+class DemoSummary(TypedDict):
+    """What ``model-trainer demo --json`` prints."""
+
+    run_id: str
+    outcome: TrainOutcome
+    val_bits_per_char: float | None
+    prompt: str
+    sample: str
+    curves_path: str
+    report_path: str
+
+
+def _demo_sample(run_id: str, settings: Settings) -> str:
+    cfg = generate_config(prompt_text=DEMO_PROMPT, max_new_tokens=200, seed=0)
+    return _wait(start_generate(run_id, cfg, settings))["outputs"][0]
+
+
+def demo_config(*, quick: bool) -> ModelTrainConfig:
+    """The demo's run: a small char-LSTM on the builtin corpus (a tiny one with ``quick``).
+
+    Four full epochs of 103 batches of 32 windows of 128 characters: about 1.7M characters
+    seen, some 100 s of training on two idle CPU cores, to about 2.2 bits per character.
+    """
+    if quick:
+        return train_config(
+            model_size="tiny",
+            num_epochs=1,
+            max_steps_per_epoch=4,
+            max_seq_len=32,
+            batch_size=8,
+            warmup_steps=1,
+        )
+    return train_config(
+        model_size="small",
+        num_epochs=4,
+        max_steps_per_epoch=0,
+        max_seq_len=128,
+        batch_size=32,
+        learning_rate=3e-3,
+        warmup_steps=20,
+    )
+
+
+def _progress_sinks() -> list[CallbackSink]:
+    return [CallbackSink(ConsoleProgress(sys.stderr))]
+
+
+def _cmd_demo(raw: argparse.Namespace) -> int:
+    args: _DemoArgs = raw
+    settings = _settings(args)
+    handle = start_train(demo_config(quick=args.quick), settings, sinks=_progress_sinks())
+    return _train_and_report(handle, as_json=args.json, demo=True, settings=settings)
+
+
+_TRAIN_FLAGS: Final[tuple[tuple[str, str], ...]] = (
+    ("family", "model_family"),
+    ("size", "model_size"),
+    ("corpus", "corpus_path"),
+    ("epochs", "num_epochs"),
+    ("batch_size", "batch_size"),
+    ("lr", "learning_rate"),
+    ("max_seq_len", "max_seq_len"),
+    ("seed", "seed"),
+    ("device", "device"),
+    ("precision", "precision"),
+    ("tokenizer", "tokenizer_kind"),
+    ("vocab_size", "vocab_size"),
+    ("max_steps_per_epoch", "max_steps_per_epoch"),
+)
+
+
+def train_config_of(raw: argparse.Namespace) -> ModelTrainConfig:
+    """The run config of ``train``'s arguments: ``--config`` file, then the flags over it."""
+    args: _TrainArgs = raw
+    base = None
+    if args.config is not None:
+        path = Path(args.config)
+        if not path.is_file():
+            raise ModelTrainerError("INVALID_CONFIG", f"--config: no file at {args.config!r}")
+        base = train_config_from_json(read_text_file(args.config, "config"))
+    values: dict[str, object] = vars(raw)
+    overrides = {key: values[flag] for flag, key in _TRAIN_FLAGS if values[flag] is not None}
+    return train_config_from_mapping(overrides, base)
+
+
+def _train_or_rank(
+    start: Callable[[], JobHandle[TrainOutcome]],
+    start_rank: Callable[[RankEnd], int],
+    report: RankEnd,
+) -> int:
+    """Start the train job here, or this process's rank of it under torchrun."""
+    if under_torchrun(os.environ):
+        return start_rank(report)
+    return report(start())
+
+
+def _cmd_train(raw: argparse.Namespace) -> int:
+    args: _TrainArgs = raw
+    settings = _settings(args)
+    cfg = train_config_of(raw)
+    sinks = _progress_sinks()
+    return _train_or_rank(
+        lambda: start_train(cfg, settings, sinks=sinks, run_id=args.run_id),
+        lambda report: distributed_train(
+            cfg, settings, report=report, run_id=args.run_id, sinks=sinks
+        ),
+        lambda handle: _train_and_report(handle, as_json=args.json, demo=False, settings=settings),
+    )
+
+
+def _cmd_resume(raw: argparse.Namespace) -> int:
+    args: _RunArgs = raw
+    settings = _settings(args)
+    sinks = _progress_sinks()
+    return _train_or_rank(
+        lambda: resume_train(args.run_id, settings, sinks=sinks),
+        lambda report: distributed_resume(args.run_id, settings, report=report, sinks=sinks),
+        lambda handle: _train_and_report(handle, as_json=args.json, demo=False, settings=settings),
+    )
+
+
+def _cmd_eval(raw: argparse.Namespace) -> int:
+    args: _RunArgs = raw
+    outcome: EvalOutcome = _wait(start_eval(args.run_id, _settings(args)))
+    if args.json:
+        _print_json(outcome)
+        return EXIT_OK
+    unit = outcome["loss_unit"]
+    print(f"validation loss  {outcome['loss']:.4f} nats/{unit}")
+    print(f"perplexity       {outcome['perplexity']:.3f}")
+    print(f"bits per char    {outcome['bits_per_char']:.4f}")
+    print(f"tokens           {outcome['num_tokens']}")
+    print(f"characters       {outcome['num_chars']}")
+    return EXIT_OK
+
+
+def _format_run(run: RunSummary) -> str:
+    val = "-" if run["last_val_loss"] is None else f"{run['last_val_loss']:.4f}"
+    return (
+        f"{run['run_id']:<44} {run['state']:<10} {run['model_family']:<10} "
+        f"{run['model_size']:<7} {run['epochs_done']:>3}/{run['total_epochs']:<3} {val:>9}  "
+        f"{run['started_at']}"
+    )
+
+
+def _cmd_runs(raw: argparse.Namespace) -> int:
+    args: _Common = raw
+    runs = list_runs(_settings(args))
+    if args.json:
+        _print_json(runs)
+        return EXIT_OK
+    if not runs:
+        print("no runs yet")
+        return EXIT_OK
+    print(
+        f"{'run id':<44} {'state':<10} {'family':<10} {'size':<7} {'epochs':<7} "
+        f"{'val loss':>9}  started"
+    )
+    for run in runs:
+        print(_format_run(run))
+    return EXIT_OK
+
+
+def _cmd_score(raw: argparse.Namespace) -> int:
+    args: _ScoreArgs = raw
+    cfg = score_config(
+        text=args.text,
+        path=args.path,
+        detail_level="per_char" if args.per_char else "summary",
+        top_k=args.top_k,
+    )
+    outcome: ScoreOutcome = _wait(start_score(args.run_id, cfg, _settings(args)))
+    if args.json:
+        _print_json(outcome)
+        return EXIT_OK
+    print(f"bits per char    {outcome['bits_per_char']:.4f}")
+    print(f"loss             {outcome['loss']:.4f} nats/token")
+    print(f"perplexity       {outcome['perplexity']:.3f}")
+    print(f"tokens           {outcome['num_tokens']}")
+    print(f"characters       {outcome['num_chars']}")
+    print(f"unknown chars    {outcome['num_unknown_chars']}")
+    for score in outcome.get("per_char", []):
+        expected = ", ".join(
+            f"{item['text']!r} {item['prob']:.3f}" for item in score.get("top_k", [])
+        )
+        print(
+            f"{score['char']!r:>8} {score['surprisal_bits']:7.3f} bits  rank {score['rank']:<5}"
+            f"{'  expected ' + expected if expected else ''}"
+        )
+    return EXIT_OK
+
+
+def _cmd_generate(raw: argparse.Namespace) -> int:
+    args: _GenerateArgs = raw
+    cfg = generate_config(
+        prompt_text=args.prompt,
+        prompt_path=args.prompt_path,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        num_return_sequences=args.num_return_sequences,
+        seed=args.seed,
+    )
+    outcome: GenerateOutcome = _wait(start_generate(args.run_id, cfg, _settings(args)))
+    if args.json:
+        _print_json(outcome)
+        return EXIT_OK
+    for index, sequence in enumerate(outcome["sequences"]):
+        if len(outcome["sequences"]) > 1:
+            print(f"--- sequence {index + 1} ({sequence['stop_reason']}) ---")
+        print(sequence["text"])
+    return EXIT_OK
+
+
+def _cmd_tokenizer_train(raw: argparse.Namespace) -> int:
+    args: _TokenizerArgs = raw
+    handle = start_tokenizer(
+        corpus_path=args.corpus,
+        kind="bpe" if args.kind == "bpe" else "char",
+        vocab_size=args.vocab_size,
+        out_path=args.out,
+        settings=load_settings(),
+    )
+    outcome: TokenizerOutcome = _wait(handle)
+    if args.json:
+        _print_json(outcome)
+        return EXIT_OK
+    print(
+        f"saved a {outcome['kind']} tokenizer of {outcome['vocab_size']} ids "
+        f"(id {outcome['tokenizer_id']}) to {outcome['path']}"
+    )
+    return EXIT_OK
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _common(parser: argparse.ArgumentParser, *, runs_dir: bool = True) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print the outcome as JSON on stdout, nothing else"
+    )
+    if runs_dir:
+        parser.add_argument(
+            "--runs-dir", help="folder of the runs (default: $MODEL_TRAINER_RUNS_DIR or ./runs)"
+        )
+
+
+def _add(
+    subparsers: argparse._SubParsersAction[_Parser], name: str, handler: Handler, text: str
+) -> _Parser:
+    parser = subparsers.add_parser(name, help=text, description=text)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand."""
+    parser = _Parser(
+        prog="model-trainer",
+        description="Train, score and sample small language models.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = _add(commands, "demo", _cmd_demo, "train a small char-LSTM in about two minutes")
+    demo.add_argument("--quick", action="store_true", help="a few seconds instead (for tests)")
+    _common(demo)
+
+    train = _add(commands, "train", _cmd_train, "train a new run")
+    train.add_argument("--family", help="model family: gpt2 or char_lstm")
+    train.add_argument("--size", help="model size, e.g. tiny, small")
+    train.add_argument("--corpus", help=f"a text file, a folder of .txt files or {BUILTIN_CORPUS}")
+    train.add_argument("--epochs", type=int, help="number of epochs")
+    train.add_argument("--batch-size", type=int, help="windows per batch")
+    train.add_argument("--lr", type=float, help="peak learning rate")
+    train.add_argument("--max-seq-len", type=int, help="tokens per window")
+    train.add_argument("--seed", type=int, help="random seed")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="device")
+    train.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="precision")
+    train.add_argument("--tokenizer", choices=("char", "bpe"), help="tokenizer kind")
+    train.add_argument("--vocab-size", type=int, help="BPE vocabulary size")
+    train.add_argument("--max-steps-per-epoch", type=int, help="cap on batches per epoch")
+    train.add_argument("--run-id", help="the run's id (default: family-size-time-hex)")
+    train.add_argument("--config", help="a JSON file of config fields; flags override it")
+    _common(train)
+
+    for name, handler, text in (
+        ("resume", _cmd_resume, "continue a cancelled, failed or killed run"),
+        ("eval", _cmd_eval, "evaluate a run's model on its validation split"),
+    ):
+        sub = _add(commands, name, handler, text)
+        sub.add_argument("run_id", metavar="RUN_ID")
+        _common(sub)
+
+    runs = _add(commands, "runs", _cmd_runs, "list the runs and their states")
+    _common(runs)
+
+    score = _add(commands, "score", _cmd_score, "score a text with a run's model")
+    score.add_argument("run_id", metavar="RUN_ID")
+    source = score.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="the text to score")
+    source.add_argument("--path", help="a UTF-8 file to score")
+    score.add_argument("--per-char", action="store_true", help="show every character's score")
+    score.add_argument("--top-k", type=int, help="also show the K likeliest alternatives")
+    _common(score)
+
+    generate = _add(commands, "generate", _cmd_generate, "sample from a run's model")
+    generate.add_argument("run_id", metavar="RUN_ID")
+    prompt = generate.add_mutually_exclusive_group(required=True)
+    prompt.add_argument("--prompt", help="the prompt text")
+    prompt.add_argument("--prompt-path", help="a UTF-8 file holding the prompt")
+    generate.add_argument("--max-new-tokens", type=int, default=200, help="tokens to sample")
+    generate.add_argument("--temperature", type=float, default=0.8, help="sampling temperature")
+    generate.add_argument("--top-k", type=int, default=50, help="sample from the K likeliest")
+    generate.add_argument("--top-p", type=float, default=1.0, help="nucleus probability mass")
+    generate.add_argument("--num-return-sequences", type=int, default=1, help="continuations")
+    generate.add_argument("--seed", type=int, default=0, help="random seed")
+    _common(generate)
+
+    tokenizer = _add(commands, "tokenizer", _cmd_tokenizer_train, "tokenizer tools")
+    tools = tokenizer.add_subparsers(dest="tool", required=True, metavar="TOOL")
+    tok_train = _add(tools, "train", _cmd_tokenizer_train, "train a tokenizer on a corpus")
+    tok_train.add_argument("--corpus", required=True, help="the corpus to train on")
+    tok_train.add_argument("--kind", choices=("char", "bpe"), required=True, help="kind")
+    tok_train.add_argument("--vocab-size", type=int, default=512, help="BPE vocabulary size")
+    tok_train.add_argument("--out", required=True, help="the tokenizer JSON file to write")
+    _common(tok_train, runs_dir=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(None if argv is None else list(argv))
+        handler: Handler = args.handler
+        return handler(args)
+    except ModelTrainerError as exc:
+        print(f"error[{exc.code}]: {exc.message}", file=sys.stderr)
+        return exit_status(exc.code)

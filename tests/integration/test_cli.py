@@ -1,0 +1,347 @@
+from __future__ import annotations
+
+import _thread
+import io
+import json
+import math
+import runpy
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from model_trainer.cli import ConsoleProgress, demo_config, exit_status, json_ready, main
+from model_trainer.core.events.job_events import make_completed_event, make_started_event
+from model_trainer.core.events.trainer_metrics_events import (
+    make_config_event,
+    make_epoch_event,
+    make_progress_metrics_event,
+)
+from model_trainer.core.training.corpus import builtin_text
+
+SUBCOMMANDS = [
+    ["demo"],
+    ["train"],
+    ["resume"],
+    ["eval"],
+    ["runs"],
+    ["score"],
+    ["generate"],
+    ["tokenizer"],
+    ["tokenizer", "train"],
+]
+
+
+def _corpus(folder: Path, chars: int = 5000) -> str:
+    path = folder / "corpus.txt"
+    path.write_text(builtin_text()[:chars], encoding="utf-8")
+    return str(path)
+
+
+def _train_args(corpus: str, runs: Path, run_id: str, *extra: str) -> list[str]:
+    return [
+        "train",
+        "--family", "char_lstm",
+        "--size", "tiny",
+        "--corpus", corpus,
+        "--epochs", "1",
+        "--batch-size", "8",
+        "--lr", "0.003",
+        "--max-seq-len", "16",
+        "--seed", "1",
+        "--device", "cpu",
+        "--precision", "fp32",
+        "--tokenizer", "char",
+        "--vocab-size", "64",
+        "--max-steps-per-epoch", "3",
+        "--runs-dir", str(runs),
+        "--run-id", run_id,
+        *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("words", [[], *SUBCOMMANDS])
+def test_every_subcommand_has_help(words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*words, "--help"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: {' '.join(['model-trainer', *words])}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "error[INVALID_CONFIG]: model-trainer: the following arguments are required: COMMAND"),
+        (
+            ["train", "--epochs", "x"],
+            "error[INVALID_CONFIG]: model-trainer train: argument --epochs: invalid int value: 'x'",
+        ),
+        (
+            ["score", "r1"],
+            "error[INVALID_CONFIG]: model-trainer score: one of the arguments --text --path "
+            "is required",
+        ),
+        (["eval", "../x"], "error[INVALID_CONFIG]: run_id must be"),
+        (["eval", "ghost", "--runs-dir", "/nonexistent"], "error[MODEL_NOT_FOUND]: run_id 'ghost'"),
+        (["train", "--config", "/nonexistent.json"], "error[INVALID_CONFIG]: --config: no file"),
+        (["train", "--family", "nope"], "error[MODEL_NOT_FOUND]: model_family 'nope'"),
+    ],
+)
+def test_usage_and_validation_errors_exit_2_with_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(message)
+    assert captured.err.count("\n") == 1
+
+
+def test_runs_of_an_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runs", "--runs-dir", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["runs", "--runs-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == "no runs yet\n"
+
+
+def test_train_then_use_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "runs"
+    corpus = _corpus(tmp_path)
+    assert main(_train_args(corpus, runs, "cli-run", "--json")) == 0
+    captured = capsys.readouterr()
+    outcome = json.loads(captured.out)
+    assert outcome["epochs_completed"] == 1
+    assert outcome["steps"] == 3
+    assert outcome["cancelled"] is False
+    assert "epoch 1/1: train loss" in captured.err
+    assert "bits/char" in captured.err
+
+    assert main(["runs", "--runs-dir", str(runs), "--json"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)
+    assert (run["run_id"], run["state"], run["epochs_done"]) == ("cli-run", "completed", 1)
+    assert main(["runs", "--runs-dir", str(runs)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["run", "id", "state"]
+    assert table[1].split()[:4] == ["cli-run", "completed", "char_lstm", "tiny"]
+
+    assert main(["eval", "cli-run", "--runs-dir", str(runs), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["loss_unit"] == "char"
+    assert main(["eval", "cli-run", "--runs-dir", str(runs)]) == 0
+    assert "bits per char" in capsys.readouterr().out
+
+    score = ["score", "cli-run", "--runs-dir", str(runs), "--text", "The if"]
+    assert main([*score, "--per-char", "--top-k", "2", "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert [item["char"] for item in scored["per_char"]] == list("The if")
+    assert main([*score, "--per-char", "--top-k", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("bits per char")
+    assert "expected" in lines[-1]
+    assert main([*score, "--per-char"]) == 0
+    assert "expected" not in capsys.readouterr().out
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text("The ", encoding="utf-8")
+    assert main(["score", "cli-run", "--runs-dir", str(runs), "--path", str(prompt_file)]) == 0
+    assert "characters       4" in capsys.readouterr().out
+
+    generate = ["generate", "cli-run", "--runs-dir", str(runs), "--max-new-tokens", "5"]
+    assert main([*generate, "--prompt", "The", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["outputs"]) == 1
+    assert main([*generate, "--prompt", "The"]) == 0
+    assert len(capsys.readouterr().out) > 0
+    assert main([*generate, "--prompt-path", str(prompt_file), "--num-return-sequences", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("--- sequence 1 (")
+    assert "--- sequence 2 (" in out
+
+    assert main(["resume", "cli-run", "--runs-dir", str(runs)]) == 2
+    assert "error[INVALID_CONFIG]: run_id 'cli-run' is completed" in capsys.readouterr().err
+
+
+def test_human_train_output_and_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({"num_epochs": 3, "val_fraction": 0.2}), encoding="utf-8")
+    runs = tmp_path / "runs"
+    argv = _train_args(_corpus(tmp_path), runs, "from-file", "--config", str(config))
+    assert main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "run from-file completed: 1 epoch(s)"
+    assert out[1].startswith("train loss")
+    assert out[3].startswith("validation")
+    assert out[3].endswith("bits per character")
+    assert out[-2:] == [
+        f"curves           {runs / 'from-file' / 'curves.png'}",
+        f"report           {runs / 'from-file' / 'report.html'}",
+    ]
+
+
+def test_run_without_validation_prints_no_validation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({"val_fraction": 0.0}), encoding="utf-8")
+    argv = _train_args(_corpus(tmp_path), tmp_path / "runs", "no-val", "--config", str(config))
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("train loss")
+    assert not [line for line in lines if line.startswith("validation")]
+
+
+def test_demo_config_is_a_small_char_lstm_on_the_builtin_corpus() -> None:
+    cfg = demo_config(quick=False)
+    assert (cfg["model_family"], cfg["model_size"]) == ("char_lstm", "small")
+    assert cfg["corpus_path"] == "builtin:python-docs"
+    quick = demo_config(quick=True)
+    assert quick["model_size"] == "tiny"
+
+
+def test_bad_config_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "run.json"
+    config.write_text('{"num_epochs": "three"}', encoding="utf-8")
+    assert main(["train", "--config", str(config)]) == 2
+    assert "error[INVALID_CONFIG]: num_epochs must be an integer" in capsys.readouterr().err
+
+
+def test_failures_exit_with_their_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "runs"
+    missing = str(tmp_path / "missing.txt")
+    assert main(_train_args(missing, runs, "no-corpus")) == 2
+    assert capsys.readouterr().err.startswith("error[CORPUS_NOT_FOUND]: corpus_path")
+    config = tmp_path / "wild.json"
+    config.write_text(json.dumps({"grad_clip": 0.0, "warmup_steps": 0}), encoding="utf-8")
+    wild = _train_args(_corpus(tmp_path), runs, "wild", "--lr", "1e30", "--config", str(config))
+    assert main(wild) == 1
+    assert "error[TRAINING_NAN_LOSS]" in capsys.readouterr().err
+
+
+def test_demo_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "runs"
+    assert main(["demo", "--quick", "--runs-dir", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert "bits per character" in out
+    assert "sample           The " in out
+    assert "report.html" in out
+    assert main(["demo", "--quick", "--runs-dir", str(runs), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["prompt"] == "The "
+    assert summary["val_bits_per_char"] > 0.0
+    assert Path(summary["report_path"]).is_file()
+    assert Path(summary["curves_path"]).is_file()
+    assert summary["outcome"]["epochs_completed"] == 1
+    assert summary["run_id"].startswith("char_lstm-tiny-")
+
+
+def _interrupt_when(events: Path, count: int) -> threading.Thread:
+    """A thread that sends Ctrl-C once ``events`` holds ``count`` progress events."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline:
+            text = events.read_text("utf-8") if events.is_file() else ""
+            if text.count("trainer.metrics.progress.v1") >= count:
+                _thread.interrupt_main()
+                return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    return watcher
+
+
+def test_ctrl_c_cancels_cleanly_and_resume_continues(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODEL_TRAINER_PROGRESS_INTERVAL_S", "0")
+    runs = tmp_path / "runs"
+    events = runs / "stopped" / "events.jsonl"
+    watcher = _interrupt_when(events, 1)
+    argv = _train_args(_corpus(tmp_path), runs, "stopped", "--epochs", "500", "--json")
+    status = main(argv)
+    watcher.join()
+    assert status == 130
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["cancelled"] is True
+    assert "cancelling: stopping at the next step" in captured.err
+    assert "continue it with: model-trainer resume stopped" in captured.err
+    assert main(["runs", "--runs-dir", str(runs), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["state"] == "cancelled"
+
+    seen = events.read_text("utf-8").count("trainer.metrics.progress.v1")
+    watcher = _interrupt_when(events, seen + 2)
+    status = main(["resume", "stopped", "--runs-dir", str(runs)])
+    watcher.join()
+    assert status == 130
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "continue it with: model-trainer resume stopped" in captured.err
+
+
+def test_tokenizer_train(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = _corpus(tmp_path, 2000)
+    out = tmp_path / "bpe.json"
+    argv = ["tokenizer", "train", "--corpus", corpus, "--kind", "bpe", "--vocab-size", "300"]
+    assert main([*argv, "--out", str(out), "--json"]) == 0
+    outcome = json.loads(capsys.readouterr().out)
+    assert (outcome["kind"], outcome["path"]) == ("bpe", str(out))
+    char = ["tokenizer", "train", "--corpus", corpus, "--kind", "char"]
+    assert main([*char, "--out", str(tmp_path / "char.json")]) == 0
+    assert capsys.readouterr().out.startswith("saved a char tokenizer of ")
+
+
+def test_exit_status_of_codes() -> None:
+    assert exit_status("TRAINING_CANCELLED") == 130
+    assert exit_status("CORPUS_EMPTY") == 2
+    assert exit_status("MODEL_NOT_FOUND") == 2
+    assert exit_status("TRAINING_NAN_LOSS") == 1
+    assert exit_status("INTERNAL_ERROR") == 1
+
+
+def test_json_ready_replaces_non_finite_numbers() -> None:
+    value = {"a": math.nan, "b": [1.0, math.inf, (2, -math.inf)], "c": "x", "d": None}
+    assert json_ready(value) == {"a": None, "b": [1.0, None, [2, None]], "c": "x", "d": None}
+
+
+def test_console_progress_draws_from_events() -> None:
+    stream = io.StringIO()
+    view = ConsoleProgress(stream)
+    view(make_started_event(job_id="j", user_id=0, kind="train", run_id="r"))
+    view(make_progress_metrics_event(
+        job_id="j", user_id=0, epoch=1, total_epochs=1, step=1, steps_per_epoch=2, loss=2.0,
+        tokens_per_second=100.0, learning_rate=0.1, elapsed_s=1.0,
+    ))  # fmt: skip
+    assert stream.getvalue() == ""
+    view(make_config_event(
+        job_id="j", user_id=0, model_family="gpt2", model_size="tiny", total_epochs=1,
+    ))  # fmt: skip
+    view(make_progress_metrics_event(
+        job_id="j", user_id=0, epoch=1, total_epochs=1, step=2, steps_per_epoch=2, loss=1.5,
+        tokens_per_second=1234.0, learning_rate=0.1, elapsed_s=1.0,
+    ))  # fmt: skip
+    view(make_epoch_event(
+        job_id="j", user_id=0, epoch=1, total_epochs=1, global_step=2, elapsed_s=1.0,
+        train_loss=1.5, train_perplexity=4.5, val_loss=None, val_perplexity=None,
+        tokens_per_second=1234.0, learning_rate=0.1, loss_unit="token",
+    ))  # fmt: skip
+    view(make_completed_event(job_id="j", user_id=0, result_id="r", result_bytes=1))
+    text = stream.getvalue()
+    assert "gpt2 tiny" in text
+    assert "loss 1.500 1,234 tok/s" in text
+    assert "epoch 1/1: train loss 1.5000 nats/token\n" in text
+
+
+def test_python_dash_m(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["model-trainer", "runs", "--runs-dir", str(tmp_path)])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_module("model_trainer", run_name="__main__")
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == "no runs yet\n"

@@ -105,15 +105,23 @@ def alternate(
     rounds: int,
     warmup: int = 1,
 ) -> tuple[list[float], list[float]]:
-    """Call each side ``warmup`` times, then ``rounds`` times alternately; each returns a rate."""
+    """Call each side ``warmup`` times, then ``rounds`` times alternately; each returns a rate.
+
+    The order flips every round (A B, B A, A B, ...), so neither side always runs first: a
+    drift of the machine's speed, or one side warming caches for the other, evens out.
+    """
     for _ in range(warmup):
         ours()
         baseline()
     ours_values: list[float] = []
     base_values: list[float] = []
-    for _ in range(rounds):
-        ours_values.append(ours())
-        base_values.append(baseline())
+    for index in range(rounds):
+        if index % 2 == 0:
+            ours_values.append(ours())
+            base_values.append(baseline())
+        else:
+            base_values.append(baseline())
+            ours_values.append(ours())
     return ours_values, base_values
 
 

@@ -8,7 +8,7 @@ Nothing in it is unpickled.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypedDict
 
@@ -25,9 +25,11 @@ from model_trainer.core.contracts.model import (
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.tokenizers.io import load_tokenizer
+from model_trainer.core.training.device import available_device
 
 TOKENIZER_FILE = "tokenizer.json"
 WEIGHTS_FILE = "model.safetensors"
+META_FILE = "config.json"
 
 
 class ArtifactMeta(TypedDict):
@@ -262,7 +264,7 @@ def save_weights(model: nn.Module, path: Path) -> None:
     save_file(tensors, str(path))
 
 
-def load_weights(model: nn.Module, path: Path) -> None:
+def load_weights(model: LMModelProto, path: Path) -> None:
     """Read the safetensors file ``path`` into ``model``; every weight must be there.
 
     Raises:
@@ -271,8 +273,32 @@ def load_weights(model: nn.Module, path: Path) -> None:
     """
     try:
         tensors = load_file(str(path))
-        model.load_state_dict(tensors, strict=True)
+        model.load_state_dict(tensors)  # strict: every name, no extra, same shapes
     except (SafetensorError, RuntimeError) as exc:
         raise ModelTrainerError(
             "MODEL_LOAD_FAILED", f"{path.name}: cannot load the weights in {str(path)!r}: {exc}"
         ) from exc
+
+
+def load_module_artifact(
+    artifact_path: str, family: str, build: Callable[[dict[str, object], int], LMModelProto]
+) -> PreparedLMModel:
+    """Read a folder of ``family`` (weights, ``config.json``, tokenizer) onto the best device.
+
+    ``build(shape, vocab_size)`` makes the model from the ``shape`` object of ``config.json``
+    (reading its fields with ``json_int``); its weights are then loaded strictly.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` for a missing folder or file;
+            ``MODEL_LOAD_FAILED`` for corrupt JSON or weights; ``MODEL_INCOMPATIBLE`` when
+            the tokenizer is not the model's or the folder holds another family.
+    """
+    folder = require_files(artifact_path, (META_FILE, WEIGHTS_FILE, TOKENIZER_FILE))
+    data, meta = read_meta(folder, META_FILE, family)
+    raw_shape = json_object(data, "shape", META_FILE)
+    vocab_size = json_int(data, "vocab_size", META_FILE)
+    tokenizer = load_matching_tokenizer(folder, meta, vocab_size)
+    model = build(raw_shape, vocab_size)
+    load_weights(model, folder / WEIGHTS_FILE)
+    device = available_device("auto")
+    return prepared_model(model=model.to(device), meta=meta, tokenizer=tokenizer, device=device)

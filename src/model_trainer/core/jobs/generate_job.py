@@ -6,12 +6,16 @@ from collections.abc import Sequence
 
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.config.settings import Settings
-from model_trainer.core.contracts.model import GenerateConfig, GenerateOutcome
+from model_trainer.core.contracts.model import (
+    GenerateConfig,
+    GenerateOutcome,
+    ModelBackend,
+    PreparedLMModel,
+)
 from model_trainer.core.contracts.validators import validate_generate_config
 from model_trainer.core.events.sinks import EventSink
-from model_trainer.core.jobs.run_store import EVENTS_FILE, MODEL_DIR, require_model
-from model_trainer.core.jobs.runner import JobControl, JobHandle, new_job_id
-from model_trainer.core.training.manifest import read_manifest
+from model_trainer.core.jobs.model_job import start_model_job
+from model_trainer.core.jobs.runner import JobHandle
 
 
 def start_generate(
@@ -32,23 +36,10 @@ def start_generate(
             (no such run, or a run without a saved model yet).
     """
     validate_generate_config(cfg)
-    folder = require_model(settings, run_id)
-    family = read_manifest(str(folder))["config"]["model_family"]
 
-    def work(control: JobControl) -> GenerateOutcome:
-        backend = registry.get(family)
-        prepared = backend.load(str(folder / MODEL_DIR), settings)
-        control.set_prepared(prepared)
+    def use(backend: ModelBackend, prepared: PreparedLMModel) -> GenerateOutcome:
         return backend.generate(prepared=prepared, cfg=cfg, settings=settings)
 
-    handle: JobHandle[GenerateOutcome] = JobHandle(
-        kind="generate",
-        job_id=new_job_id("generate", run_id),
-        run_id=run_id,
-        run_dir=str(folder),
-        work=work,
-        sinks=sinks,
-        events_path=str(folder / EVENTS_FILE),
-        result_id=lambda _: run_id,
+    return start_model_job(
+        kind="generate", run_id=run_id, settings=settings, use=use, sinks=sinks, registry=registry
     )
-    return handle.start()

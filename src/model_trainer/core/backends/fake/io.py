@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 from model_trainer.core.backends.artifact import (
-    TOKENIZER_FILE,
-    WEIGHTS_FILE,
+    META_FILE,
     artifact_meta,
     json_int,
-    json_object,
-    load_matching_tokenizer,
-    load_weights,
-    prepared_model,
-    read_meta,
-    require_files,
+    load_module_artifact,
     save_module_artifact,
 )
 from model_trainer.core.backends.fake.model import FakeLM, FakeShape
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelArtifact, PreparedLMModel
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.device import available_device
 
 FAMILY = "fake"
-META_FILE = "config.json"
 
 
 def save_fake(prepared: PreparedLMModel, out_dir: str) -> ModelArtifact:
@@ -41,6 +33,15 @@ def save_fake(prepared: PreparedLMModel, out_dir: str) -> ModelArtifact:
     return save_module_artifact(prepared, model, out_dir, meta_file=META_FILE, meta=meta)
 
 
+def _build(raw_shape: dict[str, object], vocab_size: int) -> FakeLM:
+    shape: FakeShape = {
+        "num_layers": json_int(raw_shape, "num_layers", META_FILE),
+        "width": json_int(raw_shape, "width", META_FILE),
+        "kernel_size": json_int(raw_shape, "kernel_size", META_FILE),
+    }
+    return FakeLM(shape, vocab_size)
+
+
 def load_fake(artifact_path: str, settings: Settings) -> PreparedLMModel:
     """Read a folder written by ``save_fake``, onto the fastest device present.
 
@@ -52,17 +53,4 @@ def load_fake(artifact_path: str, settings: Settings) -> PreparedLMModel:
             the tokenizer is not the model's or the folder holds another family.
     """
     del settings
-    folder = require_files(artifact_path, (META_FILE, WEIGHTS_FILE, TOKENIZER_FILE))
-    data, meta = read_meta(folder, META_FILE, FAMILY)
-    raw_shape = json_object(data, "shape", META_FILE)
-    shape: FakeShape = {
-        "num_layers": json_int(raw_shape, "num_layers", META_FILE),
-        "width": json_int(raw_shape, "width", META_FILE),
-        "kernel_size": json_int(raw_shape, "kernel_size", META_FILE),
-    }
-    vocab_size = json_int(data, "vocab_size", META_FILE)
-    tokenizer = load_matching_tokenizer(folder, meta, vocab_size)
-    model = FakeLM(shape, vocab_size)
-    load_weights(model, folder / WEIGHTS_FILE)
-    device = available_device("auto")
-    return prepared_model(model=model.to(device), meta=meta, tokenizer=tokenizer, device=device)
+    return load_module_artifact(artifact_path, FAMILY, _build)

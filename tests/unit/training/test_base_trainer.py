@@ -183,7 +183,7 @@ def test_pure_helpers() -> None:
     assert oom_code(RuntimeError("shape mismatch"), "cuda") is None
     assert use_fused("cuda")
     assert use_fused("cuda:1")
-    assert not use_fused("cpu")
+    assert use_fused("cpu")
     assert not use_fused("mps")
     assert epoch_length(10, 0) == 10
     assert epoch_length(10, 4) == 4
@@ -219,7 +219,7 @@ def test_make_optimizer_decays_matrices_only(make_model: MakeModel) -> None:
     assert all(p.dim() >= 2 for p in decay["params"])
     assert all(p.dim() < 2 for p in plain["params"])
     assert len(decay["params"]) + len(plain["params"]) == len(list(model.parameters())) - 1
-    assert decay["fused"] is False
+    assert decay["fused"] is True
 
 
 def test_finite_weights(make_model: MakeModel) -> None:

@@ -40,7 +40,7 @@ from model_trainer.core.contracts.model import (
 from model_trainer.core.contracts.stateful import StepModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.contracts.validators import validate_generate_config
-from model_trainer.core.inference.inputs import check_top_k, prompt_text
+from model_trainer.core.inference.inputs import prompt_text
 from model_trainer.core.inference.sampling import make_generator, sample_next
 
 StateT = TypeVar("StateT")
@@ -201,7 +201,6 @@ def _run(
 ) -> GenerateOutcome:
     validate_generate_config(cfg)
     tokenizer = prepared["tokenizer"]
-    check_top_k(cfg["top_k"], tokenizer.vocab_size)
     prompt = fit_prompt(
         prepared["eos_id"],
         tokenizer.encode(prompt_text(cfg, settings)),

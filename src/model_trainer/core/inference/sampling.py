@@ -24,9 +24,13 @@ def make_generator(seed: int | None, device: str) -> torch.Generator:
 
 
 def filter_logits(logits: Tensor, *, temperature: float, top_k: int, top_p: float) -> Tensor:
-    """Scaled logits (B, V) with ``-inf`` at every token the filters drop."""
+    """Scaled logits (B, V) with ``-inf`` at every token the filters drop.
+
+    A ``top_k`` of the vocabulary's size or more keeps every token.
+    """
     scaled = logits.float() / temperature  # (B, V)
-    kept_values, kept_ids = torch.topk(scaled, top_k, dim=-1)  # (B, k), sorted descending
+    k = min(top_k, scaled.shape[-1])
+    kept_values, kept_ids = torch.topk(scaled, k, dim=-1)  # (B, k), sorted descending
     probs = torch.softmax(kept_values, dim=-1)  # (B, k)
     before = torch.cumsum(probs, dim=-1) - probs  # (B, k) mass of the more likely tokens
     kept_values = kept_values.masked_fill(before >= top_p, float("-inf"))  # first: before = 0

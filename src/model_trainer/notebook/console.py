@@ -68,6 +68,7 @@ class ConsoleSink:
         self._chars_per_token: float | None = None
         self._bar: _Bar | None = None
         self._bar_epoch = 0
+        self._lines: list[str] = []
 
     def emit(self, event: Event) -> None:
         """Advance the bar on progress; print a line for the config, epochs, evals and the end."""
@@ -105,6 +106,12 @@ class ConsoleSink:
             self._line(f"{what}: {event['code']}: {event['message']}")
         elif event["type"] == "trainer.job.completed.v1":
             self._end_bar(fill=False)
+
+    def show(self) -> None:
+        """Print every line printed so far again (the bar goes on from the next step)."""
+        self._end_bar(fill=False)
+        self._stream.write("".join(line + "\n" for line in self._lines))
+        self._stream.flush()
 
     def close(self) -> None:
         """Close the bar if one is open; safe to call twice."""
@@ -172,5 +179,6 @@ class ConsoleSink:
 
     def _line(self, text: str) -> None:
         self._end_bar(fill=False)
+        self._lines.append(text)
         self._stream.write(text + "\n")
         self._stream.flush()

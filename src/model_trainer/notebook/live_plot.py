@@ -72,6 +72,7 @@ class CurveHistory:
         self.chars_per_token: float | None = None
         self.config: TrainerConfigV1 | None = None
         self.last_epoch: TrainerEpochMetricsV1 | None = None
+        self.epoch_seconds: dict[int, float] = {}
         self.completed: TrainerCompletedMetricsV1 | None = None
 
     def add_config(self, event: TrainerConfigV1) -> None:
@@ -88,6 +89,7 @@ class CurveHistory:
     def add_epoch(self, event: TrainerEpochMetricsV1) -> None:
         """Append an epoch's train loss, and its validation loss if there is one."""
         self.last_epoch = event
+        self.epoch_seconds[event["epoch"]] = event["elapsed_s"]
         self.loss_unit = event["loss_unit"]
         self.epoch_x.append(event["global_step"])
         self.epoch_loss.append(event["train_loss"])
@@ -208,7 +210,10 @@ def summary_rows(history: CurveHistory, *, unit: DisplayUnit, status: str) -> li
             rows.append((f"{name} {perplexity_label(shown['unit'])}", f"{ppl:.2f}"))
     if epoch is not None:
         rows.append(("throughput", format_rate(epoch["tokens_per_second"])))
-        rows.append(("elapsed", format_duration(epoch["elapsed_s"])))
+        # Each epoch's own training time, once per epoch (an epoch re-run after a resume
+        # counts as it finished), without validation and checkpoints.
+        training_s = sum(history.epoch_seconds.values())
+        rows.append(("training time", format_duration(training_s)))
     if history.completed is not None:
         rows.append(("artifact", history.completed["artifact_path"]))
     if shown["note"]:

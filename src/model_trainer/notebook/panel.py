@@ -228,8 +228,10 @@ class TrainingPanel:
             if self._final_table is not None and self._png is not None:
                 self._display(png_output(self._png))
                 self._display(html_output(self._final_table))
-            elif self._slots is None:
-                self._slots = (uuid.uuid4().hex, uuid.uuid4().hex)
+            else:
+                # Shown again before the end: the final picture and table fill every copy.
+                if self._slots is None:
+                    self._slots = (uuid.uuid4().hex, uuid.uuid4().hex)
                 for slot in self._slots:
                     self._display(html_output(""), display_id=slot)
             self._redraw()

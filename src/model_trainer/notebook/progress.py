@@ -86,14 +86,15 @@ class ProgressTracker:
         self._elapsed_s = event["elapsed_s"]
 
     def on_epoch(self, event: TrainerEpochMetricsV1) -> None:
-        """Take the end of an epoch: its last step and its average throughput."""
-        if self._first is None:
-            self._first = (event["global_step"], event["elapsed_s"])
+        """Take the end of an epoch: its last step and its average throughput.
+
+        The epoch's ``elapsed_s`` is its own training time, not the job's clock: the time
+        elapsed and left stay those of the progress events.
+        """
         self._step = event["global_step"]
         self._epoch = event["epoch"]
         self._total_epochs = event["total_epochs"]
         self._tokens_per_second = event["tokens_per_second"]
-        self._elapsed_s = event["elapsed_s"]
 
     def snapshot(self) -> ProgressSnapshot:
         """The progress now, with the time left at the speed seen since the first event."""

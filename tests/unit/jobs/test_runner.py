@@ -200,3 +200,29 @@ def test_outcome_that_was_not_cancelled_completes() -> None:
     ).start()
     assert handle.result()["value"] == 42
     assert handle.state == "completed"
+
+
+class ShowCounter:
+    """A view that counts how often it was shown."""
+
+    def __init__(self) -> None:
+        self.shown = 0
+
+    def show(self) -> None:
+        self.shown += 1
+
+
+def test_show_shows_the_view_again_and_without_one_says_how_to_draw_curves() -> None:
+    handle = JobHandle(kind="eval", job_id="job-3", run_id="", run_dir="", work=_counting)
+    with pytest.raises(ModelTrainerError) as caught:
+        handle.show()
+    assert caught.value.code == "INVALID_CONFIG"
+    assert caught.value.message == (
+        "job 'job-3' was started with show=False, so it has no live view; "
+        "show_curves(job) draws its curves as they are now"
+    )
+    view = ShowCounter()
+    handle.view = view
+    handle.show()
+    handle.show()
+    assert view.shown == 2

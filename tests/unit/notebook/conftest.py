@@ -42,7 +42,7 @@ def _epoch(epoch: int) -> Event:
         epoch=epoch,
         total_epochs=EPOCHS,
         global_step=step,
-        elapsed_s=0.5 * step,
+        elapsed_s=0.5 * STEPS_PER_EPOCH,
         train_loss=3.5 - 0.5 * epoch,
         train_perplexity=1.0,
         val_loss=3.7 - 0.5 * epoch,

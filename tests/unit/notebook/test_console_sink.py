@@ -37,7 +37,7 @@ RUN_OUTPUT = (
     "\repoch 2/2: 100%|##########| 4/4, loss 2.0000 · 2.0k tok/s · 00:00 left"
     "\repoch 2/2: 100%|##########| 4/4, loss 2.0000 · 2.0k tok/s · 00:00 left\n"
     "epoch 2/2: train 2.5000 (ppl 12.18) · val 2.7000 (ppl 14.88) nats/token"
-    " · 2.0k tok/s · 00:04\n"
+    " · 2.0k tok/s · 00:02\n"
     "completed: train 2.5000 (ppl 12.18) · val 2.7000 (ppl 14.88) nats/token"
     " · model in runs/r1/model\n"
 )
@@ -174,3 +174,24 @@ def test_failures_and_the_default_stream(capsys: pytest.CaptureFixture[str]) -> 
         )
     )
     assert capsys.readouterr().err == "failed: TRAINING_OOM: out of memory at step 3\n"
+
+
+def test_show_prints_the_lines_so_far_again(run_events: list[Event]) -> None:
+    stream = io.StringIO()
+    sink = ConsoleSink(stream=stream, mininterval=0.0)
+    for event in run_events:
+        sink.emit(event)
+    sink.close()
+    stream.truncate(0)
+    stream.seek(0)
+    sink.show()
+    assert stream.getvalue() == (
+        "gpt2/tiny: 2 epochs x 4 steps, loss in nats/token\n"
+        "step 2: val 3.6000 (ppl 36.60) nats/token\n"
+        "epoch 1/2: train 3.0000 (ppl 20.09) · val 3.2000 (ppl 24.53) nats/token"
+        " · 2.0k tok/s · 00:02\n"
+        "epoch 2/2: train 2.5000 (ppl 12.18) · val 2.7000 (ppl 14.88) nats/token"
+        " · 2.0k tok/s · 00:02\n"
+        "completed: train 2.5000 (ppl 12.18) · val 2.7000 (ppl 14.88) nats/token"
+        " · model in runs/r1/model\n"
+    )

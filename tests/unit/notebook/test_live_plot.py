@@ -149,7 +149,7 @@ def test_summary_rows_of_a_whole_run(run_events: list[Event]) -> None:
         ("validation loss (nats/token)", "2.7000"),
         ("validation perplexity/token", "14.88"),
         ("throughput", "2.0k tok/s"),
-        ("elapsed", "00:04"),
+        ("training time", "00:04"),
         ("artifact", "runs/r1/model"),
     ]
     rows = dict(summary_rows(history, unit="bits_per_char", status="completed"))
@@ -169,7 +169,7 @@ def test_summary_rows_before_the_end_and_without_chars_per_token() -> None:
         ("train loss (nats/token)", "2.0000"),
         ("train perplexity/token", "7.39"),
         ("throughput", "1.5k tok/s"),
-        ("elapsed", "02:02"),
+        ("training time", "02:02"),
         ("note", "bits/char needs chars_per_token in the config event"),
     ]
     history.add_completed(
@@ -180,6 +180,14 @@ def test_summary_rows_before_the_end_and_without_chars_per_token() -> None:
     rows = dict(summary_rows(history, unit="nats_per_token", status="completed"))
     assert rows["train loss (nats/token)"] == "1.5000"
     assert "validation loss (nats/token)" not in rows
+
+
+def test_training_time_adds_each_epoch_once() -> None:
+    history = CurveHistory()
+    for epoch in (1, 2, 2, 3):  # epoch 2 finished twice: stopped mid-way, resumed, re-run
+        history.add_epoch(_epoch(epoch, None))
+    rows = dict(summary_rows(history, unit="nats_per_token", status="completed"))
+    assert rows["training time"] == "06:06"
 
 
 def test_summary_html_is_a_plain_escaped_table() -> None:

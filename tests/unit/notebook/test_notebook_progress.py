@@ -135,23 +135,30 @@ def test_epoch_events_move_the_tracker_too() -> None:
     tracker.on_epoch(epoch)
     snapshot = tracker.snapshot()
     assert (snapshot["step"], snapshot["epoch"], snapshot["total_epochs"]) == (10, 1, 3)
-    assert (snapshot["tokens_per_second"], snapshot["elapsed_s"]) == (900.0, 5.0)
-    tracker.on_progress(
-        make_progress_metrics_event(
-            job_id="j",
-            user_id=1,
-            epoch=2,
-            total_epochs=3,
-            step=15,
-            steps_per_epoch=10,
-            loss=1.5,
-            tokens_per_second=1000.0,
-            learning_rate=1e-3,
-            elapsed_s=7.5,
-            ts=0.0,
+    # The epoch's elapsed_s is its own training time: the job's clock waits for progress.
+    assert (snapshot["tokens_per_second"], snapshot["elapsed_s"]) == (900.0, 0.0)
+    assert snapshot["eta_s"] is None
+    for step, elapsed_s in ((11, 6.0), (15, 8.0)):
+        tracker.on_progress(
+            make_progress_metrics_event(
+                job_id="j",
+                user_id=1,
+                epoch=2,
+                total_epochs=3,
+                step=step,
+                steps_per_epoch=10,
+                loss=1.5,
+                tokens_per_second=1000.0,
+                learning_rate=1e-3,
+                elapsed_s=elapsed_s,
+                ts=0.0,
+            )
         )
-    )
-    assert tracker.snapshot()["eta_s"] == pytest.approx(7.5)
+    tracker.on_epoch({**epoch, "epoch": 2, "global_step": 20, "elapsed_s": 4.5})
+    snapshot = tracker.snapshot()
+    assert (snapshot["step"], snapshot["elapsed_s"]) == (20, 8.0)
+    # 9 steps in 2 s since the first progress event; 10 of the 30 steps are left.
+    assert snapshot["eta_s"] == pytest.approx(10 * 2.0 / 9)
 
 
 def _snapshot(step: int, total: int) -> ProgressSnapshot:

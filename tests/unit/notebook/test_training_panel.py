@@ -216,15 +216,18 @@ def test_show_reserves_the_final_outputs_and_the_end_fills_them(
     assert panel.title_label.value == "<b>demo &lt;run&gt;</b>"
     assert panel.final_png is None
     panel.show()
+    # Shown again (a reload): the widget and both slots once more, under the same ids.
     assert recorder.calls[3] == (panel.widget, None, False)
-    assert len(recorder.calls) == 4
+    assert recorder.calls[4][1:] == (first_slot[1], False)
+    assert recorder.calls[5][1:] == (second_slot[1], False)
+    assert len(recorder.calls) == 6
     assert panel.redraws == 2
     for event in run_events:
         panel.emit(event)
     assert panel.title_label.value == "<b>demo &lt;run&gt; gpt2/tiny</b>"
     # Every event but the two terminal ones was drawn; the end needed no extra frame.
     assert panel.redraws == 2 + len(run_events) - 2
-    picture, table = recorder.calls[4:]
+    picture, table = recorder.calls[6:]
     assert isinstance(picture[0], IPython.display.Image)
     assert picture[1:] == (first_slot[1], True)
     assert isinstance(table[0], IPython.display.HTML)

@@ -50,7 +50,10 @@ class TrainerConfigV1(TypedDict):
 
 
 class TrainerProgressMetricsV1(TypedDict):
-    """The training loss at one global ``step``, with throughput and learning rate."""
+    """The training loss at one global ``step``, with throughput and learning rate.
+
+    ``elapsed_s`` is the wall-clock time since this job started.
+    """
 
     type: Literal["trainer.metrics.progress.v1"]
     job_id: str
@@ -67,7 +70,10 @@ class TrainerProgressMetricsV1(TypedDict):
 
 
 class TrainerEpochMetricsV1(TypedDict):
-    """The figures at the end of one epoch; validation ones are None without a split."""
+    """The figures at the end of one epoch; validation ones are None without a split.
+
+    ``elapsed_s`` is the epoch's own training time, validation and checkpoints left out.
+    """
 
     type: Literal["trainer.metrics.epoch.v1"]
     job_id: str

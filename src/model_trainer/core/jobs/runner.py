@@ -13,7 +13,7 @@ import json
 import secrets
 import threading
 from collections.abc import Callable, Sequence
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 from model_trainer.core.contracts.model import PreparedLMModel
 from model_trainer.core.errors import ModelTrainerError, user_error
@@ -32,6 +32,34 @@ TERMINAL_STATES: tuple[JobState, ...] = ("completed", "failed", "cancelled")
 OutcomeT = TypeVar("OutcomeT")
 
 StateHook = Callable[[JobState, ModelTrainerError | None], None]
+
+
+class View(Protocol):
+    """What shows a job to a person: the live panel, or the console's text bar."""
+
+    def show(self) -> None:
+        """Show the job again, with its whole history so far."""
+
+
+class Viewable:
+    """A job that may carry the view its caller opened on it (``train(show=True)``)."""
+
+    job_id: str
+    view: View | None = None
+
+    def show(self) -> None:
+        """Show the job's live view again, its whole history redrawn (e.g. after a reload).
+
+        Raises:
+            ModelTrainerError: ``INVALID_CONFIG`` when the job was started without a view.
+        """
+        if self.view is None:
+            raise ModelTrainerError(
+                "INVALID_CONFIG",
+                f"job {self.job_id!r} was started with show=False, so it has no live view; "
+                f"show_curves(job) draws its curves as they are now",
+            )
+        self.view.show()
 
 
 def new_job_id(kind: JobKind, run_id: str = "") -> str:
@@ -71,7 +99,7 @@ class JobControl:
         self._set_prepared(prepared)
 
 
-class JobHandle(Generic[OutcomeT]):
+class JobHandle(Viewable, Generic[OutcomeT]):
     """A job and its state; ``start`` runs its work on a daemon thread.
 
     Args:

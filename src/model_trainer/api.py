@@ -15,7 +15,8 @@ runs folder (default: ``MODEL_TRAINER_RUNS_DIR``, else ``./runs``).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.config.settings import Settings, load_settings, with_overrides
@@ -24,6 +25,7 @@ from model_trainer.core.contracts.defaults import (
     generate_config,
     score_config,
     train_config,
+    train_config_from_mapping,
 )
 from model_trainer.core.contracts.model import (
     DetailLevel,
@@ -40,6 +42,9 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.inference import api as inference
+from model_trainer.core.jobs.distributed_job import DistributedJob
+from model_trainer.core.jobs.distributed_job import launch_distributed as launch_torchrun
+from model_trainer.core.jobs.distributed_job import resume_distributed as resume_torchrun
 from model_trainer.core.jobs.eval_job import start_eval
 from model_trainer.core.jobs.report import draw_curves, run_history
 from model_trainer.core.jobs.run_store import (
@@ -61,6 +66,7 @@ from model_trainer.notebook.scoring_view import CompareView, ScoreView
 from model_trainer.notebook.units import DisplayUnit
 
 TrainJob = JobHandle[TrainOutcome]
+WatchedT = TypeVar("WatchedT", TrainJob, DistributedJob)
 ModelRef = str | TrainJob | PreparedLMModel
 """A model to score or sample: a run id, a train job's handle, or a loaded run."""
 
@@ -105,19 +111,24 @@ class EventRelay:
 
 
 def _watched(
-    start: Callable[[Sequence[EventSink]], TrainJob],
+    start: Callable[[Sequence[EventSink]], WatchedT],
     *,
     sinks: Sequence[EventSink],
     show: bool,
     unit: DisplayUnit,
-) -> TrainJob:
-    """Start a train job; with ``show``, its events also feed a panel (or console) sink."""
+) -> WatchedT:
+    """Start a train job; with ``show``, its events also feed a panel (or console) sink.
+
+    The sink becomes the job's ``view``: ``job.show()`` shows it again, history and all.
+    """
     if not show:
         return start(sinks)
     notebook = in_notebook()
     relay = EventRelay()
     handle = start([*sinks, relay])
-    relay.attach(make_training_sink(handle.cancel, notebook=notebook, unit=unit))
+    view = make_training_sink(handle.cancel, notebook=notebook, unit=unit)
+    handle.view = view
+    relay.attach(view)
     return handle
 
 
@@ -159,7 +170,8 @@ def train(
     ``registry`` knows the model families (add your own to a ``ModelRegistry``).
 
     Use the handle: ``job.result()`` waits for the ``TrainOutcome``, ``job.cancel()`` stops
-    the run at its next step with a checkpoint, ``job.run_id`` names it for ``resume``.
+    the run at its next step with a checkpoint, ``job.run_id`` names it for ``resume``,
+    ``job.show()`` shows the panel again with the whole history (after a page reload).
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` or ``INVALID_MODEL_SIZE`` for a bad field,
@@ -220,6 +232,87 @@ def resume(
     settings = _settings(runs_dir)
     return _watched(
         lambda all_sinks: resume_train(run_id, settings, sinks=all_sinks, registry=registry),
+        sinks=sinks,
+        show=show,
+        unit=unit,
+    )
+
+
+def launch_distributed(
+    config: Mapping[str, object] | None = None,
+    *,
+    nproc_per_node: int = 2,
+    nnodes: int = 1,
+    rdzv_endpoint: str | None = None,
+    run_id: str | None = None,
+    runs_dir: str | None = None,
+    show: bool = True,
+    unit: DisplayUnit = "nats_per_token",
+    sinks: Sequence[EventSink] = (),
+    registry: ModelRegistry = default_registry,
+) -> DistributedJob:
+    """Train one run on ``nproc_per_node`` processes (DDP under torchrun); returns at once.
+
+    ``config`` holds ``ModelTrainConfig`` fields (any of them; the rest take ``train``'s
+    defaults). torchrun runs as a program of its own, never a fork of this kernel; the job
+    follows the run's ``events.jsonl`` into the live panel, whose Stop ends every process
+    at the same step with a checkpoint. ``batch_size`` is per process: the global batch is
+    ``batch_size * nproc_per_node * nnodes``. On several nodes (``nnodes``,
+    ``rdzv_endpoint`` = ``host:port`` of one of them) run ``job.command`` on each other
+    node too; the runs folder must be one that every node sees.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` for an unknown or bad field, a taken run id or
+            bad process counts; later failures are the job's (``job.result()`` raises them).
+    """
+    cfg = train_config_from_mapping(dict(config or {}))
+    settings = _settings(runs_dir)
+    return _watched(
+        lambda all_sinks: launch_torchrun(
+            cfg,
+            nproc_per_node,
+            settings,
+            run_id=run_id,
+            sinks=all_sinks,
+            nnodes=nnodes,
+            rdzv_endpoint=rdzv_endpoint,
+            registry=registry,
+        ),
+        sinks=sinks,
+        show=show,
+        unit=unit,
+    )
+
+
+def resume_distributed(
+    run_id: str,
+    *,
+    nproc_per_node: int = 2,
+    nnodes: int = 1,
+    rdzv_endpoint: str | None = None,
+    runs_dir: str | None = None,
+    show: bool = True,
+    unit: DisplayUnit = "nats_per_token",
+    sinks: Sequence[EventSink] = (),
+) -> DistributedJob:
+    """Continue a run trained by ``launch_distributed`` from its last checkpoint; returns at once.
+
+    ``nproc_per_node * nnodes`` must be the number of processes the run started with.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run), ``MODEL_INCOMPATIBLE``
+            (another number of processes), ``INVALID_CONFIG`` (bad process counts).
+    """
+    settings = _settings(runs_dir)
+    return _watched(
+        lambda all_sinks: resume_torchrun(
+            run_id,
+            nproc_per_node,
+            settings,
+            sinks=all_sinks,
+            nnodes=nnodes,
+            rdzv_endpoint=rdzv_endpoint,
+        ),
         sinks=sinks,
         show=show,
         unit=unit,

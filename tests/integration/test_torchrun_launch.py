@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from model_trainer import api
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import ModelTrainConfig
@@ -130,9 +131,16 @@ def test_a_killed_rank_fails_the_run_which_resumes_from_its_checkpoint(
 
 @pytest.mark.slow
 def test_stop_ends_every_rank_at_one_step_with_a_checkpoint(
-    corpus: Path, settings: Settings
+    corpus: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    job = launch_distributed(tiny(corpus), 2, settings, run_id="stopped", env=ENV)
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    job = api.launch_distributed(
+        tiny(corpus), nproc_per_node=2, run_id="stopped", runs_dir=settings["runs_dir"]
+    )
     wait_for_epoch(job)
     job.cancel()
     outcome = job.result()
@@ -143,6 +151,16 @@ def test_stop_ends_every_rank_at_one_step_with_a_checkpoint(
     folder = Path(settings["runs_dir"]) / "stopped"
     assert latest_name(str(folder / "checkpoint")) == f"ckpt-{outcome['steps']}"
     assert read_job(folder)["error_code"] == "TRAINING_CANCELLED"
+    # Outside a notebook the run's view is the console: its lines, then again on show().
+    printed = capsys.readouterr().err
+    assert "char_lstm/tiny: 3 epochs x 20 steps, loss in nats/token\n" in printed
+    assert "epoch 1/3: train " in printed
+    job.show()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "char_lstm/tiny: 3 epochs x 20 steps, loss in nats/token"
+    assert lines[1].startswith("epoch 1/3: train ")
+    assert lines[-1].startswith("cancelled: TRAINING_CANCELLED: ")
+    assert all(line in printed for line in lines)
 
 
 @pytest.mark.slow

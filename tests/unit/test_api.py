@@ -30,9 +30,11 @@ NOTEBOOK_API = [
     "compare_scores",
     "evaluate",
     "generate",
+    "launch_distributed",
     "list_runs",
     "load_run",
     "resume",
+    "resume_distributed",
     "score",
     "show_comparison",
     "show_curves",
@@ -306,3 +308,28 @@ def test_the_relay_holds_events_until_its_target_is_attached() -> None:
     assert target.events == run_events
     relay.close()
     assert target.closed == 1
+
+
+def test_launch_distributed_checks_its_config_before_starting_torchrun(runs: str) -> None:
+    with pytest.raises(ModelTrainerError) as caught:
+        api.launch_distributed({"model_sise": "tiny"}, runs_dir=runs)
+    assert caught.value.code == "INVALID_CONFIG"
+    assert caught.value.message.startswith("unknown config field(s) model_sise; known: ")
+    with pytest.raises(ModelTrainerError) as counted:
+        api.launch_distributed({"model_size": "tiny"}, nproc_per_node=0, runs_dir=runs)
+    assert counted.value.message == "nproc_per_node=0 and nnodes=1 must both be >= 1"
+    assert not Path(runs).exists() or not any(Path(runs).iterdir())
+
+
+def test_resume_distributed_needs_the_world_size_the_run_started_with(
+    corpus: str, runs: str
+) -> None:
+    job = _train(corpus, runs, run_id="single", num_epochs=1)
+    job.result()
+    with pytest.raises(ModelTrainerError) as caught:
+        api.resume_distributed("single", nproc_per_node=2, runs_dir=runs)
+    assert caught.value.code == "MODEL_INCOMPATIBLE"
+    assert caught.value.message == (
+        "run_id 'single' was trained by world_size=1 processes; resume it on as many, "
+        "not nproc_per_node=2 x nnodes=1"
+    )

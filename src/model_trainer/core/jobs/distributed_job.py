@@ -65,7 +65,7 @@ from model_trainer.core.jobs.run_store import (
     run_dir,
     validate_run_id,
 )
-from model_trainer.core.jobs.runner import JobControl, JobHandle, JobState
+from model_trainer.core.jobs.runner import JobControl, JobHandle, JobState, Viewable
 from model_trainer.core.jobs.train_job import resume_train, start_train
 from model_trainer.core.tokenizers.io import load_tokenizer
 from model_trainer.core.training.base_trainer import perplexity
@@ -438,7 +438,7 @@ def run_outcome(folder: Path, *, cancelled: bool) -> TrainOutcome:
     }
 
 
-class DistributedJob:
+class DistributedJob(Viewable):
     """A run trained by a torchrun program, followed through its run folder.
 
     ``events`` are those rank 0 appends to ``events.jsonl`` (each also goes to the job's

@@ -65,7 +65,6 @@ def _types(events: list[Event]) -> list[str]:
 EPOCH = [
     *["trainer.metrics.progress.v1"] * STEPS,
     "trainer.metrics.epoch.v1",
-    "trainer.metrics.eval.v1",
     "trainer.job.progress.v1",
 ]
 
@@ -296,3 +295,41 @@ def test_bits_per_char_and_updates_per_epoch() -> None:
     assert updates_per_epoch(5, cfg) == 0
     assert updates_per_epoch(101, {**cfg, "max_steps_per_epoch": 1}) == 1
     assert json.dumps(cfg)
+
+
+def test_validations_inside_an_epoch_are_eval_events_as_they_happen(
+    tmp_path: Path, fast: Settings
+) -> None:
+    cfg: ModelTrainConfig = {**_cfg(_corpus(tmp_path)), "eval_every_steps": 3}
+    handle = start_train(cfg, fast)
+    handle.result()
+    metrics = [e for e in handle.events if e["type"].startswith("trainer.metrics.")]
+    shown = [
+        (e["type"].split(".")[2], e.get("global_step", e.get("step")), e.get("epoch"))
+        for e in metrics
+        if e["type"] != "trainer.metrics.config.v1"
+    ]
+    # 4 steps an epoch, a validation every 3: at step 3 (epoch 1) and step 6 (epoch 2); the
+    # validations that close epochs are in their epoch events.
+    assert shown == [
+        ("progress", 1, 1),
+        ("progress", 2, 1),
+        ("progress", 3, 1),
+        ("eval", 3, 1),
+        ("progress", 4, 1),
+        ("epoch", 4, 1),
+        ("progress", 5, 2),
+        ("progress", 6, 2),
+        ("eval", 6, 2),
+        ("progress", 7, 2),
+        ("progress", 8, 2),
+        ("epoch", 8, 2),
+        ("completed", None, None),
+    ]
+    evals = [e for e in metrics if e["type"] == "trainer.metrics.eval.v1"]
+    for event in evals:
+        assert event == {
+            **event,
+            "loss_unit": "char",
+            "val_perplexity": pytest.approx(math.exp(event["val_loss"])),
+        }

@@ -64,7 +64,7 @@ from model_trainer.core.jobs.run_store import (
 )
 from model_trainer.core.jobs.runner import JobControl, JobHandle
 from model_trainer.core.tokenizers.io import load_tokenizer, train_tokenizer
-from model_trainer.core.training.base_trainer import epoch_length
+from model_trainer.core.training.base_trainer import epoch_length, perplexity
 from model_trainer.core.training.checkpoint import STATE_FILE, latest_name, read_meta
 from model_trainer.core.training.corpus import load_corpus, split_text
 from model_trainer.core.training.dataset import epoch_steps
@@ -190,6 +190,7 @@ class _TrainWork:
                 "cancelled": control.cancelled,
                 "progress": lambda step, epoch, loss: self._progress(control, step, epoch, loss),
                 "epoch_end": lambda metrics: self._epoch_end(control, metrics),
+                "evaluated": lambda step, val_loss: self._evaluated(control, step, val_loss),
             },
             "settings": self.settings,
         }
@@ -245,6 +246,23 @@ class _TrainWork:
             )
         )
 
+    def _evaluated(self, control: JobControl, step: int, val_loss: float) -> None:
+        """A validation in the middle of an epoch (``eval_every_steps``), as it happens.
+
+        An epoch's closing validation is in its epoch event.
+        """
+        control.emit(
+            make_eval_event(
+                job_id=control.job_id,
+                user_id=control.user_id,
+                epoch=(step - 1) // max(self.steps_per_epoch, 1) + 1,
+                global_step=step,
+                val_loss=val_loss,
+                val_perplexity=perplexity(val_loss),
+                loss_unit=self.loss_unit,
+            )
+        )
+
     def _epoch_end(self, control: JobControl, metrics: EpochMetrics) -> None:
         self.recorder.epoch_done(metrics["epoch"], metrics["val_loss"])
         control.emit(
@@ -264,18 +282,6 @@ class _TrainWork:
                 loss_unit=self.loss_unit,
             )
         )
-        if metrics["val_loss"] is not None and metrics["val_perplexity"] is not None:
-            control.emit(
-                make_eval_event(
-                    job_id=control.job_id,
-                    user_id=control.user_id,
-                    epoch=metrics["epoch"],
-                    global_step=metrics["global_step"],
-                    val_loss=metrics["val_loss"],
-                    val_perplexity=metrics["val_perplexity"],
-                    loss_unit=self.loss_unit,
-                )
-            )
         control.emit(
             make_progress_event(
                 job_id=control.job_id,

@@ -1,14 +1,22 @@
-"""Training with the console sink and the JSONL sink against training with no sinks.
+"""Training with the live panel or the console sink, plus the JSONL sink, against no sinks.
 
-Both sides run ``BaseTrainer.train_epochs`` on the same GPT-2 (its steps are the shortest, so
-a sink's cost shows most). Ours builds the events the train job builds (a config event, one
-progress event per reading, one epoch event) and hands them to the console sink (its bar and
-lines written to a file) and the JSONL file sink; the baseline's callbacks do nothing. One
-figure at the default reading interval, one with a reading after every step.
+Both sides run ``BaseTrainer.train_epochs`` on one model. Ours builds the events the train
+job builds (a config event, one progress event per reading, one epoch event) and hands them
+to the sinks; the baseline's callbacks do nothing. Figures:
+
+- GPT-2 (its steps are the shortest, so a sink's cost shows most) with the console sink
+  (its bar and lines written to a file) and the JSONL sink, at the default reading interval
+  and with a reading after every step;
+- the ``small`` char-LSTM with the notebook's live panel (``TrainingPanel``: widgets and
+  matplotlib frames drawn as in a notebook, shown nowhere) and the JSONL sink. The panel
+  lives through every round, as it lives through a run's epochs; its first frame (figure
+  set-up, once per run) falls in the warm-up round. ``1 - ratio`` is the share of training
+  time the panel takes.
 """
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,23 +24,34 @@ from pathlib import Path
 import common
 import harness
 from model_trainer.core.contracts.model import EpochMetrics, TrainingCallbacks
-from model_trainer.core.events.sinks import FanoutSink, JsonlFileSink
+from model_trainer.core.events.codec import Event
+from model_trainer.core.events.sinks import EventSink, FanoutSink, JsonlFileSink
 from model_trainer.core.events.trainer_metrics_events import (
     make_config_event,
     make_epoch_event,
     make_progress_metrics_event,
 )
 from model_trainer.notebook.console import ConsoleSink
+from model_trainer.notebook.panel import TrainingPanel
 
 TARGET = 0.98
 JOB_ID = "bench"
+PANEL_STEPS = 40
+"""Steps per round of the panel figure: about 10 s of ``small`` char-LSTM training."""
+
+
+def shown_nowhere(obj: object, *, display_id: str | None = None, update: bool = False) -> None:
+    """A display function for a panel outside a notebook: outputs go nowhere."""
 
 
 class Reporter:
     """Callbacks that turn the trainer's readings into events for ``sink``."""
 
-    def __init__(self, sink: FanoutSink, *, shape: common.Shape, steps: int) -> None:
+    def __init__(
+        self, sink: EventSink, *, shape: common.Shape, steps: int, family: str = "gpt2"
+    ) -> None:
         self.sink = sink
+        self.family = family
         self.shape = shape
         self.steps = steps
         self.started = time.perf_counter()
@@ -45,7 +64,7 @@ class Reporter:
             make_config_event(
                 job_id=JOB_ID,
                 user_id=0,
-                model_family="gpt2",
+                model_family=self.family,
                 model_size=self.shape["size"],
                 total_epochs=1,
                 batch_size=self.shape["batch_size"],
@@ -153,6 +172,84 @@ def compare(opts: harness.Options, folder: Path, *, interval: float, label: str)
     )
 
 
+class Relay:
+    """Events to the panel and the JSONL sink; the panel stays open between rounds.
+
+    ``spent_s`` adds up the wall-clock time spent inside the panel's ``emit``.
+    """
+
+    def __init__(self, panel: TrainingPanel, jsonl: JsonlFileSink) -> None:
+        self.panel = panel
+        self.jsonl = jsonl
+        self.spent_s = 0.0
+
+    def emit(self, event: Event) -> None:
+        """Send ``event`` to both sinks."""
+        started = time.perf_counter()
+        self.panel.emit(event)
+        self.spent_s += time.perf_counter() - started
+        self.jsonl.emit(event)
+
+    def close(self) -> None:
+        """Close the JSONL sink only."""
+        self.jsonl.close()
+
+
+def compare_panel(opts: harness.Options, folder: Path) -> None:
+    shape = common.lstm_shape(opts["quick"])
+    steps = shape["steps"] if opts["quick"] else PANEL_STEPS
+    model = common.prepared("char_lstm", shape)["model"]
+    train = common.windows(shape)
+    mine, base = common.Side(model), common.Side(model)
+    interval = common.settings()["progress_interval_s"]
+    panel = TrainingPanel(common.nothing, display=shown_nowhere)
+    panel.show()
+    spent = {"panel_s": 0.0, "total_s": 0.0}
+
+    def with_panel() -> int:
+        started = time.perf_counter()
+        relay = Relay(panel, JsonlFileSink(folder / "panel-events.jsonl"))
+        reporter = Reporter(relay, shape=shape, steps=steps, family="char_lstm")
+        reporter.configure()
+        tokens = common.trainer_epoch(
+            mine, train, steps=steps, callbacks=reporter.callbacks(), progress_interval_s=interval
+        )
+        relay.close()
+        spent["panel_s"] += relay.spent_s
+        spent["total_s"] += time.perf_counter() - started
+        return tokens
+
+    def without() -> int:
+        return common.trainer_epoch(
+            base, train, steps=steps, callbacks=common.IDLE_CALLBACKS, progress_interval_s=interval
+        )
+
+    def run_ours() -> float:
+        return harness.rate(with_panel)
+
+    def run_bare() -> float:
+        return harness.rate(without)
+
+    harness.maybe_profile(opts, "live panel", run_ours)
+    ours_values, bare_values = harness.alternate(run_ours, run_bare, rounds=opts["rounds"])
+    panel.close()
+    harness.emit(
+        harness.figure(
+            f"train_char_lstm_{shape['size']}_live_panel_jsonl_vs_none",
+            ours_values,
+            bare_values,
+            unit="tokens/s",
+            target=TARGET,
+        )
+    )
+    share = spent["panel_s"] / spent["total_s"]
+    print(
+        f"live panel: {panel.redraws} chart frames; {spent['panel_s']:.2f} s inside the panel "
+        f"of {spent['total_s']:.1f} s of training with it ({share:.2%}, warm-up included)",
+        file=sys.stderr,
+    )
+
+
 def main() -> None:
     opts = harness.parse_args(__doc__ or "")
     default_interval = common.settings()["progress_interval_s"]
@@ -160,6 +257,7 @@ def main() -> None:
         folder = Path(tmp)
         compare(opts, folder, interval=default_interval, label="default_interval")
         compare(opts, folder, interval=0.0, label="every_step")
+        compare_panel(opts, folder)
 
 
 if __name__ == "__main__":

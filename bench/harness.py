@@ -60,7 +60,7 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     """A parser with the flags every bench script takes; a script may add its own."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: a smoke run")
-    parser.add_argument("--rounds", type=int, default=5, help="measured rounds per side")
+    parser.add_argument("--rounds", type=int, default=9, help="measured rounds per side")
     parser.add_argument(
         "--profile", action="store_true", help="print each side's top 5 ops to stderr"
     )

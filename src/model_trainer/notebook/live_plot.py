@@ -158,6 +158,9 @@ class CurvePlot:
         self._ppl.axes.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
         self._ppl.axes.yaxis.set_major_formatter(FormatStrFormatter("%g"))
         self._ppl.axes.yaxis.set_minor_locator(NullLocator())
+        self._waiting = self.figure.text(
+            0.5, 0.55, "waiting for the first steps…", ha="center", va="center", color="#666666"
+        )
 
     def render(self, data: CurveData, unit: DisplayUnit) -> bytes:
         """Draw ``data`` in ``unit`` (see ``shown_unit``) and return the PNG."""
@@ -177,9 +180,13 @@ class CurvePlot:
         note = f" ({shown['note']})" if shown["note"] else ""
         self._loss.axes.set_ylabel(f"loss, {unit_label(shown['unit'])}{note}")
         self._ppl.axes.set_ylabel(perplexity_label(shown["unit"]))
+        empty = not (data["step_x"] or data["epoch_x"] or data["val_x"])
+        self._waiting.set_visible(empty)
         for curves_axes in (self._loss.axes, self._ppl.axes):
             curves_axes.relim()
             curves_axes.autoscale_view()
+            # Before the first step: an empty frame and a word, not made-up tick values.
+            curves_axes.tick_params(labelbottom=not empty, labelleft=not empty)
         buffer = io.BytesIO()
         self.figure.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
         return buffer.getvalue()

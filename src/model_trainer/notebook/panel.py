@@ -3,10 +3,11 @@
 ``TrainingPanel`` is an event sink. ``emit`` runs on the training thread and does O(1) work:
 it records the event in memory and, once at least ``min_redraw_s`` of wall-clock time has
 passed since the last frame was finished, redraws the latest state into the widgets (frames
-in between are never drawn). The charts
-are one ``ipywidgets.Image`` updated in place: no ``clear_output``, no output per step.
-When the run ends, a static PNG of the final curves and an HTML table of the final metrics
-are left as ordinary outputs, so a saved, reopened or converted notebook still shows them.
+in between are never drawn). The charts are one ``ipywidgets.Image`` updated in place: no
+``clear_output``, no output per step. When the run ends, the panel's output is replaced by a
+static PNG of the final curves, and an HTML table of the final metrics fills the output
+reserved under it: ordinary outputs, so a saved, reopened or converted notebook shows them
+and holds no widget that would need the widget state to display.
 """
 
 from __future__ import annotations
@@ -140,7 +141,8 @@ class TrainingPanel:
         self.widget: object = ipywidgets.VBox(
             [
                 self.title_label,
-                ipywidgets.HBox([self.bar, self.progress_label, self.stop_button]),
+                ipywidgets.HBox([self.bar, self.stop_button]),
+                self.progress_label,
                 self.status_label,
                 self.unit_toggle,
                 self.image,
@@ -223,18 +225,22 @@ class TrainingPanel:
             self.stop_button.disabled = True
 
     def show(self) -> None:
-        """Display the panel here and redraw its whole history (e.g. after a reconnect)."""
+        """Display the panel here and redraw its whole history (e.g. after a reconnect).
+
+        Once the run has ended, its final picture and table are shown instead.
+        """
         with self._lock:
-            self._display(self.widget)
             if self._final_table is not None and self._png is not None:
                 self._display(png_output(self._png))
                 self._display(html_output(self._final_table))
-            else:
-                # Shown again before the end: the final picture and table fill every copy.
-                if self._slots is None:
-                    self._slots = (uuid.uuid4().hex, uuid.uuid4().hex)
-                for slot in self._slots:
-                    self._display(html_output(""), display_id=slot)
+                return
+            # The end replaces the panel by the final picture, and fills the slot under it
+            # with the table, in every place the panel is shown.
+            if self._slots is None:
+                self._slots = (uuid.uuid4().hex, uuid.uuid4().hex)
+            panel_slot, table_slot = self._slots
+            self._display(self.widget, display_id=panel_slot)
+            self._display(html_output(""), display_id=table_slot)
             self._redraw()
 
     def set_unit(self, unit: DisplayUnit) -> None:
@@ -307,8 +313,8 @@ class TrainingPanel:
             self._display(png_output(png))
             self._display(html_output(table))
         else:
-            picture_slot, table_slot = self._slots
-            self._display(png_output(png), display_id=picture_slot, update=True)
+            panel_slot, table_slot = self._slots
+            self._display(png_output(png), display_id=panel_slot, update=True)
             self._display(html_output(table), display_id=table_slot, update=True)
 
 

@@ -111,9 +111,18 @@ def test_the_plot_renders_png_in_either_unit(run_events: list[Event]) -> None:
     plot = CurvePlot()
     empty = plot.render(CurveHistory().snapshot(), "nats_per_token")
     assert empty.startswith(PNG_MAGIC)
+    loss_axes, ppl_axes = plot.figure.axes
+    waiting = [text for text in plot.figure.texts if text.get_visible()]
+    assert [text.get_text() for text in waiting] == ["waiting for the first steps…"]
+    hidden = loss_axes.yaxis.get_major_ticks()
+    assert hidden
+    assert not any(tick.label1.get_visible() for tick in hidden)
     data = _history(run_events).snapshot()
     nats = plot.render(data, "nats_per_token")
-    loss_axes, ppl_axes = plot.figure.axes
+    assert not any(text.get_visible() for text in plot.figure.texts)
+    shown = loss_axes.yaxis.get_major_ticks()
+    assert shown
+    assert all(tick.label1.get_visible() for tick in shown)
     assert loss_axes.get_ylabel() == "loss, nats/token"
     assert ppl_axes.get_ylabel() == "perplexity/token"
     assert loss_axes.get_ylim()[1] >= 3.75

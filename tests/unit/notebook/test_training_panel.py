@@ -204,34 +204,33 @@ def test_show_reserves_the_final_outputs_and_the_end_fills_them(
     )
     panel.show()
     assert panel.redraws == 1
-    widget, first_slot, second_slot = recorder.calls
-    assert widget == (panel.widget, None, False)
-    assert isinstance(first_slot[0], IPython.display.HTML)
-    assert first_slot[0].data == ""
-    assert first_slot[1] is not None
-    assert second_slot[1] is not None
-    assert first_slot[1] != second_slot[1]
-    assert not first_slot[2]
-    assert not second_slot[2]
+    widget, table_slot = recorder.calls
+    assert widget[0] is panel.widget
+    assert isinstance(table_slot[0], IPython.display.HTML)
+    assert table_slot[0].data == ""
+    assert widget[1] is not None
+    assert table_slot[1] is not None
+    assert widget[1] != table_slot[1]
+    assert not widget[2]
+    assert not table_slot[2]
     assert panel.title_label.value == "<b>demo &lt;run&gt;</b>"
     assert panel.final_png is None
     panel.show()
-    # Shown again (a reload): the widget and both slots once more, under the same ids.
-    assert recorder.calls[3] == (panel.widget, None, False)
-    assert recorder.calls[4][1:] == (first_slot[1], False)
-    assert recorder.calls[5][1:] == (second_slot[1], False)
-    assert len(recorder.calls) == 6
+    # Shown again (a reload): the widget and the table's slot once more, under the same ids.
+    assert recorder.calls[2:] == [widget, (recorder.calls[3][0], table_slot[1], False)]
     assert panel.redraws == 2
     for event in run_events:
         panel.emit(event)
     assert panel.title_label.value == "<b>demo &lt;run&gt; gpt2/tiny</b>"
     # Every event but the two terminal ones was drawn; the end needed no extra frame.
     assert panel.redraws == 2 + len(run_events) - 2
-    picture, table = recorder.calls[6:]
+    # The end replaces the panel by the final picture and fills the table's slot.
+    picture, table = recorder.calls[4:]
     assert isinstance(picture[0], IPython.display.Image)
-    assert picture[1:] == (first_slot[1], True)
+    assert picture[0].data == panel.final_png
+    assert picture[1:] == (widget[1], True)
     assert isinstance(table[0], IPython.display.HTML)
-    assert table[1:] == (second_slot[1], True)
+    assert table[1:] == (table_slot[1], True)
     assert "runs/r1/model" in table[0].data
     assert panel.progress_label.value == (
         "step 8/8 · epoch 2/2 · 2.0k tok/s · 00:04 elapsed · 00:00 left"
@@ -239,14 +238,15 @@ def test_show_reserves_the_final_outputs_and_the_end_fills_them(
     assert panel.bar.value == 1000
     assert panel.bar.bar_style == "success"
     assert panel.status == "completed"
+    # Shown after the end: the picture and the table, no widget.
     recorder.calls.clear()
     panel._ipython_display_()
-    assert [type(call[0]) for call in recorder.calls[1:]] == [
+    assert [type(call[0]) for call in recorder.calls] == [
         IPython.display.Image,
         IPython.display.HTML,
     ]
-    assert recorder.calls[0][0] is panel.widget
     assert all(call[1:] == (None, False) for call in recorder.calls)
+    assert panel.redraws == 2 + len(run_events) - 2
 
 
 def test_the_unit_toggle_redraws_in_bits_per_char(run_events: list[Event]) -> None:

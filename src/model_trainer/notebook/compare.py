@@ -9,7 +9,6 @@ run that was stopped and resumed draws as one curve (see ``run_history``).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import TypedDict
 
@@ -18,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from model_trainer.core.contracts.model import LossUnit
+from model_trainer.core.drawing import DRAW_LOCK, render_png
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.trainer_metrics_events import is_config
@@ -123,15 +123,14 @@ def comparison_figure(
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(visible=True, alpha=0.3)
     axes.legend(loc="best", fontsize="small")
-    figure.tight_layout()
+    with DRAW_LOCK:
+        figure.tight_layout()
     return figure
 
 
 def figure_png(figure: Figure) -> bytes:
     """The PNG bytes of ``figure``."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return render_png(figure)
 
 
 class ComparisonView:

@@ -9,7 +9,6 @@ alone.
 from __future__ import annotations
 
 import html
-import io
 from typing import Final, TypedDict, TypeVar
 
 from matplotlib.axes import Axes
@@ -19,6 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
 
 from model_trainer.core.contracts.model import LossUnit
+from model_trainer.core.drawing import render_png
 from model_trainer.core.events.trainer_metrics_events import (
     TrainerCompletedMetricsV1,
     TrainerConfigV1,
@@ -187,9 +187,7 @@ class CurvePlot:
             curves_axes.autoscale_view()
             # Before the first step: an empty frame and a word, not made-up tick values.
             curves_axes.tick_params(labelbottom=not empty, labelleft=not empty)
-        buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
-        return buffer.getvalue()
+        return render_png(self.figure, compress_level=1)
 
 
 def summary_rows(history: CurveHistory, *, unit: DisplayUnit, status: str) -> list[tuple[str, str]]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from collections.abc import Sequence
 from typing import Final, TypedDict
 
 from model_trainer.core.contracts.model import CharScore, LossUnit
+from model_trainer.core.drawing import render_png
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.trainer_metrics_events import (
     is_config,
@@ -115,10 +115,7 @@ def draw_curves(history: RunHistory) -> bytes:
         axes.grid(visible=True, alpha=0.3)
         axes.legend(loc="upper right")
     ppl_axes.set_yscale("log")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return render_png(figure, tight=True)
 
 
 def _identity(value: float) -> float:

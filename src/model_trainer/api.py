@@ -420,10 +420,10 @@ def generate(
 ) -> GenerateOutcome:
     """Sample continuations of a prompt (``prompt_text``, or the file at ``prompt_path``).
 
-    ``model`` is as for ``score``. With ``show`` the tokens appear here as they are
-    sampled, each shaded by its probability. ``outputs[i]`` is the i-th continuation
-    (prompt excluded); ``sequences[i]`` has its tokens, their probabilities and why it
-    stopped.
+    ``model`` is as for ``score``. Padding and the unknown id are never sampled. With
+    ``show`` the tokens appear here as they are sampled, each shaded by its probability.
+    ``outputs[i]`` is the i-th continuation (prompt excluded); ``sequences[i]`` has its
+    tokens, their probabilities and why it stopped.
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` (a bad field, not exactly one prompt), the

@@ -7,6 +7,7 @@ import torch
 from model_trainer.core.backends.char_lstm.generate import generate_char_lstm
 from model_trainer.core.backends.char_lstm.model import CharLSTM
 from model_trainer.core.backends.fake.generate import generate_fake
+from model_trainer.core.backends.fake.model import FakeLM
 from model_trainer.core.backends.gpt2.generate import generate_gpt2
 from model_trainer.core.backends.gpt2.model import GPT2LM
 from model_trainer.core.config.settings import Settings
@@ -252,6 +253,24 @@ def test_a_top_k_above_the_vocabulary_keeps_every_token(
     cfg = generate_config(prompt_text="a", max_new_tokens=12, seed=3)
     every = generate(prepared, {**cfg, "top_k": vocab}, settings)
     assert generate(prepared, {**cfg, "top_k": vocab + 50}, settings) == every
+
+
+def test_padding_and_the_unknown_id_are_never_sampled(
+    prepare: Prepare, char_tok: CharTokenizer, settings: Settings
+) -> None:
+    prepared = prepare("fake", char_tok, 64)
+    model = prepared["model"]
+    assert isinstance(model, FakeLM)
+    specials = [char_tok.pad_id, char_tok.unk_id]
+    with torch.no_grad():
+        model.head.bias[specials] += 50.0  # the model all but insists on them
+    cfg = generate_config(prompt_text="a", max_new_tokens=40, seed=0, top_k=len(specials) + 1)
+    sequence = generate(prepared, cfg, settings)["sequences"][0]
+    assert len(sequence["tokens"]) == 40
+    # Padding decodes to "", the unknown id to U+FFFD: neither appears.
+    assert "" not in sequence["tokens"]
+    assert "\ufffd" not in sequence["text"]
+    assert max(sequence["token_probs"]) < 1e-10
 
 
 def _raises(

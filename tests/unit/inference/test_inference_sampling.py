@@ -64,3 +64,16 @@ def test_sampled_tokens_stay_inside_the_filters() -> None:
     nucleus = int((torch.cumsum(probs[order], 0) < 0.5).sum()) + 1
     tokens, _ = sample_next(logits, generator, temperature=1.0, top_k=50, top_p=0.5)
     assert set(tokens.tolist()) == set(order[:nucleus].tolist())
+
+
+def test_banned_ids_are_never_sampled_even_when_likeliest() -> None:
+    logits = torch.tensor([[9.0, 8.0, 1.0, 0.5]]).repeat(500, 1)
+    kept = _kept(filter_logits(logits[:1], temperature=1.0, top_k=2, top_p=1.0, banned=[0]))
+    assert kept == [{1, 2}]
+    tokens, probs = sample_next(
+        logits, make_generator(1, "cpu"), temperature=3.0, top_k=4, top_p=1.0, banned=[0, 1]
+    )
+    assert set(tokens.tolist()) == {2, 3}
+    # The reported probabilities are still the model's, before any filter.
+    full = torch.softmax(logits[0], dim=-1)
+    torch.testing.assert_close(probs, full[tokens])

@@ -211,6 +211,9 @@ def _run(
     batch = torch.tensor([prompt["ids"]] * cfg["num_return_sequences"], device=device)  # (B, P)
     generator = make_generator(cfg["seed"], device)
     recorder = _Recorder(tokenizer, cfg, prepared["eos_id"], on_token)
+    # Padding and the unknown-character id are not text: never sample them.
+    specials = (tokenizer.pad_id, tokenizer.unk_id)
+    banned = sorted({i for i in specials if i is not None and i != prepared["eos_id"]})
     prepared["model"].eval()
     fed = len(prompt["ids"])
     reason: StopReason = "max_new_tokens"
@@ -224,6 +227,7 @@ def _run(
                 temperature=cfg["temperature"],
                 top_k=cfg["top_k"],
                 top_p=cfg["top_p"],
+                banned=banned,
             )
             new_tokens += 1
             if recorder.add(tokens.tolist(), probs.tolist()) or new_tokens == cfg["max_new_tokens"]:

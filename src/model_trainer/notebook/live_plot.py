@@ -137,7 +137,14 @@ class _Curves:
         axes.set_xlabel("step")
         axes.grid(visible=True, alpha=0.3)
         if legend:
-            axes.legend(loc="upper right", fontsize="small")
+            # Above the charts, in a row: inside, some curve always runs under it.
+            axes.legend(
+                loc="lower left",
+                bbox_to_anchor=(0.0, 1.0),
+                ncols=3,
+                fontsize="small",
+                frameon=False,
+            )
 
     def lines(self) -> tuple[Line2D, Line2D, Line2D]:
         return self.step, self.epoch, self.val
@@ -149,7 +156,7 @@ class CurvePlot:
     def __init__(self, *, width_in: float = 9.0, height_in: float = 3.2, dpi: int = 80) -> None:
         self.figure = Figure(figsize=(width_in, height_in), dpi=dpi)
         FigureCanvasAgg(self.figure)
-        self.figure.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.95, wspace=0.25)
+        self.figure.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.88, wspace=0.25)
         self._loss = _Curves(self.figure.add_subplot(1, 2, 1), legend=True)
         self._ppl = _Curves(self.figure.add_subplot(1, 2, 2), legend=False)
         self._ppl.axes.set_yscale("log")

@@ -113,7 +113,7 @@ def draw_curves(history: RunHistory) -> bytes:
         axes.set_xlabel("step")
         axes.set_ylabel(label)
         axes.grid(visible=True, alpha=0.3)
-        axes.legend(loc="upper right")
+        axes.legend(loc="best")
     ppl_axes.set_yscale("log")
     return render_png(figure, tight=True)
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.config.settings import Settings
-from model_trainer.core.contracts.model import EvalOutcome
+from model_trainer.core.contracts.model import EvalOutcome, ModelBackend, ModelTrainConfig
 from model_trainer.core.events.sinks import EventSink
-from model_trainer.core.jobs.run_store import EVENTS_FILE, require_model
-from model_trainer.core.jobs.runner import JobControl, JobHandle, new_job_id
-from model_trainer.core.training.manifest import read_manifest
+from model_trainer.core.jobs.model_job import start_run_job
+from model_trainer.core.jobs.runner import JobControl, JobHandle
 
 
 def start_eval(
@@ -28,21 +28,10 @@ def start_eval(
         ModelTrainerError: ``INVALID_CONFIG`` (a bad run id), ``MODEL_NOT_FOUND`` (no such
             run, or a run without a saved model yet).
     """
-    folder = require_model(settings, run_id)
-    cfg = read_manifest(str(folder))["config"]
 
-    def work(_control: JobControl) -> EvalOutcome:
-        backend = registry.get(cfg["model_family"])
+    def work(
+        _control: JobControl, backend: ModelBackend, cfg: ModelTrainConfig, folder: Path
+    ) -> EvalOutcome:
         return backend.evaluate(run_dir=str(folder), cfg=cfg, settings=settings)
 
-    handle: JobHandle[EvalOutcome] = JobHandle(
-        kind="eval",
-        job_id=new_job_id("eval", run_id),
-        run_id=run_id,
-        run_dir=str(folder),
-        work=work,
-        sinks=sinks,
-        events_path=str(folder / EVENTS_FILE),
-        result_id=lambda _: run_id,
-    )
-    return handle.start()
+    return start_run_job("eval", run_id, settings, work, sinks=sinks, registry=registry)

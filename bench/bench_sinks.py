@@ -23,14 +23,11 @@ from pathlib import Path
 
 import common
 import harness
-from model_trainer.core.contracts.model import EpochMetrics, TrainingCallbacks
+from model_trainer.core.contracts.model import TrainingCallbacks
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.sinks import EventSink, FanoutSink, JsonlFileSink
-from model_trainer.core.events.trainer_metrics_events import (
-    make_config_event,
-    make_epoch_event,
-    make_progress_metrics_event,
-)
+from model_trainer.core.events.trainer_metrics_events import make_config_event
+from model_trainer.core.jobs.metrics_reporter import MetricsReporter
 from model_trainer.notebook.console import ConsoleSink
 from model_trainer.notebook.panel import TrainingPanel
 
@@ -45,7 +42,7 @@ def shown_nowhere(obj: object, *, display_id: str | None = None, update: bool = 
 
 
 class Reporter:
-    """Callbacks that turn the trainer's readings into events for ``sink``."""
+    """The train job's events for ``sink``: its config event, then ``MetricsReporter``'s."""
 
     def __init__(
         self, sink: EventSink, *, shape: common.Shape, steps: int, family: str = "gpt2"
@@ -54,9 +51,15 @@ class Reporter:
         self.family = family
         self.shape = shape
         self.steps = steps
-        self.started = time.perf_counter()
-        self.last_step = 0
-        self.last_time = self.started
+        self.metrics = MetricsReporter(
+            sink.emit,
+            job_id=JOB_ID,
+            user_id=0,
+            cfg={**common.config(family, shape), "num_epochs": 1},
+            steps_per_epoch=steps,
+            loss_unit="char",
+            tokens_per_update=shape["batch_size"] * shape["seq_len"],
+        )
 
     def configure(self) -> None:
         """Emit the run's config event, as a job does before training."""
@@ -74,54 +77,13 @@ class Reporter:
             )
         )
 
-    def progress(self, step: int, epoch: int, loss: float) -> None:
-        """Emit a progress event with the rate since the last one."""
-        now = time.perf_counter()
-        tokens = (step - self.last_step) * self.shape["batch_size"] * self.shape["seq_len"]
-        rate = tokens / max(now - self.last_time, 1e-9)
-        self.last_step, self.last_time = step, now
-        self.sink.emit(
-            make_progress_metrics_event(
-                job_id=JOB_ID,
-                user_id=0,
-                epoch=epoch,
-                total_epochs=1,
-                step=step,
-                steps_per_epoch=self.steps,
-                loss=loss,
-                tokens_per_second=rate,
-                learning_rate=common.LR,
-                elapsed_s=now - self.started,
-            )
-        )
-
-    def epoch_end(self, metrics: EpochMetrics) -> None:
-        """Emit the epoch event."""
-        self.sink.emit(
-            make_epoch_event(
-                job_id=JOB_ID,
-                user_id=0,
-                epoch=metrics["epoch"],
-                total_epochs=1,
-                global_step=metrics["global_step"],
-                elapsed_s=metrics["elapsed_s"],
-                train_loss=metrics["loss"],
-                train_perplexity=metrics["perplexity"],
-                val_loss=metrics["val_loss"],
-                val_perplexity=metrics["val_perplexity"],
-                tokens_per_second=metrics["tokens_per_second"],
-                learning_rate=metrics["learning_rate"],
-                loss_unit="char",
-            )
-        )
-
     def callbacks(self) -> TrainingCallbacks:
         """The trainer's callbacks, reporting into the sinks."""
         return {
             "heartbeat": common.nothing,
             "cancelled": common.never,
-            "progress": self.progress,
-            "epoch_end": self.epoch_end,
+            "progress": self.metrics.progress,
+            "epoch_end": self.metrics.epoch_end,
         }
 
 

@@ -43,11 +43,9 @@ from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.events.trainer_metrics_events import (
     make_completed_metrics_event,
     make_config_event,
-    make_epoch_event,
-    make_eval_event,
-    make_progress_metrics_event,
 )
 from model_trainer.core.jobs.job_store import JobRecord, JobRecorder, new_job_record
+from model_trainer.core.jobs.metrics_reporter import MetricsReporter
 from model_trainer.core.jobs.report import draw_curves, render_report, run_history
 from model_trainer.core.jobs.run_store import (
     CHECKPOINT_DIR,
@@ -64,7 +62,7 @@ from model_trainer.core.jobs.run_store import (
 )
 from model_trainer.core.jobs.runner import JobControl, JobHandle
 from model_trainer.core.tokenizers.io import load_tokenizer, train_tokenizer
-from model_trainer.core.training.base_trainer import epoch_length, perplexity
+from model_trainer.core.training.base_trainer import epoch_length
 from model_trainer.core.training.checkpoint import STATE_FILE, latest_name, read_meta
 from model_trainer.core.training.corpus import load_corpus, split_text
 from model_trainer.core.training.dataset import epoch_steps
@@ -75,7 +73,6 @@ from model_trainer.core.training.manifest import (
     read_manifest,
     write_manifest,
 )
-from model_trainer.core.training.schedule import lr_at
 
 SNIPPET_CHARS: Final = 400
 PROMPT_CHARS: Final = 60
@@ -136,9 +133,6 @@ class _TrainWork:
         self.registry = registry
         self.loss_unit: LossUnit = "token"
         self.steps_per_epoch = 0
-        self.last_step = 0
-        self.last_time = 0.0
-        self.started = 0.0
         self.tokens_per_update = (
             cfg["batch_size"] * cfg["max_seq_len"] * cfg["grad_accum_steps"] * world_size
         )
@@ -180,17 +174,25 @@ class _TrainWork:
             )
         )
         checkpoint_step = _checkpoint_step(self.folder) if self.resume else None
-        self.last_step = 0 if checkpoint_step is None else checkpoint_step
-        self.started = self.last_time = time.perf_counter()
+        reporter = MetricsReporter(
+            control.emit,
+            job_id=control.job_id,
+            user_id=control.user_id,
+            cfg=cfg,
+            steps_per_epoch=self.steps_per_epoch,
+            loss_unit=self.loss_unit,
+            tokens_per_update=self.tokens_per_update,
+            first_step=0 if checkpoint_step is None else checkpoint_step,
+        )
         context: TrainContext = {
             "run_dir": str(self.folder),
             "resume": self.resume,
             "callbacks": {
                 "heartbeat": self.recorder.heartbeat,
                 "cancelled": control.cancelled,
-                "progress": lambda step, epoch, loss: self._progress(control, step, epoch, loss),
-                "epoch_end": lambda metrics: self._epoch_end(control, metrics),
-                "evaluated": lambda step, val_loss: self._evaluated(control, step, val_loss),
+                "progress": reporter.progress,
+                "epoch_end": lambda metrics: self._epoch_end(control, reporter, metrics),
+                "evaluated": reporter.evaluated,
             },
             "settings": self.settings,
         }
@@ -222,66 +224,11 @@ class _TrainWork:
         tokenizer.save(path)
         return tokenizer
 
-    def _progress(self, control: JobControl, step: int, epoch: int, loss: float) -> None:
-        now = time.perf_counter()
-        rate = (step - self.last_step) * self.tokens_per_update / max(now - self.last_time, 1e-9)
-        self.last_step, self.last_time = step, now
-        control.emit(
-            make_progress_metrics_event(
-                job_id=control.job_id,
-                user_id=control.user_id,
-                epoch=epoch,
-                total_epochs=self.cfg["num_epochs"],
-                step=step,
-                steps_per_epoch=self.steps_per_epoch,
-                loss=loss,
-                tokens_per_second=rate,
-                learning_rate=lr_at(
-                    step,
-                    base_lr=self.cfg["learning_rate"],
-                    warmup_steps=self.cfg["warmup_steps"],
-                    total_steps=self.cfg["num_epochs"] * self.steps_per_epoch,
-                ),
-                elapsed_s=now - self.started,
-            )
-        )
-
-    def _evaluated(self, control: JobControl, step: int, val_loss: float) -> None:
-        """A validation in the middle of an epoch (``eval_every_steps``), as it happens.
-
-        An epoch's closing validation is in its epoch event.
-        """
-        control.emit(
-            make_eval_event(
-                job_id=control.job_id,
-                user_id=control.user_id,
-                epoch=(step - 1) // max(self.steps_per_epoch, 1) + 1,
-                global_step=step,
-                val_loss=val_loss,
-                val_perplexity=perplexity(val_loss),
-                loss_unit=self.loss_unit,
-            )
-        )
-
-    def _epoch_end(self, control: JobControl, metrics: EpochMetrics) -> None:
+    def _epoch_end(
+        self, control: JobControl, reporter: MetricsReporter, metrics: EpochMetrics
+    ) -> None:
         self.recorder.epoch_done(metrics["epoch"], metrics["val_loss"])
-        control.emit(
-            make_epoch_event(
-                job_id=control.job_id,
-                user_id=control.user_id,
-                epoch=metrics["epoch"],
-                total_epochs=self.cfg["num_epochs"],
-                global_step=metrics["global_step"],
-                elapsed_s=metrics["elapsed_s"],
-                train_loss=metrics["loss"],
-                train_perplexity=metrics["perplexity"],
-                val_loss=metrics["val_loss"],
-                val_perplexity=metrics["val_perplexity"],
-                tokens_per_second=metrics["tokens_per_second"],
-                learning_rate=metrics["learning_rate"],
-                loss_unit=self.loss_unit,
-            )
-        )
+        reporter.epoch_end(metrics)
         control.emit(
             make_progress_event(
                 job_id=control.job_id,

@@ -22,10 +22,10 @@ import common
 import harness
 from model_trainer.core.backends.gpt2.config import build_gpt2_config, size_shape
 from model_trainer.core.backends.gpt2.model import GPT2LM
-from model_trainer.core.training.base_trainer import BaseTrainer, Forward, make_optimizer
-from model_trainer.core.training.checkpoint import start_position
 from model_trainer.core.training.dataset import TokenWindows
 from model_trainer.core.training.device import ResolvedPrecision
+from model_trainer.core.training.loop import BaseTrainer, Forward
+from model_trainer.core.training.optimizer import make_optimizer
 from model_trainer.core.training.schedule import build_scheduler
 
 TARGET = 0.45
@@ -141,17 +141,16 @@ def main() -> None:
             val=None,
             num_epochs=1,
             device=device,
-            precision=setup["precision"],
             callbacks=common.IDLE_CALLBACKS,
-            grad_clip=common.GRAD_CLIP,
-            grad_accum_steps=1,
-            eval_every_steps=0,
-            max_steps_per_epoch=setup["steps"],
-            checkpoint_every_steps=0,
-            progress_interval_s=common.settings()["progress_interval_s"],
-            start=start_position(),
-            history=[],
-            on_checkpoint=common.nothing,
+            options={
+                "precision": setup["precision"],
+                "grad_clip": common.GRAD_CLIP,
+                "grad_accum_steps": 1,
+                "eval_every_steps": 0,
+                "max_steps_per_epoch": setup["steps"],
+                "checkpoint_every_steps": 0,
+                "progress_interval_s": common.settings()["progress_interval_s"],
+            },
         )
         for _ in epochs:
             pass

@@ -35,7 +35,7 @@ from model_trainer.core.backends.gpt2.model import GPT2LM
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import ModelTrainConfig, PreparedLMModel, TrainContext
 from model_trainer.core.training.corpus import builtin_text
-from model_trainer.core.training.dataset import TokenWindows, encode_corpus
+from model_trainer.core.training.dataset import TokenWindows, encode_corpus, encode_data
 from model_trainer.core.training.loop import run_training
 
 TARGET = 1.0
@@ -120,11 +120,11 @@ def ours(prepared: PreparedLMModel, cfg: ModelTrainConfig, stamps: Stamps) -> No
         context: TrainContext = {
             "run_dir": run_dir,
             "resume": False,
+            "data": encode_data(builtin_text(), "", prepared["tok_for_dataset"]),
             "callbacks": {
                 "heartbeat": lambda _: None,
                 "cancelled": cancelled,
                 "progress": None,
-                "epoch_end": None,
             },
             "settings": common.settings(),
         }

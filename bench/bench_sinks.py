@@ -55,10 +55,9 @@ class Reporter:
             sink.emit,
             job_id=JOB_ID,
             user_id=0,
-            cfg={**common.config(family, shape), "num_epochs": 1},
-            steps_per_epoch=steps,
+            num_epochs=1,
+            updates_per_epoch=steps,
             loss_unit="char",
-            tokens_per_update=shape["batch_size"] * shape["seq_len"],
         )
 
     def configure(self) -> None:
@@ -82,7 +81,8 @@ class Reporter:
         return {
             "heartbeat": common.nothing,
             "cancelled": common.never,
-            "progress": self.metrics.progress,
+            "progress": None,
+            "reading": self.metrics.reading,
             "epoch_end": self.metrics.epoch_end,
         }
 

@@ -27,10 +27,10 @@ from model_trainer.core.contracts.model import (
     TrainingCallbacks,
 )
 from model_trainer.core.tokenizers.char import CharTokenizer
-from model_trainer.core.training.base_trainer import BaseTrainer, make_optimizer
-from model_trainer.core.training.checkpoint import start_position
 from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.dataset import TokenWindows, encode_corpus
+from model_trainer.core.training.loop import BaseTrainer
+from model_trainer.core.training.optimizer import make_optimizer
 from model_trainer.core.training.schedule import build_scheduler
 
 LR = 1e-3
@@ -177,17 +177,16 @@ def trainer_epoch(
         val=None,
         num_epochs=1,
         device="cpu",
-        precision="fp32",
         callbacks=callbacks,
-        grad_clip=GRAD_CLIP,
-        grad_accum_steps=1,
-        eval_every_steps=0,
-        max_steps_per_epoch=steps,
-        checkpoint_every_steps=0,
-        progress_interval_s=progress_interval_s,
-        start=start_position(),
-        history=[],
-        on_checkpoint=nothing,
+        options={
+            "precision": "fp32",
+            "grad_clip": GRAD_CLIP,
+            "grad_accum_steps": 1,
+            "eval_every_steps": 0,
+            "max_steps_per_epoch": steps,
+            "checkpoint_every_steps": 0,
+            "progress_interval_s": progress_interval_s,
+        },
     )
     for _ in epochs:
         pass

@@ -16,10 +16,11 @@ from model_trainer.core.backends.registry import (
 )
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import generate_config, score_config, train_config
-from model_trainer.core.contracts.model import EpochMetrics, TrainContext
+from model_trainer.core.contracts.model import EpochMetrics, TrainContext, TrainData
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.tokenizers.char import CharTokenizer
 from model_trainer.core.training.corpus import builtin_text
+from model_trainer.core.training.dataset import load_data
 
 
 def test_registry_keys_equal_the_literal() -> None:
@@ -53,10 +54,13 @@ def test_unknown_and_duplicate_families() -> None:
     assert registry.get("fake2").name() == "fake"
 
 
-def _context(run_dir: Path, settings: Settings, seen: list[EpochMetrics]) -> TrainContext:
+def _context(
+    run_dir: Path, settings: Settings, data: TrainData, seen: list[EpochMetrics]
+) -> TrainContext:
     return {
         "run_dir": str(run_dir),
         "resume": False,
+        "data": data,
         "settings": settings,
         "callbacks": {
             "heartbeat": lambda _t: None,
@@ -91,7 +95,8 @@ def test_each_family_learns_saves_evaluates_scores_and_samples(
     prepared = backend.prepare(cfg, settings, tokenizer=tokenizer)
     seen: list[EpochMetrics] = []
     run_dir = tmp_path / "run"
-    outcome = backend.train(cfg, prepared=prepared, context=_context(run_dir, settings, seen))
+    data = load_data(cfg, settings, prepared["tok_for_dataset"])
+    outcome = backend.train(cfg, prepared=prepared, context=_context(run_dir, settings, data, seen))
     assert outcome["epochs_completed"] == epochs
     assert not outcome["cancelled"]
     assert [m["epoch"] for m in seen] == list(range(1, epochs + 1))

@@ -16,10 +16,12 @@ from model_trainer.core.contracts.model import (
     ModelTrainConfig,
     PreparedLMModel,
     TrainContext,
+    TrainData,
     TrainOutcome,
 )
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.checkpoint import load_latest_checkpoint
+from model_trainer.core.training.dataset import load_data
 from model_trainer.core.training.distributed import SOLO_WORLD, Collective, process_group
 from model_trainer.core.training.loop import checkpoint_dir, load_history, run_training
 
@@ -43,10 +45,13 @@ class Driver:
         self.checks += 1
         return self.cancel_after is not None and self.checks > self.cancel_after
 
-    def context(self, folder: Path, settings: Settings, *, resume: bool = False) -> TrainContext:
+    def context(
+        self, folder: Path, settings: Settings, data: TrainData, *, resume: bool = False
+    ) -> TrainContext:
         return {
             "run_dir": str(folder),
             "resume": resume,
+            "data": data,
             "settings": settings,
             "callbacks": {
                 "heartbeat": lambda now: None,
@@ -90,13 +95,12 @@ class Trial:
         prepared: PreparedLMModel | None = None,
         resume: bool = False,
     ) -> TrainOutcome:
-        context = driver.context(self.root / name, self.settings, resume=resume)
-        return run_training(
-            self.prepared(cfg) if prepared is None else prepared,
-            cfg,
-            context,
-            on_eval=driver.on_eval if listen else None,
-        )
+        model = self.prepared(cfg) if prepared is None else prepared
+        data = load_data(cfg, self.settings, model["tok_for_dataset"])
+        context = driver.context(self.root / name, self.settings, data, resume=resume)
+        if listen:
+            context["callbacks"]["evaluated"] = driver.on_eval
+        return run_training(model, cfg, context)
 
 
 @pytest.fixture

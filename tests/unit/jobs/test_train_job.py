@@ -21,11 +21,11 @@ from model_trainer.core.jobs.train_job import (
     bits_per_char,
     resume_train,
     start_train,
-    updates_per_epoch,
 )
 from model_trainer.core.tokenizers.io import load_tokenizer
 from model_trainer.core.training.checkpoint import load_latest_checkpoint
 from model_trainer.core.training.corpus import builtin_text
+from model_trainer.core.training.dataset import plan_training
 from model_trainer.core.training.manifest import read_manifest
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -287,13 +287,21 @@ def test_resume_needs_the_world_size_the_run_started_with(
         resume_train("pair", settings, world_size=2)
 
 
-def test_bits_per_char_and_updates_per_epoch() -> None:
+def test_bits_per_char_and_the_training_plan() -> None:
     assert bits_per_char(math.log(2.0), "char", 3.0) == pytest.approx(1.0)
     assert bits_per_char(3 * math.log(2.0), "token", 3.0) == pytest.approx(1.0)
-    cfg = train_config(max_seq_len=10, batch_size=4, max_steps_per_epoch=0, grad_accum_steps=2)
-    assert updates_per_epoch(101, cfg) == 2  # 10 windows, 3 batches, 2 updates
-    assert updates_per_epoch(5, cfg) == 0
-    assert updates_per_epoch(101, {**cfg, "max_steps_per_epoch": 1}) == 1
+    cfg = train_config(
+        max_seq_len=10, batch_size=4, max_steps_per_epoch=0, grad_accum_steps=2, num_epochs=3
+    )
+    # 10 windows, 3 batches, 2 updates an epoch
+    assert plan_training(101, cfg) == {
+        "batches_per_epoch": 3,
+        "updates_per_epoch": 2,
+        "total_updates": 6,
+    }
+    assert plan_training(5, cfg)["updates_per_epoch"] == 0
+    assert plan_training(101, {**cfg, "max_steps_per_epoch": 1})["updates_per_epoch"] == 1
+    assert plan_training(101, cfg, world_size=2)["batches_per_epoch"] == 2
     assert json.dumps(cfg)
 
 

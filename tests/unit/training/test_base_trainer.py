@@ -12,24 +12,26 @@ from torch import Tensor, nn
 from torch.nn import functional
 from torch.optim import Optimizer
 
-from model_trainer.core.contracts.model import EpochMetrics, LMModelProto, TrainingCallbacks
+from model_trainer.core.contracts.model import (
+    EpochMetrics,
+    LMModelProto,
+    Reading,
+    TrainingCallbacks,
+)
 from model_trainer.core.contracts.tokenizer import Encoder
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.base_trainer import (
+from model_trainer.core.training.checkpoint import TrainPosition, start_position
+from model_trainer.core.training.dataset import TokenWindows, encode_corpus, epoch_length
+from model_trainer.core.training.evaluate import evaluate_loss
+from model_trainer.core.training.loop import BaseTrainer, Forward
+from model_trainer.core.training.loss import (
     DIVERGENCE_NATS,
-    BaseTrainer,
-    Forward,
     check_loss,
-    epoch_length,
-    evaluate_loss,
-    finite_weights,
-    make_optimizer,
     oom_code,
     perplexity,
-    use_fused,
+    require_finite,
 )
-from model_trainer.core.training.checkpoint import TrainPosition, start_position
-from model_trainer.core.training.dataset import TokenWindows, encode_corpus
+from model_trainer.core.training.optimizer import make_optimizer, use_fused
 from model_trainer.core.training.schedule import build_scheduler
 
 
@@ -65,7 +67,7 @@ class Recorder:
             "heartbeat": self.beats.append,
             "cancelled": self.cancelled,
             "progress": self.on_progress if self.report else None,
-            "epoch_end": None,
+            "evaluated": self.on_eval,
         }
 
     def on_progress(self, step: int, epoch: int, loss: float) -> None:
@@ -160,18 +162,18 @@ def train(
         val=options.get("val"),
         num_epochs=options.get("num_epochs", 2),
         device="cpu",
-        precision=options.get("precision", "fp32"),
         callbacks=recorder.callbacks(),
-        grad_clip=options.get("grad_clip", 1.0),
-        grad_accum_steps=options.get("grad_accum_steps", 1),
-        eval_every_steps=options.get("eval_every_steps", 0),
-        max_steps_per_epoch=options.get("max_steps_per_epoch", 5),
-        checkpoint_every_steps=options.get("checkpoint_every_steps", 0),
-        progress_interval_s=options.get("progress_interval_s", 1e9),
+        options={
+            "precision": options.get("precision", "fp32"),
+            "grad_clip": options.get("grad_clip", 1.0),
+            "grad_accum_steps": options.get("grad_accum_steps", 1),
+            "eval_every_steps": options.get("eval_every_steps", 0),
+            "max_steps_per_epoch": options.get("max_steps_per_epoch", 5),
+            "checkpoint_every_steps": options.get("checkpoint_every_steps", 0),
+            "progress_interval_s": options.get("progress_interval_s", 1e9),
+        },
         start=options.get("start", start_position()),
-        history=[],
         on_checkpoint=recorder.on_checkpoint,
-        on_eval=recorder.on_eval,
         forward=options.get("forward"),
     )
     return list(epochs)
@@ -222,12 +224,15 @@ def test_make_optimizer_decays_matrices_only(make_model: MakeModel) -> None:
     assert decay["fused"] is True
 
 
-def test_finite_weights(make_model: MakeModel) -> None:
+def test_require_finite(make_model: MakeModel) -> None:
     model = make_model()
-    assert finite_weights(list(model.parameters()))
+    require_finite(list(model.parameters()), 3)
     with torch.no_grad():
         model.get_parameter("head.weight")[0, 0] = math.inf
-    assert not finite_weights(list(model.parameters()))
+    with pytest.raises(ModelTrainerError) as raised:
+        require_finite(list(model.parameters()), 3)
+    assert raised.value.code == "TRAINING_NAN_LOSS"
+    assert "by step 3" in raised.value.message
 
 
 def test_evaluate_loss_is_the_token_mean(make_model: MakeModel, val_windows: TokenWindows) -> None:
@@ -485,3 +490,93 @@ def test_start_mid_epoch_trains_the_rest(make_model: MakeModel, windows: TokenWi
     assert [(m["epoch"], m["global_step"]) for m in history] == [(2, 10)]
     assert history[0]["loss"] > 100.0 / (5 * 8 * 16)
     assert history[0]["elapsed_s"] > 1.0
+
+
+def test_spec_shaped_callbacks_train_two_epochs(
+    make_model: MakeModel, windows: TokenWindows, val_windows: TokenWindows
+) -> None:
+    seen: list[tuple[int, int, float]] = []
+    beats: list[float] = []
+    callbacks: TrainingCallbacks = {
+        "heartbeat": beats.append,
+        "cancelled": lambda: False,
+        "progress": lambda step, epoch, loss: seen.append((step, epoch, loss)),
+    }
+    model = make_model()
+    optimizer = make_optimizer(model.parameters(), lr=3e-3, weight_decay=0.0, device="cpu")
+    epochs = BaseTrainer().train_epochs(
+        model=model,
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, warmup_steps=1, total_steps=8),
+        train=windows,
+        val=val_windows,
+        num_epochs=2,
+        device="cpu",
+        callbacks=callbacks,
+        options={
+            "precision": "fp32",
+            "grad_clip": 0.0,
+            "grad_accum_steps": 1,
+            "eval_every_steps": 2,
+            "max_steps_per_epoch": 4,
+            "checkpoint_every_steps": 0,
+            "progress_interval_s": 1e9,
+        },
+    )
+    history = list(epochs)
+    assert [(m["epoch"], m["global_step"]) for m in history] == [(1, 4), (2, 8)]
+    assert [(step, epoch) for step, epoch, _ in seen] == [(4, 1), (8, 2)]
+    assert len(beats) == 2
+    assert all(m["val_loss"] is not None for m in history)
+
+
+class Reader:
+    """A ``reading`` callback and a loss function that count what they see."""
+
+    def __init__(self) -> None:
+        self.readings: list[Reading] = []
+        self.loss_calls = 0
+
+    def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        self.loss_calls += 1
+        return functional.cross_entropy(logits.flatten(0, 1), targets.flatten()) * 2.0
+
+
+def test_loss_fn_and_readings(make_model: MakeModel, windows: TokenWindows) -> None:
+    reader = Reader()
+    recorder = Recorder()
+    callbacks: TrainingCallbacks = {**recorder.callbacks(), "reading": reader.readings.append}
+    model = make_model()
+    optimizer = make_optimizer(model.parameters(), lr=3e-3, weight_decay=0.0, device="cpu")
+    scheduler = build_scheduler(optimizer, warmup_steps=2, total_steps=3)
+    history = list(
+        BaseTrainer().train_epochs(
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            train=windows,
+            val=None,
+            num_epochs=1,
+            device="cpu",
+            callbacks=callbacks,
+            options={
+                "precision": "fp32",
+                "grad_clip": 1.0,
+                "grad_accum_steps": 1,
+                "eval_every_steps": 0,
+                "max_steps_per_epoch": 3,
+                "checkpoint_every_steps": 0,
+                "progress_interval_s": 0.0,
+            },
+            loss_fn=reader.loss,
+        )
+    )
+    assert reader.loss_calls == 3
+    assert [(r["step"], r["epoch"], r["tokens"]) for r in reader.readings] == [
+        (1, 1, 8 * 16),
+        (2, 1, 8 * 16),
+        (3, 1, 8 * 16),
+    ]
+    assert [r["loss"] for r in reader.readings] == [p[2] for p in recorder.progress]
+    assert reader.readings[-1]["learning_rate"] == pytest.approx(history[0]["learning_rate"])
+    assert [r["learning_rate"] for r in reader.readings] == pytest.approx([3e-3, 3e-3, 3e-3 * 0.1])

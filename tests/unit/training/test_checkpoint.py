@@ -16,7 +16,6 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from model_trainer.core.contracts.model import EpochMetrics
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.base_trainer import make_optimizer
 from model_trainer.core.training.checkpoint import (
     LATEST,
     Checkpoint,
@@ -35,6 +34,7 @@ from model_trainer.core.training.checkpoint import (
     start_position,
     write_checkpoint_dir,
 )
+from model_trainer.core.training.optimizer import make_optimizer
 from model_trainer.core.training.schedule import build_scheduler
 
 

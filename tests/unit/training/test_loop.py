@@ -18,12 +18,14 @@ from model_trainer.core.contracts.model import (
     Precision,
     PreparedLMModel,
     TrainContext,
+    TrainData,
     TrainOutcome,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.checkpoint import Checkpoint, load_latest_checkpoint
 from model_trainer.core.training.corpus import split_text
+from model_trainer.core.training.dataset import load_data
 from model_trainer.core.training.loop import checkpoint_dir, load_history, run_training
 
 
@@ -63,10 +65,13 @@ class Driver:
     def beat(self, now: float) -> None:
         self.beats += 1
 
-    def context(self, run_dir: Path, settings: Settings, *, resume: bool = False) -> TrainContext:
+    def context(
+        self, run_dir: Path, settings: Settings, data: TrainData, *, resume: bool = False
+    ) -> TrainContext:
         return {
             "run_dir": str(run_dir),
             "resume": resume,
+            "data": data,
             "settings": settings,
             "callbacks": {
                 "heartbeat": self.beat,
@@ -176,8 +181,13 @@ class Lab:
         resume: bool = False,
     ) -> TrainOutcome:
         model = self.make_prepared() if prepared is None else prepared
-        context = driver.context(self.root / name, self.settings, resume=resume)
+        context = driver.context(
+            self.root / name, self.settings, self.data(cfg, model), resume=resume
+        )
         return run_training(model, cfg, context)
+
+    def data(self, cfg: ModelTrainConfig, prepared: PreparedLMModel) -> TrainData:
+        return load_data(cfg, self.settings, prepared["tok_for_dataset"])
 
     def latest(self, name: str) -> Checkpoint:
         checkpoint = load_latest_checkpoint(checkpoint_dir(self.run_dir(name)))
@@ -329,9 +339,10 @@ def test_resume_with_another_seed(lab: Lab) -> None:
 
 def test_without_validation_and_with_token_units(lab: Lab, bpe_like: TokenizerHandle) -> None:
     cfg = lab.config(num_epochs=1, val_fraction=0.0)
-    context = Driver().context(lab.root / "plain", lab.settings)
+    prepared = prepared_of(lab.make_model(), bpe_like)
+    context = Driver().context(lab.root / "plain", lab.settings, lab.data(cfg, prepared))
     context["callbacks"]["epoch_end"] = None
-    outcome = run_training(prepared_of(lab.make_model(), bpe_like), cfg, context)
+    outcome = run_training(prepared, cfg, context)
     assert outcome["val_loss"] is None
     assert outcome["val_perplexity"] is None
     assert outcome["loss_unit"] == "token"
@@ -342,10 +353,12 @@ def test_without_validation_and_with_token_units(lab: Lab, bpe_like: TokenizerHa
 def test_step_checkpoints_and_evaluations(lab: Lab) -> None:
     cfg = lab.config(num_epochs=1, eval_every_steps=2, checkpoint_every_steps=4)
     evals: list[tuple[int, float]] = []
-    context = Driver(cancel_after_checks=5).context(lab.root / "steps", lab.settings)
-    outcome = run_training(
-        lab.make_prepared(), cfg, context, on_eval=lambda step, loss: evals.append((step, loss))
+    prepared = lab.make_prepared()
+    context = Driver(cancel_after_checks=5).context(
+        lab.root / "steps", lab.settings, lab.data(cfg, prepared)
     )
+    context["callbacks"]["evaluated"] = lambda step, loss: evals.append((step, loss))
+    outcome = run_training(prepared, cfg, context)
     assert outcome["cancelled"]
     assert [step for step, _ in evals] == [2, 4]
     checkpoint = lab.latest("steps")

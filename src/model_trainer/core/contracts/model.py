@@ -227,27 +227,49 @@ class EpochMetrics(TypedDict):
     learning_rate: float
 
 
+class Reading(TypedDict):
+    """A progress reading of the training loss, with the figures of the same moment."""
+
+    step: int
+    epoch: int
+    loss: float
+    learning_rate: float
+    tokens: int
+
+
 class TrainingCallbacks(TypedDict):
     """Hooks the training loop calls; all run on the training thread.
 
-    ``progress(step, epoch, loss)`` is called when a progress update is due (the loss is
-    read back from the device only then). ``epoch_end`` gets each epoch's metrics after
-    its checkpoint is written; ``evaluated(step, val_loss)`` gets each validation run every
-    ``eval_every_steps`` steps.
+    The spec's three are required: ``heartbeat(now)`` and ``progress(step, epoch, loss)``
+    are called when a reading is due (the loss is read back from the device only then),
+    ``cancelled()`` before each optimizer update. The rest are optional: ``reading`` gets
+    the same reading with its learning rate (read from the scheduler) and the tokens
+    trained since the last one, over every rank; ``epoch_end`` gets each epoch's metrics
+    after its checkpoint is written; ``evaluated(step, val_loss)`` gets each validation run
+    every ``eval_every_steps`` steps.
     """
 
     heartbeat: Callable[[float], None]
     cancelled: Callable[[], bool]
     progress: Callable[[int, int, float], None] | None
-    epoch_end: Callable[[EpochMetrics], None] | None
+    reading: NotRequired[Callable[[Reading], None]]
+    epoch_end: NotRequired[Callable[[EpochMetrics], None] | None]
     evaluated: NotRequired[Callable[[int, float], None]]
 
 
+class TrainData(TypedDict):
+    """A run's corpus, encoded once: the training ids and the validation ids, if any."""
+
+    train_ids: Tensor  # (N,)
+    val_ids: Tensor | None  # (M,)
+
+
 class TrainContext(TypedDict):
-    """Where a run lives and how it is driven."""
+    """Where a run lives, its encoded data, and how it is driven."""
 
     run_dir: str
     resume: bool
+    data: TrainData
     callbacks: TrainingCallbacks
     settings: Settings
 

@@ -42,7 +42,7 @@ from model_trainer.core.inference.surprisal import (
     token_scores,
 )
 from model_trainer.core.inference.windows import plan_windows, windows_per_batch
-from model_trainer.core.training.base_trainer import perplexity
+from model_trainer.core.training.loss import perplexity
 
 StateT = TypeVar("StateT")
 CHUNK_TOKENS = 512  # the fastest of 128 to 16384 on a CPU thread (all within 20%)

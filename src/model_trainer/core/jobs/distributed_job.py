@@ -68,8 +68,8 @@ from model_trainer.core.jobs.run_store import (
 from model_trainer.core.jobs.runner import JobControl, JobHandle, JobState, Viewable
 from model_trainer.core.jobs.train_job import resume_train, start_train
 from model_trainer.core.tokenizers.io import load_tokenizer
-from model_trainer.core.training.base_trainer import perplexity
 from model_trainer.core.training.checkpoint import STATE_FILE, latest_name, read_meta
+from model_trainer.core.training.dataset import load_data
 from model_trainer.core.training.device import available_device
 from model_trainer.core.training.distributed import (
     Collective,
@@ -77,6 +77,7 @@ from model_trainer.core.training.distributed import (
     timeout_from_env,
     world_from_env,
 )
+from model_trainer.core.training.loss import perplexity
 from model_trainer.core.training.manifest import read_manifest
 
 EXIT_OK: Final = 0
@@ -155,11 +156,11 @@ class _FollowerWork:
         context: TrainContext = {
             "run_dir": str(self.folder),
             "resume": self.resume,
+            "data": load_data(self.cfg, self.settings, prepared["tok_for_dataset"]),
             "callbacks": {
                 "heartbeat": _ignore,
                 "cancelled": control.cancelled,
                 "progress": None,
-                "epoch_end": None,
             },
             "settings": self.settings,
         }

@@ -62,11 +62,11 @@ from model_trainer.core.jobs.run_store import (
 )
 from model_trainer.core.jobs.runner import JobControl, JobHandle
 from model_trainer.core.tokenizers.io import load_tokenizer, train_tokenizer
-from model_trainer.core.training.base_trainer import epoch_length
 from model_trainer.core.training.checkpoint import STATE_FILE, latest_name, read_meta
 from model_trainer.core.training.corpus import load_corpus, split_text
-from model_trainer.core.training.dataset import epoch_steps
+from model_trainer.core.training.dataset import encode_data, plan_training
 from model_trainer.core.training.device import available_device, resolve_precision
+from model_trainer.core.training.loss import loss_unit_of
 from model_trainer.core.training.manifest import (
     build_manifest,
     ended,
@@ -79,24 +79,10 @@ PROMPT_CHARS: Final = 60
 SAMPLE_TOKENS: Final[dict[LossUnit, int]] = {"char": 200, "token": 60}
 
 
-def loss_unit_of(tokenizer: TokenizerHandle) -> LossUnit:
-    """``char`` for a char tokenizer (one token a character), else ``token``."""
-    return "char" if tokenizer.kind == "char" else "token"
-
-
 def bits_per_char(loss: float, loss_unit: LossUnit, chars_per_token: float) -> float:
     """A loss in nats per ``loss_unit`` as bits per character."""
     per_char = loss if loss_unit == "char" else loss / chars_per_token
     return per_char / math.log(2.0)
-
-
-def updates_per_epoch(num_tokens: int, cfg: ModelTrainConfig, world_size: int = 1) -> int:
-    """Optimizer steps in one epoch of ``num_tokens`` training tokens, as the loop cuts them."""
-    windows = max(num_tokens - 1, 0) // cfg["max_seq_len"]
-    batches = epoch_length(
-        epoch_steps(windows, cfg["batch_size"], world_size), cfg["max_steps_per_epoch"]
-    )
-    return -(-batches // cfg["grad_accum_steps"])
 
 
 def _checkpoint_step(folder: Path) -> int | None:
@@ -132,15 +118,12 @@ class _TrainWork:
         self.recorder = recorder
         self.registry = registry
         self.loss_unit: LossUnit = "token"
-        self.steps_per_epoch = 0
-        self.tokens_per_update = (
-            cfg["batch_size"] * cfg["max_seq_len"] * cfg["grad_accum_steps"] * world_size
-        )
 
     def __call__(self, control: JobControl) -> TrainOutcome:
         cfg = self.cfg
         if self.settings["num_threads"] > 0:
             torch.set_num_threads(self.settings["num_threads"])
+        # The corpus is read, split and encoded once; the loop gets the ids.
         train_text, val_text = split_text(
             load_corpus(cfg["corpus_path"], self.settings), cfg["val_fraction"]
         )
@@ -149,11 +132,13 @@ class _TrainWork:
         backend = self.registry.get(cfg["model_family"])
         prepared = backend.prepare(cfg, self.settings, tokenizer=tokenizer)
         control.set_prepared(prepared)
+        data = encode_data(train_text, val_text, prepared["tok_for_dataset"])
+        measured = data["train_ids"] if data["val_ids"] is None else data["val_ids"]
+        chars_per_token = len(val_text or train_text) / max(measured.numel(), 1)
+        snippet = (val_text or train_text)[:SNIPPET_CHARS]
+        del train_text, val_text
+        plan = plan_training(data["train_ids"].numel(), cfg, self.world_size)
         self.loss_unit = loss_unit_of(tokenizer)
-        self.steps_per_epoch = updates_per_epoch(
-            len(tokenizer.encode(train_text)), cfg, self.world_size
-        )
-        chars_per_token = _chars_per_token(val_text or train_text, tokenizer)
         control.emit(
             make_config_event(
                 job_id=control.job_id,
@@ -162,7 +147,7 @@ class _TrainWork:
                 model_size=cfg["model_size"],
                 total_epochs=cfg["num_epochs"],
                 batch_size=cfg["batch_size"],
-                steps_per_epoch=self.steps_per_epoch,
+                steps_per_epoch=plan["updates_per_epoch"],
                 max_seq_len=cfg["max_seq_len"],
                 vocab_size=tokenizer.vocab_size,
                 learning_rate=cfg["learning_rate"],
@@ -173,24 +158,23 @@ class _TrainWork:
                 loss_unit=self.loss_unit,
             )
         )
-        checkpoint_step = _checkpoint_step(self.folder) if self.resume else None
         reporter = MetricsReporter(
             control.emit,
             job_id=control.job_id,
             user_id=control.user_id,
-            cfg=cfg,
-            steps_per_epoch=self.steps_per_epoch,
+            num_epochs=cfg["num_epochs"],
+            updates_per_epoch=plan["updates_per_epoch"],
             loss_unit=self.loss_unit,
-            tokens_per_update=self.tokens_per_update,
-            first_step=0 if checkpoint_step is None else checkpoint_step,
         )
         context: TrainContext = {
             "run_dir": str(self.folder),
             "resume": self.resume,
+            "data": data,
             "callbacks": {
                 "heartbeat": self.recorder.heartbeat,
                 "cancelled": control.cancelled,
-                "progress": reporter.progress,
+                "progress": None,
+                "reading": reporter.reading,
                 "epoch_end": lambda metrics: self._epoch_end(control, reporter, metrics),
                 "evaluated": reporter.evaluated,
             },
@@ -201,7 +185,7 @@ class _TrainWork:
             return outcome
         artifact = backend.save(prepared, str(self.folder / MODEL_DIR))
         self.recorder.heartbeat(time.time())
-        self._write_report(backend, prepared, outcome, val_text or train_text, chars_per_token)
+        self._write_report(backend, prepared, outcome, snippet, chars_per_token)
         write_manifest(str(self.folder), ended(read_manifest(str(self.folder))))
         control.emit(
             make_completed_metrics_event(
@@ -243,10 +227,9 @@ class _TrainWork:
         backend: ModelBackend,
         prepared: PreparedLMModel,
         outcome: TrainOutcome,
-        text: str,
+        snippet: str,
         chars_per_token: float,
     ) -> None:
-        snippet = text[:SNIPPET_CHARS]
         prompt = snippet[:PROMPT_CHARS]
         scored = backend.score(
             prepared=prepared,
@@ -273,10 +256,6 @@ class _TrainWork:
             scores=scored.get("per_char", []),
         )
         (self.folder / REPORT_FILE).write_text(page, encoding="utf-8")
-
-
-def _chars_per_token(text: str, tokenizer: TokenizerHandle) -> float:
-    return len(text) / max(len(tokenizer.encode(text)), 1)
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:

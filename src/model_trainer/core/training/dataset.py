@@ -13,15 +13,24 @@ rank a contiguous share of the windows instead, so every window is scored exactl
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TypedDict
 
 import torch
 from torch import Tensor
 
+from model_trainer.core.config.settings import Settings
+from model_trainer.core.contracts.model import ModelTrainConfig, TrainData
 from model_trainer.core.contracts.tokenizer import Encoder
 from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.training.corpus import load_corpus, split_text
 
 # Mixes the seed and the epoch into one generator seed, so every epoch has its own order.
 EPOCH_SEED_FACTOR = 1_000_003
+
+
+def window_count(num_ids: int, seq_len: int) -> int:
+    """Windows of ``seq_len + 1`` ids at stride ``seq_len`` in ``num_ids`` ids."""
+    return max(num_ids - 1, 0) // seq_len
 
 
 def epoch_steps(num_windows: int, batch_size: int, world_size: int = 1) -> int:
@@ -31,6 +40,39 @@ def epoch_steps(num_windows: int, batch_size: int, world_size: int = 1) -> int:
     """
     full, rest = divmod(num_windows, batch_size * world_size)
     return full + (rest >= world_size)
+
+
+def epoch_length(steps_per_epoch: int, max_steps_per_epoch: int) -> int:
+    """Batches per epoch: all of them, or at most ``max_steps_per_epoch`` when it is > 0."""
+    if max_steps_per_epoch > 0:
+        return min(steps_per_epoch, max_steps_per_epoch)
+    return steps_per_epoch
+
+
+class TrainPlan(TypedDict):
+    """How many batches and optimizer updates a run's epochs take."""
+
+    batches_per_epoch: int
+    updates_per_epoch: int
+    total_updates: int
+
+
+def plan_training(num_ids: int, cfg: ModelTrainConfig, world_size: int = 1) -> TrainPlan:
+    """The plan of training ``cfg`` on ``num_ids`` training ids with ``world_size`` ranks.
+
+    The one place where batches, updates per epoch and the schedule's length are worked out:
+    an update closes every ``grad_accum_steps`` batches and at the end of each epoch.
+    """
+    windows = window_count(num_ids, cfg["max_seq_len"])
+    batches = epoch_length(
+        epoch_steps(windows, cfg["batch_size"], world_size), cfg["max_steps_per_epoch"]
+    )
+    updates = -(-batches // cfg["grad_accum_steps"])
+    return {
+        "batches_per_epoch": batches,
+        "updates_per_epoch": updates,
+        "total_updates": updates * cfg["num_epochs"],
+    }
 
 
 def shard(rows: Tensor, rank: int, world_size: int) -> Tensor:
@@ -57,6 +99,26 @@ def rank_part(ids: Tensor, seq_len: int, rank: int, world_size: int) -> Tensor:
 def encode_corpus(text: str, encoder: Encoder) -> Tensor:
     """Encode ``text`` once into one contiguous 1-D ``int64`` tensor of ids."""
     return torch.tensor(encoder.encode(text), dtype=torch.long)
+
+
+def encode_data(train_text: str, val_text: str, encoder: Encoder) -> TrainData:
+    """A run's two splits, each encoded once; no validation ids for an empty ``val_text``."""
+    return {
+        "train_ids": encode_corpus(train_text, encoder),
+        "val_ids": encode_corpus(val_text, encoder) if val_text else None,
+    }
+
+
+def load_data(cfg: ModelTrainConfig, settings: Settings, encoder: Encoder) -> TrainData:
+    """Read ``cfg``'s corpus, split it and encode each split once with ``encoder``.
+
+    Raises:
+        ModelTrainerError: the corpus errors of ``load_corpus`` and ``split_text``.
+    """
+    train_text, val_text = split_text(
+        load_corpus(cfg["corpus_path"], settings), cfg["val_fraction"]
+    )
+    return encode_data(train_text, val_text, encoder)
 
 
 class TokenWindows:
@@ -96,7 +158,7 @@ class TokenWindows:
         self.shuffle = shuffle
         self.rank = rank
         self.world_size = world_size
-        self.num_windows = (count - 1) // seq_len
+        self.num_windows = window_count(count, seq_len)
         self.steps_per_epoch = epoch_steps(self.num_windows, batch_size, world_size)
         if self.steps_per_epoch == 0:
             raise ModelTrainerError(

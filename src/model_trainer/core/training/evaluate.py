@@ -6,17 +6,62 @@ import math
 import os
 from collections.abc import Callable
 
+import torch
+from torch import Tensor
+from torch.nn import functional
+
 from model_trainer.core.config.settings import Settings
-from model_trainer.core.contracts.model import EvalOutcome, ModelTrainConfig, PreparedLMModel
+from model_trainer.core.contracts.model import (
+    EvalOutcome,
+    LMModelProto,
+    ModelTrainConfig,
+    PreparedLMModel,
+)
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.base_trainer import evaluate_loss, perplexity
 from model_trainer.core.training.corpus import load_corpus, split_text
 from model_trainer.core.training.dataset import TokenWindows, encode_corpus
-from model_trainer.core.training.device import resolve_precision
+from model_trainer.core.training.device import ResolvedPrecision, autocast, resolve_precision
+from model_trainer.core.training.distributed import SOLO, Collective
+from model_trainer.core.training.loss import loss_unit_of, perplexity
 
 MODEL_DIR = "model"
 
 Loader = Callable[[str, Settings], PreparedLMModel]
+
+
+def evaluate_loss(
+    model: LMModelProto,
+    windows: TokenWindows,
+    device: str,
+    precision: ResolvedPrecision,
+    batch_limit: int | None = None,
+    *,
+    collective: Collective = SOLO,
+) -> tuple[float, int]:
+    """Mean loss (nats per token) and token count over ``windows``' first epoch order.
+
+    Leaves ``model`` in evaluation mode. ``batch_limit`` caps the number of batches. With an
+    active ``collective`` each rank scores its slice and both figures cover all the ranks.
+    """
+    model.eval()
+    sums: list[Tensor] = []
+    count = 0
+    with torch.inference_mode():
+        for cpu_inputs, cpu_targets in windows.batches(0, 0, batch_limit):
+            inputs = cpu_inputs.to(device, non_blocking=True)  # (B, T)
+            targets = cpu_targets.to(device, non_blocking=True)  # (B, T)
+            with autocast(device, precision):
+                logits = model(inputs)  # (B, T, V)
+                loss = functional.cross_entropy(
+                    logits.flatten(0, 1), targets.flatten(), reduction="sum"
+                )
+            sums.append(loss.float())
+            count += targets.numel()
+    total = 0.0
+    for value in torch.stack(sums).tolist():
+        total += value
+    total, tokens = collective.sum([total, float(count)])
+    return total / tokens, int(tokens)
 
 
 def evaluate_run(
@@ -54,5 +99,5 @@ def evaluate_run(
         "bits_per_char": loss * tokens / math.log(2) / chars,
         "num_tokens": tokens,
         "num_chars": round(chars),
-        "loss_unit": "char" if prepared["tokenizer"].kind == "char" else "token",
+        "loss_unit": loss_unit_of(prepared["tokenizer"]),
     }

@@ -1,47 +1,54 @@
-"""One training run, the same for every model family: data, optimizer, resume, checkpoints.
+"""The training loop, the same for every model family, read top to bottom.
 
-``run_training`` is what each backend's ``train`` calls. Checkpoints live in
-``<run_dir>/checkpoint``; the metric history lives in them, so a run resumed (or a
-cancelled one read back with ``load_history``) keeps every epoch it finished.
+``run_training`` sets one run up (windows over the run's encoded data, optimizer, schedule,
+resume from the last checkpoint, the process group's wrapper) and drives
+``BaseTrainer.train_epochs``, the loop itself: for each batch a cancel check, the batch,
+forward, backward, and for each update clip, step, schedule, reading, evaluation and
+checkpoint; at each epoch's end the epoch's exact loss, a full validation and a checkpoint.
+
+Per-batch losses stay on the device until a reading: when ``progress_interval_s`` of wall
+time has passed, at a checkpoint and at the end of an epoch. A reading checks the loss
+(finite, not diverged) and calls the reading callbacks; an epoch's loss is summed from its
+per-batch losses in a fixed order, so it does not depend on when readings happened.
+
+Checkpoints live in ``<run_dir>/checkpoint``; the metric history lives in them, so a run
+resumed (or a cancelled one read back with ``load_history``) keeps every epoch it finished,
+and continues at the exact batch it stopped at.
 
 In a process group (``distributed.process_group``) the same call trains one rank of
 several: the model is wrapped in ``DistributedDataParallel`` (gradients averaged over the
-ranks), each rank reads its slice of every global batch and validates on its share of the
-validation windows, only rank 0 writes checkpoints, and every rank resumes from rank 0's.
-The ``eval_every_steps`` validations then run on every rank, listened to or not, so all
-ranks take part in each.
+ranks; ``no_sync`` skips the exchange on every micro-batch but an update's last), each rank
+reads its slice of every global batch and validates on its share of the validation windows,
+the stop is a vote taken before each update, readings stay local (rank 0 reports its own
+slice's loss), only rank 0 writes checkpoints, and every rank resumes from rank 0's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import TypedDict
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import (
     EpochMetrics,
     LMModelProto,
     ModelTrainConfig,
     PreparedLMModel,
     TrainContext,
+    TrainingCallbacks,
     TrainOutcome,
 )
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.base_trainer import (
-    BaseTrainer,
-    Forward,
-    NoSync,
-    OnEval,
-    epoch_length,
-    make_optimizer,
-    perplexity,
-)
 from model_trainer.core.training.checkpoint import (
     TrainPosition,
     capture_checkpoint,
@@ -50,13 +57,363 @@ from model_trainer.core.training.checkpoint import (
     save_checkpoint,
     start_position,
 )
-from model_trainer.core.training.corpus import load_corpus, split_text
-from model_trainer.core.training.dataset import TokenWindows, encode_corpus, rank_part
-from model_trainer.core.training.device import resolve_precision
-from model_trainer.core.training.distributed import Collective, current_collective
+from model_trainer.core.training.dataset import TokenWindows, epoch_length, plan_training, rank_part
+from model_trainer.core.training.device import ResolvedPrecision, autocast, resolve_precision
+from model_trainer.core.training.distributed import (
+    SOLO,
+    Collective,
+    current_collective,
+    group_failed,
+)
+from model_trainer.core.training.evaluate import evaluate_loss
+from model_trainer.core.training.loss import (
+    LossFn,
+    check_loss,
+    cross_entropy,
+    loss_unit_of,
+    oom_code,
+    perplexity,
+    require_finite,
+)
+from model_trainer.core.training.optimizer import make_optimizer
+from model_trainer.core.training.outcome import train_outcome
 from model_trainer.core.training.schedule import build_scheduler
 
 CHECKPOINT_DIR = "checkpoint"
+
+Forward = Callable[[Tensor], Tensor]
+OnCheckpoint = Callable[[TrainPosition, list[EpochMetrics]], None]
+NoSync = Callable[[], AbstractContextManager[None]]
+
+
+class LoopOptions(TypedDict):
+    """The loop's knobs, read from a run's config and settings by ``loop_options``."""
+
+    precision: ResolvedPrecision
+    grad_clip: float
+    grad_accum_steps: int
+    eval_every_steps: int
+    max_steps_per_epoch: int
+    checkpoint_every_steps: int
+    progress_interval_s: float
+
+
+def loop_options(cfg: ModelTrainConfig, settings: Settings, device: str) -> LoopOptions:
+    """The loop's knobs of ``cfg`` on ``device``."""
+    return {
+        "precision": resolve_precision(cfg["precision"], device),
+        "grad_clip": cfg["grad_clip"],
+        "grad_accum_steps": cfg["grad_accum_steps"],
+        "eval_every_steps": cfg["eval_every_steps"],
+        "max_steps_per_epoch": cfg["max_steps_per_epoch"],
+        "checkpoint_every_steps": cfg["checkpoint_every_steps"],
+        "progress_interval_s": settings["progress_interval_s"],
+    }
+
+
+def _every(step: int, interval: int) -> bool:
+    return interval > 0 and step % interval == 0
+
+
+def _no_checkpoint(position: TrainPosition, history: list[EpochMetrics]) -> None:
+    """An ``on_checkpoint`` that keeps nothing."""
+
+
+class _Tally:
+    """One epoch's per-batch losses, on the device until read, and its clock."""
+
+    def __init__(self, *, epoch: int, steps: int, position: TrainPosition, device: str) -> None:
+        self.epoch = epoch
+        self.losses = torch.zeros(steps, device=device)  # (S,)
+        self.tokens: list[int] = []
+        self.first = position["step_in_epoch"]
+        self.read_from = self.first
+        self.loss_sum = position["loss_sum"]
+        self.token_sum = position["tokens"]
+        self.started = time.perf_counter() - position["elapsed_s"]
+        self.last_read = time.perf_counter()
+
+    def add(self, index: int, loss: Tensor, tokens: int) -> None:
+        self.losses[index] = loss.detach()
+        self.tokens.append(tokens)
+
+    def window(self, until: int) -> tuple[float, int] | None:
+        """Mean batch loss and tokens since the last reading (one read-back), or None."""
+        self.last_read = time.perf_counter()
+        if until == self.read_from:
+            return None
+        mean = self.losses[self.read_from : until].mean().item()
+        tokens = sum(self.tokens[self.read_from - self.first : until - self.first])
+        self.read_from = until
+        return mean, tokens
+
+    def totals(self, until: int, collective: Collective) -> tuple[float, int]:
+        """Loss (nats) and tokens of the epoch's batches before ``until``, over every rank.
+
+        Each rank sums its batches in order; the part done before a resume (already a sum
+        over the ranks) is counted by rank 0 alone.
+        """
+        done = self.tokens[: until - self.first]
+        carried = collective.rank == 0
+        total = self.loss_sum if carried else 0.0
+        for loss, count in zip(self.losses[self.first : until].tolist(), done, strict=True):
+            total += loss * count
+        tokens = (self.token_sum if carried else 0) + sum(done)
+        total, summed = collective.sum([total, float(tokens)])
+        return total, int(summed)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def pause(self, since: float) -> None:
+        """Leave the time since ``since`` (evaluation, checkpoint) out of the training time."""
+        self.started += time.perf_counter() - since
+
+
+class _Loop:
+    """The state of one call of ``train_epochs``: what it trains with and where it stands."""
+
+    def __init__(
+        self,
+        *,
+        model: LMModelProto,
+        scheduler: LRScheduler,
+        val: TokenWindows | None,
+        device: str,
+        callbacks: TrainingCallbacks,
+        options: LoopOptions,
+        start: TrainPosition,
+        history: Sequence[EpochMetrics],
+        collective: Collective,
+    ) -> None:
+        self.model = model
+        self.params = list(model.parameters())
+        self.scheduler = scheduler
+        self.val = val
+        self.device = device
+        self.callbacks = callbacks
+        self.options = options
+        self.collective = collective
+        self.position: TrainPosition = {**start}
+        self.history = list(history)
+        self.saved_step = start["global_step"]
+        self.tally = _Tally(epoch=start["epoch"], steps=0, position=start, device=device)
+
+    def begin_epoch(self, epoch: int, steps: int) -> _Tally:
+        self.tally = _Tally(epoch=epoch, steps=steps, position=self.position, device=self.device)
+        return self.tally
+
+    def read(self, until: int) -> None:
+        """A reading of the batches before ``until``: check the loss, tell the callbacks."""
+        window = self.tally.window(until)
+        if window is None:
+            return
+        mean, tokens = window
+        step = self.position["global_step"]
+        best = self.position["best_reading"]
+        check_loss(mean, best, step=step)
+        self.position["best_reading"] = mean if best is None else min(best, mean)
+        callbacks = self.callbacks
+        callbacks["heartbeat"](time.time())
+        progress = callbacks["progress"]
+        if progress is not None:
+            progress(step, self.tally.epoch + 1, mean)
+        reading = callbacks.get("reading")
+        if reading is not None:
+            reading(
+                {
+                    "step": step,
+                    "epoch": self.tally.epoch + 1,
+                    "loss": mean,
+                    "learning_rate": float(self.scheduler.get_last_lr()[0]),
+                    "tokens": tokens * self.collective.world_size,
+                }
+            )
+
+    def validate(self, val: TokenWindows) -> float:
+        """The validation loss over every window of ``val``."""
+        loss, _ = evaluate_loss(
+            self.model,
+            val,
+            self.device,
+            self.options["precision"],
+            collective=self.collective,
+        )
+        self.model.train()
+        return loss
+
+    def mid_epoch(self, until: int) -> TrainPosition:
+        """The position after batch ``until``, once its loss and weights are checked."""
+        self.read(until)
+        require_finite(self.params, self.position["global_step"])
+        loss_sum, tokens = self.tally.totals(until, self.collective)
+        self.saved_step = self.position["global_step"]
+        return {
+            **self.position,
+            "step_in_epoch": until,
+            "loss_sum": loss_sum,
+            "tokens": tokens,
+            "elapsed_s": self.tally.elapsed(),
+        }
+
+    def end_epoch(self, steps: int) -> EpochMetrics:
+        """Close the epoch: its exact loss, a full validation, the position of the next."""
+        self.read(steps)
+        loss_sum, tokens = self.tally.totals(steps, self.collective)
+        elapsed = self.tally.elapsed()
+        val_loss = None if self.val is None else self.validate(self.val)
+        loss = loss_sum / tokens
+        metrics: EpochMetrics = {
+            "epoch": self.tally.epoch + 1,
+            "global_step": self.position["global_step"],
+            "steps": steps,
+            "elapsed_s": elapsed,
+            "loss": loss,
+            "perplexity": perplexity(loss),
+            "val_loss": val_loss,
+            "val_perplexity": None if val_loss is None else perplexity(val_loss),
+            "tokens_per_second": tokens / max(elapsed, 1e-9),
+            "learning_rate": float(self.scheduler.get_last_lr()[0]),
+        }
+        self.history.append(metrics)
+        self.position = {
+            **start_position(),
+            "epoch": self.tally.epoch + 1,
+            "global_step": self.position["global_step"],
+            "best_reading": self.position["best_reading"],
+        }
+        require_finite(self.params, self.position["global_step"])
+        self.saved_step = self.position["global_step"]
+        return metrics
+
+
+@contextlib.contextmanager
+def _coded_errors(device: str, train: TokenWindows, collective: Collective) -> Iterator[None]:
+    """Turn an out-of-memory failure, or a failed process group, into its coded error."""
+    try:
+        yield
+    except RuntimeError as exc:
+        code = oom_code(exc, device)
+        if code is None and collective.active:
+            raise group_failed(collective.rank, collective.world_size, "training", exc) from exc
+        if code is None:
+            raise
+        raise ModelTrainerError(
+            code,
+            f"{device} ran out of memory with batch_size={train.batch_size} and "
+            f"max_seq_len={train.seq_len}; lower them (grad_accum_steps keeps the "
+            f"effective batch)",
+        ) from exc
+
+
+class BaseTrainer:
+    """Trains any ``LMModelProto`` for epochs; yields each epoch's metrics."""
+
+    def train_epochs(
+        self,
+        *,
+        model: LMModelProto,
+        optimizer: Optimizer,
+        scheduler: LRScheduler,
+        train: TokenWindows,
+        val: TokenWindows | None,
+        num_epochs: int,
+        device: str,
+        callbacks: TrainingCallbacks,
+        options: LoopOptions,
+        loss_fn: LossFn = cross_entropy,
+        start: TrainPosition | None = None,
+        history: Sequence[EpochMetrics] = (),
+        on_checkpoint: OnCheckpoint = _no_checkpoint,
+        forward: Forward | None = None,
+        collective: Collective = SOLO,
+        no_sync: NoSync = contextlib.nullcontext,
+    ) -> Iterator[EpochMetrics]:
+        """Train from ``start`` to the end of epoch ``num_epochs``, yielding each epoch's metrics.
+
+        ``history`` holds the epochs finished before ``start`` (a resumed run's);
+        ``on_checkpoint(position, history)`` gets the position and every finished epoch at
+        each epoch end (before its metrics are yielded), every ``checkpoint_every_steps``
+        updates and when cancelled: never twice at one step and never with a non-finite loss
+        or weights. A cancel ends the iteration early. Every ``eval_every_steps`` updates (but
+        an epoch's last) ``callbacks["evaluated"]`` gets a validation loss. ``loss_fn`` is the
+        training loss (default: cross-entropy). ``forward`` (e.g. a compiled ``model``)
+        replaces ``model``'s call in training. Metric epochs are 1-based, ``TrainPosition``
+        epochs 0-based. ``collective`` and ``no_sync`` train one rank of several.
+
+        Raises:
+            ModelTrainerError: ``TRAINING_NAN_LOSS``, ``TRAINING_DIVERGED``, and
+                ``TRAINING_OOM`` or ``CUDA_OOM`` when the device runs out of memory;
+                ``INTERNAL_ERROR`` when the process group fails (another rank died).
+        """
+        # Setup: the loop's state in one object; an update closes every `accum` batches.
+        run = _Loop(
+            model=model,
+            scheduler=scheduler,
+            val=val,
+            device=device,
+            callbacks=callbacks,
+            options=options,
+            start=start_position() if start is None else start,
+            history=history,
+            collective=collective,
+        )
+        step_model = model if forward is None else forward
+        accum = options["grad_accum_steps"]
+        epoch_steps = epoch_length(train.steps_per_epoch, options["max_steps_per_epoch"])
+        evaluated = callbacks.get("evaluated")
+        model.train()
+        with _coded_errors(device, train, collective):
+            for epoch in range(run.position["epoch"], num_epochs):
+                tally = run.begin_epoch(epoch, epoch_steps)
+                batches = train.batches(epoch, tally.first, epoch_steps)
+                for index, (cpu_inputs, cpu_targets) in enumerate(batches, start=tally.first):
+                    # Cancel: voted on by every rank before an update's first batch.
+                    if index % accum == 0 and collective.any(callbacks["cancelled"]()):
+                        if run.position["global_step"] != run.saved_step:
+                            on_checkpoint(run.mid_epoch(index), run.history)
+                        return
+                    # Batch: onto the device. Does it close an update?
+                    inputs = cpu_inputs.to(device, non_blocking=True)  # (B, T)
+                    targets = cpu_targets.to(device, non_blocking=True)  # (B, T)
+                    closes = (index + 1) % accum == 0 or index + 1 == epoch_steps
+                    # Forward and backward; ranks exchange gradients on an update's last batch.
+                    with contextlib.nullcontext() if closes else no_sync():
+                        with autocast(device, options["precision"]):
+                            loss = loss_fn(step_model(inputs), targets)  # (B, T, V) -> ()
+                        group = min(accum, epoch_steps - index + index % accum)
+                        torch.autograd.backward(loss if group == 1 else loss / group)
+                    tally.add(index, loss, targets.numel())
+                    if not closes:
+                        continue
+                    # Clip, step, schedule.
+                    if options["grad_clip"] > 0:
+                        torch.nn.utils.clip_grad_norm_(run.params, options["grad_clip"])
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    run.position["global_step"] += 1
+                    step = run.position["global_step"]
+                    # Reading: the loss leaves the device only every progress_interval_s.
+                    if time.perf_counter() - tally.last_read >= options["progress_interval_s"]:
+                        run.read(index + 1)
+                    mid_epoch = index + 1 < epoch_steps
+                    # Evaluation every eval_every_steps updates (an epoch's end has its own).
+                    if mid_epoch and val is not None and _every(step, options["eval_every_steps"]):
+                        since = time.perf_counter()
+                        val_loss = run.validate(val)
+                        if evaluated is not None:
+                            evaluated(step, val_loss)
+                        tally.pause(since)
+                    # Checkpoint every checkpoint_every_steps updates (and at each epoch end).
+                    if mid_epoch and _every(step, options["checkpoint_every_steps"]):
+                        since = time.perf_counter()
+                        on_checkpoint(run.mid_epoch(index + 1), run.history)
+                        tally.pause(since)
+                # Epoch end: the epoch's exact loss, a full validation, a checkpoint.
+                metrics = run.end_epoch(epoch_steps)
+                on_checkpoint({**run.position}, run.history)
+                yield metrics
 
 
 def checkpoint_dir(run_dir: str) -> str:
@@ -68,97 +425,6 @@ def load_history(run_dir: str) -> list[EpochMetrics]:
     """The metrics of every epoch a run finished (empty when it has no checkpoint)."""
     checkpoint = load_latest_checkpoint(checkpoint_dir(run_dir))
     return [] if checkpoint is None else checkpoint["meta"]["history"]
-
-
-class _CheckpointWriter:
-    """Saves checkpoints of one run and remembers the last position saved."""
-
-    def __init__(
-        self,
-        *,
-        root: str,
-        model: LMModelProto,
-        optimizer: Optimizer,
-        scheduler: LRScheduler,
-        seed: int,
-        position: TrainPosition,
-        writes: bool,
-    ) -> None:
-        self.root = root
-        self.model = model
-        self.optimizer = optimizer
-        self.scheduler = scheduler
-        self.seed = seed
-        self.position = position
-        self.writes = writes
-
-    def __call__(self, position: TrainPosition, history: list[EpochMetrics]) -> None:
-        if self.writes:
-            checkpoint = capture_checkpoint(
-                model=self.model,
-                optimizer=self.optimizer,
-                scheduler=self.scheduler,
-                position=position,
-                history=history,
-                seed=self.seed,
-            )
-            save_checkpoint(self.root, checkpoint)
-        self.position = position
-
-
-def _resume(
-    root: str,
-    cfg: ModelTrainConfig,
-    *,
-    model: LMModelProto,
-    optimizer: Optimizer,
-    scheduler: LRScheduler,
-) -> tuple[TrainPosition, list[EpochMetrics]]:
-    checkpoint = load_latest_checkpoint(root)
-    if checkpoint is None:
-        raise ModelTrainerError("MODEL_NOT_FOUND", f"resume: no checkpoint in {root}")
-    meta = checkpoint["meta"]
-    if meta["seed"] != cfg["seed"]:
-        raise ModelTrainerError(
-            "MODEL_INCOMPATIBLE",
-            f"resume: seed={cfg['seed']} differs from the checkpoint's seed={meta['seed']}",
-        )
-    restore_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler)
-    return meta["position"], meta["history"]
-
-
-def _train_windows(
-    text: str, prepared: PreparedLMModel, cfg: ModelTrainConfig, collective: Collective
-) -> TokenWindows:
-    return TokenWindows(
-        encode_corpus(text, prepared["tok_for_dataset"]),
-        seq_len=cfg["max_seq_len"],
-        batch_size=cfg["batch_size"],
-        seed=cfg["seed"],
-        name="the training split",
-        rank=collective.rank,
-        world_size=collective.world_size,
-    )
-
-
-def _val_windows(
-    text: str, prepared: PreparedLMModel, cfg: ModelTrainConfig, collective: Collective
-) -> TokenWindows:
-    ids = encode_corpus(text, prepared["tok_for_dataset"])  # (N,)
-    return TokenWindows(
-        rank_part(ids, cfg["max_seq_len"], collective.rank, collective.world_size),
-        seq_len=cfg["max_seq_len"],
-        batch_size=cfg["batch_size"],
-        seed=cfg["seed"],
-        shuffle=False,
-        name=f"the validation split's share for rank {collective.rank}"
-        if collective.active
-        else "the validation split",
-    )
-
-
-def _discard(step: int, loss: float) -> None:
-    """An ``on_eval`` that nobody listens to."""
 
 
 def parallel(model: LMModelProto, collective: Collective) -> tuple[Forward, NoSync]:
@@ -184,49 +450,82 @@ def parallel(model: LMModelProto, collective: Collective) -> tuple[Forward, NoSy
     return wrapped, wrapped.no_sync
 
 
-def run_training(
-    prepared: PreparedLMModel,
+def _windows(
+    ids: Tensor, cfg: ModelTrainConfig, collective: Collective, *, training: bool
+) -> TokenWindows:
+    """The training windows (this rank's slice of each batch) or validation share of ``ids``."""
+    rank, world = collective.rank, collective.world_size
+    if training:
+        name = "the training split"
+    elif collective.active:
+        name = f"the validation split's share for rank {rank}"
+    else:
+        name = "the validation split"
+    return TokenWindows(
+        ids if training else rank_part(ids, cfg["max_seq_len"], rank, world),
+        seq_len=cfg["max_seq_len"],
+        batch_size=cfg["batch_size"],
+        seed=cfg["seed"],
+        shuffle=training,
+        name=name,
+        rank=rank if training else 0,
+        world_size=world if training else 1,
+    )
+
+
+def _resume(
+    root: str,
     cfg: ModelTrainConfig,
-    context: TrainContext,
     *,
-    on_eval: OnEval | None = None,
+    model: LMModelProto,
+    optimizer: Optimizer,
+    scheduler: LRScheduler,
+) -> tuple[TrainPosition, list[EpochMetrics]]:
+    checkpoint = load_latest_checkpoint(root)
+    if checkpoint is None:
+        raise ModelTrainerError("MODEL_NOT_FOUND", f"resume: no checkpoint in {root}")
+    meta = checkpoint["meta"]
+    if meta["seed"] != cfg["seed"]:
+        raise ModelTrainerError(
+            "MODEL_INCOMPATIBLE",
+            f"resume: seed={cfg['seed']} differs from the checkpoint's seed={meta['seed']}",
+        )
+    restore_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler)
+    return meta["position"], meta["history"]
+
+
+def run_training(
+    prepared: PreparedLMModel, cfg: ModelTrainConfig, context: TrainContext
 ) -> TrainOutcome:
-    """Train ``prepared["model"]`` in place as ``cfg`` says, checkpointing into the run folder.
+    """Train ``prepared["model"]`` in place on ``context["data"]``, checkpointing as it goes.
 
     With ``context["resume"]`` it continues from the run's last checkpoint at the exact
     batch it stopped at. A cancel ends the run with a checkpoint and ``cancelled=True``.
-    ``on_eval(step, val_loss)`` receives the ``eval_every_steps`` validations. In a process
-    group this trains one rank of several (see the module's docstring).
+    ``callbacks["epoch_end"]`` gets each epoch's metrics once its checkpoint is written. In a
+    process group this trains one rank of several (see the module's docstring).
 
     Raises:
-        ModelTrainerError: corpus errors, ``MODEL_NOT_FOUND`` (resume without a
-            checkpoint), ``MODEL_INCOMPATIBLE`` (a checkpoint of another seed or model),
-            ``TRAINING_NAN_LOSS``, ``TRAINING_DIVERGED``, ``TRAINING_OOM``, ``CUDA_OOM``; the
-            last good checkpoint stays in place. ``INTERNAL_ERROR`` when the process group
-            fails.
+        ModelTrainerError: ``CORPUS_EMPTY`` (a split too short for one window),
+            ``MODEL_NOT_FOUND`` (resume without a checkpoint), ``MODEL_INCOMPATIBLE`` (a
+            checkpoint of another seed or model), ``TRAINING_NAN_LOSS``,
+            ``TRAINING_DIVERGED``, ``TRAINING_OOM``, ``CUDA_OOM``; the last good checkpoint
+            stays in place. ``INTERNAL_ERROR`` when the process group fails.
     """
     collective = current_collective()
     collective.meet_once()
-    if collective.active and on_eval is None:
-        on_eval = _discard
     device = prepared["device"]
-    precision = resolve_precision(cfg["precision"], device)
-    callbacks = context["callbacks"]
     torch.manual_seed(cfg["seed"])
-    train_text, val_text = split_text(
-        load_corpus(cfg["corpus_path"], context["settings"]), cfg["val_fraction"]
-    )
-    train = _train_windows(train_text, prepared, cfg, collective)
-    val = _val_windows(val_text, prepared, cfg, collective) if val_text else None
+    data = context["data"]
+    train = _windows(data["train_ids"], cfg, collective, training=True)
+    val_ids = data["val_ids"]
+    val = None if val_ids is None else _windows(val_ids, cfg, collective, training=False)
     model = prepared["model"].to(device)
     optimizer = make_optimizer(
         model.parameters(), lr=cfg["learning_rate"], weight_decay=cfg["weight_decay"], device=device
     )
-    updates = -(
-        -epoch_length(train.steps_per_epoch, cfg["max_steps_per_epoch"]) // cfg["grad_accum_steps"]
-    )
+    plan = plan_training(data["train_ids"].numel(), cfg, collective.world_size)
     scheduler = build_scheduler(
-        optimizer, warmup_steps=cfg["warmup_steps"], total_steps=cfg["num_epochs"] * updates
+        optimizer, warmup_steps=cfg["warmup_steps"], total_steps=plan["total_updates"]
     )
     root = checkpoint_dir(context["run_dir"])
     position = start_position()
@@ -236,57 +535,46 @@ def run_training(
             root, cfg, model=model, optimizer=optimizer, scheduler=scheduler
         )
     trained, no_sync = parallel(model, collective)
-    forward: Forward = torch.compile(trained) if cfg["compile"] else trained
-    writer = _CheckpointWriter(
-        root=root,
+
+    def save(at: TrainPosition, done: list[EpochMetrics]) -> None:
+        if collective.rank == 0:
+            checkpoint = capture_checkpoint(
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                position=at,
+                history=done,
+                seed=cfg["seed"],
+            )
+            save_checkpoint(root, checkpoint)
+        position.update(at)
+
+    callbacks = context["callbacks"]
+    epoch_end = callbacks.get("epoch_end")
+    for metrics in BaseTrainer().train_epochs(
         model=model,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        seed=cfg["seed"],
-        position=position,
-        writes=collective.rank == 0,
-    )
-    epochs = BaseTrainer().train_epochs(
-        model=model,
-        forward=forward,
         optimizer=optimizer,
         scheduler=scheduler,
         train=train,
         val=val,
         num_epochs=cfg["num_epochs"],
         device=device,
-        precision=precision,
         callbacks=callbacks,
-        grad_clip=cfg["grad_clip"],
-        grad_accum_steps=cfg["grad_accum_steps"],
-        eval_every_steps=cfg["eval_every_steps"],
-        max_steps_per_epoch=cfg["max_steps_per_epoch"],
-        checkpoint_every_steps=cfg["checkpoint_every_steps"],
-        progress_interval_s=context["settings"]["progress_interval_s"],
-        start=position,
+        options=loop_options(cfg, context["settings"], device),
+        start={**position},
         history=history,
-        on_checkpoint=writer,
-        on_eval=on_eval,
+        on_checkpoint=save,
+        forward=torch.compile(trained) if cfg["compile"] else trained,
         collective=collective,
         no_sync=no_sync,
-    )
-    for metrics in epochs:
+    ):
         history.append(metrics)
-        epoch_end = callbacks["epoch_end"]
         if epoch_end is not None:
             epoch_end(metrics)
-    last = history[-1] if history else None
-    loss = math.nan if last is None else last["loss"]
-    val_loss = None if last is None else last["val_loss"]
-    return {
-        "loss": loss,
-        "perplexity": perplexity(loss),
-        "val_loss": val_loss,
-        "val_perplexity": None if val_loss is None else perplexity(val_loss),
-        "loss_unit": "char" if prepared["tokenizer"].kind == "char" else "token",
-        "steps": writer.position["global_step"],
-        "epochs_completed": len(history),
-        "tokens_per_second": 0.0 if last is None else last["tokens_per_second"],
-        "out_dir": context["run_dir"],
-        "cancelled": len(history) < cfg["num_epochs"],
-    }
+    return train_outcome(
+        history=history,
+        steps=position["global_step"],
+        loss_unit=loss_unit_of(prepared["tokenizer"]),
+        out_dir=context["run_dir"],
+        num_epochs=cfg["num_epochs"],
+    )

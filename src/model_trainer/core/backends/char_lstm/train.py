@@ -11,6 +11,4 @@ def train_char_lstm(
     prepared: PreparedLMModel, cfg: CharLSTMTrainConfig, context: TrainContext
 ) -> TrainOutcome:
     """Train ``prepared`` in place, checkpointing into ``context["run_dir"]``."""
-    return run_training(
-        prepared, cfg["train"], context, on_eval=context["callbacks"].get("evaluated")
-    )
+    return run_training(prepared, cfg["train"], context)

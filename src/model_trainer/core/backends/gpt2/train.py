@@ -11,6 +11,4 @@ def train_gpt2(
     prepared: PreparedLMModel, cfg: GPT2TrainConfig, context: TrainContext
 ) -> TrainOutcome:
     """Train ``prepared`` in place, checkpointing into ``context["run_dir"]``."""
-    return run_training(
-        prepared, cfg["train"], context, on_eval=context["callbacks"].get("evaluated")
-    )
+    return run_training(prepared, cfg["train"], context)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -194,3 +196,22 @@ def test_split_rejects_bad_fraction(fraction: float) -> None:
         split_text("abc", fraction)
     assert info.value.code == "INVALID_CONFIG"
     assert "val_fraction" in info.value.message
+
+
+def test_a_fifo_device_or_socket_is_named_for_what_it_is(
+    tmp_path: Path, settings: Settings
+) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(ModelTrainerError) as info:
+        load_corpus(str(fifo), settings)
+    assert info.value.code == "INVALID_CONFIG"
+    assert info.value.message.startswith(f"corpus_path: {str(fifo)!r} is a FIFO (named pipe)")
+    with pytest.raises(ModelTrainerError, match="'/dev/null' is a device file"):
+        read_text_file("/dev/null", "path")
+    server = socket.socket(socket.AF_UNIX)
+    address = tmp_path / "sock"
+    server.bind(str(address))
+    with pytest.raises(ModelTrainerError, match="is a socket, not a regular file"):
+        load_corpus(str(address), settings)
+    server.close()

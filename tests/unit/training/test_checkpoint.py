@@ -227,18 +227,29 @@ def test_half_written_tmp_folder_is_replaced(tmp_path: Path, make_model: MakeMod
     assert loaded["meta"]["position"]["global_step"] == 2
 
 
-def test_kill_after_rename_keeps_the_previous(tmp_path: Path, make_model: MakeModel) -> None:
+def test_kill_after_rename_uses_the_renamed_folder(tmp_path: Path, make_model: MakeModel) -> None:
     root = str(tmp_path)
     run = Run(make_model(), steps=1)
     save_checkpoint(root, run.checkpoint(1))
     publish_checkpoint_dir(write_checkpoint_dir(root, run.checkpoint(2)))
     assert sorted(os.listdir(root)) == [LATEST, "ckpt-1", "ckpt-2"]
+    assert (tmp_path / LATEST).read_text(encoding="utf-8") == "ckpt-1"
     loaded = load_latest_checkpoint(root)
     assert loaded is not None
-    assert loaded["meta"]["position"]["global_step"] == 1
-    save_checkpoint(root, run.checkpoint(2))
-    assert sorted(os.listdir(root)) == [LATEST, "ckpt-2"]
-    assert latest_name(root) == "ckpt-2"
+    assert loaded["meta"]["position"]["global_step"] == 2
+    save_checkpoint(root, run.checkpoint(3))
+    assert sorted(os.listdir(root)) == [LATEST, "ckpt-3"]
+    assert latest_name(root) == "ckpt-3"
+
+
+def test_kill_before_the_first_latest_keeps_the_folder(
+    tmp_path: Path, make_model: MakeModel
+) -> None:
+    run = Run(make_model(), steps=1)
+    assert latest_name(str(tmp_path / "absent")) is None
+    assert latest_name(str(tmp_path)) is None
+    publish_checkpoint_dir(write_checkpoint_dir(str(tmp_path), run.checkpoint(4)))
+    assert latest_name(str(tmp_path)) == "ckpt-4"
 
 
 def test_kill_before_latest_replace_keeps_latest(tmp_path: Path, make_model: MakeModel) -> None:

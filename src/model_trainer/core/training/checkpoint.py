@@ -155,17 +155,28 @@ def restore_checkpoint(
 
 
 def latest_name(root: str) -> str | None:
-    """The folder name ``LATEST`` holds, or None when ``root`` has no ``LATEST``."""
-    path = os.path.join(root, LATEST)
-    if not os.path.isfile(path):
+    """The newest complete checkpoint folder of ``root``, or None when it has none.
+
+    A folder is complete once renamed from ``.tmp``; the newest is the highest step among
+    those and the one ``LATEST`` names, so a kill between the rename and ``LATEST`` loses
+    nothing.
+
+    Raises:
+        ModelTrainerError: ``MODEL_LOAD_FAILED`` when ``LATEST`` names no checkpoint folder.
+    """
+    if not os.path.isdir(root):
         return None
-    with open(path, encoding="utf-8") as file:
-        name = file.read().strip()
-    if not _FOLDER_NAME.fullmatch(name):
-        raise ModelTrainerError(
-            "MODEL_LOAD_FAILED", f"{path} names {name!r}, not a checkpoint folder"
-        )
-    return name
+    names = [entry for entry in os.listdir(root) if _FOLDER_NAME.fullmatch(entry)]
+    path = os.path.join(root, LATEST)
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as file:
+            name = file.read().strip()
+        if not _FOLDER_NAME.fullmatch(name):
+            raise ModelTrainerError(
+                "MODEL_LOAD_FAILED", f"{path} names {name!r}, not a checkpoint folder"
+            )
+        names.append(name)
+    return max(names, key=lambda name: int(name.removeprefix(FOLDER_PREFIX)), default=None)
 
 
 def write_checkpoint_dir(root: str, checkpoint: Checkpoint) -> str:
@@ -367,7 +378,7 @@ def load_checkpoint(folder: str) -> Checkpoint:
 
 
 def load_latest_checkpoint(root: str) -> Checkpoint | None:
-    """Read the checkpoint ``root/LATEST`` names, or None when there is none.
+    """Read the newest complete checkpoint of ``root`` (``latest_name``), or None.
 
     Raises:
         ModelTrainerError: ``MODEL_LOAD_FAILED`` when ``LATEST`` names a missing or

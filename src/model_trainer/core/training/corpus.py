@@ -7,6 +7,7 @@ builtin corpus ``builtin:python-docs`` is the text of the standard library's
 
 from __future__ import annotations
 
+import stat
 from functools import cache
 from pathlib import Path
 from pydoc_data.topics import topics
@@ -47,6 +48,29 @@ def _decode(data: bytes, field: str, path: Path) -> str:
         ) from exc
 
 
+def _kind(path: Path) -> str | None:
+    """What ``path`` is when it is neither a regular file nor a folder, else None."""
+    mode = path.stat().st_mode
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device file"
+    return "a socket"
+
+
+def _require_regular(path: Path, field: str) -> None:
+    """Raise ``INVALID_CONFIG`` when ``path`` exists but is no regular file or folder."""
+    kind = _kind(path) if path.exists() else None
+    if kind is not None:
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"{field}: {str(path)!r} is {kind}, not a regular file or folder; "
+            f"save the text to a file first",
+        )
+
+
 def read_text_file(path: str, field: str) -> str:
     """Return the text of the UTF-8 file at ``path``, given as the config field ``field``.
 
@@ -56,6 +80,7 @@ def read_text_file(path: str, field: str) -> str:
             byte that is not UTF-8.
     """
     file = Path(path)
+    _require_regular(file, field)
     if not file.is_file():
         raise ModelTrainerError("CORPUS_NOT_FOUND", f"{field}: no file at {path!r}")
     return _decode(file.read_bytes(), field, file)
@@ -63,6 +88,7 @@ def read_text_file(path: str, field: str) -> str:
 
 def _corpus_files(path: str) -> list[Path]:
     root = Path(path)
+    _require_regular(root, "corpus_path")
     if root.is_file():
         return [root]
     if not root.is_dir():
@@ -98,7 +124,7 @@ def load_corpus(path: str, settings: Settings) -> str:
         ModelTrainerError: ``CORPUS_NOT_FOUND`` (nothing at ``path``, a folder without
             ``.txt`` files, an unknown builtin name); ``CORPUS_EMPTY`` (only whitespace);
             ``CORPUS_TOO_LARGE`` (over ``settings["max_corpus_chars"]``); ``INVALID_CONFIG``
-            (a file that is not UTF-8).
+            (a file that is not UTF-8, a FIFO, a device file or a socket).
     """
     cap = settings["max_corpus_chars"]
     if path.startswith(BUILTIN_PREFIX):

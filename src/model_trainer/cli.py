@@ -420,6 +420,8 @@ def _cmd_eval(raw: argparse.Namespace) -> int:
 
 
 def _format_run(run: RunSummary) -> str:
+    if run["problem"] is not None:
+        return f"{run['run_id']:<44} {run['state']:<10} {run['problem']}"
     val = "-" if run["last_val_loss"] is None else f"{run['last_val_loss']:.4f}"
     return (
         f"{run['run_id']:<44} {run['state']:<10} {run['model_family']:<10} "

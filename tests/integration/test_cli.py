@@ -3,6 +3,7 @@ from __future__ import annotations
 import _thread
 import io
 import json
+import shutil
 import math
 import runpy
 import sys
@@ -125,6 +126,14 @@ def test_train_then_use_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[st
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:3] == ["run", "id", "state"]
     assert table[1].split()[:4] == ["cli-run", "completed", "char_lstm", "tiny"]
+    broken = runs / "broken"
+    broken.mkdir()
+    (broken / "job.json").write_text("{", encoding="utf-8")
+    assert main(["runs", "--runs-dir", str(runs)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[1].split()[:3] == ["broken", "unreadable", "MODEL_LOAD_FAILED:"]
+    assert table[2].split()[:2] == ["cli-run", "completed"]
+    shutil.rmtree(broken)
 
     assert main(["eval", "cli-run", "--runs-dir", str(runs), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["loss_unit"] == "char"

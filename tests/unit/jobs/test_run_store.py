@@ -91,6 +91,7 @@ def test_list_runs_sorts_and_marks_dead_runs_failed(settings: Settings) -> None:
         "total_epochs": 4,
         "last_val_loss": 1.25,
         "started_at": "2025-01-02T00:00:00+00:00",
+        "problem": None,
     }
     assert runs[0]["state"] == "running"
     assert runs[2]["state"] == "failed"
@@ -113,3 +114,43 @@ def test_existing_run_dir_needs_a_job_file(settings: Settings) -> None:
     assert "run_id 'r2'" in raised.value.message
     with pytest.raises(ModelTrainerError, match="INVALID_CONFIG"):
         existing_run_dir(settings, "../r1")
+
+
+def test_a_corrupt_job_or_manifest_never_hides_the_other_runs(settings: Settings) -> None:
+    _make_run(settings, "good", started_at="2025-01-02T00:00:00+00:00")
+    torn = _make_run(settings, "torn-job", started_at="2025-01-01T00:00:00+00:00")
+    (torn / "job.json").write_text('{"run_id": "torn', encoding="utf-8")
+    lost = _make_run(settings, "no-manifest", started_at="2025-01-03T00:00:00+00:00")
+    (lost / "manifest.json").write_text("[]", encoding="utf-8")
+    runs = list_runs(settings, now=1010.0)
+    assert [(run["run_id"], run["state"]) for run in runs] == [
+        ("no-manifest", "unreadable"),
+        ("torn-job", "unreadable"),
+        ("good", "queued"),
+    ]
+    problems = [run["problem"] for run in runs]
+    assert problems[2] is None
+    assert all(p is not None and p.startswith("MODEL_LOAD_FAILED: ") for p in problems[:2])
+    assert "job.json" in str(problems[1])
+    assert "manifest.json" in str(problems[0])
+    assert runs[0]["model_family"] == "?"
+
+
+def test_links_out_of_the_runs_folder_are_refused(settings: Settings, tmp_path: Path) -> None:
+    folder = _make_run(settings, "r1", started_at="2025-01-01T00:00:00+00:00")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "events.jsonl").write_text("", encoding="utf-8")
+    (folder / "events.jsonl").symlink_to(outside / "events.jsonl")
+    with pytest.raises(ModelTrainerError) as raised:
+        existing_run_dir(settings, "r1")
+    assert raised.value.code == "INVALID_CONFIG"
+    assert f"is a link to {str(outside / 'events.jsonl')!r}, outside the runs folder" in (
+        raised.value.message
+    )
+    (folder / "events.jsonl").unlink()
+    (folder / "events.jsonl").symlink_to(folder / "job.json")
+    assert existing_run_dir(settings, "r1") == folder
+    (Path(settings["runs_dir"]) / "r2").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ModelTrainerError, match="'r2'"):
+        run_dir(settings, "r2")

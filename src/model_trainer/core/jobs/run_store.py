@@ -14,7 +14,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, TypedDict
+from typing import Final, Literal, TypedDict
 
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.errors import ModelTrainerError
@@ -30,19 +30,35 @@ CHECKPOINT_DIR: Final = "checkpoint"
 CURVES_FILE: Final = "curves.png"
 REPORT_FILE: Final = "report.html"
 ACTIVE_STATES: Final[tuple[JobState, ...]] = ("queued", "running")
+RUN_FILES: Final = (
+    JOB_FILE,
+    "manifest.json",
+    EVENTS_FILE,
+    TOKENIZER_FILE,
+    MODEL_DIR,
+    CHECKPOINT_DIR,
+    CURVES_FILE,
+    REPORT_FILE,
+)
+RunState = JobState | Literal["unreadable"]
 
 
 class RunSummary(TypedDict):
-    """One line of the runs listing; ``started_at`` is ISO 8601 in UTC."""
+    """One line of the runs listing; ``started_at`` is ISO 8601 in UTC.
+
+    A run whose ``job.json`` or ``manifest.json`` cannot be read is listed as
+    ``unreadable``, with the reason in ``problem`` (None for every readable run).
+    """
 
     run_id: str
-    state: JobState
+    state: RunState
     model_family: str
     model_size: str
     epochs_done: int
     total_epochs: int
     last_val_loss: float | None
     started_at: str
+    problem: str | None
 
 
 def validate_run_id(run_id: str) -> str:
@@ -67,8 +83,25 @@ def new_run_id(model_family: str, model_size: str, *, now: datetime | None = Non
 
 
 def run_dir(settings: Settings, run_id: str) -> Path:
-    """The folder of ``run_id`` in ``settings["runs_dir"]`` (whether or not it exists)."""
-    return Path(settings["runs_dir"]) / validate_run_id(run_id)
+    """The folder of ``run_id`` in ``settings["runs_dir"]`` (whether or not it exists).
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` for a bad run id, or when the folder or one of
+            its run files is a link that leads outside the runs folder (nothing is ever
+            written through it).
+    """
+    root = Path(settings["runs_dir"])
+    folder = root / validate_run_id(run_id)
+    inside = root.resolve()
+    for path in (folder, *(folder / name for name in RUN_FILES)):
+        target = path.resolve()
+        if path.is_symlink() and not target.is_relative_to(inside):
+            raise ModelTrainerError(
+                "INVALID_CONFIG",
+                f"run_id {run_id!r}: {str(path)!r} is a link to {str(target)!r}, outside the "
+                f"runs folder {str(inside)!r}; remove the link",
+            )
+    return folder
 
 
 def existing_run_dir(settings: Settings, run_id: str) -> Path:
@@ -126,7 +159,11 @@ def refresh_job(folder: Path, settings: Settings, *, now: float | None = None) -
 
 
 def run_summary(folder: Path, settings: Settings, *, now: float | None = None) -> RunSummary:
-    """The listing line of the run in ``folder``."""
+    """The listing line of the run in ``folder``.
+
+    Raises:
+        ModelTrainerError: when its ``job.json`` or ``manifest.json`` cannot be read.
+    """
     record = refresh_job(folder, settings, now=now)
     manifest = read_manifest(str(folder))
     return {
@@ -138,17 +175,38 @@ def run_summary(folder: Path, settings: Settings, *, now: float | None = None) -
         "total_epochs": manifest["config"]["num_epochs"],
         "last_val_loss": record["last_val_loss"],
         "started_at": manifest["started_at"],
+        "problem": None,
     }
 
 
+def _listed(folder: Path, settings: Settings, now: float | None) -> RunSummary:
+    """The listing line of one run; a run that cannot be read is listed as such."""
+    try:
+        return run_summary(folder, settings, now=now)
+    except ModelTrainerError as exc:
+        return {
+            "run_id": folder.name,
+            "state": "unreadable",
+            "model_family": "?",
+            "model_size": "?",
+            "epochs_done": 0,
+            "total_epochs": 0,
+            "last_val_loss": None,
+            "started_at": "",
+            "problem": f"{exc.code}: {exc.message}",
+        }
+
+
 def list_runs(settings: Settings, *, now: float | None = None) -> list[RunSummary]:
-    """Every run in ``settings["runs_dir"]``, oldest first; folders without a job are not runs."""
+    """Every run in ``settings["runs_dir"]``, oldest first; folders without a job are not runs.
+
+    One run that cannot be read never hides the others: it is listed as ``unreadable``,
+    first, with its reason.
+    """
     root = Path(settings["runs_dir"])
     if not root.is_dir():
         return []
     summaries = [
-        run_summary(folder, settings, now=now)
-        for folder in root.iterdir()
-        if (folder / JOB_FILE).is_file()
+        _listed(folder, settings, now) for folder in root.iterdir() if (folder / JOB_FILE).is_file()
     ]
     return sorted(summaries, key=lambda summary: (summary["started_at"], summary["run_id"]))

@@ -3,9 +3,9 @@ from __future__ import annotations
 import _thread
 import io
 import json
-import shutil
 import math
 import runpy
+import shutil
 import sys
 import threading
 import time

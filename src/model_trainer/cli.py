@@ -150,7 +150,7 @@ def json_ready(value: object) -> object:
         return None
     if isinstance(value, Mapping):
         return {str(key): json_ready(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, Sequence) and not isinstance(value, str):
         return [json_ready(item) for item in value]
     return value
 

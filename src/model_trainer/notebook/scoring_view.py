@@ -193,7 +193,7 @@ def score_html(
     )
 
 
-def _per_char(outcome: ScoreOutcome, label: str) -> list[CharScore]:
+def _per_char(outcome: ScoreOutcome, label: str) -> Sequence[CharScore]:
     scores = outcome.get("per_char")
     if scores is None:
         raise ModelTrainerError(
@@ -205,7 +205,7 @@ def _per_char(outcome: ScoreOutcome, label: str) -> list[CharScore]:
 
 def _same_text(
     a: ScoreOutcome, b: ScoreOutcome, labels: tuple[str, str]
-) -> tuple[list[CharScore], list[CharScore]]:
+) -> tuple[Sequence[CharScore], Sequence[CharScore]]:
     first, second = _per_char(a, labels[0]), _per_char(b, labels[1])
     text_a = "".join(score["char"] for score in first)
     text_b = "".join(score["char"] for score in second)

@@ -7,10 +7,16 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.inference.surprisal import (
     charge_empty_spans,
     check_tiling,
-    concat_scores,
+    empty_scores,
+    put_scores,
     spread_over_chars,
     token_scores,
 )
+
+
+def _bounds(spans: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    table = torch.tensor(spans, dtype=torch.long).reshape(-1, 2)
+    return table[:, 0], table[:, 1]
 
 
 def test_token_scores_nll_rank_and_top_k() -> None:
@@ -38,15 +44,17 @@ def test_rank_breaks_ties_like_argmax() -> None:
     assert scores["top_ids"].shape == (2, 0)
 
 
-def test_concat_scores_joins_in_order() -> None:
+def test_put_scores_fills_in_order() -> None:
     logits = torch.randn(5, 4)
     targets = torch.tensor([0, 1, 2, 3, 0])
     whole = token_scores(logits, targets, 2)
-    parts = concat_scores(
-        [token_scores(logits[:2], targets[:2], 2), token_scores(logits[2:], targets[2:], 2)]
-    )
+    parts = empty_scores(5, 2)
+    put_scores(parts, 2, token_scores(logits[2:], targets[2:], 2))
+    put_scores(parts, 0, token_scores(logits[:2], targets[:2], 2))
+    assert parts["rank"].dtype == parts["top_ids"].dtype == torch.int32
     for key in ("nll", "rank", "top_ids", "top_probs"):
-        torch.testing.assert_close(parts[key], whole[key])
+        torch.testing.assert_close(parts[key], whole[key].to(parts[key].dtype))
+    assert empty_scores(3, None)["top_ids"].shape == (3, 0)
 
 
 @pytest.mark.parametrize(
@@ -63,14 +71,15 @@ def test_spans_that_do_not_tile_are_refused(
     spans: list[tuple[int, int]], num_chars: int, where: str
 ) -> None:
     with pytest.raises(ModelTrainerError) as info:
-        check_tiling(spans, num_chars)
+        check_tiling(*_bounds(spans), num_chars)
     assert info.value.code == "MODEL_INCOMPATIBLE"
     assert where in info.value.message
 
 
 def test_empty_spans_charge_the_next_token_or_the_previous_at_the_end() -> None:
-    spans = [(0, 0), (0, 2), (2, 2), (2, 2), (2, 3), (3, 3)]
-    assert charge_empty_spans([1.0, 2.0, 4.0, 8.0, 16.0, 32.0], spans) == [
+    starts, ends = _bounds([(0, 0), (0, 2), (2, 2), (2, 2), (2, 3), (3, 3)])
+    values = torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0, 32.0], dtype=torch.float64)
+    assert charge_empty_spans(values, ends - starts).tolist() == [
         0.0,
         3.0,
         0.0,
@@ -81,9 +90,9 @@ def test_empty_spans_charge_the_next_token_or_the_previous_at_the_end() -> None:
 
 
 def test_spread_over_chars_keeps_the_total() -> None:
-    spans = [(0, 3), (3, 3), (3, 4), (4, 6)]
-    values = [3.0, 1.0, 0.5, 2.0]
-    chars, tokens = spread_over_chars(values, spans, 6)
-    assert chars == [1.0, 1.0, 1.0, 1.5, 1.0, 1.0]
-    assert tokens == [0, 0, 0, 2, 3, 3]
-    assert math.isclose(sum(chars), sum(values))
+    starts, ends = _bounds([(0, 3), (3, 3), (3, 4), (4, 6)])
+    values = torch.tensor([3.0, 1.0, 0.5, 2.0], dtype=torch.float64)
+    chars, tokens = spread_over_chars(values, starts, ends, 6)
+    assert chars.tolist() == [1.0, 1.0, 1.0, 1.5, 1.0, 1.0]
+    assert tokens.tolist() == [0, 0, 0, 2, 3, 3]
+    assert math.isclose(float(chars.sum()), float(values.sum()))

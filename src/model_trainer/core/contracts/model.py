@@ -6,7 +6,7 @@ backends are Protocols, so any architecture that fits them plugs in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Literal, NotRequired, Protocol, Self, TypedDict
 
 from torch import Tensor, device
@@ -124,7 +124,7 @@ class ScoreOutcome(TypedDict):
     num_tokens: int
     num_chars: int
     num_unknown_chars: int
-    per_char: NotRequired[list[CharScore]]
+    per_char: NotRequired[Sequence[CharScore]]
 
 
 class GeneratedSequence(TypedDict):

@@ -13,11 +13,19 @@ characters it stood for.
 
 Scoring puts the model in eval mode and draws nothing at random: ``ScoreConfig.seed`` has
 nothing to seed, and the same text gives the same figures.
+
+Memory does not grow with the text beyond a few numbers a token and a character: a text is
+encoded in pieces of about ``ENCODE_CHARS`` characters (cut after a line break between two
+characters that are not white space, where byte-level BPE and char tokenizers encode a piece
+exactly as they encode it within the whole), the scores of each window or chunk are written
+into preallocated arrays, and per-character results are ``CharScores``, arrays read as
+``CharScore`` items on demand.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import TypedDict, TypeVar
 
 import torch
@@ -25,7 +33,6 @@ from torch import Tensor
 
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import (
-    CharScore,
     LMModelProto,
     PreparedLMModel,
     ScoreConfig,
@@ -34,10 +41,12 @@ from model_trainer.core.contracts.model import (
 from model_trainer.core.contracts.stateful import StepModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.contracts.validators import validate_score_config
+from model_trainer.core.inference.char_scores import CharScores
 from model_trainer.core.inference.inputs import check_top_k, score_text
 from model_trainer.core.inference.surprisal import (
     TokenScores,
-    concat_scores,
+    empty_scores,
+    put_scores,
     spread_over_chars,
     token_scores,
 )
@@ -46,6 +55,7 @@ from model_trainer.core.training.loss import perplexity
 
 StateT = TypeVar("StateT")
 CHUNK_TOKENS = 512  # the fastest of 128 to 16384 on a CPU thread (all within 20%)
+ENCODE_CHARS = 1 << 20
 LN2 = math.log(2.0)
 
 
@@ -56,7 +66,7 @@ def windowed_scores(
     inputs = ids[:-1]  # (N,)
     targets = ids[1:]  # (N,)
     windows = plan_windows(inputs.shape[0], context)
-    parts: list[TokenScores] = []
+    out = empty_scores(targets.shape[0], top_k)
     with torch.inference_mode():
         for first in range(0, len(windows), per_batch):
             group = windows[first : first + per_batch]
@@ -66,8 +76,8 @@ def windowed_scores(
                 [logits[j, w["first_scored"] - w["start"] :] for j, w in enumerate(group)]
             )  # (T, V)
             wanted = torch.cat([targets[w["first_scored"] : w["end"]] for w in group])  # (T,)
-            parts.append(token_scores(scored, wanted, top_k))
-    return concat_scores(parts)
+            put_scores(out, group[0]["first_scored"], token_scores(scored, wanted, top_k))
+    return out
 
 
 def stateful_scores(
@@ -76,82 +86,101 @@ def stateful_scores(
     """Score ``ids[1:]`` given ``ids`` (N + 1,), ``chunk_len`` tokens a step, state carried."""
     inputs = ids[:-1]  # (N,)
     targets = ids[1:]  # (N,)
-    parts: list[TokenScores] = []
+    out = empty_scores(targets.shape[0], top_k)
     state: StateT | None = None
     with torch.inference_mode():
         for first in range(0, inputs.shape[0], chunk_len):
             chunk = inputs[None, first : first + chunk_len]  # (1, t)
             logits, state = model.step(chunk, state)  # (1, t, V)
-            parts.append(token_scores(logits[0], targets[first : first + chunk_len], top_k))
-    return concat_scores(parts)
+            put_scores(
+                out, first, token_scores(logits[0], targets[first : first + chunk_len], top_k)
+            )
+    return out
+
+
+def text_pieces(text: str, size: int = ENCODE_CHARS) -> Iterator[tuple[int, int]]:
+    """Cut ``text`` into ``[start, end)`` pieces of about ``size`` characters or more.
+
+    A cut lies just after a line break whose neighbours are not white space; a text without
+    such a place stays whole.
+    """
+    start = 0
+    while len(text) - start > size:
+        cut = text.find("\n", start + size)
+        while cut != -1 and not (
+            cut + 1 < len(text) and not text[cut - 1].isspace() and not text[cut + 1].isspace()
+        ):
+            cut = text.find("\n", cut + 1)
+        if cut == -1:
+            break
+        yield start, cut + 1
+        start = cut + 1
+    yield start, len(text)
 
 
 class _Encoded(TypedDict):
     text: str
-    spans: list[tuple[int, int]]
-    token_ids: list[int]
-    ids: Tensor  # (N + 1,) the start token, then the text's tokens
+    ids: Tensor  # (T + 1,) the start token, then the text's tokens
+    starts: Tensor  # (T,) first character of each token
+    ends: Tensor  # (T,) end of each token's characters
     top_k: int | None
 
 
-def _encode(prepared: PreparedLMModel, cfg: ScoreConfig, settings: Settings) -> _Encoded:
+def _encode(
+    prepared: PreparedLMModel, cfg: ScoreConfig, settings: Settings, piece_chars: int
+) -> _Encoded:
     validate_score_config(cfg)
     tokenizer = prepared["tokenizer"]
     check_top_k(cfg["top_k"], tokenizer.vocab_size)
     text = score_text(cfg, settings)
-    offsets = tokenizer.encode_offsets(text)
-    token_ids = [token_id for token_id, _, _ in offsets]
+    pieces: list[Tensor] = []
+    for start, end in text_pieces(text, piece_chars):
+        offsets = torch.tensor(tokenizer.encode_offsets(text[start:end]), dtype=torch.long)
+        pieces.append(offsets.reshape(-1, 3) + torch.tensor([0, start, start]))  # (t, 3)
+    table = torch.cat(pieces)  # (T, 3)
     prepared["model"].eval()
+    start_id = torch.tensor([prepared["eos_id"]])
     return {
         "text": text,
-        "spans": [(start, end) for _, start, end in offsets],
-        "token_ids": token_ids,
-        "ids": torch.tensor([prepared["eos_id"], *token_ids], device=prepared["device"]),
+        "ids": torch.cat([start_id, table[:, 0]]).to(prepared["device"]),
+        "starts": table[:, 1].contiguous(),
+        "ends": table[:, 2].contiguous(),
         "top_k": cfg["top_k"] if cfg["detail_level"] == "per_char" else None,
     }
 
 
 def _per_char(
-    encoded: _Encoded, scores: TokenScores, bits: list[float], tokenizer: TokenizerHandle
-) -> list[CharScore]:
-    char_bits, char_tokens = spread_over_chars(bits, encoded["spans"], len(encoded["text"]))
-    ranks: list[int] = scores["rank"].tolist()
-    top_ids: list[list[int]] = scores["top_ids"].tolist()
-    top_probs: list[list[float]] = scores["top_probs"].tolist()
-    unique: list[int] = torch.unique(scores["top_ids"]).tolist()
-    names = {token_id: tokenizer.id_to_text(token_id) for token_id in unique}
-    out: list[CharScore] = []
-    for pos, (char, value, token) in enumerate(
-        zip(encoded["text"], char_bits, char_tokens, strict=True)
-    ):
-        item: CharScore = {
-            "char": char,
-            "surprisal_bits": value,
-            "token_index": token,
-            "rank": ranks[token],
-        }
-        if encoded["top_k"] is not None and pos == encoded["spans"][token][0]:
-            item["top_k"] = [
-                {"text": names[token_id], "prob": prob}
-                for token_id, prob in zip(top_ids[token], top_probs[token], strict=True)
-            ]
-        out.append(item)
-    return out
+    encoded: _Encoded, scores: TokenScores, bits: Tensor, tokenizer: TokenizerHandle
+) -> CharScores:
+    char_bits, char_token = spread_over_chars(
+        bits, encoded["starts"], encoded["ends"], len(encoded["text"])
+    )
+    return CharScores(
+        encoded["text"],
+        {
+            "char_bits": char_bits,
+            "char_token": char_token,
+            "token_start": encoded["starts"],
+            "rank": scores["rank"],
+            "top_ids": scores["top_ids"],
+            "top_probs": scores["top_probs"],
+        },
+        name=tokenizer.id_to_text,
+        with_top_k=encoded["top_k"] is not None,
+    )
 
 
 def _outcome(
     encoded: _Encoded, scores: TokenScores, tokenizer: TokenizerHandle, per_char: bool
 ) -> ScoreOutcome:
-    nll: list[float] = scores["nll"].tolist()
-    total = math.fsum(nll)
-    num_tokens = len(nll)
+    nll = scores["nll"].double()  # (T,)
+    total = float(nll.sum())
+    num_tokens = nll.shape[0]
     num_chars = len(encoded["text"])
-    unk = tokenizer.unk_id
-    unknown = sum(
-        end - start
-        for token_id, (start, end) in zip(encoded["token_ids"], encoded["spans"], strict=True)
-        if token_id == unk
-    )
+    unknown = 0
+    if tokenizer.unk_id is not None:
+        widths = encoded["ends"] - encoded["starts"]  # (T,)
+        unknown = int(widths[encoded["ids"][1:].cpu() == tokenizer.unk_id].sum())
     loss = total / num_tokens
     out: ScoreOutcome = {
         "loss": loss,
@@ -162,7 +191,7 @@ def _outcome(
         "num_unknown_chars": unknown,
     }
     if per_char:
-        out["per_char"] = _per_char(encoded, scores, [v / LN2 for v in nll], tokenizer)
+        out["per_char"] = _per_char(encoded, scores, nll / LN2, tokenizer)
     return out
 
 
@@ -173,12 +202,14 @@ def score_windowed(
     settings: Settings,
     *,
     per_batch: int | None = None,
+    piece_chars: int = ENCODE_CHARS,
 ) -> ScoreOutcome:
     """Score with a forward-only model of context ``prepared["max_seq_len"]``, windowed.
 
-    ``per_batch`` windows go through one forward pass (default: ``windows_per_batch``).
+    ``per_batch`` windows go through one forward pass (default: ``windows_per_batch``); the
+    text is encoded in pieces of about ``piece_chars`` characters (``text_pieces``).
     """
-    encoded = _encode(prepared, cfg, settings)
+    encoded = _encode(prepared, cfg, settings, piece_chars)
     tokenizer = prepared["tokenizer"]
     context = prepared["max_seq_len"]
     if per_batch is None:
@@ -201,8 +232,12 @@ def score_stateful(
     settings: Settings,
     *,
     chunk_len: int = CHUNK_TOKENS,
+    piece_chars: int = ENCODE_CHARS,
 ) -> ScoreOutcome:
-    """Score with a stateful model, ``chunk_len`` tokens a step, its state carried over."""
-    encoded = _encode(prepared, cfg, settings)
+    """Score with a stateful model, ``chunk_len`` tokens a step, its state carried over.
+
+    The text is encoded in pieces of about ``piece_chars`` characters (``text_pieces``).
+    """
+    encoded = _encode(prepared, cfg, settings, piece_chars)
     scores = stateful_scores(model, encoded["ids"], chunk_len=chunk_len, top_k=encoded["top_k"])
     return _outcome(encoded, scores, prepared["tokenizer"], cfg["detail_level"] == "per_char")

@@ -40,27 +40,43 @@ def token_scores(logits: Tensor, targets: Tensor, top_k: int | None) -> TokenSco
     }
 
 
-def concat_scores(parts: list[TokenScores]) -> TokenScores:
-    """Join scores of consecutive stretches of tokens (``parts`` is not empty)."""
+def empty_scores(count: int, top_k: int | None) -> TokenScores:
+    """Room for the scores of ``count`` tokens, filled stretch by stretch with ``put_scores``.
+
+    Ranks and ids are kept as 32-bit integers: the scores of a long text stay small.
+    """
+    k = 0 if top_k is None else top_k
     return {
-        "nll": torch.cat([p["nll"] for p in parts]),
-        "rank": torch.cat([p["rank"] for p in parts]),
-        "top_ids": torch.cat([p["top_ids"] for p in parts]),
-        "top_probs": torch.cat([p["top_probs"] for p in parts]),
+        "nll": torch.zeros(count),
+        "rank": torch.zeros(count, dtype=torch.int32),
+        "top_ids": torch.zeros(count, k, dtype=torch.int32),
+        "top_probs": torch.zeros(count, k),
     }
 
 
-def check_tiling(spans: list[tuple[int, int]], num_chars: int) -> None:
-    """Raise MODEL_INCOMPATIBLE unless ``spans`` cover ``[0, num_chars)`` in order, no gap."""
-    pos = 0
-    for index, (start, end) in enumerate(spans):
-        if start != pos or end < start:
-            raise ModelTrainerError(
-                "MODEL_INCOMPATIBLE",
-                f"tokenizer span {index} is ({start}, {end}), expected it to start at {pos}: "
-                "the spans of encode_offsets must tile the text",
-            )
-        pos = end
+def put_scores(into: TokenScores, first: int, part: TokenScores) -> None:
+    """Copy ``part``, the scores of tokens ``first ..``, into ``into`` (on its device)."""
+    last = first + part["nll"].shape[0]
+    for key in ("nll", "rank", "top_ids", "top_probs"):
+        into[key][first:last] = part[key].to(into[key].device)
+
+
+def check_tiling(starts: Tensor, ends: Tensor, num_chars: int) -> None:
+    """Raise MODEL_INCOMPATIBLE unless spans ``[starts, ends)`` cover ``[0, num_chars)`` in order.
+
+    ``starts`` and ``ends`` are ``(T,)`` integer tensors; there must be no gap and no overlap.
+    """
+    expected = torch.cat([torch.zeros(1, dtype=ends.dtype), ends[:-1]])  # (T,)
+    bad = ((starts != expected) | (ends < starts)).nonzero()
+    if bad.numel():
+        index = int(bad[0, 0])
+        raise ModelTrainerError(
+            "MODEL_INCOMPATIBLE",
+            f"tokenizer span {index} is ({int(starts[index])}, {int(ends[index])}), expected "
+            f"it to start at {int(expected[index])}: the spans of encode_offsets must tile "
+            "the text",
+        )
+    pos = int(ends[-1]) if ends.numel() else 0
     if pos != num_chars:
         raise ModelTrainerError(
             "MODEL_INCOMPATIBLE",
@@ -69,42 +85,29 @@ def check_tiling(spans: list[tuple[int, int]], num_chars: int) -> None:
         )
 
 
-def charge_empty_spans(values: list[float], spans: list[tuple[int, int]]) -> list[float]:
+def charge_empty_spans(values: Tensor, widths: Tensor) -> Tensor:
     """Move the value of each token with an empty span onto a token that covers characters.
 
     It goes to the next token with characters or, after the last one, to the previous. The
-    total is unchanged. ``spans`` tile a non-empty text, so some span is non-empty.
+    total is unchanged. Some width is positive (the spans tile a non-empty text).
     """
-    out = [0.0] * len(values)
-    carry = 0.0
-    last = -1
-    for index, ((start, end), value) in enumerate(zip(spans, values, strict=True)):
-        if end == start:
-            carry += value
-        else:
-            out[index] = value + carry
-            carry = 0.0
-            last = index
-    out[last] += carry
-    return out
+    covering = (widths > 0).nonzero()[:, 0]  # (C,) tokens that cover characters
+    positions = torch.arange(values.shape[0])  # (T,)
+    target = torch.searchsorted(covering, positions).clamp(max=covering.shape[0] - 1)  # (T,)
+    return torch.zeros_like(values).index_add_(0, covering[target], values)
 
 
 def spread_over_chars(
-    values: list[float], spans: list[tuple[int, int]], num_chars: int
-) -> tuple[list[float], list[int]]:
-    """Spread each token's value evenly over its characters.
+    values: Tensor, starts: Tensor, ends: Tensor, num_chars: int
+) -> tuple[Tensor, Tensor]:
+    """Spread each token's value (``(T,)``) evenly over the characters it covers.
 
-    Returns the value of each character and the index of the token covering it; the values
-    of the characters sum to the values of the tokens.
+    Returns the value of each character ``(N,)`` and the index of the token covering it
+    ``(N,)``; the values of the characters sum to the values of the tokens.
     """
-    check_tiling(spans, num_chars)
-    charged = charge_empty_spans(values, spans)
-    char_values: list[float] = []
-    char_tokens: list[int] = []
-    for index, (start, end) in enumerate(spans):
-        width = end - start
-        if width == 0:
-            continue
-        char_values.extend([charged[index] / width] * width)
-        char_tokens.extend([index] * width)
-    return char_values, char_tokens
+    check_tiling(starts, ends, num_chars)
+    widths = ends - starts  # (T,)
+    charged = charge_empty_spans(values, widths)
+    per_char = charged / widths.clamp(min=1)  # (T,)
+    tokens = torch.arange(values.shape[0])  # (T,)
+    return per_char.repeat_interleave(widths), tokens.repeat_interleave(widths)

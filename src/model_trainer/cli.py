@@ -34,6 +34,15 @@ from tqdm import tqdm
 
 from model_trainer.core.config.settings import Settings, load_settings, with_overrides
 from model_trainer.core.contracts.defaults import train_config
+from model_trainer.core.contracts.model import (
+    EvalOutcome,
+    GenerateConfig,
+    GenerateOutcome,
+    ModelTrainConfig,
+    ScoreConfig,
+    ScoreOutcome,
+    TrainOutcome,
+)
 from model_trainer.core.contracts.schema import (
     GENERATE_FIELDS,
     SCORE_FIELDS,
@@ -45,15 +54,6 @@ from model_trainer.core.contracts.schema import (
     train_overlay,
 )
 from model_trainer.core.contracts.typed_json import load_json, without_none
-from model_trainer.core.contracts.model import (
-    EvalOutcome,
-    GenerateConfig,
-    GenerateOutcome,
-    ModelTrainConfig,
-    ScoreConfig,
-    ScoreOutcome,
-    TrainOutcome,
-)
 from model_trainer.core.errors import ModelTrainerError, ModelTrainerErrorCode, user_error
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.job_events import is_completed, is_failed

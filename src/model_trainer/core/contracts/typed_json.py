@@ -199,8 +199,10 @@ def _fields(
 
 
 def walk(value: object, hint: object, path: str, rules: Rules) -> Walked:
-    """Check ``value`` against ``hint``: the value read (floats widened, tuples made) or the
-    first problem, at ``path``.
+    """Check ``value`` against ``hint``: the value read and the first problem, if any.
+
+    The value read has integers widened where a float is expected and lists made tuples
+    where a tuple is; a problem names the field by its dotted ``path``.
 
     Raises:
         ModelTrainerError: ``INTERNAL_ERROR`` for an annotation the reader cannot check.
@@ -224,9 +226,11 @@ def walk(value: object, hint: object, path: str, rules: Rules) -> Walked:
 def conforms(
     data: dict[str, object], shape: type[T], rules: Rules, problems: list[Problem]
 ) -> TypeGuard[T]:
-    """True when ``data`` fits the TypedDict ``shape``; its values are then replaced by the
-    values read (unknown keys dropped, integers widened where a float is expected). Else
-    ``data`` is left as it was and the first problem is appended to ``problems``.
+    """True when ``data`` fits the TypedDict ``shape``, which narrows it to ``shape``.
+
+    Its values are then replaced by the values read (unknown keys dropped, integers widened
+    where a float is expected). Else ``data`` is left as it was and the first problem is
+    appended to ``problems``.
     """
     fields, problem = _fields(data, shape, "", rules)
     if problem is not None:

@@ -349,6 +349,16 @@ def train_config_of(raw: argparse.Namespace) -> ModelTrainConfig:
     return train_overlay({**{str(key): value for key, value in data.items()}, **flags}, where=where)
 
 
+def score_config_of(raw: argparse.Namespace) -> ScoreConfig:
+    """The score config of ``score``'s flags (the score job validates it)."""
+    return score_overlay(_given(raw, SCORE_FIELDS), where="command line")
+
+
+def generate_config_of(raw: argparse.Namespace) -> GenerateConfig:
+    """The generate config of ``generate``'s flags (the generate job validates it)."""
+    return generate_overlay(_given(raw, GENERATE_FIELDS), where="command line")
+
+
 def _train_or_rank(
     start: Callable[[], JobHandle[TrainOutcome]],
     start_rank: Callable[[RankEnd], int],
@@ -429,7 +439,7 @@ def _cmd_runs(raw: argparse.Namespace) -> int:
 
 def _cmd_score(raw: argparse.Namespace) -> int:
     args: _RunArgs = raw
-    cfg: ScoreConfig = score_overlay(_given(raw, SCORE_FIELDS), where="command line")
+    cfg = score_config_of(raw)
     outcome: ScoreOutcome = _wait(start_score(args.run_id, cfg, _settings(args)))
     if args.json:
         _print_json(outcome)
@@ -453,7 +463,7 @@ def _cmd_score(raw: argparse.Namespace) -> int:
 
 def _cmd_generate(raw: argparse.Namespace) -> int:
     args: _RunArgs = raw
-    cfg: GenerateConfig = generate_overlay(_given(raw, GENERATE_FIELDS), where="command line")
+    cfg = generate_config_of(raw)
     outcome: GenerateOutcome = _wait(start_generate(args.run_id, cfg, _settings(args)))
     if args.json:
         _print_json(outcome)

@@ -15,7 +15,17 @@ import json
 import math
 import types
 from pathlib import Path
-from typing import Literal, TypedDict, TypeGuard, TypeVar, Union, get_args, get_origin
+from typing import (
+    Literal,
+    NotRequired,
+    Required,
+    TypedDict,
+    TypeGuard,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+)
 from typing import get_type_hints as type_hints
 from typing import is_typeddict as typeddict
 
@@ -172,6 +182,24 @@ def _mapping(value: object, hint: object, path: str, rules: Rules) -> Walked:
     return entries, None
 
 
+def _keys(shape: object) -> tuple[dict[str, object], set[str]]:
+    """The field annotations of the TypedDict ``shape`` and its required keys.
+
+    The keys are read from the annotations: with postponed annotations Python 3.11 counts a
+    ``NotRequired`` key among ``__required_keys__``.
+    """
+    hints: dict[str, object] = {}
+    required: set[str] = set(vars(shape)["__required_keys__"])
+    for key, hint in type_hints(shape, include_extras=True).items():
+        origin = get_origin(hint)
+        if origin is NotRequired:
+            required.discard(key)
+        elif origin is Required:
+            required.add(key)
+        hints[key] = get_args(hint)[0] if origin is NotRequired or origin is Required else hint
+    return hints, required
+
+
 def _fields(
     value: object, hint: object, path: str, rules: Rules
 ) -> tuple[dict[str, object], Problem | None]:
@@ -179,8 +207,7 @@ def _fields(
         detail = f"must be an object, got {value!r}"
         return {}, {"field": path, "detail": detail}
     data = {str(key): item for key, item in value.items()}
-    hints = type_hints(hint)
-    required: frozenset[str] = vars(hint)["__required_keys__"]
+    hints, required = _keys(hint)
     missing = sorted(required - set(data))
     if missing:
         return {}, {"field": path, "detail": f"lacks {', '.join(missing)}"}

@@ -182,20 +182,6 @@ def json_int(data: Mapping[str, object], key: str, where: str) -> int:
     return value
 
 
-def json_str(data: Mapping[str, object], key: str, where: str) -> str:
-    """The non-empty string ``data[key]``; ``where`` names the file in the error.
-
-    Raises:
-        ModelTrainerError: ``MODEL_LOAD_FAILED`` when it is missing or not a non-empty string.
-    """
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise ModelTrainerError(
-            "MODEL_LOAD_FAILED", f"{where}: {key} must be a non-empty string, got {value!r}"
-        )
-    return value
-
-
 def json_object(data: Mapping[str, object], key: str, where: str) -> dict[str, object]:
     """The JSON object ``data[key]``; ``where`` names the file in the error.
 

@@ -330,7 +330,7 @@ def test_launch_distributed_checks_its_config_before_starting_torchrun(runs: str
     with pytest.raises(ModelTrainerError) as caught:
         api.launch_distributed({"model_sise": "tiny"}, runs_dir=runs)
     assert caught.value.code == "INVALID_CONFIG"
-    assert caught.value.message.startswith("unknown config field(s) model_sise; known: ")
+    assert caught.value.message.startswith("config: has unknown field(s) model_sise; known: ")
     with pytest.raises(ModelTrainerError) as counted:
         api.launch_distributed({"model_size": "tiny"}, nproc_per_node=0, runs_dir=runs)
     assert counted.value.message == "nproc_per_node=0 and nnodes=1 must both be >= 1"

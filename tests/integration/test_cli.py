@@ -206,7 +206,9 @@ def test_bad_config_file_is_a_usage_error(
     config = tmp_path / "run.json"
     config.write_text('{"num_epochs": "three"}', encoding="utf-8")
     assert main(["train", "--config", str(config)]) == 2
-    message = f"error[INVALID_CONFIG]: --config {config}: num_epochs must be an integer, got 'three'"
+    message = (
+        f"error[INVALID_CONFIG]: --config {config}: num_epochs must be an integer, got 'three'"
+    )
     assert message in capsys.readouterr().err
 
 

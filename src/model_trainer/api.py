@@ -7,8 +7,9 @@ a notebook. ``train`` and ``resume`` show a live panel with a Stop button in a n
 front end, and a text progress bar elsewhere or when ``MODEL_TRAINER_CONSOLE=1``.
 
 The keywords of ``train``, ``score`` and ``generate`` are the fields of
-``ModelTrainConfig``, ``ScoreConfig`` and ``GenerateConfig`` with the defaults of
-``core/contracts/defaults.py``, which work on the embedded corpus. ``runs_dir`` picks the
+``ModelTrainConfig``, ``ScoreConfig`` and ``GenerateConfig`` with the defaults of their
+schemas (``core/contracts/schema.py``), which work on the embedded corpus; each config is
+validated once, by the job or the inference step it goes to. ``runs_dir`` picks the
 runs folder (default: ``MODEL_TRAINER_RUNS_DIR``, else ``./runs``).
 """
 
@@ -20,20 +21,17 @@ from typing import TypeVar
 
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.config.settings import Settings, load_settings, with_overrides
-from model_trainer.core.contracts.defaults import (
-    BUILTIN_CORPUS,
-    generate_config,
-    score_config,
-    train_config,
-    train_config_from_mapping,
-)
+from model_trainer.core.contracts.defaults import BUILTIN_CORPUS, train_config_from_mapping
 from model_trainer.core.contracts.model import (
     DetailLevel,
     DeviceName,
     EvalOutcome,
+    GenerateConfig,
     GenerateOutcome,
+    ModelTrainConfig,
     Precision,
     PreparedLMModel,
+    ScoreConfig,
     ScoreOutcome,
     TrainOutcome,
 )
@@ -178,29 +176,29 @@ def train(
             ``MODEL_NOT_FOUND`` for an unregistered family, ``CUDA_NOT_AVAILABLE``; later
             failures are the job's (``job.result()`` raises them).
     """
-    cfg = train_config(
-        model_family=model_family,
-        model_size=model_size,
-        corpus_path=corpus_path,
-        tokenizer_kind=tokenizer_kind,
-        vocab_size=vocab_size,
-        max_seq_len=max_seq_len,
-        num_epochs=num_epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        weight_decay=weight_decay,
-        warmup_steps=warmup_steps,
-        grad_clip=grad_clip,
-        grad_accum_steps=grad_accum_steps,
-        val_fraction=val_fraction,
-        eval_every_steps=eval_every_steps,
-        checkpoint_every_steps=checkpoint_every_steps,
-        max_steps_per_epoch=max_steps_per_epoch,
-        seed=seed,
-        device=device,
-        precision=precision,
-        compile=compile,
-    )
+    cfg: ModelTrainConfig = {
+        "model_family": model_family,
+        "model_size": model_size,
+        "corpus_path": corpus_path,
+        "tokenizer_kind": tokenizer_kind,
+        "vocab_size": vocab_size,
+        "max_seq_len": max_seq_len,
+        "num_epochs": num_epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "weight_decay": weight_decay,
+        "warmup_steps": warmup_steps,
+        "grad_clip": grad_clip,
+        "grad_accum_steps": grad_accum_steps,
+        "val_fraction": val_fraction,
+        "eval_every_steps": eval_every_steps,
+        "checkpoint_every_steps": checkpoint_every_steps,
+        "max_steps_per_epoch": max_steps_per_epoch,
+        "seed": seed,
+        "device": device,
+        "precision": precision,
+        "compile": compile,
+    }
     settings = _settings(runs_dir)
     return _watched(
         lambda all_sinks: start_train(
@@ -397,7 +395,13 @@ def score(
         ModelTrainerError: ``INVALID_CONFIG`` (not exactly one of text and path, a bad
             ``top_k``), the errors of ``load_run`` for a run id.
     """
-    cfg = score_config(text=text, path=path, detail_level=detail_level, top_k=top_k, seed=seed)
+    cfg: ScoreConfig = {
+        "text": text,
+        "path": path,
+        "detail_level": detail_level,
+        "top_k": top_k,
+        "seed": seed,
+    }
     prepared = _prepared(model, runs_dir, registry)
     return inference.score(prepared, cfg, _settings(runs_dir))
 
@@ -413,7 +417,7 @@ def generate(
     top_p: float = 1.0,
     num_return_sequences: int = 1,
     seed: int | None = 0,
-    stop_sequences: list[str] | None = None,
+    stop_sequences: Sequence[str] = (),
     show: bool = False,
     runs_dir: str | None = None,
     registry: ModelRegistry = default_registry,
@@ -429,17 +433,17 @@ def generate(
         ModelTrainerError: ``INVALID_CONFIG`` (a bad field, not exactly one prompt), the
             errors of ``load_run`` for a run id.
     """
-    cfg = generate_config(
-        prompt_text=prompt_text,
-        prompt_path=prompt_path,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        num_return_sequences=num_return_sequences,
-        seed=seed,
-        stop_sequences=stop_sequences,
-    )
+    cfg: GenerateConfig = {
+        "prompt_text": prompt_text,
+        "prompt_path": prompt_path,
+        "max_new_tokens": max_new_tokens,
+        "temperature": temperature,
+        "top_k": top_k,
+        "top_p": top_p,
+        "num_return_sequences": num_return_sequences,
+        "seed": seed,
+        "stop_sequences": list(stop_sequences),
+    }
     prepared = _prepared(model, runs_dir, registry)
     settings = _settings(runs_dir)
     if not show:

@@ -18,26 +18,42 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Final, NoReturn, Protocol, TextIO, TypedDict, TypeVar
+from typing import (
+    Final,
+    Literal,
+    NoReturn,
+    Protocol,
+    TextIO,
+    TypedDict,
+    TypeVar,
+    get_args,
+    get_origin,
+)
 
 from tqdm import tqdm
 
 from model_trainer.core.config.settings import Settings, load_settings, with_overrides
-from model_trainer.core.contracts.defaults import (
-    BUILTIN_CORPUS,
-    generate_config,
-    score_config,
-    train_config,
-    train_config_from_json,
-    train_config_from_mapping,
-)
+from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import (
     EvalOutcome,
+    GenerateConfig,
     GenerateOutcome,
     ModelTrainConfig,
+    ScoreConfig,
     ScoreOutcome,
     TrainOutcome,
 )
+from model_trainer.core.contracts.schema import (
+    GENERATE_FIELDS,
+    SCORE_FIELDS,
+    TRAIN_FIELDS,
+    Field,
+    field_types,
+    generate_overlay,
+    score_overlay,
+    train_overlay,
+)
+from model_trainer.core.contracts.typed_json import load_json, without_none
 from model_trainer.core.errors import ModelTrainerError, ModelTrainerErrorCode, user_error
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.job_events import is_completed, is_failed
@@ -70,6 +86,7 @@ POLL_S: Final = 0.1
 DEMO_PROMPT: Final = "The "
 
 OutcomeT = TypeVar("OutcomeT")
+ConfigT = TypeVar("ConfigT")
 
 
 def exit_status(code: ModelTrainerErrorCode) -> int:
@@ -177,19 +194,6 @@ class _Common(Protocol):
 
 
 class _TrainArgs(_Common, Protocol):
-    family: str | None
-    size: str | None
-    corpus: str | None
-    epochs: int | None
-    batch_size: int | None
-    lr: float | None
-    max_seq_len: int | None
-    seed: int | None
-    device: str | None
-    precision: str | None
-    tokenizer: str | None
-    vocab_size: int | None
-    max_steps_per_epoch: int | None
     run_id: str | None
     config: str | None
 
@@ -200,24 +204,6 @@ class _DemoArgs(_Common, Protocol):
 
 class _RunArgs(_Common, Protocol):
     run_id: str
-
-
-class _ScoreArgs(_RunArgs, Protocol):
-    text: str | None
-    path: str | None
-    per_char: bool
-    top_k: int | None
-
-
-class _GenerateArgs(_RunArgs, Protocol):
-    prompt: str | None
-    prompt_path: str | None
-    max_new_tokens: int
-    temperature: float
-    top_k: int
-    top_p: float
-    num_return_sequences: int
-    seed: int | None
 
 
 class _TokenizerArgs(Protocol):
@@ -296,7 +282,7 @@ class DemoSummary(TypedDict):
 
 
 def _demo_sample(run_id: str, settings: Settings) -> str:
-    cfg = generate_config(prompt_text=DEMO_PROMPT, max_new_tokens=200, seed=0)
+    cfg = generate_overlay({"prompt_text": DEMO_PROMPT, "max_new_tokens": 200, "seed": 0})
     return _wait(start_generate(run_id, cfg, settings))["outputs"][0]
 
 
@@ -337,35 +323,40 @@ def _cmd_demo(raw: argparse.Namespace) -> int:
     return _train_and_report(handle, as_json=args.json, demo=True, settings=settings)
 
 
-_TRAIN_FLAGS: Final[tuple[tuple[str, str], ...]] = (
-    ("family", "model_family"),
-    ("size", "model_size"),
-    ("corpus", "corpus_path"),
-    ("epochs", "num_epochs"),
-    ("batch_size", "batch_size"),
-    ("lr", "learning_rate"),
-    ("max_seq_len", "max_seq_len"),
-    ("seed", "seed"),
-    ("device", "device"),
-    ("precision", "precision"),
-    ("tokenizer", "tokenizer_kind"),
-    ("vocab_size", "vocab_size"),
-    ("max_steps_per_epoch", "max_steps_per_epoch"),
-)
+def _given(raw: argparse.Namespace, fields: tuple[Field, ...]) -> dict[str, object]:
+    """The config fields set on the command line (an absent flag leaves no attribute)."""
+    values: dict[str, object] = vars(raw)
+    return {field["name"]: values[field["name"]] for field in fields if field["name"] in values}
 
 
 def train_config_of(raw: argparse.Namespace) -> ModelTrainConfig:
-    """The run config of ``train``'s arguments: ``--config`` file, then the flags over it."""
+    """The run config of ``train``'s arguments: ``--config`` file, then the flags over it.
+
+    Its fields are read strictly here; the train job validates the whole config.
+    """
     args: _TrainArgs = raw
-    base = None
-    if args.config is not None:
-        path = Path(args.config)
-        if not path.is_file():
-            raise ModelTrainerError("INVALID_CONFIG", f"--config: no file at {args.config!r}")
-        base = train_config_from_json(read_text_file(args.config, "config"))
-    values: dict[str, object] = vars(raw)
-    overrides = {key: values[flag] for flag, key in _TRAIN_FLAGS if values[flag] is not None}
-    return train_config_from_mapping(overrides, base)
+    flags = _given(raw, TRAIN_FIELDS)
+    if args.config is None:
+        return train_overlay(flags, where="command line")
+    if not Path(args.config).is_file():
+        raise ModelTrainerError("INVALID_CONFIG", f"--config: no file at {args.config!r}")
+    where = f"--config {args.config}"
+    data = load_json(read_text_file(args.config, "config"), where=where, code="INVALID_CONFIG")
+    if not isinstance(data, dict):
+        raise ModelTrainerError(
+            "INVALID_CONFIG", f"{where}: must hold a JSON object, got {type(data).__name__}"
+        )
+    return train_overlay({**{str(key): value for key, value in data.items()}, **flags}, where=where)
+
+
+def score_config_of(raw: argparse.Namespace) -> ScoreConfig:
+    """The score config of ``score``'s flags (the score job validates it)."""
+    return score_overlay(_given(raw, SCORE_FIELDS), where="command line")
+
+
+def generate_config_of(raw: argparse.Namespace) -> GenerateConfig:
+    """The generate config of ``generate``'s flags (the generate job validates it)."""
+    return generate_overlay(_given(raw, GENERATE_FIELDS), where="command line")
 
 
 def _train_or_rank(
@@ -449,13 +440,8 @@ def _cmd_runs(raw: argparse.Namespace) -> int:
 
 
 def _cmd_score(raw: argparse.Namespace) -> int:
-    args: _ScoreArgs = raw
-    cfg = score_config(
-        text=args.text,
-        path=args.path,
-        detail_level="per_char" if args.per_char else "summary",
-        top_k=args.top_k,
-    )
+    args: _RunArgs = raw
+    cfg = score_config_of(raw)
     outcome: ScoreOutcome = _wait(start_score(args.run_id, cfg, _settings(args)))
     if args.json:
         _print_json(outcome)
@@ -478,17 +464,8 @@ def _cmd_score(raw: argparse.Namespace) -> int:
 
 
 def _cmd_generate(raw: argparse.Namespace) -> int:
-    args: _GenerateArgs = raw
-    cfg = generate_config(
-        prompt_text=args.prompt,
-        prompt_path=args.prompt_path,
-        max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        num_return_sequences=args.num_return_sequences,
-        seed=args.seed,
-    )
+    args: _RunArgs = raw
+    cfg = generate_config_of(raw)
     outcome: GenerateOutcome = _wait(start_generate(args.run_id, cfg, _settings(args)))
     if args.json:
         _print_json(outcome)
@@ -541,6 +518,79 @@ def _add(
     return parser
 
 
+_ALIASES: Final[dict[str, tuple[str, ...]]] = {
+    "model_family": ("--family",),
+    "model_size": ("--size",),
+    "corpus_path": ("--corpus",),
+    "num_epochs": ("--epochs",),
+    "learning_rate": ("--lr",),
+    "tokenizer_kind": ("--tokenizer",),
+    "prompt_text": ("--prompt",),
+}
+_PARSERS: Final[dict[object, Callable[[str], object]]] = {int: int, float: float, str: str}
+
+
+def _flag_help(field: Field) -> str:
+    default = field["default"]
+    return (
+        field["doc"] if default is None or default == [] else f"{field['doc']} (default: {default})"
+    )
+
+
+def add_field_flag(target: argparse._ActionsContainer, field: Field, hint: object) -> None:
+    """Add the flag ``--field-name`` (and its short aliases) of one config field.
+
+    The flag's type comes from the field's annotation; an absent flag leaves no attribute.
+
+    Raises:
+        ModelTrainerError: ``INTERNAL_ERROR`` for an annotation no flag can take.
+    """
+    name = field["name"]
+    flags = (f"--{name.replace('_', '-')}", *_ALIASES.get(name, ()))
+    kind = without_none(hint)
+    text = _flag_help(field)
+    if kind is bool:
+        target.add_argument(
+            *flags,
+            dest=name,
+            action=argparse.BooleanOptionalAction,
+            default=argparse.SUPPRESS,
+            help=text,
+        )
+    elif get_origin(kind) is Literal:
+        choices = [str(choice) for choice in get_args(kind)]
+        target.add_argument(
+            *flags, dest=name, choices=choices, default=argparse.SUPPRESS, help=text
+        )
+    elif get_origin(kind) is list:
+        target.add_argument(*flags, dest=name, nargs="+", default=argparse.SUPPRESS, help=text)
+    elif kind in _PARSERS:
+        target.add_argument(
+            *flags, dest=name, type=_PARSERS[kind], default=argparse.SUPPRESS, help=text
+        )
+    else:
+        raise ModelTrainerError("INTERNAL_ERROR", f"{name}: no command-line flag for {hint!r}")
+
+
+def add_config_flags(
+    parser: argparse.ArgumentParser,
+    shape: type[ConfigT],
+    fields: tuple[Field, ...],
+    *,
+    either: tuple[str, str] | None = None,
+) -> None:
+    """A flag for every field of a config, typed and documented by its schema.
+
+    The two fields named by ``either`` go in a group of which exactly one must be given.
+    """
+    types = field_types(shape)
+    pair = either or ()
+    group = parser.add_mutually_exclusive_group(required=True) if pair else parser
+    for field in fields:
+        target = group if field["name"] in pair else parser
+        add_field_flag(target, field, types[field["name"]])
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand."""
     parser = _Parser(
@@ -553,19 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(demo)
 
     train = _add(commands, "train", _cmd_train, "train a new run")
-    train.add_argument("--family", help="model family: gpt2 or char_lstm")
-    train.add_argument("--size", help="model size, e.g. tiny, small")
-    train.add_argument("--corpus", help=f"a text file, a folder of .txt files or {BUILTIN_CORPUS}")
-    train.add_argument("--epochs", type=int, help="number of epochs")
-    train.add_argument("--batch-size", type=int, help="windows per batch")
-    train.add_argument("--lr", type=float, help="peak learning rate")
-    train.add_argument("--max-seq-len", type=int, help="tokens per window")
-    train.add_argument("--seed", type=int, help="random seed")
-    train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="device")
-    train.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="precision")
-    train.add_argument("--tokenizer", choices=("char", "bpe"), help="tokenizer kind")
-    train.add_argument("--vocab-size", type=int, help="BPE vocabulary size")
-    train.add_argument("--max-steps-per-epoch", type=int, help="cap on batches per epoch")
+    add_config_flags(train, ModelTrainConfig, TRAIN_FIELDS)
     train.add_argument("--run-id", help="the run's id (default: family-size-time-hex)")
     train.add_argument("--config", help="a JSON file of config fields; flags override it")
     _common(train)
@@ -583,24 +621,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = _add(commands, "score", _cmd_score, "score a text with a run's model")
     score.add_argument("run_id", metavar="RUN_ID")
-    source = score.add_mutually_exclusive_group(required=True)
-    source.add_argument("--text", help="the text to score")
-    source.add_argument("--path", help="a UTF-8 file to score")
-    score.add_argument("--per-char", action="store_true", help="show every character's score")
-    score.add_argument("--top-k", type=int, help="also show the K likeliest alternatives")
+    add_config_flags(score, ScoreConfig, SCORE_FIELDS, either=("text", "path"))
+    score.add_argument(
+        "--per-char",
+        dest="detail_level",
+        action="store_const",
+        const="per_char",
+        default=argparse.SUPPRESS,
+        help="show every character's score (--detail-level per_char)",
+    )
     _common(score)
 
     generate = _add(commands, "generate", _cmd_generate, "sample from a run's model")
     generate.add_argument("run_id", metavar="RUN_ID")
-    prompt = generate.add_mutually_exclusive_group(required=True)
-    prompt.add_argument("--prompt", help="the prompt text")
-    prompt.add_argument("--prompt-path", help="a UTF-8 file holding the prompt")
-    generate.add_argument("--max-new-tokens", type=int, default=200, help="tokens to sample")
-    generate.add_argument("--temperature", type=float, default=0.8, help="sampling temperature")
-    generate.add_argument("--top-k", type=int, default=50, help="sample from the K likeliest")
-    generate.add_argument("--top-p", type=float, default=1.0, help="nucleus probability mass")
-    generate.add_argument("--num-return-sequences", type=int, default=1, help="continuations")
-    generate.add_argument("--seed", type=int, default=0, help="random seed")
+    add_config_flags(
+        generate, GenerateConfig, GENERATE_FIELDS, either=("prompt_text", "prompt_path")
+    )
     _common(generate)
 
     tokenizer = _add(commands, "tokenizer", _cmd_tokenizer_train, "tokenizer tools")

@@ -77,7 +77,8 @@ def test_every_subcommand_has_help(words: list[str], capsys: pytest.CaptureFixtu
         ([], "error[INVALID_CONFIG]: model-trainer: the following arguments are required: COMMAND"),
         (
             ["train", "--epochs", "x"],
-            "error[INVALID_CONFIG]: model-trainer train: argument --epochs: invalid int value: 'x'",
+            "error[INVALID_CONFIG]: model-trainer train: argument --num-epochs/--epochs: "
+            "invalid int value: 'x'",
         ),
         (
             ["score", "r1"],
@@ -214,7 +215,10 @@ def test_bad_config_file_is_a_usage_error(
     config = tmp_path / "run.json"
     config.write_text('{"num_epochs": "three"}', encoding="utf-8")
     assert main(["train", "--config", str(config)]) == 2
-    assert "error[INVALID_CONFIG]: num_epochs must be an integer" in capsys.readouterr().err
+    message = (
+        f"error[INVALID_CONFIG]: --config {config}: num_epochs must be an integer, got 'three'"
+    )
+    assert message in capsys.readouterr().err
 
 
 def test_failures_exit_with_their_status(

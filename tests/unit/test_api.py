@@ -3,13 +3,21 @@ from __future__ import annotations
 import inspect
 import math
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 import model_trainer
 from model_trainer import api
-from model_trainer.core.contracts.defaults import generate_config, score_config, train_config
+from model_trainer.core.contracts.model import GenerateConfig, ModelTrainConfig, ScoreConfig
+from model_trainer.core.contracts.schema import (
+    GENERATE_FIELDS,
+    SCORE_FIELDS,
+    TRAIN_FIELDS,
+    Field,
+    field_types,
+)
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.job_events import (
@@ -88,32 +96,40 @@ def test_the_package_exports_exactly_the_notebook_api() -> None:
         getattr(model_trainer, unknown)
 
 
-def test_keywords_are_the_config_fields_with_their_defaults() -> None:
-    for function, config, extras in (
-        (
-            api.train,
-            dict(train_config()),
-            ["run_id", "runs_dir", "show", "unit", "sinks", "registry"],
-        ),
-        (api.score, dict(score_config(text="x")), ["runs_dir", "registry"]),
-        (
-            api.generate,
-            dict(generate_config(prompt_text="x")),
-            ["show", "runs_dir", "registry"],
-        ),
-    ):
-        parameters = inspect.signature(function).parameters
-        names = [name for name in parameters if name != "model"]
-        assert names == [*config, *extras]
-        defaults = {name: parameters[name].default for name in config}
-        for field in ("text", "prompt_text"):
-            if field in defaults:
-                assert defaults[field] is None
-                defaults[field] = "x"
-        if "stop_sequences" in defaults:
-            assert defaults["stop_sequences"] is None
-            defaults["stop_sequences"] = []
-        assert defaults == config
+KEYWORD_FUNCTIONS: list[tuple[str, tuple[Field, ...], type[object], list[str]]] = [
+    (
+        "train",
+        TRAIN_FIELDS,
+        ModelTrainConfig,
+        ["run_id", "runs_dir", "show", "unit", "sinks", "registry"],
+    ),
+    ("score", SCORE_FIELDS, ScoreConfig, ["runs_dir", "registry"]),
+    ("generate", GENERATE_FIELDS, GenerateConfig, ["show", "runs_dir", "registry"]),
+]
+
+
+@pytest.mark.parametrize(("function", "fields", "shape", "extras"), KEYWORD_FUNCTIONS)
+def test_keywords_are_the_schema_fields_with_their_defaults_and_types(
+    function: str,
+    fields: tuple[Field, ...],
+    shape: type[object],
+    extras: list[str],
+) -> None:
+    parameters = inspect.signature(vars(api)[function], eval_str=True).parameters
+    names = [name for name in parameters if name != "model"]
+    assert names == [*(field["name"] for field in fields), *extras]
+    types = field_types(shape)
+    for field in fields:
+        parameter = parameters[field["name"]]
+        assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        if isinstance(field["default"], list):
+            assert list(parameter.default) == field["default"]
+            assert parameter.annotation == Sequence[str]
+            assert types[field["name"]] == list[str]
+        else:
+            assert parameter.default == field["default"]
+            assert type(parameter.default) is type(field["default"])
+            assert parameter.annotation == types[field["name"]]
 
 
 def test_train_returns_a_handle_and_every_function_reads_the_run(corpus: str, runs: str) -> None:
@@ -314,7 +330,7 @@ def test_launch_distributed_checks_its_config_before_starting_torchrun(runs: str
     with pytest.raises(ModelTrainerError) as caught:
         api.launch_distributed({"model_sise": "tiny"}, runs_dir=runs)
     assert caught.value.code == "INVALID_CONFIG"
-    assert caught.value.message.startswith("unknown config field(s) model_sise; known: ")
+    assert caught.value.message.startswith("config: has unknown field(s) model_sise; known: ")
     with pytest.raises(ModelTrainerError) as counted:
         api.launch_distributed({"model_size": "tiny"}, nproc_per_node=0, runs_dir=runs)
     assert counted.value.message == "nproc_per_node=0 and nnodes=1 must both be >= 1"

@@ -257,11 +257,11 @@ def test_corrupt_metadata_fails_to_load(
 @pytest.mark.parametrize(
     "case",
     [
-        ({"model_size": 3}, "model_size must be a non-empty string, got 3"),
+        ({"model_size": 3}, "model_size must be a string, got 3"),
         ({"tokenizer_id": ""}, "tokenizer_id must be a non-empty string, got ''"),
-        ({"max_seq_len": True}, "max_seq_len must be a positive integer, got True"),
+        ({"max_seq_len": True}, "max_seq_len must be an integer, got True"),
         ({"max_seq_len": 0}, "max_seq_len must be a positive integer, got 0"),
-        ({"max_seq_len": "16"}, "max_seq_len must be a positive integer, got '16'"),
+        ({"max_seq_len": "16"}, "max_seq_len must be an integer, got '16'"),
     ],
     ids=["size", "tokenizer-id", "bool", "zero", "string"],
 )

@@ -107,9 +107,9 @@ def test_json_overlay_is_strict() -> None:
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("{", "config is not valid JSON"),
-        ("[1]", "config must be a JSON object, got list"),
-        ('{"epochs": 3}', "unknown config field(s) epochs"),
+        ("{", "config: not JSON"),
+        ("[1]", "config: must hold a JSON object, got list"),
+        ('{"epochs": 3}', "config: has unknown field(s) epochs"),
         ('{"num_epochs": "3"}', "num_epochs must be an integer, got '3'"),
         ('{"num_epochs": true}', "num_epochs must be an integer, got True"),
         ('{"learning_rate": "fast"}', "learning_rate must be a number, got 'fast'"),

@@ -377,18 +377,18 @@ def drop_key(key: str) -> Callable[[dict[str, object]], object]:
 @pytest.mark.parametrize(
     ("edit", "detail"),
     [
-        (lambda data: [data], "the state is not an object"),
-        (drop_key("seed"), "the state lacks seed"),
+        (lambda data: [data], "must hold a JSON object, got list"),
+        (drop_key("seed"), "state.json: lacks seed"),
         (set_key("seed", "5"), "seed must be an integer"),
         (set_key("seed", True), "seed must be an integer"),
         (set_key("best_loss", "low"), "best_loss must be a number"),
         (set_key("history", {}), "history must be a list"),
-        (set_key("scheduler", []), "the scheduler state is not an object"),
-        (set_key("position", 3), "position is not an object"),
-        (set_in("position", "tokens", 1.5), "tokens must be an integer"),
+        (set_key("scheduler", []), "scheduler must be an object, got []"),
+        (set_key("position", 3), "position must be an object, got 3"),
+        (set_in("position", "tokens", 1.5), "position.tokens must be an integer, got 1.5"),
         (set_in("position", "loss_sum", None), "loss_sum must be a number"),
         (set_in("position", "best_reading", False), "best_reading must be a number"),
-        (set_in("history", "loss", "x"), "loss must be a number"),
+        (set_in("history", "loss", "x"), "history[0].loss must be a number, got 'x'"),
         (set_in("history", "val_loss", [1]), "val_loss must be a number"),
     ],
 )
@@ -409,7 +409,7 @@ def test_history_entry_lacking_a_field(saved: Path) -> None:
         return data
 
     rewrite_state(saved, edit)
-    assert "an epoch of history lacks learning_rate" in load_failure(saved)
+    assert "history[0] lacks learning_rate" in load_failure(saved)
 
 
 def test_scheduler_state_is_lambda_lr_state(saved: Path) -> None:

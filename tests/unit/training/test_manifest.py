@@ -162,7 +162,7 @@ def drop_config_key(key: str) -> Edit:
 @pytest.mark.parametrize(
     ("edit", "detail"),
     [
-        (lambda data: [data], "the manifest must be an object"),
+        (lambda data: [data], "must hold a JSON object, got list"),
         (drop_key("device"), "lacks device"),
         (set_key("config", "cfg"), "config must be an object"),
         (drop_config_key("seed"), "config lacks seed"),

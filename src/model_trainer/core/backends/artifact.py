@@ -23,6 +23,7 @@ from model_trainer.core.contracts.model import (
     PreparedLMModel,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.contracts.typed_json import parse_typed
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.tokenizers.io import load_tokenizer
 from model_trainer.core.training.device import available_device
@@ -181,20 +182,6 @@ def json_int(data: Mapping[str, object], key: str, where: str) -> int:
     return value
 
 
-def json_str(data: Mapping[str, object], key: str, where: str) -> str:
-    """The non-empty string ``data[key]``; ``where`` names the file in the error.
-
-    Raises:
-        ModelTrainerError: ``MODEL_LOAD_FAILED`` when it is missing or not a non-empty string.
-    """
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise ModelTrainerError(
-            "MODEL_LOAD_FAILED", f"{where}: {key} must be a non-empty string, got {value!r}"
-        )
-    return value
-
-
 def json_object(data: Mapping[str, object], key: str, where: str) -> dict[str, object]:
     """The JSON object ``data[key]``; ``where`` names the file in the error.
 
@@ -217,13 +204,18 @@ def read_meta(folder: Path, meta_file: str, family: str) -> tuple[dict[str, obje
             ``MODEL_INCOMPATIBLE`` when the folder holds another family than ``family``.
     """
     data = read_json_object(folder / meta_file)
-    meta: ArtifactMeta = {
-        "model_family": json_str(data, "model_family", meta_file),
-        "model_size": json_str(data, "model_size", meta_file),
-        "max_seq_len": json_int(data, "max_seq_len", meta_file),
-        "tokenizer_id": json_str(data, "tokenizer_id", meta_file),
-        "tokenizer_kind": json_str(data, "tokenizer_kind", meta_file),
-    }
+    where = f"{meta_file}: file {str(folder / meta_file)!r}"
+    meta = parse_typed(data, ArtifactMeta, where=where, code="MODEL_LOAD_FAILED", unknown="ignore")
+    for key, value in meta.items():
+        if value == "":
+            raise ModelTrainerError(
+                "MODEL_LOAD_FAILED", f"{where}: {key} must be a non-empty string, got ''"
+            )
+    if meta["max_seq_len"] < 1:
+        raise ModelTrainerError(
+            "MODEL_LOAD_FAILED",
+            f"{where}: max_seq_len must be a positive integer, got {meta['max_seq_len']}",
+        )
     if meta["model_family"] != family:
         raise ModelTrainerError(
             "MODEL_INCOMPATIBLE",

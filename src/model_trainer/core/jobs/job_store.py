@@ -13,19 +13,15 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Final, TypedDict, TypeVar, get_args
+from typing import Final, TypedDict
 
+from model_trainer.core.contracts.typed_json import read_typed
 from model_trainer.core.errors import ModelTrainerError, ModelTrainerErrorCode
 from model_trainer.core.events.job_events import JobKind
 from model_trainer.core.jobs.runner import JobState
 
 JOB_FILE: Final = "job.json"
 HEARTBEAT_EVERY_S: Final = 1.0
-
-_STATES: Final[tuple[JobState, ...]] = get_args(JobState)
-_KINDS: Final[tuple[JobKind, ...]] = get_args(JobKind)
-_CODES: Final[tuple[ModelTrainerErrorCode, ...]] = get_args(ModelTrainerErrorCode)
-ChoiceT = TypeVar("ChoiceT", bound=str)
 
 
 class JobRecord(TypedDict):
@@ -68,78 +64,20 @@ def write_job(run_dir: str | Path, record: JobRecord) -> None:
     write_json_atomic(job_path(run_dir), json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
-def _bad(path: Path, field: str, value: object, rule: str) -> ModelTrainerError:
-    return ModelTrainerError(
-        "MODEL_LOAD_FAILED", f"{path}: field {field!r} must be {rule}, got {value!r}"
-    )
-
-
-def _str(path: Path, data: dict[str, object], field: str) -> str:
-    value = data.get(field)
-    if not isinstance(value, str):
-        raise _bad(path, field, value, "a string")
-    return value
-
-
-def _int(path: Path, data: dict[str, object], field: str) -> int:
-    value = data.get(field)
-    if type(value) is not int:
-        raise _bad(path, field, value, "an integer")
-    return value
-
-
-def _float(path: Path, data: dict[str, object], field: str) -> float:
-    value = data.get(field)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _bad(path, field, value, "a finite number")
-    return float(value)
-
-
-def _choice(
-    path: Path, data: dict[str, object], field: str, allowed: tuple[ChoiceT, ...]
-) -> ChoiceT:
-    value = data.get(field)
-    for choice in allowed:
-        if value == choice:
-            return choice
-    raise _bad(path, field, value, "one of " + ", ".join(allowed))
-
-
 def read_job(run_dir: str | Path) -> JobRecord:
     """Read a run's ``job.json``.
 
     Raises:
-        ModelTrainerError: ``MODEL_NOT_FOUND`` when there is none; ``MODEL_LOAD_FAILED`` when
-            it is not a JSON object of the expected fields.
+        ModelTrainerError: ``MODEL_NOT_FOUND`` when there is none; ``MODEL_LOAD_FAILED``
+            naming the file, the field and the value when it is not a JSON object of the
+            expected fields (times and losses finite).
     """
     path = job_path(run_dir)
     if not path.is_file():
         raise ModelTrainerError("MODEL_NOT_FOUND", f"no job file at {path}")
-    try:
-        raw: object = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelTrainerError("MODEL_LOAD_FAILED", f"{path} is not JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ModelTrainerError(
-            "MODEL_LOAD_FAILED", f"{path} must hold a JSON object, got {type(raw).__name__}"
-        )
-    data = {str(key): value for key, value in raw.items()}
-    val_loss = data.get("last_val_loss")
-    code = data.get("error_code")
-    message = data.get("error_message")
-    return {
-        "run_id": _str(path, data, "run_id"),
-        "job_id": _str(path, data, "job_id"),
-        "kind": _choice(path, data, "kind", _KINDS),
-        "state": _choice(path, data, "state", _STATES),
-        "pid": _int(path, data, "pid"),
-        "started_at": _float(path, data, "started_at"),
-        "heartbeat_at": _float(path, data, "heartbeat_at"),
-        "epochs_done": _int(path, data, "epochs_done"),
-        "last_val_loss": None if val_loss is None else _float(path, data, "last_val_loss"),
-        "error_code": None if code is None else _choice(path, data, "error_code", _CODES),
-        "error_message": None if message is None else _str(path, data, "error_message"),
-    }
+    return read_typed(
+        path, JobRecord, where=str(path), code="MODEL_LOAD_FAILED", unknown="ignore", finite=True
+    )
 
 
 def new_job_record(*, run_id: str, job_id: str, kind: JobKind, now: float) -> JobRecord:

@@ -25,6 +25,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from model_trainer.core.contracts.model import EpochMetrics, LMModelProto
+from model_trainer.core.contracts.typed_json import read_typed
 from model_trainer.core.errors import ModelTrainerError
 
 LATEST = "LATEST"
@@ -280,57 +281,6 @@ def _object(value: object, keys: tuple[str, ...], what: str, path: str) -> dict[
     return data
 
 
-def _int(data: dict[str, object], key: str, path: str) -> int:
-    value = data[key]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _load_failed(path, f"{key} must be an integer, got {value!r}")
-    return value
-
-
-def _float(data: dict[str, object], key: str, path: str) -> float:
-    value = data[key]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _load_failed(path, f"{key} must be a number, got {value!r}")
-    return float(value)
-
-
-def _maybe_float(data: dict[str, object], key: str, path: str) -> float | None:
-    return None if data[key] is None else _float(data, key, path)
-
-
-_POSITION_KEYS = ("epoch", "step_in_epoch", "global_step", "loss_sum", "tokens", "elapsed_s")
-_METRIC_KEYS = tuple(EpochMetrics.__required_keys__)
-
-
-def _position(value: object, path: str) -> TrainPosition:
-    data = _object(value, (*_POSITION_KEYS, "best_reading"), "position", path)
-    return {
-        "epoch": _int(data, "epoch", path),
-        "step_in_epoch": _int(data, "step_in_epoch", path),
-        "global_step": _int(data, "global_step", path),
-        "loss_sum": _float(data, "loss_sum", path),
-        "tokens": _int(data, "tokens", path),
-        "elapsed_s": _float(data, "elapsed_s", path),
-        "best_reading": _maybe_float(data, "best_reading", path),
-    }
-
-
-def _metrics(value: object, path: str) -> EpochMetrics:
-    data = _object(value, _METRIC_KEYS, "an epoch of history", path)
-    return {
-        "epoch": _int(data, "epoch", path),
-        "global_step": _int(data, "global_step", path),
-        "steps": _int(data, "steps", path),
-        "elapsed_s": _float(data, "elapsed_s", path),
-        "loss": _float(data, "loss", path),
-        "perplexity": _float(data, "perplexity", path),
-        "val_loss": _maybe_float(data, "val_loss", path),
-        "val_perplexity": _maybe_float(data, "val_perplexity", path),
-        "tokens_per_second": _float(data, "tokens_per_second", path),
-        "learning_rate": _float(data, "learning_rate", path),
-    }
-
-
 def read_meta(path: str) -> CheckpointMeta:
     """Read and check a ``state.json`` file.
 
@@ -340,24 +290,13 @@ def read_meta(path: str) -> CheckpointMeta:
     """
     if not os.path.isfile(path):
         raise _load_failed(path, "missing")
-    with open(path, encoding="utf-8") as file:
-        text = file.read()
-    try:
-        raw: object = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _load_failed(path, f"not JSON ({exc})") from exc
-    keys = ("position", "scheduler", "history", "best_loss", "seed")
-    data = _object(raw, keys, "the state", path)
-    history = data["history"]
-    if not isinstance(history, list):
-        raise _load_failed(path, f"history must be a list, got {history!r}")
-    return {
-        "position": _position(data["position"], path),
-        "scheduler": _object(data["scheduler"], (), "the scheduler state", path),
-        "history": [_metrics(item, path) for item in history],
-        "best_loss": _maybe_float(data, "best_loss", path),
-        "seed": _int(data, "seed", path),
-    }
+    return read_typed(
+        path,
+        CheckpointMeta,
+        where=f"checkpoint file {path}",
+        code="MODEL_LOAD_FAILED",
+        unknown="ignore",
+    )
 
 
 def load_checkpoint(folder: str) -> Checkpoint:

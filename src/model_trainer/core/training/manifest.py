@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import TypedDict
 
-from model_trainer.core.contracts.defaults import train_config_from_mapping
 from model_trainer.core.contracts.model import ModelTrainConfig
+from model_trainer.core.contracts.typed_json import read_typed
+from model_trainer.core.contracts.validators import validate_model_train_config
 from model_trainer.core.errors import ModelTrainerError
 
 MANIFEST_FILE = "manifest.json"
@@ -103,34 +104,6 @@ def write_manifest(run_dir: str, manifest: Manifest) -> str:
     return path
 
 
-def _bad(path: str, detail: str) -> ModelTrainerError:
-    return ModelTrainerError("MODEL_LOAD_FAILED", f"manifest {path}: {detail}")
-
-
-def _text(data: dict[str, object], key: str, path: str) -> str:
-    value = data[key]
-    if not isinstance(value, str):
-        raise _bad(path, f"{key} must be a string, got {value!r}")
-    return value
-
-
-def _maybe_text(data: dict[str, object], key: str, path: str) -> str | None:
-    return None if data[key] is None else _text(data, key, path)
-
-
-def _count(data: dict[str, object], key: str, path: str) -> int:
-    value = data[key]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(path, f"{key} must be an integer, got {value!r}")
-    return value
-
-
-def _dict(value: object, what: str, path: str) -> dict[str, object]:
-    if not isinstance(value, dict):
-        raise _bad(path, f"{what} must be an object, got {value!r}")
-    return {str(key): item for key, item in value.items()}
-
-
 def read_manifest(run_dir: str) -> Manifest:
     """Read ``run_dir/manifest.json`` strictly.
 
@@ -142,31 +115,6 @@ def read_manifest(run_dir: str) -> Manifest:
     path = os.path.join(run_dir, MANIFEST_FILE)
     if not os.path.isfile(path):
         raise ModelTrainerError("MODEL_NOT_FOUND", f"no manifest at {path}")
-    with open(path, encoding="utf-8") as file:
-        text = file.read()
-    try:
-        raw: object = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _bad(path, f"not JSON ({exc})") from exc
-    data = _dict(raw, "the manifest", path)
-    missing = sorted(set(Manifest.__required_keys__) - set(data))
-    if missing:
-        raise _bad(path, f"lacks {', '.join(missing)}")
-    config = _dict(data["config"], "config", path)
-    lacking = sorted(set(ModelTrainConfig.__required_keys__) - set(config))
-    if lacking:
-        raise _bad(path, f"config lacks {', '.join(lacking)}")
-    versions = _dict(data["library_versions"], "library_versions", path)
-    return {
-        "run_id": _text(data, "run_id", path),
-        "config": train_config_from_mapping(config),
-        "library_versions": {name: _text(versions, name, path) for name in versions},
-        "git_commit": _maybe_text(data, "git_commit", path),
-        "device": _text(data, "device", path),
-        "precision": _text(data, "precision", path),
-        "seed": _count(data, "seed", path),
-        "started_at": _text(data, "started_at", path),
-        "ended_at": _maybe_text(data, "ended_at", path),
-        "world_size": _count(data, "world_size", path),
-        "global_batch_size": _count(data, "global_batch_size", path),
-    }
+    manifest = read_typed(path, Manifest, where=f"manifest {path}", code="MODEL_LOAD_FAILED")
+    validate_model_train_config(manifest["config"])
+    return manifest

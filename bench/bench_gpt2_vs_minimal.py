@@ -18,7 +18,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 import common
 import harness
-from model_trainer.core.backends.gpt2.config import GPT2Shape, size_shape
+from model_trainer.core.backends.gpt2 import GPT2_SIZES, GPT2Shape
 from model_trainer.core.backends.gpt2.model import GPT2LM
 
 TARGET = 0.9
@@ -118,7 +118,7 @@ def trainer_of(model: nn.Module, data: list[tuple[Tensor, Tensor]]) -> harness.M
 def main() -> None:
     opts = harness.parse_args(__doc__ or "")
     shape = common.gpt2_shape(opts["quick"])
-    gpt2_shape = size_shape(shape["size"])
+    gpt2_shape = GPT2_SIZES[shape["size"]]
     tokenizer = common.char_tokenizer()
     vocab = tokenizer.vocab_size
     data = common.batches(shape)

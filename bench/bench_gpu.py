@@ -20,7 +20,8 @@ import torch
 
 import common
 import harness
-from model_trainer.core.backends.gpt2.config import build_gpt2_config, size_shape
+from model_trainer.core.backends.gpt2 import GPT2_SIZES
+from model_trainer.core.backends.gpt2.config import build_gpt2_config
 from model_trainer.core.backends.gpt2.model import GPT2LM
 from model_trainer.core.training.dataset import TokenWindows
 from model_trainer.core.training.device import ResolvedPrecision
@@ -114,7 +115,7 @@ def main() -> None:
     if device == "cuda":
         torch.set_float32_matmul_precision("high")
     config = build_gpt2_config(
-        size_shape(setup["size"]),
+        GPT2_SIZES[setup["size"]],
         vocab_size=setup["vocab_size"],
         n_positions=setup["context"],
         eos_id=setup["vocab_size"] - 1,

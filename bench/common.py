@@ -14,10 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
-from model_trainer.core.backends.char_lstm.config import convert_char_lstm_config
-from model_trainer.core.backends.char_lstm.prepare import prepare_char_lstm
-from model_trainer.core.backends.gpt2.config import convert_gpt2_config
-from model_trainer.core.backends.gpt2.prepare import prepare_gpt2
+from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.config.settings import Settings, load_settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import (
@@ -98,9 +95,7 @@ def config(family: str, shape: Shape, *, max_seq_len: int | None = None) -> Mode
 def prepared(family: str, shape: Shape, *, max_seq_len: int | None = None) -> PreparedLMModel:
     """A fresh model of ``family`` (``gpt2`` or ``char_lstm``) around the char tokenizer."""
     cfg = config(family, shape, max_seq_len=max_seq_len)
-    if family == "gpt2":
-        return prepare_gpt2(convert_gpt2_config(cfg), settings(), char_tokenizer())
-    return prepare_char_lstm(convert_char_lstm_config(cfg), settings(), char_tokenizer())
+    return default_registry.get(family).prepare(cfg, settings(), tokenizer=char_tokenizer())
 
 
 def windows(shape: Shape) -> TokenWindows:

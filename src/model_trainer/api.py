@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
+from model_trainer.core.backends.family import Capability
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.config.settings import Settings, load_settings, with_overrides
 from model_trainer.core.contracts.defaults import BUILTIN_CORPUS, train_config_from_mapping
@@ -337,8 +338,11 @@ def evaluate(
 
     Raises:
         ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run, or no saved model: the run
-            did not complete), ``INVALID_CONFIG`` (a bad run id).
+            did not complete), ``INVALID_CONFIG`` (a bad run id), ``MODEL_INCOMPATIBLE`` (a
+            family without ``supports_evaluate``, refused before a job's handle is waited for).
     """
+    if not isinstance(run, str):
+        _require(run, registry, "supports_evaluate")
     return start_eval(_run_id_of(run), _settings(runs_dir), registry=registry).result()
 
 
@@ -351,17 +355,33 @@ def load_run(
         ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run, no saved model yet, or a
             family ``registry`` does not know), ``MODEL_LOAD_FAILED`` (a damaged model).
     """
-    settings = _settings(runs_dir)
+    return _load_run(run_id, _settings(runs_dir), registry, None)
+
+
+def _load_run(
+    run_id: str, settings: Settings, registry: ModelRegistry, capability: Capability | None
+) -> PreparedLMModel:
+    """Run ``run_id``'s saved model, its family first checked for ``capability``."""
     folder = require_model(settings, run_id)
     family = read_manifest(str(folder))["config"]["model_family"]
+    if capability is not None:
+        registry.require(family, capability)
     return registry.get(family).load(str(folder / MODEL_DIR), settings)
 
 
-def _prepared(model: ModelRef, runs_dir: str | None, registry: ModelRegistry) -> PreparedLMModel:
-    """The model ``model`` refers to; a job's handle is waited for first."""
+def _require(job: TrainJob, registry: ModelRegistry, capability: Capability) -> None:
+    """Refuse ``job``'s run before waiting for it when its family lacks ``capability``."""
+    registry.require(read_manifest(job.run_dir)["config"]["model_family"], capability)
+
+
+def _prepared(
+    model: ModelRef, runs_dir: str | None, registry: ModelRegistry, capability: Capability
+) -> PreparedLMModel:
+    """The model ``model`` refers to; its family must have ``capability``, checked first."""
     if isinstance(model, str):
-        return load_run(model, runs_dir=runs_dir, registry=registry)
+        return _load_run(model, _settings(runs_dir), registry, capability)
     if isinstance(model, JobHandle):
+        _require(model, registry, capability)
         model.wait()
         prepared = model.prepared
         if prepared is None:
@@ -370,6 +390,7 @@ def _prepared(model: ModelRef, runs_dir: str | None, registry: ModelRegistry) ->
                 f"job {model.job_id!r} has no model: it ended {model.state} before building one",
             )
         return prepared
+    registry.require(model["model_family"], capability)
     return model
 
 
@@ -393,7 +414,8 @@ def score(
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` (not exactly one of text and path, a bad
-            ``top_k``), the errors of ``load_run`` for a run id.
+            ``top_k``), ``MODEL_INCOMPATIBLE`` (a family without ``supports_score``), the
+            errors of ``load_run`` for a run id.
     """
     cfg: ScoreConfig = {
         "text": text,
@@ -402,8 +424,8 @@ def score(
         "top_k": top_k,
         "seed": seed,
     }
-    prepared = _prepared(model, runs_dir, registry)
-    return inference.score(prepared, cfg, _settings(runs_dir))
+    prepared = _prepared(model, runs_dir, registry, "supports_score")
+    return inference.score(prepared, cfg, _settings(runs_dir), registry=registry)
 
 
 def generate(
@@ -431,7 +453,8 @@ def generate(
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` (a bad field, not exactly one prompt), the
-            errors of ``load_run`` for a run id.
+            errors of ``load_run`` for a run id, ``MODEL_INCOMPATIBLE`` (a family without
+            ``supports_generate``).
     """
     cfg: GenerateConfig = {
         "prompt_text": prompt_text,
@@ -444,13 +467,15 @@ def generate(
         "seed": seed,
         "stop_sequences": list(stop_sequences),
     }
-    prepared = _prepared(model, runs_dir, registry)
+    prepared = _prepared(model, runs_dir, registry, "supports_generate")
     settings = _settings(runs_dir)
     if not show:
-        return inference.generate(prepared, cfg, settings)
+        return inference.generate(prepared, cfg, settings, registry=registry)
     stream = StreamingGeneration(prompt=prompt_text)
     stream.show()
-    outcome = inference.generate(prepared, cfg, settings, on_token=stream.on_token)
+    outcome = inference.generate(
+        prepared, cfg, settings, on_token=stream.on_token, registry=registry
+    )
     stream.finish(outcome)
     return outcome
 

@@ -4,14 +4,11 @@ import pytest
 import torch
 from torch import Tensor
 
-from model_trainer.core.backends import registry
-from model_trainer.core.backends.char_lstm.config import (
-    CHAR_LSTM_SIZES,
-    convert_char_lstm_config,
-    size_shape,
-)
+from model_trainer.core.backends.adapter import family_functions
+from model_trainer.core.backends.char_lstm import CHAR_LSTM_SIZES
+from model_trainer.core.backends.char_lstm.backend import CHAR_LSTM_PARTS
 from model_trainer.core.backends.char_lstm.model import CharLSTM, LSTMState
-from model_trainer.core.backends.char_lstm.prepare import prepare_char_lstm
+from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import PreparedLMModel
@@ -24,7 +21,7 @@ def _prepare(tokenizer: CharTokenizer, settings: Settings, seed: int = 0) -> Pre
     cfg = train_config(
         model_family="char_lstm", model_size="tiny", max_seq_len=16, device="cpu", seed=seed
     )
-    return prepare_char_lstm(convert_char_lstm_config(cfg), settings, tokenizer)
+    return default_registry.get("char_lstm").prepare(cfg, settings, tokenizer=tokenizer)
 
 
 def _lstm(prepared: PreparedLMModel) -> CharLSTM:
@@ -34,12 +31,15 @@ def _lstm(prepared: PreparedLMModel) -> CharLSTM:
 
 
 def test_sizes_are_the_registry_sizes() -> None:
-    assert tuple(CHAR_LSTM_SIZES) == registry.CHAR_LSTM_SIZES
+    sizes = default_registry.get_capabilities("char_lstm")["supported_sizes"]
+    assert sizes == tuple(CHAR_LSTM_SIZES)
 
 
 def test_unknown_size_lists_the_valid_ones() -> None:
     with pytest.raises(ModelTrainerError) as info:
-        size_shape("gpt2")
+        family_functions(CHAR_LSTM_PARTS)["convert_config"](
+            train_config(model_family="char_lstm", model_size="gpt2")
+        )
     assert info.value.code == "INVALID_MODEL_SIZE"
     assert "'gpt2'" in info.value.message
     assert "tiny, small, medium, large" in info.value.message
@@ -47,7 +47,7 @@ def test_unknown_size_lists_the_valid_ones() -> None:
 
 def test_convert_attaches_the_shape() -> None:
     cfg = train_config(model_family="char_lstm", model_size="large")
-    converted = convert_char_lstm_config(cfg)
+    converted = family_functions(CHAR_LSTM_PARTS)["convert_config"](cfg)
     assert converted["shape"] == {"embed_dim": 512, "hidden_dim": 1024, "num_layers": 3}
     assert converted["train"] is cfg
 

@@ -5,8 +5,11 @@ import torch
 from torch import Tensor
 from torch.nn import functional
 
-from model_trainer.core.backends.fake.model import FAKE_SIZES, FakeLM, fake_shape
-from model_trainer.core.backends.fake.prepare import convert_fake_config, prepare_fake
+from model_trainer.core.backends.adapter import family_functions
+from model_trainer.core.backends.fake import FAKE_SIZES
+from model_trainer.core.backends.fake.backend import FAKE_PARTS
+from model_trainer.core.backends.fake.model import FakeLM
+from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import PreparedLMModel
@@ -19,7 +22,7 @@ def _prepare(tokenizer: CharTokenizer, settings: Settings, seed: int = 0) -> Pre
     cfg = train_config(
         model_family="fake", model_size="tiny", max_seq_len=16, device="cpu", seed=seed
     )
-    return prepare_fake(convert_fake_config(cfg), settings, tokenizer)
+    return default_registry.get("fake").prepare(cfg, settings, tokenizer=tokenizer)
 
 
 def _fake(prepared: PreparedLMModel) -> FakeLM:
@@ -30,12 +33,14 @@ def _fake(prepared: PreparedLMModel) -> FakeLM:
 
 def test_only_tiny_exists() -> None:
     assert tuple(FAKE_SIZES) == ("tiny",)
-    assert fake_shape("tiny") == {"num_layers": 2, "width": 32, "kernel_size": 3}
+    convert = family_functions(FAKE_PARTS)["convert_config"]
+    tiny = convert(train_config(model_family="fake", model_size="tiny"))
+    assert tiny["shape"] == {"num_layers": 2, "width": 32, "kernel_size": 3}
     with pytest.raises(ModelTrainerError) as info:
-        convert_fake_config(train_config(model_family="fake", model_size="small"))
+        convert(train_config(model_family="fake", model_size="small"))
     assert info.value.code == "INVALID_MODEL_SIZE"
     assert "'small'" in info.value.message
-    assert "valid: tiny" in info.value.message
+    assert "valid sizes: tiny" in info.value.message
 
 
 def test_parameter_count_with_100_characters() -> None:

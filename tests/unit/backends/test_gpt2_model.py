@@ -5,15 +5,12 @@ import torch
 from torch import Tensor
 from transformers import GPT2LMHeadModel
 
-from model_trainer.core.backends import registry
-from model_trainer.core.backends.gpt2.config import (
-    GPT2_SIZES,
-    build_gpt2_config,
-    convert_gpt2_config,
-    size_shape,
-)
+from model_trainer.core.backends.adapter import family_functions
+from model_trainer.core.backends.gpt2 import GPT2_SIZES
+from model_trainer.core.backends.gpt2.backend import GPT2_PARTS
+from model_trainer.core.backends.gpt2.config import build_gpt2_config
 from model_trainer.core.backends.gpt2.model import GPT2LM, GPT2State
-from model_trainer.core.backends.gpt2.prepare import prepare_gpt2
+from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import PreparedLMModel
@@ -30,7 +27,7 @@ def _prepare(tokenizer: CharTokenizer, settings: Settings, seed: int = 0) -> Pre
     cfg = train_config(
         model_family="gpt2", model_size="tiny", max_seq_len=16, device="cpu", seed=seed
     )
-    return prepare_gpt2(convert_gpt2_config(cfg), settings, tokenizer)
+    return default_registry.get("gpt2").prepare(cfg, settings, tokenizer=tokenizer)
 
 
 def _gpt2(prepared: PreparedLMModel) -> GPT2LM:
@@ -40,12 +37,14 @@ def _gpt2(prepared: PreparedLMModel) -> GPT2LM:
 
 
 def test_sizes_are_the_registry_sizes() -> None:
-    assert tuple(GPT2_SIZES) == registry.GPT2_SIZES
+    assert default_registry.get_capabilities("gpt2")["supported_sizes"] == tuple(GPT2_SIZES)
 
 
 def test_unknown_size_lists_the_valid_ones() -> None:
     with pytest.raises(ModelTrainerError) as info:
-        size_shape("huge")
+        family_functions(GPT2_PARTS)["convert_config"](
+            train_config(model_family="gpt2", model_size="huge")
+        )
     assert info.value.code == "INVALID_MODEL_SIZE"
     assert "'huge'" in info.value.message
     assert "tiny, small, medium, gpt2" in info.value.message
@@ -53,7 +52,7 @@ def test_unknown_size_lists_the_valid_ones() -> None:
 
 def test_convert_attaches_the_shape() -> None:
     cfg = train_config(model_family="gpt2", model_size="medium")
-    converted = convert_gpt2_config(cfg)
+    converted = family_functions(GPT2_PARTS)["convert_config"](cfg)
     assert converted["shape"] == {"n_layer": 6, "n_head": 6, "n_embd": 384}
     assert converted["train"] is cfg
 

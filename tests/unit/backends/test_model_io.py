@@ -11,14 +11,10 @@ import torch
 from torch import Tensor
 from transformers import AutoModelForCausalLM
 
-from model_trainer.core.backends.char_lstm.config import convert_char_lstm_config
 from model_trainer.core.backends.char_lstm.io import load_char_lstm, save_char_lstm
-from model_trainer.core.backends.char_lstm.prepare import prepare_char_lstm
 from model_trainer.core.backends.fake.io import load_fake, save_fake
-from model_trainer.core.backends.fake.prepare import convert_fake_config, prepare_fake
-from model_trainer.core.backends.gpt2.config import convert_gpt2_config
 from model_trainer.core.backends.gpt2.io import load_gpt2, save_gpt2
-from model_trainer.core.backends.gpt2.prepare import prepare_gpt2
+from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import ModelArtifact, PreparedLMModel
@@ -47,7 +43,7 @@ def _prepare_gpt2(
     cfg = train_config(
         model_family=name, model_size="tiny", max_seq_len=16, device="cpu", tokenizer_kind=kind
     )
-    return prepare_gpt2(convert_gpt2_config(cfg), settings, tokenizer)
+    return default_registry.get("gpt2").prepare(cfg, settings, tokenizer=tokenizer)
 
 
 def _prepare_char_lstm(
@@ -56,7 +52,7 @@ def _prepare_char_lstm(
     cfg = train_config(
         model_family=name, model_size="tiny", max_seq_len=16, device="cpu", tokenizer_kind=kind
     )
-    return prepare_char_lstm(convert_char_lstm_config(cfg), settings, tokenizer)
+    return default_registry.get("char_lstm").prepare(cfg, settings, tokenizer=tokenizer)
 
 
 def _prepare_fake(
@@ -65,7 +61,7 @@ def _prepare_fake(
     cfg = train_config(
         model_family=name, model_size="tiny", max_seq_len=16, device="cpu", tokenizer_kind=kind
     )
-    return prepare_fake(convert_fake_config(cfg), settings, tokenizer)
+    return default_registry.get("fake").prepare(cfg, settings, tokenizer=tokenizer)
 
 
 GPT2: Family = {

@@ -5,11 +5,16 @@ from pathlib import Path
 
 import pytest
 
+from model_trainer.core.backends.char_lstm import CHAR_LSTM_SIZES
+from model_trainer.core.backends.fake import FAKE_SIZES
+from model_trainer.core.backends.family import (
+    BackendRegistration,
+    Capability,
+    family_capabilities,
+)
+from model_trainer.core.backends.gpt2 import GPT2_SIZES
 from model_trainer.core.backends.registry import (
     BUILTIN_BACKENDS,
-    CHAR_LSTM_SIZES,
-    FAKE_SIZES,
-    GPT2_SIZES,
     ModelFamily,
     ModelRegistry,
     default_registry,
@@ -30,9 +35,9 @@ def test_registry_keys_equal_the_literal() -> None:
 
 def test_capabilities_without_building() -> None:
     registry = ModelRegistry(dict(BUILTIN_BACKENDS.items()))
-    assert registry.get_capabilities("gpt2")["supported_sizes"] == GPT2_SIZES
-    assert registry.get_capabilities("char_lstm")["supported_sizes"] == CHAR_LSTM_SIZES
-    assert registry.get_capabilities("fake")["supported_sizes"] == FAKE_SIZES
+    assert registry.get_capabilities("gpt2")["supported_sizes"] == tuple(GPT2_SIZES)
+    assert registry.get_capabilities("char_lstm")["supported_sizes"] == tuple(CHAR_LSTM_SIZES)
+    assert registry.get_capabilities("fake")["supported_sizes"] == tuple(FAKE_SIZES)
     assert not registry.is_loaded("gpt2")
     backend = registry.get("gpt2")
     assert registry.is_loaded("gpt2")
@@ -138,4 +143,28 @@ def test_adapter_validates_size_and_inputs(settings: Settings) -> None:
             train_config(model_family="fake", model_size="small"), settings, tokenizer=tokenizer
         )
     assert info.value.code == "INVALID_MODEL_SIZE"
-    assert "valid sizes: tiny" in info.value.message
+    assert info.value.message == "model_size 'small' is not a fake size; valid sizes: tiny"
+
+
+def test_require_refuses_a_capability_the_family_lacks() -> None:
+    fake = BUILTIN_BACKENDS["fake"]
+    lacking: BackendRegistration = {
+        "factory": fake["factory"],
+        "capabilities": family_capabilities(FAKE_SIZES, score=False, distributed=False),
+    }
+    registry = ModelRegistry({"fake": fake, "quiet": lacking})
+    assert registry.require("fake", "supports_score") == fake["capabilities"]
+    assert registry.require("quiet", "supports_generate") == lacking["capabilities"]
+    lacked: tuple[Capability, ...] = ("supports_score", "supports_distributed")
+    for capability in lacked:
+        with pytest.raises(ModelTrainerError) as info:
+            registry.require("quiet", capability)
+        assert info.value.code == "MODEL_INCOMPATIBLE"
+        assert info.value.message == (
+            f"model_family 'quiet' does not support "
+            f"{capability.removeprefix('supports_')} ({capability} is False)"
+        )
+    with pytest.raises(ModelTrainerError) as missing:
+        registry.require("rnn", "supports_train")
+    assert missing.value.code == "MODEL_NOT_FOUND"
+    assert not registry.is_loaded("quiet")

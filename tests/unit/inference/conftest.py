@@ -6,11 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from model_trainer.core.backends.char_lstm.config import convert_char_lstm_config
-from model_trainer.core.backends.char_lstm.prepare import prepare_char_lstm
-from model_trainer.core.backends.fake.prepare import convert_fake_config, prepare_fake
-from model_trainer.core.backends.gpt2.config import convert_gpt2_config
-from model_trainer.core.backends.gpt2.prepare import prepare_gpt2
+from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import PreparedLMModel
@@ -60,10 +56,6 @@ def prepare(settings: Settings) -> Prepare:
             max_seq_len=max_seq_len,
             device="cpu",
         )
-        if family == "gpt2":
-            return prepare_gpt2(convert_gpt2_config(cfg), settings, tokenizer)
-        if family == "char_lstm":
-            return prepare_char_lstm(convert_char_lstm_config(cfg), settings, tokenizer)
-        return prepare_fake(convert_fake_config(cfg), settings, tokenizer)
+        return default_registry.get(family).prepare(cfg, settings, tokenizer=tokenizer)
 
     return build

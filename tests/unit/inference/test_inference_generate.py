@@ -4,18 +4,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from model_trainer.core.backends.char_lstm.generate import generate_char_lstm
+from model_trainer.core.backends.char_lstm.backend import generate_char_lstm
 from model_trainer.core.backends.char_lstm.model import CharLSTM
-from model_trainer.core.backends.fake.generate import generate_fake
 from model_trainer.core.backends.fake.model import FakeLM
-from model_trainer.core.backends.gpt2.generate import generate_gpt2
+from model_trainer.core.backends.gpt2.backend import generate_gpt2
 from model_trainer.core.backends.gpt2.model import GPT2LM
+from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import generate_config
 from model_trainer.core.contracts.model import GenerateConfig, PreparedLMModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.inference.api import generate
+from model_trainer.core.inference.forward_only import generate_forward_only
 from model_trainer.core.inference.generate import (
     fit_prompt,
     generate_cached,
@@ -168,10 +169,10 @@ def test_a_stop_string_cuts_the_text_before_it(
 ) -> None:
     prepared = prepare("fake", char_tok, 64)
     cfg = generate_config(prompt_text=PROMPT, max_new_tokens=20, top_k=1)
-    free = generate_fake(prepared, cfg, settings)["outputs"][0]
+    free = generate_forward_only(prepared, cfg, settings)["outputs"][0]
     stop = free[6:8]
     cut = free.index(stop)
-    out = generate_fake(prepared, {**cfg, "stop_sequences": ["never seen", stop]}, settings)
+    out = generate_forward_only(prepared, {**cfg, "stop_sequences": ["never seen", stop]}, settings)
     seq = out["sequences"][0]
     assert seq["stop_reason"] == "stop_sequence"
     assert seq["text"] == free[:cut]
@@ -315,19 +316,43 @@ def test_a_model_of_another_family_is_refused(
     for function, prepared in (
         (generate_gpt2, lstm),
         (generate_char_lstm, gpt2),
-        (generate_fake, gpt2),
     ):
         with pytest.raises(ModelTrainerError) as info:
             function(prepared, cfg, settings)
         assert info.value.code == "MODEL_INCOMPATIBLE"
 
 
-def test_an_unknown_family_samples_with_the_naive_loop(
-    prepare: Prepare, char_tok: CharTokenizer, settings: Settings
+def test_a_family_is_reached_only_through_the_registry(
+    prepare: Prepare,
+    char_tok: CharTokenizer,
+    settings: Settings,
+    custom_registry: ModelRegistry,
+    calls: list[str],
 ) -> None:
     prepared = prepare("fake", char_tok, 16)
-    other: PreparedLMModel = {**prepared, "model_family": "other"}
     cfg = generate_config(prompt_text=PROMPT, max_new_tokens=30, seed=3)
-    out = generate(other, cfg, settings)
-    assert out == generate_fake(prepared, cfg, settings)
+    with pytest.raises(ModelTrainerError) as unknown:
+        generate({**prepared, "model_family": "other"}, cfg, settings)
+    assert unknown.value.code == "MODEL_NOT_FOUND"
+    streamed: list[tuple[int, str, float]] = []
+    out = generate(
+        {**prepared, "model_family": "rec"},
+        cfg,
+        settings,
+        on_token=lambda index, text, prob: streamed.append((index, text, prob)),
+        registry=custom_registry,
+    )
+    assert calls == ["generate rec"]
+    assert out == generate_forward_only(prepared, cfg, settings)
     assert out["sequences"][0]["stop_reason"] == "context_full"
+    sequence = out["sequences"][0]
+    assert streamed == [
+        (0, t, p) for t, p in zip(sequence["tokens"], sequence["token_probs"], strict=True)
+    ]
+    with pytest.raises(ModelTrainerError) as refused:
+        generate({**prepared, "model_family": "mute"}, cfg, settings, registry=custom_registry)
+    assert refused.value.code == "MODEL_INCOMPATIBLE"
+    assert refused.value.message == (
+        "model_family 'mute' does not support generate (supports_generate is False)"
+    )
+    assert calls == ["generate rec"]

@@ -5,16 +5,17 @@ from pathlib import Path
 import pytest
 import torch
 
+from model_trainer.core.backends.char_lstm.backend import score_char_lstm
 from model_trainer.core.backends.char_lstm.model import CharLSTM
-from model_trainer.core.backends.char_lstm.score import score_char_lstm
-from model_trainer.core.backends.fake.score import score_fake
-from model_trainer.core.backends.gpt2.score import score_gpt2
+from model_trainer.core.backends.gpt2.backend import score_gpt2
+from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import score_config
 from model_trainer.core.contracts.model import PreparedLMModel, ScoreConfig
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.inference.api import score
+from model_trainer.core.inference.forward_only import score_forward_only
 from model_trainer.core.inference.score import score_windowed, stateful_scores, windowed_scores
 from model_trainer.core.inference.windows import plan_windows
 from model_trainer.core.tokenizers.bpe import BPETokenizer
@@ -176,8 +177,8 @@ def test_a_file_scores_as_its_text(
     prepared = prepare("fake", char_tok, 16)
     path = tmp_path / "text.txt"
     path.write_bytes(TEXT.encode("utf-8"))
-    from_file = score_fake(prepared, score_config(path=str(path)), settings)
-    from_text = score_fake(prepared, score_config(text=TEXT), settings)
+    from_file = score_forward_only(prepared, score_config(path=str(path)), settings)
+    from_text = score_forward_only(prepared, score_config(text=TEXT), settings)
     assert from_file == from_text
 
 
@@ -225,17 +226,35 @@ def test_a_model_of_another_family_is_refused(
     gpt2 = prepare("gpt2", char_tok, 16)
     lstm = prepare("char_lstm", char_tok, 16)
     cfg = score_config(text="x")
-    for scorer, prepared in ((score_gpt2, lstm), (score_char_lstm, gpt2), (score_fake, lstm)):
+    for scorer, prepared in (
+        (score_gpt2, lstm),
+        (score_char_lstm, gpt2),
+    ):
         with pytest.raises(ModelTrainerError) as info:
             scorer(prepared, cfg, settings)
         assert info.value.code == "MODEL_INCOMPATIBLE"
         assert "needs a" in info.value.message
 
 
-def test_an_unknown_family_is_scored_as_a_forward_only_model(
-    prepare: Prepare, char_tok: CharTokenizer, settings: Settings
+def test_a_family_is_reached_only_through_the_registry(
+    prepare: Prepare,
+    char_tok: CharTokenizer,
+    settings: Settings,
+    custom_registry: ModelRegistry,
+    calls: list[str],
 ) -> None:
     prepared = prepare("fake", char_tok, 16)
-    other: PreparedLMModel = {**prepared, "model_family": "other"}
     cfg = score_config(text=TEXT, detail_level="per_char", top_k=2)
-    assert score(other, cfg, settings) == score_fake(prepared, cfg, settings)
+    with pytest.raises(ModelTrainerError) as unknown:
+        score({**prepared, "model_family": "other"}, cfg, settings)
+    assert unknown.value.code == "MODEL_NOT_FOUND"
+    own = score({**prepared, "model_family": "rec"}, cfg, settings, registry=custom_registry)
+    assert calls == ["score rec"]
+    assert own == score_forward_only(prepared, cfg, settings)
+    with pytest.raises(ModelTrainerError) as refused:
+        score({**prepared, "model_family": "mute"}, cfg, settings, registry=custom_registry)
+    assert refused.value.code == "MODEL_INCOMPATIBLE"
+    assert refused.value.message == (
+        "model_family 'mute' does not support score (supports_score is False)"
+    )
+    assert calls == ["score rec"]

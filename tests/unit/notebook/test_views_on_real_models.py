@@ -2,10 +2,7 @@
 
 import IPython.display
 
-from model_trainer.core.backends.char_lstm.config import convert_char_lstm_config
-from model_trainer.core.backends.char_lstm.prepare import prepare_char_lstm
-from model_trainer.core.backends.gpt2.config import convert_gpt2_config
-from model_trainer.core.backends.gpt2.prepare import prepare_gpt2
+from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import generate_config, score_config, train_config
 from model_trainer.core.inference.api import generate, score
@@ -37,8 +34,8 @@ def test_a_char_lstm_and_a_gpt2_compared_on_the_same_characters(settings: Settin
         max_seq_len=32,
         device="cpu",
     )
-    char_model = prepare_char_lstm(convert_char_lstm_config(char_cfg), settings, char_tok)
-    gpt2_model = prepare_gpt2(convert_gpt2_config(gpt2_cfg), settings, bpe_tok)
+    char_model = default_registry.get("char_lstm").prepare(char_cfg, settings, tokenizer=char_tok)
+    gpt2_model = default_registry.get("gpt2").prepare(gpt2_cfg, settings, tokenizer=bpe_tok)
     cfg = score_config(text=TEXT, detail_level="per_char", top_k=3)
     by_char = score(char_model, cfg, settings)
     by_bpe = score(gpt2_model, cfg, settings)

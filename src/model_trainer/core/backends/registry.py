@@ -1,60 +1,30 @@
-"""The model registry: family name to backend, loaded lazily, capabilities known up front."""
+"""The model registry: the only route from a family name to its backend.
+
+Each family's package states its sizes and capabilities without importing its model code;
+its backend is built on first ``get``. ``require`` refuses what a family cannot do before
+any work starts.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Literal, TypedDict
+from collections.abc import Mapping
+from typing import Literal
 
+from model_trainer.core.backends import char_lstm, fake, gpt2
+from model_trainer.core.backends.family import (
+    BackendRegistration,
+    Capability,
+    require_capability,
+)
 from model_trainer.core.contracts.model import BackendCapabilities, ModelBackend
 from model_trainer.core.errors import ModelTrainerError
 
 ModelFamily = Literal["gpt2", "char_lstm", "fake"]
 
-GPT2_SIZES: tuple[str, ...] = ("tiny", "small", "medium", "gpt2")
-CHAR_LSTM_SIZES: tuple[str, ...] = ("tiny", "small", "medium", "large")
-FAKE_SIZES: tuple[str, ...] = ("tiny",)
-
-
-class BackendRegistration(TypedDict):
-    """How to build a backend, and what it can do without building it."""
-
-    factory: Callable[[], ModelBackend]
-    capabilities: BackendCapabilities
-
-
-def _gpt2() -> ModelBackend:
-    from model_trainer.core.backends.gpt2 import gpt2_backend
-
-    return gpt2_backend
-
-
-def _char_lstm() -> ModelBackend:
-    from model_trainer.core.backends.char_lstm import char_lstm_backend
-
-    return char_lstm_backend
-
-
-def _fake() -> ModelBackend:
-    from model_trainer.core.backends.fake import fake_backend
-
-    return fake_backend
-
-
-def _capabilities(sizes: tuple[str, ...]) -> BackendCapabilities:
-    return {
-        "supports_train": True,
-        "supports_evaluate": True,
-        "supports_score": True,
-        "supports_generate": True,
-        "supports_distributed": True,
-        "supported_sizes": sizes,
-    }
-
-
 BUILTIN_BACKENDS: dict[ModelFamily, BackendRegistration] = {
-    "gpt2": {"factory": _gpt2, "capabilities": _capabilities(GPT2_SIZES)},
-    "char_lstm": {"factory": _char_lstm, "capabilities": _capabilities(CHAR_LSTM_SIZES)},
-    "fake": {"factory": _fake, "capabilities": _capabilities(FAKE_SIZES)},
+    "gpt2": gpt2.REGISTRATION,
+    "char_lstm": char_lstm.REGISTRATION,
+    "fake": fake.REGISTRATION,
 }
 """Built-in families; ``fake`` is a tiny real model (2 layers, 32 wide) for tests and demos."""
 
@@ -99,6 +69,17 @@ class ModelRegistry:
     def get_capabilities(self, name: str) -> BackendCapabilities:
         """What ``name`` can do, without building it."""
         return self._registration(name)["capabilities"]
+
+    def require(self, name: str, capability: Capability) -> BackendCapabilities:
+        """The capabilities of ``name``, once it is known to have ``capability``.
+
+        Raises:
+            ModelTrainerError: ``MODEL_NOT_FOUND`` for an unregistered family,
+                ``MODEL_INCOMPATIBLE`` naming the family and the capability it lacks.
+        """
+        capabilities = self.get_capabilities(name)
+        require_capability(name, capabilities, capability)
+        return capabilities
 
     def is_loaded(self, name: str) -> bool:
         """Whether ``name`` has been built."""

@@ -20,6 +20,8 @@ Precision = Literal["auto", "fp32", "bf16"]
 LossUnit = Literal["token", "char"]
 DetailLevel = Literal["summary", "per_char"]
 StopReason = Literal["max_new_tokens", "eos", "stop_sequence", "context_full"]
+TokenCallback = Callable[[int, str, float], None]
+"""``on_token(sequence_index, token_text, prob)``, called for every sampled token."""
 
 
 class ModelTrainConfig(TypedDict):
@@ -308,9 +310,14 @@ class ModelBackend(Protocol):
         ...
 
     def generate(
-        self, *, prepared: PreparedLMModel, cfg: GenerateConfig, settings: Settings
+        self,
+        *,
+        prepared: PreparedLMModel,
+        cfg: GenerateConfig,
+        settings: Settings,
+        on_token: TokenCallback | None = None,
     ) -> GenerateOutcome:
-        """Sample continuations of a prompt."""
+        """Sample continuations of a prompt, calling ``on_token`` for each sampled token."""
         ...
 
     def save(self, prepared: PreparedLMModel, out_dir: str) -> ModelArtifact:

@@ -22,7 +22,6 @@ the same model give the same texts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Generic, Protocol, TypedDict, TypeVar
 
 import torch
@@ -36,6 +35,7 @@ from model_trainer.core.contracts.model import (
     LMModelProto,
     PreparedLMModel,
     StopReason,
+    TokenCallback,
 )
 from model_trainer.core.contracts.stateful import StepModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
@@ -44,8 +44,6 @@ from model_trainer.core.inference.inputs import prompt_text
 from model_trainer.core.inference.sampling import make_generator, sample_next
 
 StateT = TypeVar("StateT")
-TokenCallback = Callable[[int, str, float], None]
-"""``on_token(sequence_index, token_text, prob)``, called for every sampled token."""
 
 
 def prompt_budget(context_len: int, max_new_tokens: int) -> int:

@@ -232,7 +232,7 @@ def _run_rank(
 ) -> int:
     source = os.environ if env is None else env
     world = world_from_env(source)
-    validate_model_train_config(cfg, registry.get_capabilities(cfg["model_family"]))
+    validate_model_train_config(cfg, registry.require(cfg["model_family"], "supports_distributed"))
     device = available_device(cfg["device"])
     timeout_s = timeout_from_env(source)
     with process_group(
@@ -689,7 +689,9 @@ def launch_distributed(
         ModelTrainerError: the config's errors, ``INVALID_CONFIG`` for a bad or taken run
             id or bad process counts; later failures are the job's (``result()``).
     """
-    validate_model_train_config(config, registry.get_capabilities(config["model_family"]))
+    validate_model_train_config(
+        config, registry.require(config["model_family"], "supports_distributed")
+    )
     run_id = (
         new_run_id(config["model_family"], config["model_size"])
         if run_id is None

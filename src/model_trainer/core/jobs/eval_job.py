@@ -26,7 +26,8 @@ def start_eval(
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` (a bad run id), ``MODEL_NOT_FOUND`` (no such
-            run, or a run without a saved model yet).
+            run, or a run without a saved model yet), ``MODEL_INCOMPATIBLE`` (a family
+            without ``supports_evaluate``).
     """
 
     def work(

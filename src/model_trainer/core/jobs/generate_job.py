@@ -33,7 +33,8 @@ def start_generate(
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` (a bad config or run id), ``MODEL_NOT_FOUND``
-            (no such run, or a run without a saved model yet).
+            (no such run, or a run without a saved model yet), ``MODEL_INCOMPATIBLE`` (a
+            family without ``supports_generate``).
     """
     validate_generate_config(cfg)
 

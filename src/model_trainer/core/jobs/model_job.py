@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from model_trainer.core.backends.family import Capability
 from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelBackend, ModelTrainConfig, PreparedLMModel
@@ -16,6 +17,12 @@ from model_trainer.core.training.manifest import read_manifest
 
 OutcomeT = TypeVar("OutcomeT")
 ModelJobKind = Literal["eval", "score", "generate"]
+CAPABILITY: dict[ModelJobKind, Capability] = {
+    "eval": "supports_evaluate",
+    "score": "supports_score",
+    "generate": "supports_generate",
+}
+"""What a family must support for each kind of job on its run."""
 RunWork = Callable[[JobControl, ModelBackend, ModelTrainConfig, Path], OutcomeT]
 """A job's work on a run: its control, the run's backend, config and folder."""
 
@@ -31,14 +38,17 @@ def start_run_job(
 ) -> JobHandle[OutcomeT]:
     """Start a ``kind`` job that runs ``work`` on completed run ``run_id``; returns at once.
 
-    Its events also go to the run's ``events.jsonl``.
+    Its events also go to the run's ``events.jsonl``. The run's family must support
+    ``kind`` (``CAPABILITY``); that is checked before the job starts.
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` (a bad run id), ``MODEL_NOT_FOUND`` (no such
-            run, or a run without a saved model yet).
+            run, a run without a saved model yet, or a family ``registry`` does not know),
+            ``MODEL_INCOMPATIBLE`` (a family that does not support ``kind``).
     """
     folder = require_model(settings, run_id)
     cfg = read_manifest(str(folder))["config"]
+    registry.require(cfg["model_family"], CAPABILITY[kind])
     handle: JobHandle[OutcomeT] = JobHandle(
         kind=kind,
         job_id=new_job_id(kind, run_id),

@@ -357,7 +357,7 @@ def start_train(
             ``CUDA_NOT_AVAILABLE``. Failures later on are the job's: its ``result()`` raises
             them.
     """
-    validate_model_train_config(cfg, registry.get_capabilities(cfg["model_family"]))
+    validate_model_train_config(cfg, registry.require(cfg["model_family"], "supports_train"))
     run_id = (
         new_run_id(cfg["model_family"], cfg["model_size"])
         if run_id is None
@@ -429,6 +429,7 @@ def resume_train(
             f"cancel it or wait for it to end before resuming",
         )
     manifest = read_manifest(str(folder))
+    registry.require(manifest["config"]["model_family"], "supports_train")
     if manifest["world_size"] != world_size:
         raise ModelTrainerError(
             "MODEL_INCOMPATIBLE",

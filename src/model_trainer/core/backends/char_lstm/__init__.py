@@ -1,31 +1,35 @@
-"""The char-LSTM model family, as one ``ModelBackend``."""
+"""The char-LSTM family: its sizes and capabilities, known without importing its model code."""
 
 from __future__ import annotations
 
-from model_trainer.core.backends.adapter import BackendFunctions, create_backend
-from model_trainer.core.backends.char_lstm.config import (
-    CharLSTMTrainConfig,
-    convert_char_lstm_config,
-)
-from model_trainer.core.backends.char_lstm.evaluate import evaluate_char_lstm
-from model_trainer.core.backends.char_lstm.generate import generate_char_lstm
-from model_trainer.core.backends.char_lstm.io import load_char_lstm, save_char_lstm
-from model_trainer.core.backends.char_lstm.prepare import prepare_char_lstm
-from model_trainer.core.backends.char_lstm.score import score_char_lstm
-from model_trainer.core.backends.char_lstm.train import train_char_lstm
-from model_trainer.core.backends.registry import BUILTIN_BACKENDS
+from typing import TypedDict
 
-CHAR_LSTM_BACKEND_FUNCS: BackendFunctions[CharLSTMTrainConfig] = {
-    "name": "char_lstm",
-    "capabilities": BUILTIN_BACKENDS["char_lstm"]["capabilities"],
-    "convert_config": convert_char_lstm_config,
-    "prepare": prepare_char_lstm,
-    "train": train_char_lstm,
-    "evaluate": evaluate_char_lstm,
-    "score": score_char_lstm,
-    "generate": generate_char_lstm,
-    "save": save_char_lstm,
-    "load": load_char_lstm,
+from model_trainer.core.backends.family import BackendRegistration, family_capabilities
+from model_trainer.core.contracts.model import ModelBackend
+
+
+class LSTMShape(TypedDict):
+    """Embedding width, hidden width and depth of a char-LSTM."""
+
+    embed_dim: int
+    hidden_dim: int
+    num_layers: int
+
+
+CHAR_LSTM_SIZES: dict[str, LSTMShape] = {
+    "tiny": {"embed_dim": 32, "hidden_dim": 64, "num_layers": 2},
+    "small": {"embed_dim": 128, "hidden_dim": 256, "num_layers": 2},
+    "medium": {"embed_dim": 256, "hidden_dim": 512, "num_layers": 2},
+    "large": {"embed_dim": 512, "hidden_dim": 1024, "num_layers": 3},
 }
 
-char_lstm_backend = create_backend(CHAR_LSTM_BACKEND_FUNCS)
+CAPABILITIES = family_capabilities(CHAR_LSTM_SIZES)
+
+
+def _backend() -> ModelBackend:
+    from model_trainer.core.backends.char_lstm.backend import char_lstm_backend
+
+    return char_lstm_backend
+
+
+REGISTRATION: BackendRegistration = {"factory": _backend, "capabilities": CAPABILITIES}

@@ -9,7 +9,7 @@ from model_trainer.core.backends.artifact import (
     load_module_artifact,
     save_module_artifact,
 )
-from model_trainer.core.backends.char_lstm.config import LSTMShape
+from model_trainer.core.backends.char_lstm import LSTMShape
 from model_trainer.core.backends.char_lstm.model import CharLSTM
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelArtifact, PreparedLMModel

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from model_trainer.core.backends.char_lstm.config import LSTMShape
+from model_trainer.core.backends.char_lstm import LSTMShape
 
 LSTMState = tuple[Tensor, Tensor]
 """Hidden and cell state ``(h, c)``, each ``(num_layers, B, hidden_dim)``."""

@@ -1,31 +1,32 @@
-"""The tiny fake model family, as one ``ModelBackend``."""
+"""The tiny fake family (2 layers, 32 wide) for tests and demos: sizes and capabilities."""
 
 from __future__ import annotations
 
-from model_trainer.core.backends.adapter import BackendFunctions, create_backend
-from model_trainer.core.backends.fake.evaluate import evaluate_fake
-from model_trainer.core.backends.fake.generate import generate_fake
-from model_trainer.core.backends.fake.io import load_fake, save_fake
-from model_trainer.core.backends.fake.prepare import (
-    FakeTrainConfig,
-    convert_fake_config,
-    prepare_fake,
-)
-from model_trainer.core.backends.fake.score import score_fake
-from model_trainer.core.backends.fake.train import train_fake
-from model_trainer.core.backends.registry import BUILTIN_BACKENDS
+from typing import TypedDict
 
-FAKE_BACKEND_FUNCS: BackendFunctions[FakeTrainConfig] = {
-    "name": "fake",
-    "capabilities": BUILTIN_BACKENDS["fake"]["capabilities"],
-    "convert_config": convert_fake_config,
-    "prepare": prepare_fake,
-    "train": train_fake,
-    "evaluate": evaluate_fake,
-    "score": score_fake,
-    "generate": generate_fake,
-    "save": save_fake,
-    "load": load_fake,
+from model_trainer.core.backends.family import BackendRegistration, family_capabilities
+from model_trainer.core.contracts.model import ModelBackend
+
+
+class FakeShape(TypedDict):
+    """Depth, width and kernel size of the fake model."""
+
+    num_layers: int
+    width: int
+    kernel_size: int
+
+
+FAKE_SIZES: dict[str, FakeShape] = {
+    "tiny": {"num_layers": 2, "width": 32, "kernel_size": 3},
 }
 
-fake_backend = create_backend(FAKE_BACKEND_FUNCS)
+CAPABILITIES = family_capabilities(FAKE_SIZES)
+
+
+def _backend() -> ModelBackend:
+    from model_trainer.core.backends.fake.backend import fake_backend
+
+    return fake_backend
+
+
+REGISTRATION: BackendRegistration = {"factory": _backend, "capabilities": CAPABILITIES}

@@ -9,7 +9,8 @@ from model_trainer.core.backends.artifact import (
     load_module_artifact,
     save_module_artifact,
 )
-from model_trainer.core.backends.fake.model import FakeLM, FakeShape
+from model_trainer.core.backends.fake import FakeShape
+from model_trainer.core.backends.fake.model import FakeLM
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelArtifact, PreparedLMModel
 from model_trainer.core.errors import ModelTrainerError

@@ -6,39 +6,10 @@ no recurrence), so generic code paths, not family-specific ones, serve it.
 
 from __future__ import annotations
 
-from typing import TypedDict
-
 from torch import Tensor, nn
 from torch.nn import functional
 
-from model_trainer.core.errors import ModelTrainerError
-
-
-class FakeShape(TypedDict):
-    """Depth, width and kernel size of the fake model."""
-
-    num_layers: int
-    width: int
-    kernel_size: int
-
-
-FAKE_SIZES: dict[str, FakeShape] = {
-    "tiny": {"num_layers": 2, "width": 32, "kernel_size": 3},
-}
-
-
-def fake_shape(size: str) -> FakeShape:
-    """The shape of fake size ``size``.
-
-    Raises:
-        ModelTrainerError: ``INVALID_MODEL_SIZE`` listing the valid sizes.
-    """
-    if size not in FAKE_SIZES:
-        raise ModelTrainerError(
-            "INVALID_MODEL_SIZE",
-            f"model_size {size!r} is not a fake size; valid: {', '.join(FAKE_SIZES)}",
-        )
-    return FAKE_SIZES[size]
+from model_trainer.core.backends.fake import FakeShape
 
 
 class FakeLM(nn.Module):

@@ -1,28 +1,35 @@
-"""The GPT-2 model family, as one ``ModelBackend``."""
+"""The GPT-2 family: its sizes and capabilities, known without importing its model code."""
 
 from __future__ import annotations
 
-from model_trainer.core.backends.adapter import BackendFunctions, create_backend
-from model_trainer.core.backends.gpt2.config import GPT2TrainConfig, convert_gpt2_config
-from model_trainer.core.backends.gpt2.evaluate import evaluate_gpt2
-from model_trainer.core.backends.gpt2.generate import generate_gpt2
-from model_trainer.core.backends.gpt2.io import load_gpt2, save_gpt2
-from model_trainer.core.backends.gpt2.prepare import prepare_gpt2
-from model_trainer.core.backends.gpt2.score import score_gpt2
-from model_trainer.core.backends.gpt2.train import train_gpt2
-from model_trainer.core.backends.registry import BUILTIN_BACKENDS
+from typing import TypedDict
 
-GPT2_BACKEND_FUNCS: BackendFunctions[GPT2TrainConfig] = {
-    "name": "gpt2",
-    "capabilities": BUILTIN_BACKENDS["gpt2"]["capabilities"],
-    "convert_config": convert_gpt2_config,
-    "prepare": prepare_gpt2,
-    "train": train_gpt2,
-    "evaluate": evaluate_gpt2,
-    "score": score_gpt2,
-    "generate": generate_gpt2,
-    "save": save_gpt2,
-    "load": load_gpt2,
+from model_trainer.core.backends.family import BackendRegistration, family_capabilities
+from model_trainer.core.contracts.model import ModelBackend
+
+
+class GPT2Shape(TypedDict):
+    """Depth, attention heads and width of a GPT-2 model."""
+
+    n_layer: int
+    n_head: int
+    n_embd: int
+
+
+GPT2_SIZES: dict[str, GPT2Shape] = {
+    "tiny": {"n_layer": 2, "n_head": 2, "n_embd": 64},
+    "small": {"n_layer": 4, "n_head": 4, "n_embd": 128},
+    "medium": {"n_layer": 6, "n_head": 6, "n_embd": 384},
+    "gpt2": {"n_layer": 12, "n_head": 12, "n_embd": 768},
 }
 
-gpt2_backend = create_backend(GPT2_BACKEND_FUNCS)
+CAPABILITIES = family_capabilities(GPT2_SIZES)
+
+
+def _backend() -> ModelBackend:
+    from model_trainer.core.backends.gpt2.backend import gpt2_backend
+
+    return gpt2_backend
+
+
+REGISTRATION: BackendRegistration = {"factory": _backend, "capabilities": CAPABILITIES}

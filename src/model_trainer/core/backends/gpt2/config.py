@@ -1,55 +1,10 @@
-"""GPT-2 shapes by size name, and the Hugging Face config a shape is built from."""
+"""The Hugging Face config a GPT-2 shape is built from."""
 
 from __future__ import annotations
 
-from typing import TypedDict
-
 from transformers import GPT2Config
 
-from model_trainer.core.contracts.model import ModelTrainConfig
-from model_trainer.core.errors import ModelTrainerError
-
-
-class GPT2Shape(TypedDict):
-    """Depth, attention heads and width of a GPT-2 model."""
-
-    n_layer: int
-    n_head: int
-    n_embd: int
-
-
-class GPT2TrainConfig(TypedDict):
-    """A training config with the shape its ``model_size`` names."""
-
-    shape: GPT2Shape
-    train: ModelTrainConfig
-
-
-GPT2_SIZES: dict[str, GPT2Shape] = {
-    "tiny": {"n_layer": 2, "n_head": 2, "n_embd": 64},
-    "small": {"n_layer": 4, "n_head": 4, "n_embd": 128},
-    "medium": {"n_layer": 6, "n_head": 6, "n_embd": 384},
-    "gpt2": {"n_layer": 12, "n_head": 12, "n_embd": 768},
-}
-
-
-def size_shape(size: str) -> GPT2Shape:
-    """The shape of GPT-2 size ``size``.
-
-    Raises:
-        ModelTrainerError: ``INVALID_MODEL_SIZE`` listing the valid sizes.
-    """
-    if size not in GPT2_SIZES:
-        raise ModelTrainerError(
-            "INVALID_MODEL_SIZE",
-            f"model_size {size!r} is not a gpt2 size; valid: {', '.join(GPT2_SIZES)}",
-        )
-    return GPT2_SIZES[size]
-
-
-def convert_gpt2_config(cfg: ModelTrainConfig) -> GPT2TrainConfig:
-    """Attach the shape of ``cfg["model_size"]`` to ``cfg``."""
-    return {"shape": size_shape(cfg["model_size"]), "train": cfg}
+from model_trainer.core.backends.gpt2 import GPT2Shape
 
 
 def build_gpt2_config(

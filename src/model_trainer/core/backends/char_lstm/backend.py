@@ -1,0 +1,74 @@
+"""The char-LSTM as the core needs it: its builder, scoring and sampling with carried state."""
+
+from __future__ import annotations
+
+from model_trainer.core.backends.adapter import FamilyParts, family_backend
+from model_trainer.core.backends.char_lstm import CAPABILITIES, CHAR_LSTM_SIZES, LSTMShape
+from model_trainer.core.backends.char_lstm.io import load_char_lstm, save_char_lstm
+from model_trainer.core.backends.char_lstm.model import CharLSTM
+from model_trainer.core.config.settings import Settings
+from model_trainer.core.contracts.model import (
+    GenerateConfig,
+    GenerateOutcome,
+    ModelTrainConfig,
+    PreparedLMModel,
+    ScoreConfig,
+    ScoreOutcome,
+    TokenCallback,
+)
+from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.inference.generate import generate_cached
+from model_trainer.core.inference.narrow import model_as
+from model_trainer.core.inference.score import score_stateful
+
+
+def build_char_lstm(
+    shape: LSTMShape, cfg: ModelTrainConfig, tokenizer: TokenizerHandle
+) -> CharLSTM:
+    """A fresh char-LSTM of ``shape`` over the tokenizer's vocabulary."""
+    del cfg
+    return CharLSTM(shape, tokenizer.vocab_size)
+
+
+def score_char_lstm(
+    prepared: PreparedLMModel, cfg: ScoreConfig, settings: Settings
+) -> ScoreOutcome:
+    """Score ``cfg``'s text whole, however long, in one pass of carried state.
+
+    Raises:
+        ModelTrainerError: ``MODEL_INCOMPATIBLE`` when the model is not a ``CharLSTM``; the
+            errors of ``score_stateful`` for bad input.
+    """
+    return score_stateful(model_as(prepared, CharLSTM), prepared, cfg, settings)
+
+
+def generate_char_lstm(
+    prepared: PreparedLMModel,
+    cfg: GenerateConfig,
+    settings: Settings,
+    *,
+    on_token: TokenCallback | None = None,
+) -> GenerateOutcome:
+    """Sample one character a step from the carried ``(h, c)`` state; no context limit.
+
+    Raises:
+        ModelTrainerError: ``MODEL_INCOMPATIBLE`` when the model is not a ``CharLSTM``; the
+            errors of ``generate_cached`` for bad input.
+    """
+    return generate_cached(
+        model_as(prepared, CharLSTM), prepared, cfg, settings, context_len=None, on_token=on_token
+    )
+
+
+CHAR_LSTM_PARTS: FamilyParts[LSTMShape] = {
+    "name": "char_lstm",
+    "capabilities": CAPABILITIES,
+    "sizes": CHAR_LSTM_SIZES,
+    "build": build_char_lstm,
+    "save": save_char_lstm,
+    "load": load_char_lstm,
+    "score": score_char_lstm,
+    "generate": generate_char_lstm,
+}
+
+char_lstm_backend = family_backend(CHAR_LSTM_PARTS)

@@ -1,0 +1,64 @@
+"""A family as the registry knows it before building it: its capabilities, its factory.
+
+This module is light on purpose: each family's ``__init__.py`` uses it to state its sizes
+and capabilities without importing its model code, so the registry knows them cheaply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Literal, TypedDict
+
+from model_trainer.core.contracts.model import BackendCapabilities, ModelBackend
+from model_trainer.core.errors import ModelTrainerError
+
+Capability = Literal[
+    "supports_train",
+    "supports_evaluate",
+    "supports_score",
+    "supports_generate",
+    "supports_distributed",
+]
+
+
+class BackendRegistration(TypedDict):
+    """How to build a backend, and what it can do without building it."""
+
+    factory: Callable[[], ModelBackend]
+    capabilities: BackendCapabilities
+
+
+def family_capabilities(
+    sizes: Mapping[str, object],
+    *,
+    train: bool = True,
+    evaluate: bool = True,
+    score: bool = True,
+    generate: bool = True,
+    distributed: bool = True,
+) -> BackendCapabilities:
+    """The capabilities of a family whose sizes are the keys of ``sizes``."""
+    return {
+        "supports_train": train,
+        "supports_evaluate": evaluate,
+        "supports_score": score,
+        "supports_generate": generate,
+        "supports_distributed": distributed,
+        "supported_sizes": tuple(sizes),
+    }
+
+
+def require_capability(
+    family: str, capabilities: BackendCapabilities, capability: Capability
+) -> None:
+    """Refuse what ``family`` cannot do.
+
+    Raises:
+        ModelTrainerError: ``MODEL_INCOMPATIBLE`` naming the family and the capability.
+    """
+    if not capabilities[capability]:
+        raise ModelTrainerError(
+            "MODEL_INCOMPATIBLE",
+            f"model_family {family!r} does not support {capability.removeprefix('supports_')} "
+            f"({capability} is False)",
+        )

@@ -1,0 +1,94 @@
+"""Custom model families for the registry tests: the fake model under other names.
+
+``rec`` has every capability and its own score and generate, which record each call;
+``mute`` trains but cannot evaluate, score, sample or run distributed; ``frozen`` cannot
+train. All live in a registry of their own, beside the built-in families.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+
+from model_trainer.core.backends.adapter import FamilyParts, family_backend
+from model_trainer.core.backends.artifact import load_module_artifact
+from model_trainer.core.backends.fake import FAKE_SIZES, FakeShape
+from model_trainer.core.backends.fake.backend import build_fake
+from model_trainer.core.backends.fake.io import save_fake
+from model_trainer.core.backends.fake.model import FakeLM
+from model_trainer.core.backends.family import family_capabilities
+from model_trainer.core.backends.registry import BUILTIN_BACKENDS, ModelRegistry
+from model_trainer.core.config.settings import Settings
+from model_trainer.core.contracts.model import (
+    BackendCapabilities,
+    GenerateConfig,
+    GenerateOutcome,
+    PreparedLMModel,
+    ScoreConfig,
+    ScoreOutcome,
+    TokenCallback,
+)
+from model_trainer.core.inference.forward_only import generate_forward_only, score_forward_only
+
+
+def _parts(
+    name: str, capabilities: BackendCapabilities, calls: list[str]
+) -> FamilyParts[FakeShape]:
+    def load(artifact_path: str, settings: Settings) -> PreparedLMModel:
+        del settings
+        return load_module_artifact(
+            artifact_path, name, lambda _shape, vocab: FakeLM(FAKE_SIZES["tiny"], vocab)
+        )
+
+    def score(prepared: PreparedLMModel, cfg: ScoreConfig, settings: Settings) -> ScoreOutcome:
+        calls.append(f"score {prepared['model_family']}")
+        return score_forward_only(prepared, cfg, settings)
+
+    def generate(
+        prepared: PreparedLMModel,
+        cfg: GenerateConfig,
+        settings: Settings,
+        *,
+        on_token: TokenCallback | None = None,
+    ) -> GenerateOutcome:
+        calls.append(f"generate {prepared['model_family']}")
+        return generate_forward_only(prepared, cfg, settings, on_token=on_token)
+
+    return {
+        "name": name,
+        "capabilities": capabilities,
+        "sizes": FAKE_SIZES,
+        "build": build_fake,
+        "save": save_fake,
+        "load": load,
+        "score": score,
+        "generate": generate,
+    }
+
+
+@pytest.fixture
+def calls() -> list[str]:
+    """The calls of the custom families' own score and generate, in order."""
+    return []
+
+
+@pytest.fixture
+def custom_registry(calls: list[str]) -> ModelRegistry:
+    """The built-in families plus ``rec``, ``mute`` and ``frozen``."""
+    registry = ModelRegistry(dict(BUILTIN_BACKENDS.items()))
+    for name, capabilities in (
+        ("rec", family_capabilities(FAKE_SIZES)),
+        (
+            "mute",
+            family_capabilities(
+                FAKE_SIZES, evaluate=False, score=False, generate=False, distributed=False
+            ),
+        ),
+        ("frozen", family_capabilities(FAKE_SIZES, train=False)),
+    ):
+        parts = _parts(name, capabilities, calls)
+        registry.register(
+            name, {"factory": partial(family_backend, parts), "capabilities": capabilities}
+        )
+    return registry

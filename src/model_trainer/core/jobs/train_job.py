@@ -23,6 +23,7 @@ from typing import Final
 import torch
 
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
+from model_trainer.core.config.resources import measure_resources
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import generate_config, score_config
 from model_trainer.core.contracts.model import (
@@ -171,6 +172,7 @@ class _TrainWork:
                 precision=resolve_precision(cfg["precision"], prepared["device"]),
                 tokenizer_kind=tokenizer.kind,
                 loss_unit=self.loss_unit,
+                **measure_resources(),
             )
         )
         checkpoint_step = _checkpoint_step(self.folder) if self.resume else None

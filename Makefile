@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test lint typecheck rules unit notebooks lab bench clean
+.PHONY: install demo test check lint typecheck rules unit notebooks lab bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,8 @@ notebooks: $(STAMP)
 	  MODEL_TRAINER_CONSOLE=1 $(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider --nbmake --nbmake-timeout=180 notebooks; fi
 
 test: lint typecheck rules unit notebooks
+
+check: test
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

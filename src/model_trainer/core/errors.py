@@ -5,6 +5,10 @@ The tree::
     Exception
     └── AppError[CodeT]            an error with a machine-readable code and an HTTP-like status
         └── ModelTrainerError      every failure this package raises on purpose
+            └── ConfigError        a bad config value (``CONFIG_CODES``); also a ``ValueError``
+
+``ModelTrainerError(code, message)`` with a code of ``CONFIG_CODES`` is a ``ConfigError``, so
+``except ValueError`` catches every invalid config, wherever it is found.
 
 Codes (``ModelTrainerErrorCode``) and their statuses (``ERROR_STATUS``):
 
@@ -32,7 +36,7 @@ Codes (``ModelTrainerErrorCode``) and their statuses (``ERROR_STATUS``):
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypeVar
+from typing import Final, Generic, Literal, TypeVar
 
 ModelTrainerErrorCode = Literal[
     "TRAINING_CANCELLED",
@@ -80,6 +84,10 @@ ERROR_STATUS: dict[ModelTrainerErrorCode, int] = {
     "INTERNAL_ERROR": 500,
 }
 
+CONFIG_CODES: Final[frozenset[ModelTrainerErrorCode]] = frozenset(
+    {"INVALID_CONFIG", "INVALID_MODEL_SIZE"}
+)
+
 CodeT = TypeVar("CodeT", bound=str)
 
 
@@ -94,10 +102,22 @@ class AppError(Exception, Generic[CodeT]):
 
 
 class ModelTrainerError(AppError[ModelTrainerErrorCode]):
-    """Every failure model-trainer raises on purpose; ``code`` says which."""
+    """Every failure model-trainer raises on purpose; ``code`` says which.
+
+    Built with a code of ``CONFIG_CODES`` it is a ``ConfigError`` (a ``ValueError`` too).
+    """
+
+    def __new__(cls, code: ModelTrainerErrorCode, message: str) -> ModelTrainerError:
+        """A ``ConfigError`` for a config code, else an instance of ``cls``."""
+        kind = ConfigError if cls is ModelTrainerError and code in CONFIG_CODES else cls
+        return super().__new__(kind, code, message)
 
     def __init__(self, code: ModelTrainerErrorCode, message: str) -> None:
         super().__init__(code, message, status=ERROR_STATUS[code])
+
+
+class ConfigError(ModelTrainerError, ValueError):
+    """A config field with a bad value: ``INVALID_CONFIG`` or ``INVALID_MODEL_SIZE``."""
 
 
 def user_error(code: ModelTrainerErrorCode) -> bool:

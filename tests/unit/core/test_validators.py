@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 import pytest
 
 from model_trainer.core.backends.registry import default_registry
@@ -14,7 +16,7 @@ from model_trainer.core.contracts.validators import (
     validate_model_train_config,
     validate_score_config,
 )
-from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.errors import ConfigError, ModelTrainerError
 
 BAD_TRAIN: list[tuple[str, object]] = [
     ("corpus_path", ""),
@@ -186,3 +188,48 @@ def test_generate_config_rules() -> None:
             validate_generate_config(bad)
         assert info.value.code == "INVALID_CONFIG"
         assert fragment in info.value.message
+
+
+def _bad_train() -> None:
+    train_config(num_epochs=0)
+
+
+def _bad_train_json() -> None:
+    train_config_from_json('{"epochs": 3}')
+
+
+def _bad_size() -> None:
+    caps = default_registry.get_capabilities("gpt2")
+    validate_model_train_config(train_config(model_family="gpt2", model_size="huge"), caps)
+
+
+def _bad_score() -> None:
+    score_config(text="a", path="b")
+
+
+def _bad_generate() -> None:
+    generate_config(prompt_text="x", top_p=1.5)
+
+
+@pytest.mark.parametrize(
+    ("build", "code", "fragment"),
+    [
+        (_bad_train, "INVALID_CONFIG", "num_epochs must be an integer >= 1, got 0"),
+        (_bad_train_json, "INVALID_CONFIG", "unknown config field(s) epochs"),
+        (_bad_size, "INVALID_MODEL_SIZE", "model_size 'huge' is not a size of gpt2"),
+        (_bad_score, "INVALID_CONFIG", "not both (path='b')"),
+        (_bad_generate, "INVALID_CONFIG", "top_p must be in (0, 1], got 1.5"),
+    ],
+)
+def test_except_value_error_catches_a_bad_config(
+    build: Callable[[], None], code: str, fragment: str
+) -> None:
+    caught: ValueError | None = None
+    try:
+        build()
+    except ValueError as exc:
+        caught = exc
+    assert isinstance(caught, ConfigError)
+    assert isinstance(caught, ModelTrainerError)
+    assert caught.code == code
+    assert fragment in caught.message

@@ -42,12 +42,17 @@ from model_trainer.core.events.trainer_metrics_events import (
     make_progress_metrics_event,
 )
 
-Kind = Literal["str", "int", "percent", "float", "float_or_none", "enum"]
+Kind = Literal["str", "int", "percent", "float", "float_or_none", "enum", "object"]
 
 ids = st.text(max_size=12)
 ints = st.integers(min_value=-(2**70), max_value=2**70)
 floats = st.floats(allow_nan=False, allow_infinity=False)
 units = st.sampled_from(get_args(LossUnit))
+json_values = st.recursive(
+    st.none() | st.booleans() | ints | floats | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=8,
+)
 
 
 def maybe_ints() -> st.SearchStrategy[int | None]:
@@ -78,6 +83,7 @@ STRATEGIES: dict[str, st.SearchStrategy[Event]] = {
         user_id=ints,
         progress=st.integers(min_value=0, max_value=100),
         message=st.text(max_size=40),
+        payload=st.none() | st.dictionaries(st.text(max_size=5), json_values, max_size=3),
         ts=floats,
     ),
     "trainer.job.completed.v1": st.builds(
@@ -205,7 +211,7 @@ FULL_EVENTS: dict[str, Event] = {
         job_id="j", user_id=1, kind="train", run_id="r", ts=1.0
     ),
     "trainer.job.progress.v1": make_progress_event(
-        job_id="j", user_id=1, progress=50, message="half", ts=1.0
+        job_id="j", user_id=1, progress=50, message="half", payload={"a": [1, 2.5]}, ts=1.0
     ),
     "trainer.job.completed.v1": make_completed_event(
         job_id="j", user_id=1, result_id="m", result_bytes=10, ts=1.0
@@ -317,6 +323,8 @@ def kind_of(name: str, hint: object) -> Kind:
         return "percent"
     if get_origin(hint) is Literal:
         return "enum"
+    if get_origin(hint) is dict:
+        return "object"
     if hint == float | None:
         return "float_or_none"
     kinds: dict[object, Kind] = {str: "str", int: "int", float: "float"}
@@ -335,6 +343,8 @@ def wrong_values(kind: Kind, choices: tuple[object, ...]) -> st.SearchStrategy[o
         return junk | st.none() | ints | floats
     if kind == "enum":
         return junk | st.none() | ints | st.text().filter(lambda text: text not in choices)
+    if kind == "object":
+        return st.booleans() | st.lists(st.integers(), max_size=2) | st.none() | ints | st.text()
     if kind in ("int", "percent"):
         numbers = st.floats() | st.text() | st.none() | junk
         if kind == "percent":
@@ -409,6 +419,7 @@ FIXED_WRONG: dict[Kind, list[object]] = {
     "float": ["1.0", True, None, [], {}, math.nan, math.inf, -math.inf, 10**400],
     "float_or_none": ["1.0", False, [], {}, math.nan, math.inf, -math.inf, -(10**400)],
     "enum": ["", "nope", 1, None, True, ["train"]],
+    "object": [[], "x", 1, None, True, {"a": math.nan}, {"a": [{"b": math.inf}]}],
 }
 
 

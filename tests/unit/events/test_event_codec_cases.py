@@ -94,10 +94,10 @@ def test_non_finite_numbers_are_refused(literal: str) -> None:
 
 def test_missing_and_enum_fields_are_named() -> None:
     event = dict(make_started_event(job_id="j", user_id=1, kind="train", run_id="r", ts=1.0))
-    del event["run_id"]
-    with pytest.raises(EventDecodeError, match="field 'run_id' is missing"):
+    del event["queue"]
+    with pytest.raises(EventDecodeError, match="field 'queue' is missing"):
         decode_event(json.dumps(event))
-    event["run_id"], event["kind"] = "r", "fit"
+    event["queue"], event["kind"] = "local", "fit"
     with pytest.raises(EventDecodeError, match=r"field 'kind' must be one of 'train', .*got 'fit'"):
         decode_event(json.dumps(event))
 

@@ -21,6 +21,7 @@ from model_trainer.core.events.sinks import (
     FanoutSink,
     JsonlFileSink,
     ListSink,
+    cut_torn_line,
 )
 from model_trainer.core.events.trainer_metrics_events import make_eval_event
 
@@ -62,6 +63,37 @@ def test_file_sink_creates_folders_and_appends(tmp_path: Path) -> None:
         second.emit(progress(20))
     assert read_events(path) == [progress(10), progress(20)]
     assert path.read_text(encoding="utf-8").count("\n") == 2
+
+
+def test_file_sink_cuts_a_line_torn_by_a_crash_before_it_appends(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    with JsonlFileSink(path) as sink:
+        sink.emit(progress(10))
+    whole = path.read_bytes()
+    path.write_bytes(whole + b'{"job_id":"j","mess')
+    with JsonlFileSink(path) as sink:
+        sink.emit(progress(20))
+    assert read_events(path) == [progress(10), progress(20)]
+
+
+@pytest.mark.parametrize(
+    ("kept", "torn"),
+    [
+        (b"", b""),
+        (b"{}\n", b""),
+        (b"{}\n", b'{"ty'),
+        (b"", b"no newline at all"),
+        (b"{}\n" * 3, b"x" * 200_000),
+        (b"y" * 150_000 + b"\n", b"z" * 70_000),
+    ],
+)
+def test_cut_torn_line_keeps_every_whole_line(tmp_path: Path, kept: bytes, torn: bytes) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(kept + torn)
+    assert cut_torn_line(path) == len(kept)
+    assert path.read_bytes() == kept
+    assert cut_torn_line(tmp_path / "missing.jsonl") == 0
+    assert not (tmp_path / "missing.jsonl").exists()
 
 
 def test_file_sink_refuses_events_after_close(tmp_path: Path) -> None:

@@ -1,4 +1,7 @@
-"""Config validators: a bad field raises ``ModelTrainerError`` naming the field and value."""
+"""Config validators: a bad field raises ``ConfigError`` naming the field and the value.
+
+``ConfigError`` is both a ``ModelTrainerError`` (with its ``code``) and a ``ValueError``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from model_trainer.core.contracts.model import (
     ModelTrainConfig,
     ScoreConfig,
 )
-from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.errors import ConfigError
 
 _DEVICES = ("auto", "cpu", "cuda", "mps")
 _PRECISIONS = ("auto", "fp32", "bf16")
@@ -18,8 +21,8 @@ _TOKENIZERS = ("char", "bpe")
 _DETAIL_LEVELS = ("summary", "per_char")
 
 
-def _bad(field: str, value: object, rule: str) -> ModelTrainerError:
-    return ModelTrainerError("INVALID_CONFIG", f"{field} must be {rule}, got {value!r}")
+def _bad(field: str, value: object, rule: str) -> ConfigError:
+    return ConfigError("INVALID_CONFIG", f"{field} must be {rule}, got {value!r}")
 
 
 def _at_least(field: str, value: int, low: int) -> None:
@@ -47,7 +50,7 @@ def validate_model_train_config(
 ) -> None:
     """Check every field of a training config; with ``capabilities``, the size too."""
     if capabilities is not None and cfg["model_size"] not in capabilities["supported_sizes"]:
-        raise ModelTrainerError(
+        raise ConfigError(
             "INVALID_MODEL_SIZE",
             f"model_size {cfg['model_size']!r} is not a size of {cfg['model_family']}; "
             f"valid sizes: {', '.join(capabilities['supported_sizes'])}",
@@ -82,9 +85,9 @@ def validate_model_train_config(
 def validate_score_config(cfg: ScoreConfig) -> None:
     """Check a score config: exactly one of text and path, a sane ``top_k``."""
     if cfg["text"] is None and cfg["path"] is None:
-        raise ModelTrainerError("INVALID_CONFIG", "ScoreConfig requires either text or path")
+        raise ConfigError("INVALID_CONFIG", "ScoreConfig requires either text or path")
     if cfg["text"] is not None and cfg["path"] is not None:
-        raise ModelTrainerError(
+        raise ConfigError(
             "INVALID_CONFIG", f"ScoreConfig takes text or path, not both (path={cfg['path']!r})"
         )
     if cfg["text"] is not None and cfg["text"] == "":
@@ -99,11 +102,11 @@ def validate_score_config(cfg: ScoreConfig) -> None:
 def validate_generate_config(cfg: GenerateConfig) -> None:
     """Check a generate config: one prompt source and sampling settings in range."""
     if cfg["prompt_text"] is None and cfg["prompt_path"] is None:
-        raise ModelTrainerError(
+        raise ConfigError(
             "INVALID_CONFIG", "GenerateConfig requires either prompt_text or prompt_path"
         )
     if cfg["prompt_text"] is not None and cfg["prompt_path"] is not None:
-        raise ModelTrainerError(
+        raise ConfigError(
             "INVALID_CONFIG",
             f"GenerateConfig takes prompt_text or prompt_path, not both "
             f"(prompt_path={cfg['prompt_path']!r})",

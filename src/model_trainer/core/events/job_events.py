@@ -1,16 +1,19 @@
 """Job lifecycle events of the ``trainer`` domain: started, progress, completed, failed.
 
-Each event is a TypedDict with a ``Literal`` ``type`` and a keyword-only factory. Every event
-carries ``job_id``, ``user_id`` and ``ts`` (unix time in seconds, ``time.time()`` by default).
+Each event is a TypedDict with a ``Literal`` ``type`` and a keyword-only factory. The spec's
+fields are required; the fields this project adds (``ts``, unix time in seconds, on every event;
+``kind`` and ``run_id`` on started; ``code`` on failed) are written by every factory and read
+as optional, so a payload of the spec's shape decodes too. The guards check the whole shape.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Literal, TypedDict, TypeGuard
+from typing import Final, Literal, NotRequired, TypedDict, TypeGuard
 
 from model_trainer.core.errors import ModelTrainerErrorCode
+from model_trainer.core.events.shapes import Shape, misfit, shapes_of
 
 JobEventType = Literal[
     "trainer.job.started.v1",
@@ -20,6 +23,7 @@ JobEventType = Literal[
 ]
 JobKind = Literal["train", "eval", "score", "generate", "tokenizer"]
 ErrorKind = Literal["user", "system"]
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 
 
 class JobStartedV1(TypedDict):
@@ -28,21 +32,22 @@ class JobStartedV1(TypedDict):
     type: Literal["trainer.job.started.v1"]
     job_id: str
     user_id: int
-    ts: float
     queue: str
-    kind: JobKind
-    run_id: str
+    ts: NotRequired[float]
+    kind: NotRequired[JobKind]
+    run_id: NotRequired[str]
 
 
 class JobProgressV1(TypedDict):
-    """How far a job is, in percent (0 to 100), with a short message."""
+    """How far a job is, in percent (0 to 100), with a short message and any JSON payload."""
 
     type: Literal["trainer.job.progress.v1"]
     job_id: str
     user_id: int
-    ts: float
     progress: int
     message: str
+    payload: NotRequired[dict[str, JsonValue]]
+    ts: NotRequired[float]
 
 
 class JobCompletedV1(TypedDict):
@@ -51,9 +56,9 @@ class JobCompletedV1(TypedDict):
     type: Literal["trainer.job.completed.v1"]
     job_id: str
     user_id: int
-    ts: float
     result_id: str
     result_bytes: int
+    ts: NotRequired[float]
 
 
 class JobFailedV1(TypedDict):
@@ -62,13 +67,17 @@ class JobFailedV1(TypedDict):
     type: Literal["trainer.job.failed.v1"]
     job_id: str
     user_id: int
-    ts: float
     error_kind: ErrorKind
-    code: ModelTrainerErrorCode
     message: str
+    ts: NotRequired[float]
+    code: NotRequired[ModelTrainerErrorCode]
 
 
 JobEventV1 = JobStartedV1 | JobProgressV1 | JobCompletedV1 | JobFailedV1
+
+JOB_SHAPES: Final[dict[str, Shape]] = shapes_of(
+    (JobStartedV1, JobProgressV1, JobCompletedV1, JobFailedV1), percent=frozenset({"progress"})
+)
 
 
 def make_started_event(
@@ -98,10 +107,14 @@ def make_progress_event(
     user_id: int,
     progress: int,
     message: str,
+    payload: dict[str, JsonValue] | None = None,
     ts: float | None = None,
 ) -> JobProgressV1:
-    """Build a ``trainer.job.progress.v1`` event; ``progress`` is a percent, 0 to 100."""
-    return {
+    """Build a ``trainer.job.progress.v1`` event; ``progress`` is a percent, 0 to 100.
+
+    A ``payload`` left None is omitted.
+    """
+    event: JobProgressV1 = {
         "type": "trainer.job.progress.v1",
         "job_id": job_id,
         "user_id": user_id,
@@ -109,6 +122,9 @@ def make_progress_event(
         "progress": progress,
         "message": message,
     }
+    if payload is not None:
+        event["payload"] = payload
+    return event
 
 
 def make_completed_event(
@@ -152,20 +168,24 @@ def make_failed_event(
 
 
 def is_started(event: Mapping[str, object]) -> TypeGuard[JobStartedV1]:
-    """Whether an event is ``trainer.job.started.v1``."""
-    return event.get("type") == "trainer.job.started.v1"
+    """Whether an event has the shape of ``trainer.job.started.v1``, field by field."""
+    return _fits(event, "trainer.job.started.v1")
 
 
 def is_job_progress(event: Mapping[str, object]) -> TypeGuard[JobProgressV1]:
-    """Whether an event is ``trainer.job.progress.v1``."""
-    return event.get("type") == "trainer.job.progress.v1"
+    """Whether an event has the shape of ``trainer.job.progress.v1``, field by field."""
+    return _fits(event, "trainer.job.progress.v1")
 
 
 def is_completed(event: Mapping[str, object]) -> TypeGuard[JobCompletedV1]:
-    """Whether an event is ``trainer.job.completed.v1``."""
-    return event.get("type") == "trainer.job.completed.v1"
+    """Whether an event has the shape of ``trainer.job.completed.v1``, field by field."""
+    return _fits(event, "trainer.job.completed.v1")
 
 
 def is_failed(event: Mapping[str, object]) -> TypeGuard[JobFailedV1]:
-    """Whether an event is ``trainer.job.failed.v1``."""
-    return event.get("type") == "trainer.job.failed.v1"
+    """Whether an event has the shape of ``trainer.job.failed.v1``, field by field."""
+    return _fits(event, "trainer.job.failed.v1")
+
+
+def _fits(event: Mapping[str, object], type_name: JobEventType) -> bool:
+    return event.get("type") == type_name and misfit(event, JOB_SHAPES, wire=False) is None

@@ -5,14 +5,17 @@ Sinks run on the training thread, so each ``emit`` is cheap: no redraws, no netw
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self, TextIO
+from typing import Final, Protocol, Self, TextIO
 
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, encode_event
+
+_CHUNK: Final = 1 << 16
 
 
 class EventSink(Protocol):
@@ -56,7 +59,8 @@ class ListSink:
 class JsonlFileSink:
     """Appends each event as one JSON line to a file, flushed per event; safe across threads.
 
-    The file (and its parent folders) is created at construction.
+    The file (and its parent folders) is created at construction; a torn last line (a write
+    cut short by a crash) is cut first (``cut_torn_line``), so new lines start on their own.
 
     Raises:
         ModelTrainerError: ``ARTIFACT_UPLOAD_FAILED`` when the file cannot be opened, written
@@ -68,6 +72,7 @@ class JsonlFileSink:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            cut_torn_line(self.path)
             self._file: TextIO | None = self.path.open("a", encoding="utf-8", newline="\n")
         except OSError as exc:
             raise ModelTrainerError(
@@ -114,6 +119,34 @@ class JsonlFileSink:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def cut_torn_line(path: Path) -> int:
+    """Cut the file's last line if it has no newline (a torn write); return the size kept.
+
+    A JSON-lines file written by ``JsonlFileSink`` ends each event with a newline, so bytes
+    after the last newline are the head of an event whose write never finished. A missing
+    file keeps 0 bytes.
+
+    Raises:
+        OSError: the file cannot be read or truncated.
+    """
+    if not path.is_file():
+        return 0
+    with path.open("r+b") as file:
+        size = file.seek(0, os.SEEK_END)
+        end = size
+        while end > 0:
+            start = max(0, end - _CHUNK)
+            file.seek(start)
+            newline = file.read(end - start).rfind(b"\n")
+            if newline >= 0:
+                end = start + newline + 1
+                break
+            end = start
+        if end < size:
+            file.truncate(end)
+        return end
 
 
 class FanoutSink:

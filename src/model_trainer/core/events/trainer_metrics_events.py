@@ -2,16 +2,20 @@
 
 Each event is a TypedDict with a ``Literal`` ``type`` and a keyword-only factory. Every event
 carries ``job_id``, ``user_id`` and ``ts`` (unix time in seconds, ``time.time()`` by default).
-Losses are in nats per ``loss_unit`` (a token or a character).
+Losses are in nats per ``loss_unit`` (a token or a character). Of the spec's three types
+(config, progress, completed), the spec's fields are required and those this project adds are
+written by every factory and read as optional, so a payload of the spec's shape decodes too.
+The guards check the whole shape, field by field.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Literal, NotRequired, TypedDict, TypeGuard
+from typing import Final, Literal, NotRequired, TypedDict, TypeGuard
 
 from model_trainer.core.contracts.model import LossUnit
+from model_trainer.core.events.shapes import Shape, decode, encode, misfit, shapes_of
 
 TrainerMetricsEventType = Literal[
     "trainer.metrics.config.v1",
@@ -28,11 +32,11 @@ class TrainerConfigV1(TypedDict):
     type: Literal["trainer.metrics.config.v1"]
     job_id: str
     user_id: int
-    ts: float
     model_family: str
     model_size: str
     total_epochs: int
     queue: str
+    ts: NotRequired[float]
     cpu_cores: NotRequired[int]
     memory_mb: NotRequired[int]
     optimal_threads: NotRequired[int]
@@ -58,15 +62,15 @@ class TrainerProgressMetricsV1(TypedDict):
     type: Literal["trainer.metrics.progress.v1"]
     job_id: str
     user_id: int
-    ts: float
     epoch: int
     total_epochs: int
     step: int
-    steps_per_epoch: int
     loss: float
-    tokens_per_second: float
-    learning_rate: float
-    elapsed_s: float
+    ts: NotRequired[float]
+    steps_per_epoch: NotRequired[int]
+    tokens_per_second: NotRequired[float]
+    learning_rate: NotRequired[float]
+    elapsed_s: NotRequired[float]
 
 
 class TrainerEpochMetricsV1(TypedDict):
@@ -112,10 +116,10 @@ class TrainerCompletedMetricsV1(TypedDict):
     type: Literal["trainer.metrics.completed.v1"]
     job_id: str
     user_id: int
-    ts: float
     loss: float
     perplexity: float
     artifact_path: str
+    ts: NotRequired[float]
     val_loss: NotRequired[float]
     val_perplexity: NotRequired[float]
 
@@ -126,6 +130,16 @@ TrainerMetricsEventV1 = (
     | TrainerEpochMetricsV1
     | TrainerEvalMetricsV1
     | TrainerCompletedMetricsV1
+)
+
+METRICS_SHAPES: Final[dict[str, Shape]] = shapes_of(
+    (
+        TrainerConfigV1,
+        TrainerProgressMetricsV1,
+        TrainerEpochMetricsV1,
+        TrainerEvalMetricsV1,
+        TrainerCompletedMetricsV1,
+    )
 )
 
 
@@ -316,26 +330,53 @@ def make_completed_metrics_event(
     return event
 
 
+def encode_trainer_metrics_event(event: TrainerMetricsEventV1) -> str:
+    """One JSON line (sorted keys, no newline) for a metrics event.
+
+    Raises:
+        EventEncodeError: the event would not decode; the message names the field and value.
+    """
+    return encode(event, METRICS_SHAPES)
+
+
+def decode_trainer_metrics_event(payload: str) -> TrainerMetricsEventV1:
+    """The metrics event one JSON payload holds, checked field by field against its type.
+
+    Raises:
+        EventDecodeError: not a metrics event of a known type and shape (a job event
+            included); the message names the field and the value.
+    """
+    return decode(payload, METRICS_SHAPES, _is_metrics_event)
+
+
+def _is_metrics_event(event: Mapping[str, object]) -> TypeGuard[TrainerMetricsEventV1]:
+    return misfit(event, METRICS_SHAPES, wire=True) is None
+
+
 def is_config(event: Mapping[str, object]) -> TypeGuard[TrainerConfigV1]:
-    """Whether an event is ``trainer.metrics.config.v1``."""
-    return event.get("type") == "trainer.metrics.config.v1"
+    """Whether an event has the shape of ``trainer.metrics.config.v1``, field by field."""
+    return _fits(event, "trainer.metrics.config.v1")
 
 
 def is_progress_metrics(event: Mapping[str, object]) -> TypeGuard[TrainerProgressMetricsV1]:
-    """Whether an event is ``trainer.metrics.progress.v1``."""
-    return event.get("type") == "trainer.metrics.progress.v1"
+    """Whether an event has the shape of ``trainer.metrics.progress.v1``, field by field."""
+    return _fits(event, "trainer.metrics.progress.v1")
 
 
 def is_epoch(event: Mapping[str, object]) -> TypeGuard[TrainerEpochMetricsV1]:
-    """Whether an event is ``trainer.metrics.epoch.v1``."""
-    return event.get("type") == "trainer.metrics.epoch.v1"
+    """Whether an event has the shape of ``trainer.metrics.epoch.v1``, field by field."""
+    return _fits(event, "trainer.metrics.epoch.v1")
 
 
 def is_eval(event: Mapping[str, object]) -> TypeGuard[TrainerEvalMetricsV1]:
-    """Whether an event is ``trainer.metrics.eval.v1``."""
-    return event.get("type") == "trainer.metrics.eval.v1"
+    """Whether an event has the shape of ``trainer.metrics.eval.v1``, field by field."""
+    return _fits(event, "trainer.metrics.eval.v1")
 
 
 def is_completed_metrics(event: Mapping[str, object]) -> TypeGuard[TrainerCompletedMetricsV1]:
-    """Whether an event is ``trainer.metrics.completed.v1``."""
-    return event.get("type") == "trainer.metrics.completed.v1"
+    """Whether an event has the shape of ``trainer.metrics.completed.v1``, field by field."""
+    return _fits(event, "trainer.metrics.completed.v1")
+
+
+def _fits(event: Mapping[str, object], type_name: TrainerMetricsEventType) -> bool:
+    return event.get("type") == type_name and misfit(event, METRICS_SHAPES, wire=False) is None

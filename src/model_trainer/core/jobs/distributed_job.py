@@ -52,7 +52,7 @@ from model_trainer.core.contracts.validators import validate_model_train_config
 from model_trainer.core.errors import ModelTrainerError, ModelTrainerErrorCode, user_error
 from model_trainer.core.events.codec import Event, decode_event, read_events
 from model_trainer.core.events.job_events import make_failed_event
-from model_trainer.core.events.sinks import EventSink, JsonlFileSink
+from model_trainer.core.events.sinks import EventSink, JsonlFileSink, cut_torn_line
 from model_trainer.core.events.trainer_metrics_events import is_config, is_epoch
 from model_trainer.core.jobs.job_store import JOB_FILE, JobRecord, read_job, write_job
 from model_trainer.core.jobs.run_store import (
@@ -403,10 +403,6 @@ class EventTail:
         return [decode_event(line.decode("utf-8")) for line in lines]
 
 
-def _file_size(path: Path) -> int:
-    return path.stat().st_size if path.is_file() else 0
-
-
 def _checkpoint_step(folder: Path) -> int:
     root = folder / CHECKPOINT_DIR
     name = latest_name(str(root))
@@ -659,7 +655,7 @@ def _launch(
         command=command,
         log_path=log_path,
         sinks=sinks,
-        offset=_file_size(folder / EVENTS_FILE),
+        offset=cut_torn_line(folder / EVENTS_FILE),
         poll_s=poll_s,
         before=before,
     )

@@ -23,6 +23,7 @@ from typing import Final
 import torch
 
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
+from model_trainer.core.config.resources import measure_resources
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import generate_config, score_config
 from model_trainer.core.contracts.model import (
@@ -156,6 +157,7 @@ class _TrainWork:
                 precision=resolve_precision(cfg["precision"], prepared["device"]),
                 tokenizer_kind=tokenizer.kind,
                 loss_unit=self.loss_unit,
+                **measure_resources(),
             )
         )
         reporter = MetricsReporter(

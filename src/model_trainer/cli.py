@@ -165,8 +165,7 @@ def _wait_signalled(handle: JobHandle[OutcomeT]) -> tuple[OutcomeT, int | None]:
     signals: list[int] = []
 
     def stop(signum: int) -> None:
-        if not signals:
-            print("\ncancelling: stopping at the next step...", file=sys.stderr)
+        print("\ncancelling: stopping at the next step...", file=sys.stderr)
         signals.append(signum)
         handle.cancel()
 

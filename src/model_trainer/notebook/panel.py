@@ -201,13 +201,18 @@ class TrainingPanel:
             self._wake.set()
 
     def flush(self) -> None:
-        """Draw now what is due by the throttling rules, on this thread (what the render
-        thread does each time it wakes)."""
+        """Draw now, on this thread, what the throttling rules say is due.
+
+        The render thread does this each time it wakes; without one, a caller's loop does.
+        """
         self._tick()
 
     def close(self) -> None:
-        """Stop the render thread, draw what is not drawn yet (the end's final picture and
-        table when the run ended), disable the Stop button; safe to call twice."""
+        """Stop the render thread, draw what is not drawn yet, disable the Stop button.
+
+        When the run has ended, what is not drawn yet may be its final picture and table.
+        Safe to call twice.
+        """
         with self._lock:
             self._closed = True
             thread = self._thread

@@ -209,9 +209,11 @@ class PrepareModel(Protocol):
 
 
 class Fake:
-    """A run folder as rank 0 leaves it, written by a short real process standing in for
-    torchrun: it copies a staged ``job.json`` and events into the run folder, then runs
-    ``code``."""
+    """A run folder as rank 0 leaves it, written by a short real process.
+
+    The process stands in for torchrun: it copies a staged ``job.json`` and events into
+    the run folder, then runs ``code``.
+    """
 
     def __init__(self, root: Path) -> None:
         self.folder = root / "runs" / "run"

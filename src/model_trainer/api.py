@@ -15,9 +15,7 @@ runs folder (default: ``MODEL_TRAINER_RUNS_DIR``, else ``./runs``).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Mapping, Sequence
 
 from model_trainer.core.backends.family import Capability
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
@@ -37,13 +35,12 @@ from model_trainer.core.contracts.model import (
     TrainOutcome,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerKind
+from model_trainer.core.distributed.launcher import launch_distributed as launch_torchrun
+from model_trainer.core.distributed.launcher import resume_distributed as resume_torchrun
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.inference import api as inference
-from model_trainer.core.jobs.distributed_job import DistributedJob
-from model_trainer.core.jobs.distributed_job import launch_distributed as launch_torchrun
-from model_trainer.core.jobs.distributed_job import resume_distributed as resume_torchrun
 from model_trainer.core.jobs.eval_job import start_eval
 from model_trainer.core.jobs.report import draw_curves, run_history
 from model_trainer.core.jobs.run_store import (
@@ -54,7 +51,7 @@ from model_trainer.core.jobs.run_store import (
     require_model,
 )
 from model_trainer.core.jobs.run_store import list_runs as stored_runs
-from model_trainer.core.jobs.runner import JobHandle
+from model_trainer.core.jobs.runner import JobHandle, ViewFactory
 from model_trainer.core.jobs.train_job import resume_train, start_train
 from model_trainer.core.training.manifest import read_manifest
 from model_trainer.notebook.compare import ComparisonView, RunComparison, run_curve
@@ -65,7 +62,6 @@ from model_trainer.notebook.scoring_view import CompareView, ScoreView
 from model_trainer.notebook.units import DisplayUnit
 
 TrainJob = JobHandle[TrainOutcome]
-WatchedT = TypeVar("WatchedT", TrainJob, DistributedJob)
 ModelRef = str | TrainJob | PreparedLMModel
 """A model to score or sample: a run id, a train job's handle, or a loaded run."""
 
@@ -74,61 +70,15 @@ def _settings(runs_dir: str | None) -> Settings:
     return with_overrides(load_settings(), runs_dir=runs_dir)
 
 
-class EventRelay:
-    """A sink that holds events until its target sink is attached, then forwards them all.
+def _view(show: bool, unit: DisplayUnit) -> ViewFactory | None:
+    """With ``show``, the live panel (or console) a train job takes as its view.
 
-    A job starts emitting as soon as it starts, but the live panel needs the job's handle
-    (its Stop button cancels the job): the relay takes the events in between.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._held: list[Event] = []
-        self._target: EventSink | None = None
-
-    def attach(self, target: EventSink) -> None:
-        """Send the held events to ``target``, then every later one as it comes."""
-        with self._lock:
-            self._target = target
-            held, self._held = self._held, []
-            for event in held:
-                target.emit(event)
-
-    def emit(self, event: Event) -> None:
-        """Forward ``event`` to the target, or hold it until one is attached."""
-        with self._lock:
-            if self._target is None:
-                self._held.append(event)
-            else:
-                self._target.emit(event)
-
-    def close(self) -> None:
-        """Close the target, if one is attached."""
-        with self._lock:
-            if self._target is not None:
-                self._target.close()
-
-
-def _watched(
-    start: Callable[[Sequence[EventSink]], WatchedT],
-    *,
-    sinks: Sequence[EventSink],
-    show: bool,
-    unit: DisplayUnit,
-) -> WatchedT:
-    """Start a train job; with ``show``, its events also feed a panel (or console) sink.
-
-    The sink becomes the job's ``view``: ``job.show()`` shows it again, history and all.
+    The view gets every event of the job, and ``job.show()`` shows it again, history and all.
     """
     if not show:
-        return start(sinks)
+        return None
     notebook = in_notebook()
-    relay = EventRelay()
-    handle = start([*sinks, relay])
-    view = make_training_sink(handle.cancel, notebook=notebook, unit=unit)
-    handle.view = view
-    relay.attach(view)
-    return handle
+    return lambda stop: make_training_sink(stop, notebook=notebook, unit=unit)
 
 
 def train(
@@ -201,13 +151,8 @@ def train(
         "compile": compile,
     }
     settings = _settings(runs_dir)
-    return _watched(
-        lambda all_sinks: start_train(
-            cfg, settings, sinks=all_sinks, run_id=run_id, registry=registry
-        ),
-        sinks=sinks,
-        show=show,
-        unit=unit,
+    return start_train(
+        cfg, settings, sinks=sinks, view=_view(show, unit), run_id=run_id, registry=registry
     )
 
 
@@ -229,12 +174,7 @@ def resume(
             ``INVALID_CONFIG`` (a completed run, or one still running).
     """
     settings = _settings(runs_dir)
-    return _watched(
-        lambda all_sinks: resume_train(run_id, settings, sinks=all_sinks, registry=registry),
-        sinks=sinks,
-        show=show,
-        unit=unit,
-    )
+    return resume_train(run_id, settings, sinks=sinks, view=_view(show, unit), registry=registry)
 
 
 def launch_distributed(
@@ -249,7 +189,7 @@ def launch_distributed(
     unit: DisplayUnit = "nats_per_token",
     sinks: Sequence[EventSink] = (),
     registry: ModelRegistry = default_registry,
-) -> DistributedJob:
+) -> TrainJob:
     """Train one run on ``nproc_per_node`` processes (DDP under torchrun); returns at once.
 
     ``config`` holds ``ModelTrainConfig`` fields (any of them; the rest take ``train``'s
@@ -257,7 +197,7 @@ def launch_distributed(
     follows the run's ``events.jsonl`` into the live panel, whose Stop ends every process
     at the same step with a checkpoint. ``batch_size`` is per process: the global batch is
     ``batch_size * nproc_per_node * nnodes``. On several nodes (``nnodes``,
-    ``rdzv_endpoint`` = ``host:port`` of one of them) run ``job.command`` on each other
+    ``rdzv_endpoint`` = ``host:port`` of one of them) run ``job.work.command`` on each other
     node too; the runs folder must be one that every node sees.
 
     Raises:
@@ -266,20 +206,16 @@ def launch_distributed(
     """
     cfg = train_config_from_mapping(dict(config or {}))
     settings = _settings(runs_dir)
-    return _watched(
-        lambda all_sinks: launch_torchrun(
-            cfg,
-            nproc_per_node,
-            settings,
-            run_id=run_id,
-            sinks=all_sinks,
-            nnodes=nnodes,
-            rdzv_endpoint=rdzv_endpoint,
-            registry=registry,
-        ),
+    return launch_torchrun(
+        cfg,
+        nproc_per_node,
+        settings,
+        run_id=run_id,
         sinks=sinks,
-        show=show,
-        unit=unit,
+        view=_view(show, unit),
+        nnodes=nnodes,
+        rdzv_endpoint=rdzv_endpoint,
+        registry=registry,
     )
 
 
@@ -293,7 +229,7 @@ def resume_distributed(
     show: bool = True,
     unit: DisplayUnit = "nats_per_token",
     sinks: Sequence[EventSink] = (),
-) -> DistributedJob:
+) -> TrainJob:
     """Continue a run trained by ``launch_distributed`` from its last checkpoint; returns at once.
 
     ``nproc_per_node * nnodes`` must be the number of processes the run started with.
@@ -303,18 +239,14 @@ def resume_distributed(
             (another number of processes), ``INVALID_CONFIG`` (bad process counts).
     """
     settings = _settings(runs_dir)
-    return _watched(
-        lambda all_sinks: resume_torchrun(
-            run_id,
-            nproc_per_node,
-            settings,
-            sinks=all_sinks,
-            nnodes=nnodes,
-            rdzv_endpoint=rdzv_endpoint,
-        ),
+    return resume_torchrun(
+        run_id,
+        nproc_per_node,
+        settings,
         sinks=sinks,
-        show=show,
-        unit=unit,
+        view=_view(show, unit),
+        nnodes=nnodes,
+        rdzv_endpoint=rdzv_endpoint,
     )
 
 

@@ -3,7 +3,8 @@
 Every subcommand takes ``--json`` to print its outcome as JSON on stdout and nothing else
 there; progress goes to stderr. Exit status: 0 on success, 2 for a usage or validation
 error (one line ``error[CODE]: message`` on stderr), 1 for other failures, 130 after a
-cancel (Ctrl-C while a run trains stops it at its next step, with a checkpoint).
+cancel: Ctrl-C (or SIGTERM, then the status is 143) while a run trains stops it at its next
+step, with a checkpoint, and records it ``cancelled``.
 
 Under torchrun (``WORLD_SIZE`` > 1) ``train`` and ``resume`` run this process's rank of the
 run: rank 0 owns the run folder and prints, the other ranks train alongside it quietly.
@@ -54,6 +55,7 @@ from model_trainer.core.contracts.schema import (
     train_overlay,
 )
 from model_trainer.core.contracts.typed_json import load_json, without_none
+from model_trainer.core.distributed.rank import RankEnd, distributed_resume, distributed_train
 from model_trainer.core.errors import ModelTrainerError, ModelTrainerErrorCode, user_error
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.job_events import is_completed, is_failed
@@ -63,16 +65,12 @@ from model_trainer.core.events.trainer_metrics_events import (
     is_epoch,
     is_progress_metrics,
 )
-from model_trainer.core.jobs.distributed_job import (
-    RankEnd,
-    distributed_resume,
-    distributed_train,
-)
 from model_trainer.core.jobs.eval_job import start_eval
 from model_trainer.core.jobs.generate_job import start_generate
 from model_trainer.core.jobs.run_store import CURVES_FILE, REPORT_FILE, RunSummary, list_runs
 from model_trainer.core.jobs.runner import JobHandle
 from model_trainer.core.jobs.score_job import start_score
+from model_trainer.core.jobs.signals import signal_status, stop_on_signals
 from model_trainer.core.jobs.tokenizer_job import TokenizerOutcome, start_tokenizer
 from model_trainer.core.jobs.train_job import bits_per_char, resume_train, start_train
 from model_trainer.core.training.corpus import read_text_file
@@ -176,16 +174,27 @@ def _print_json(value: object) -> None:
     print(json.dumps(json_ready(value), indent=2, allow_nan=False))
 
 
-def _wait(handle: JobHandle[OutcomeT]) -> OutcomeT:
-    """Wait for a job; Ctrl-C cancels it and waits for it to stop cleanly."""
-    try:
+def _wait_signalled(handle: JobHandle[OutcomeT]) -> tuple[OutcomeT, int | None]:
+    """Wait for a job; Ctrl-C or SIGTERM cancels it, and the wait goes on until it stops.
+
+    Returns its outcome and the number of the first signal that cancelled it (or None).
+    """
+    signals: list[int] = []
+
+    def stop(signum: int) -> None:
+        print("\ncancelling: stopping at the next step...", file=sys.stderr)
+        signals.append(signum)
+        handle.cancel()
+
+    with stop_on_signals(stop):
         while not handle.wait(POLL_S):
             pass
-    except KeyboardInterrupt:
-        print("\ncancelling: stopping at the next step...", file=sys.stderr)
-        handle.cancel()
-        handle.wait()
-    return handle.result()
+    return handle.result(), (signals[0] if signals else None)
+
+
+def _wait(handle: JobHandle[OutcomeT]) -> OutcomeT:
+    """Wait for a job's outcome; Ctrl-C or SIGTERM cancels it (see ``_wait_signalled``)."""
+    return _wait_signalled(handle)[0]
 
 
 class _Common(Protocol):
@@ -221,7 +230,7 @@ def _settings(args: _Common) -> Settings:
 def _train_and_report(
     handle: JobHandle[TrainOutcome], *, as_json: bool, demo: bool, settings: Settings
 ) -> int:
-    outcome = _wait(handle)
+    outcome, signum = _wait_signalled(handle)
     chars_per_token = next(
         event.get("chars_per_token", 1.0) for event in handle.events if is_config(event)
     )
@@ -238,7 +247,7 @@ def _train_and_report(
         )
         if as_json:
             _print_json(outcome)
-        return EXIT_CANCELLED
+        return EXIT_CANCELLED if signum is None else signal_status(signum)
     sample = _demo_sample(handle.run_id, settings) if demo else None
     if as_json:
         if sample is None:

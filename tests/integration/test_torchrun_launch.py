@@ -12,18 +12,19 @@ import pytest
 from model_trainer import api
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
-from model_trainer.core.contracts.model import ModelTrainConfig
+from model_trainer.core.contracts.model import ModelTrainConfig, TrainOutcome
+from model_trainer.core.distributed.launcher import (
+    Torchrun,
+    launch_distributed,
+    resume_distributed,
+)
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.job_events import is_failed
 from model_trainer.core.events.sinks import ListSink
 from model_trainer.core.events.trainer_metrics_events import is_epoch
-from model_trainer.core.jobs.distributed_job import (
-    DistributedJob,
-    launch_distributed,
-    resume_distributed,
-)
 from model_trainer.core.jobs.job_store import read_job
+from model_trainer.core.jobs.runner import JobHandle
 from model_trainer.core.jobs.train_job import start_train
 from model_trainer.core.training.checkpoint import latest_name
 from model_trainer.core.training.corpus import builtin_text
@@ -60,17 +61,24 @@ def corpus(tmp_path: Path) -> Path:
     return path
 
 
-def wait_for_epoch(job: DistributedJob) -> None:
+def torchrun_of(job: JobHandle[TrainOutcome]) -> Torchrun:
+    """The work of a launched run's job."""
+    assert isinstance(job.work, Torchrun)
+    return job.work
+
+
+def wait_for_epoch(job: JobHandle[TrainOutcome]) -> None:
     deadline = time.monotonic() + 120
+    log = torchrun_of(job).log_path
     while not any(is_epoch(event) for event in job.events):
         assert time.monotonic() < deadline, "no epoch ended in time"
-        assert not job.done(), f"torchrun ended early: {job.log_path.read_text()[-3000:]}"
+        assert not job.done(), f"torchrun ended early: {log.read_text()[-3000:]}"
         time.sleep(0.02)
 
 
-def rank_pid(job: DistributedJob, rank: int) -> int:
+def rank_pid(job: JobHandle[TrainOutcome], rank: int) -> int:
     """The process id of torchrun's child whose environment says RANK=<rank>."""
-    tasks = Path(f"/proc/{job.pid}/task").iterdir()
+    tasks = Path(f"/proc/{torchrun_of(job).pid}/task").iterdir()
     children = [int(pid) for task in tasks for pid in (task / "children").read_text().split()]
     for child in children:
         environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
@@ -97,7 +105,7 @@ def test_a_killed_rank_fails_the_run_which_resumes_from_its_checkpoint(
     assert caught.value.code == "INTERNAL_ERROR"
     assert "rank 0 of 2: the process group failed during" in caught.value.message
     assert job.state == "failed"
-    assert job.returncode != 0
+    assert torchrun_of(job).returncode != 0
     folder = Path(settings["runs_dir"]) / "killed"
     record = read_job(folder)
     assert (record["state"], record["error_message"]) == ("failed", caught.value.message)

@@ -17,13 +17,9 @@ from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import LMModelProto
+from model_trainer.core.distributed.launcher import settings_env
+from model_trainer.core.distributed.rank import TrainJob, distributed_train, wait_quietly
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.jobs.distributed_job import (
-    TrainJob,
-    distributed_train,
-    settings_env,
-    wait_quietly,
-)
 from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.distributed import current_collective
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from model_trainer.core.config.settings import load_settings
 from model_trainer.core.contracts.defaults import train_config_from_json
 from model_trainer.core.contracts.model import LMModelProto
+from model_trainer.core.distributed.rank import TrainJob, distributed_train, wait_quietly
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.jobs.distributed_job import TrainJob, distributed_train, wait_quietly
 
 
 def weights_hash(model: LMModelProto) -> str:

@@ -20,11 +20,6 @@ from model_trainer.core.contracts.schema import (
 )
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
-from model_trainer.core.events.job_events import (
-    make_completed_event,
-    make_progress_event,
-    make_started_event,
-)
 from model_trainer.core.events.sinks import CallbackSink, ListSink
 from model_trainer.core.events.trainer_metrics_events import is_config, is_epoch
 from model_trainer.core.training.corpus import builtin_text
@@ -293,37 +288,6 @@ def test_compare_runs_needs_a_run(runs: str) -> None:
     with pytest.raises(ModelTrainerError) as missing:
         api.compare_runs(["nobody"], runs_dir=runs)
     assert missing.value.code == "MODEL_NOT_FOUND"
-
-
-class _ClosingSink(ListSink):
-    def __init__(self) -> None:
-        super().__init__()
-        self.closed = 0
-
-    def close(self) -> None:
-        self.closed += 1
-
-
-def test_the_relay_holds_events_until_its_target_is_attached() -> None:
-    run_events: list[Event] = [
-        make_started_event(job_id="j", user_id=0, kind="train", run_id="r", ts=1.0),
-        make_progress_event(job_id="j", user_id=0, progress=50, message="half", ts=2.0),
-        make_progress_event(job_id="j", user_id=0, progress=100, message="all", ts=3.0),
-        make_completed_event(job_id="j", user_id=0, result_id="r", result_bytes=1, ts=4.0),
-    ]
-    relay = api.EventRelay()
-    relay.close()
-    first, second, *rest = run_events
-    relay.emit(first)
-    relay.emit(second)
-    target = _ClosingSink()
-    relay.attach(target)
-    assert target.events == [first, second]
-    for event in rest:
-        relay.emit(event)
-    assert target.events == run_events
-    relay.close()
-    assert target.closed == 1
 
 
 def test_launch_distributed_checks_its_config_before_starting_torchrun(runs: str) -> None:

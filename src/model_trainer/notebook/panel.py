@@ -1,13 +1,16 @@
 """The live training panel: progress bar, Stop button, status line, loss and perplexity charts.
 
-``TrainingPanel`` is an event sink. ``emit`` runs on the training thread and does O(1) work:
-it records the event in memory and, once at least ``min_redraw_s`` of wall-clock time has
-passed since the last frame was finished, redraws the latest state into the widgets (frames
-in between are never drawn). The charts are one ``ipywidgets.Image`` updated in place: no
-``clear_output``, no output per step. When the run ends, the panel's output is replaced by a
-static PNG of the final curves, and an HTML table of the final metrics fills the output
-reserved under it: ordinary outputs, so a saved, reopened or converted notebook shows them
-and holds no widget that would need the widget state to display.
+``TrainingPanel`` is an event sink. ``emit`` runs on the training thread and only records:
+it appends the event's figures under a short lock and wakes the panel's render thread,
+which draws the latest state into the widgets (frames in between are never drawn): at
+least ``min_redraw_s`` after the end of the last frame, later when frames are slow (about
+1% of the time goes to drawing), at most ``MAX_CHART_GAP_S`` apart, every epoch, and the
+final picture at the end. The training thread never waits for a frame. The charts are one
+``ipywidgets.Image`` updated in place: no ``clear_output``, no output per step. When the
+run ends, the panel's output is replaced by a static PNG of the final curves, and an HTML
+table of the final metrics fills the output reserved under it: ordinary outputs, so a
+saved, reopened or converted notebook shows them and holds no widget that would need the
+widget state to display.
 """
 
 from __future__ import annotations
@@ -32,12 +35,7 @@ from model_trainer.notebook.frontend import (
     png_output,
 )
 from model_trainer.notebook.live_plot import CurveHistory, CurvePlot, summary_html, summary_rows
-from model_trainer.notebook.progress import (
-    ProgressTracker,
-    Throttle,
-    progress_fraction,
-    progress_text,
-)
+from model_trainer.notebook.progress import ProgressTracker, progress_fraction, progress_text
 from model_trainer.notebook.units import DISPLAY_UNITS, DisplayUnit, unit_label
 
 _BAR_STEPS: Final = 1000
@@ -88,11 +86,12 @@ class TrainingPanel:
     Args:
         on_stop: called (once) when the Stop button is clicked.
         unit: the loss unit to draw: ``nats_per_token`` or ``bits_per_char``.
-        min_redraw_s: the shortest wall-clock time from the end of one frame to the next
-            redraw by ``emit``.
+        min_redraw_s: the shortest wall-clock time from the end of one frame to the next.
         title: shown above the bar, followed by the model once the config event is in.
         display: IPython's ``display`` (or any function with its signature).
         clock: the wall clock the throttle reads.
+        background: draw on a render thread of the panel's own; when False, frames are
+            drawn only by ``flush`` (a loop of the caller's, or a test, calls it).
     """
 
     def __init__(
@@ -104,16 +103,25 @@ class TrainingPanel:
         title: str = "training",
         display: DisplayFn = ipython_display,
         clock: Callable[[], float] = time.monotonic,
+        background: bool = True,
     ) -> None:
         self._on_stop = on_stop
         self._display = display
         self._title = title
-        self._lock = threading.RLock()
-        self._throttle = Throttle(min_redraw_s, clock=clock)
+        self._background = background
+        # _lock guards the recorded state and is held briefly; _draw_lock serializes frames
+        # (the figure is drawn by one thread at a time) and is never taken by ``emit``.
+        self._lock = threading.Lock()
+        self._draw_lock = threading.RLock()
+        self._wake = threading.Event()
+        self._rendering = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
         self._min_redraw_s = min_redraw_s
+        self._interval_s = min_redraw_s
         self._clock = clock
         self._frame_end = -math.inf
-        self._label_throttle = Throttle(min_redraw_s, clock=clock)
+        self._labels_at = -math.inf
         self._history = CurveHistory()
         self._progress = ProgressTracker()
         self._plot = CurvePlot()
@@ -121,7 +129,11 @@ class TrainingPanel:
         self._status = "waiting for the run to start"
         self._stopping = False
         self._final_status: str | None = None
+        self._bar_style = ""
+        self._final_shown = False
         self._dirty = True
+        self._epoch_pending = False
+        self._labels_dirty = True
         self._png: bytes | None = None
         self._final_table: str | None = None
         self._slots: tuple[str, str] | None = None
@@ -160,9 +172,7 @@ class TrainingPanel:
     def status(self) -> str:
         """The status line: waiting, running, stopping, completed, cancelled or failed."""
         with self._lock:
-            if self._final_status is not None:
-                return self._final_status
-            return "stopping…" if self._stopping else self._status
+            return self._status_text()
 
     @property
     def redraws(self) -> int:
@@ -171,57 +181,53 @@ class TrainingPanel:
 
     @property
     def final_png(self) -> bytes | None:
-        """The PNG of the final curves, once the run has ended."""
-        return self._png if self._final_status is not None else None
+        """The PNG of the final curves, once the run's end has been drawn."""
+        return self._png if self._final_shown else None
 
     def emit(self, event: Event) -> None:
-        """Record ``event``; redraw if the last redraw is at least ``min_redraw_s`` old."""
+        """Record ``event`` and wake the render thread; never draws, never waits for a frame."""
         with self._lock:
-            if event["type"] == "trainer.metrics.progress.v1":
-                self._history.add_step(event["step"], event["loss"])
-                self._progress.on_progress(event)
-            elif event["type"] == "trainer.metrics.epoch.v1":
-                self._history.add_epoch(event)
-                self._progress.on_epoch(event)
-            elif event["type"] == "trainer.metrics.eval.v1":
-                self._history.add_eval(event)
-            elif event["type"] == "trainer.metrics.config.v1":
-                self._history.add_config(event)
-                self._progress.on_config(event)
-                self._status = "running"
-            elif event["type"] == "trainer.job.started.v1":
-                self._status = "running"
-            elif event["type"] == "trainer.job.progress.v1":
-                self._status = f"running: {event['message']} ({event['progress']}%)"
-            elif event["type"] == "trainer.metrics.completed.v1":
-                self._history.add_completed(event)
-                self._finish("completed", "success")
-                return
-            elif event["type"] == "trainer.job.completed.v1":
-                self._finish("completed", "success")
-                return
-            elif event["code"] == "TRAINING_CANCELLED":
-                self._finish(f"cancelled: {event['message']}", "warning")
-                return
-            else:
-                self._finish(f"failed: {event['code']}: {event['message']}", "danger")
-                return
-            self._dirty = True
-            due = self._throttle.take()
-            if not due and event["type"] == "trainer.metrics.epoch.v1":
-                # Every epoch is drawn, even when slow frames stretched the interval.
-                due = self._clock() - self._frame_end >= self._min_redraw_s
-            if due:
-                self._redraw()
-            elif self._label_throttle.take():
-                # Between chart frames the bar and labels still move: they cost microseconds.
-                self._update_labels()
+            wake = self._record(event)
+            self._labels_dirty = True
+            start = self._background and not self._rendering and not self._closed
+            if start:
+                self._rendering = True
+        if start:
+            self._thread = threading.Thread(
+                target=self._render_loop, name="model-trainer-panel", daemon=True
+            )
+            self._thread.start()
+        elif wake:
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Draw now, on this thread, what the throttling rules say is due.
+
+        The render thread does this each time it wakes; without one, a caller's loop does.
+        """
+        self._tick()
 
     def close(self) -> None:
-        """Draw what is not drawn yet and disable the Stop button; safe to call twice."""
+        """Stop the render thread, draw what is not drawn yet, disable the Stop button.
+
+        When the run has ended, what is not drawn yet may be its final picture and table.
+        Safe to call twice.
+        """
         with self._lock:
-            if self._dirty:
+            self._closed = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join()
+        with self._draw_lock:
+            with self._lock:
+                ended = self._final_status is not None
+            if ended and not self._final_shown:
+                self._finish()
+            elif self._dirty:
                 self._redraw()
+            elif self._labels_dirty:
+                self._update_labels()
             self.stop_button.disabled = True
 
     def show(self) -> None:
@@ -229,7 +235,7 @@ class TrainingPanel:
 
         Once the run has ended, its final picture and table are shown instead.
         """
-        with self._lock:
+        with self._draw_lock:
             if self._final_table is not None and self._png is not None:
                 self._display(png_output(self._png))
                 self._display(html_output(self._final_table))
@@ -251,64 +257,155 @@ class TrainingPanel:
         self.show()
 
     def _on_unit(self, change: Mapping[str, object]) -> None:
-        with self._lock:
+        with self._draw_lock:
             self._unit = _UNIT_BY_NAME[str(change["new"])]
             self._redraw()
 
     def _on_stop_click(self, _button: object) -> None:
-        with self._lock:
-            if self._stopping or self._final_status is not None:
-                return
-            self._stopping = True
+        with self._draw_lock:
+            with self._lock:
+                if self._stopping or self._final_status is not None:
+                    return
+                self._stopping = True
             self.stop_button.disabled = True
             self.stop_button.description = "Stopping…"
             self._update_labels()
         self._on_stop()
 
+    def _status_text(self) -> str:
+        if self._final_status is not None:
+            return self._final_status
+        return "stopping…" if self._stopping else self._status
+
+    def _record(self, event: Event) -> bool:
+        """Take ``event`` into the panel's state (lock held); True when a frame is wanted."""
+        if event["type"] == "trainer.metrics.progress.v1":
+            self._history.add_step(event["step"], event["loss"])
+            self._progress.on_progress(event)
+        elif event["type"] == "trainer.metrics.epoch.v1":
+            self._history.add_epoch(event)
+            self._progress.on_epoch(event)
+            self._epoch_pending = True
+        elif event["type"] == "trainer.metrics.eval.v1":
+            self._history.add_eval(event)
+        elif event["type"] == "trainer.metrics.config.v1":
+            self._history.add_config(event)
+            self._progress.on_config(event)
+            self._status = "running"
+        elif event["type"] == "trainer.job.started.v1":
+            self._status = "running"
+        elif event["type"] == "trainer.job.progress.v1":
+            self._status = f"running: {event['message']} ({event['progress']}%)"
+        elif event["type"] == "trainer.metrics.completed.v1":
+            self._history.add_completed(event)
+            self._end("completed", "success")
+        elif event["type"] == "trainer.job.completed.v1":
+            self._end("completed", "success")
+        elif event["code"] == "TRAINING_CANCELLED":
+            self._end(f"cancelled: {event['message']}", "warning")
+        else:
+            self._end(f"failed: {event['code']}: {event['message']}", "danger")
+        wanted = not self._dirty or self._epoch_pending or self._final_status is not None
+        if self._final_status is None:
+            self._dirty = True
+        return wanted
+
+    def _end(self, status: str, bar_style: str) -> None:
+        self._final_status = status
+        self._bar_style = bar_style
+
+    def _render_loop(self) -> None:
+        while True:
+            wait_s = self._tick()
+            with self._lock:
+                idle = self._final_shown and not self._labels_dirty
+                if self._closed or idle:
+                    self._rendering = False
+                    return
+            self._wake.wait(wait_s)
+            self._wake.clear()
+
+    def _tick(self) -> float | None:
+        """Draw what is due; returns the seconds until more may be (None: nothing pending)."""
+        with self._draw_lock:
+            with self._lock:
+                now = self._clock()
+                ended = self._final_status is not None
+                chart_at = self._frame_end + (
+                    self._min_redraw_s if self._epoch_pending else self._interval_s
+                )
+                labels_at = self._labels_at + self._min_redraw_s
+            if ended and not self._final_shown:
+                self._finish()
+                return 0.0
+            if ended:
+                if self._labels_dirty:
+                    self._update_labels()
+                return None
+            if self._dirty and now >= chart_at:
+                self._redraw()
+                return self._min_redraw_s
+            if self._labels_dirty and now >= labels_at:
+                # Between chart frames the bar and labels still move: they cost microseconds.
+                self._update_labels()
+            if not self._dirty:
+                return None
+            return max(min(chart_at, labels_at) - now, 0.0)
+
     def _redraw(self) -> bytes:
+        """Draw a frame of the recorded curves (draw lock held)."""
         started = self._clock()
-        png = self._plot.render(self._history.snapshot(), self._unit)
+        with self._lock:
+            data = self._history.snapshot()
+            self._dirty = False
+            self._epoch_pending = False
+        png = self._plot.render(data, self._unit)
         self._png = png
         self.image.value = png
         self._update_labels()
-        self._dirty = False
         self._redraws += 1
         # The interval runs from the end of a frame and grows with the frame's cost, so that
-        # drawing takes at most 1 / (1 + DRAW_BUDGET) of the training thread however slow it is.
+        # drawing takes at most 1 / (1 + DRAW_BUDGET) of the time however slow it is.
         cost = self._clock() - started
-        self._throttle.min_interval_s = min(
+        self._interval_s = min(
             max(self._min_redraw_s, cost * DRAW_BUDGET), max(self._min_redraw_s, MAX_CHART_GAP_S)
         )
-        self._throttle.mark()
         self._frame_end = self._clock()
         return png
 
     def _update_labels(self) -> None:
-        config = self._history.config
+        """Set the title, bar and labels from the recorded state (draw lock held)."""
+        with self._lock:
+            config = self._history.config
+            snapshot = self._progress.snapshot()
+            status = self._status_text()
+            self._labels_dirty = False
+            self._labels_at = self._clock()
         model = "" if config is None else f" {config['model_family']}/{config['model_size']}"
         self.title_label.value = f"<b>{html.escape(self._title + model)}</b>"
-        snapshot = self._progress.snapshot()
         fraction = progress_fraction(snapshot)
         self.bar.value = 0 if fraction is None else round(fraction * _BAR_STEPS)
         self.progress_label.value = progress_text(snapshot)
-        self.status_label.value = f"status: {html.escape(self.status)}"
+        self.status_label.value = f"status: {html.escape(status)}"
 
-    def _finish(self, status: str, bar_style: str) -> None:
-        first = self._final_status is None
-        self._final_status = status
+    def _finish(self) -> None:
+        """Show the run's end: the final picture in the panel's place, the table under it."""
+        with self._lock:
+            dirty = self._dirty
+            stopping = self._stopping
+            status = self._status_text()
         self.stop_button.disabled = True
-        self.stop_button.description = "Stopped" if self._stopping else "Stop"
-        self.bar.bar_style = bar_style
-        if not first:
-            self._update_labels()
-            return
-        if self._dirty or self._png is None:
+        self.stop_button.description = "Stopped" if stopping else "Stop"
+        self.bar.bar_style = self._bar_style
+        png = self._png
+        if dirty or png is None:
             png = self._redraw()
         else:
-            png = self._png
             self._update_labels()
-        table = summary_html(summary_rows(self._history, unit=self._unit, status=status))
+        with self._lock:
+            table = summary_html(summary_rows(self._history, unit=self._unit, status=status))
         self._final_table = table
+        self._final_shown = True
         if self._slots is None:
             self._display(png_output(png))
             self._display(html_output(table))

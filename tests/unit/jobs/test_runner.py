@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypedDict
 
@@ -226,3 +227,103 @@ def test_show_shows_the_view_again_and_without_one_says_how_to_draw_curves() -> 
     handle.show()
     handle.show()
     assert view.shown == 2
+
+
+class ViewSink(ListSink):
+    """A view that records the events it is given and how often it was shown."""
+
+    def __init__(self, stop: Callable[[], None]) -> None:
+        super().__init__()
+        self.stop = stop
+        self.shown = 0
+
+    def show(self) -> None:
+        self.shown += 1
+
+
+def test_the_view_is_made_before_the_start_and_sees_every_event() -> None:
+    views: list[ViewSink] = []
+
+    def make_view(stop: Callable[[], None]) -> ViewSink:
+        views.append(ViewSink(stop))
+        return views[-1]
+
+    handle = JobHandle(
+        kind="train", job_id="j", run_id="r", run_dir="", work=_counting, view=make_view
+    )
+    (view,) = views
+    assert handle.view is view
+    assert handle.state == "queued"
+    handle.start().result()
+    assert view.events == handle.events
+    assert _types(handle)[0] == "trainer.job.started.v1"
+    handle.show()
+    assert view.shown == 1
+    view.stop()
+    assert handle.cancel_requested()
+
+
+def test_a_job_that_forwards_events_announces_nothing_itself() -> None:
+    forwarded = make_progress_event(job_id="j", user_id=0, progress=50, message="half", ts=1.0)
+
+    def forward(control: JobControl) -> Outcome:
+        control.emit(forwarded)
+        return {"value": 1, "cancelled": control.cancelled()}
+
+    done = JobHandle(kind="train", job_id="j", run_id="r", run_dir="", work=forward, announce=False)
+    assert done.start().result() == {"value": 1, "cancelled": False}
+    assert (done.state, done.events) == ("completed", [forwarded])
+
+    def fail(control: JobControl) -> Outcome:
+        control.emit(forwarded)
+        raise ModelTrainerError("TRAINING_NAN_LOSS", "nan at step 3")
+
+    failed = JobHandle(kind="train", job_id="j", run_id="r", run_dir="", work=fail, announce=False)
+    with pytest.raises(ModelTrainerError):
+        failed.start().result()
+    assert (failed.state, failed.events) == ("failed", [forwarded])
+
+    stopped = JobHandle(
+        kind="train",
+        job_id="j",
+        run_id="r",
+        run_dir="",
+        work=forward,
+        announce=False,
+        cancel_message=lambda outcome: "stopped" if outcome["cancelled"] else None,
+    )
+    stopped.cancel()
+    assert stopped.start().result()["cancelled"]
+    assert (stopped.state, stopped.events) == ("cancelled", [forwarded])
+
+
+def test_on_cancel_calls_its_stop_once_at_the_cancel_or_at_once_after_it() -> None:
+    registered = threading.Event()
+    release = threading.Event()
+    stops: list[str] = []
+
+    def work(control: JobControl) -> Outcome:
+        control.on_cancel(lambda: stops.append("stop"))
+        registered.set()
+        release.wait(10.0)
+        return {"value": 0, "cancelled": True}
+
+    handle = JobHandle(kind="train", job_id="j", run_id="r", run_dir="", work=work).start()
+    assert registered.wait(10.0)
+    assert stops == []
+    handle.cancel()
+    handle.cancel()
+    assert stops == ["stop"]
+    release.set()
+    handle.result()
+
+    late: list[str] = []
+
+    def late_work(control: JobControl) -> Outcome:
+        control.on_cancel(lambda: late.append("stop"))
+        return {"value": 0, "cancelled": True}
+
+    early = JobHandle(kind="train", job_id="j", run_id="r", run_dir="", work=late_work)
+    early.cancel()
+    early.start().result()
+    assert late == ["stop"]

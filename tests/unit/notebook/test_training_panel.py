@@ -2,7 +2,7 @@ import io
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import IPython.display
 
@@ -136,6 +136,7 @@ def test_a_fast_feed_from_a_thread_redraws_at_most_twice_a_second() -> None:
     thread.start()
     thread.join(timeout=60.0)
     assert not thread.is_alive()
+    panel.close()  # joins the render thread, which has drawn the end
     (seconds,) = elapsed
     assert seconds >= 2.0
     # One frame at the first event, then at most one per 0.5 s after the end of the last,
@@ -161,20 +162,45 @@ def test_a_fast_feed_from_a_thread_redraws_at_most_twice_a_second() -> None:
 
 
 def test_emit_costs_microseconds_between_redraws() -> None:
-    panel = TrainingPanel(lambda: None, display=Recorder(), min_redraw_s=3600.0)
+    panel = TrainingPanel(lambda: None, display=Recorder(), min_redraw_s=3600.0, background=False)
     panel.emit(_config(per_epoch=10_000, epochs=2))
+    panel.flush()
     events = [_progress(step, per_epoch=10_000, epochs=2) for step in range(1, 20_001)]
     start = time.perf_counter()
     for event in events:
         panel.emit(event)
     per_event = (time.perf_counter() - start) / len(events)
+    panel.flush()
     assert panel.redraws == 1
     assert per_event < 100e-6
 
 
+def test_the_training_thread_never_waits_for_a_frame() -> None:
+    entered, gate = threading.Event(), threading.Event()
+    shown: list[object] = []
+
+    def slow_display(obj: object, *, display_id: str | None = None, update: bool = False) -> None:
+        entered.set()
+        assert gate.wait(30.0)
+        shown.append(obj)
+
+    panel = TrainingPanel(lambda: None, display=slow_display)
+    panel.emit(_cancelled())
+    # The render thread is now inside the end's display, holding the frame.
+    assert entered.wait(30.0)
+    start = time.perf_counter()
+    panel.emit(make_completed_event(job_id="j", user_id=1, result_id="m", result_bytes=1))
+    assert time.perf_counter() - start < 0.05
+    assert panel.status == "completed"
+    gate.set()
+    panel.close()
+    assert [type(obj) for obj in shown] == [IPython.display.Image, IPython.display.HTML]
+    assert panel.status_label.value == "status: completed"
+
+
 def test_stop_calls_on_stop_once_and_the_status_says_stopping() -> None:
     stops: list[str] = []
-    panel = TrainingPanel(lambda: stops.append("stop"), display=Recorder())
+    panel = TrainingPanel(lambda: stops.append("stop"), display=Recorder(), background=False)
     panel.emit(make_started_event(job_id="j", user_id=1, kind="train", run_id="r", ts=0.0))
     assert panel.status == "running"
     assert panel.stop_button.description == "Stop"
@@ -189,6 +215,7 @@ def test_stop_calls_on_stop_once_and_the_status_says_stopping() -> None:
     panel.stop_button.click()
     assert stops == ["stop"]
     panel.emit(_cancelled())
+    panel.flush()
     assert panel.status == "cancelled: stopped at step 3"
     assert panel.bar.bar_style == "warning"
     panel.stop_button.click()
@@ -200,7 +227,12 @@ def test_show_reserves_the_final_outputs_and_the_end_fills_them(
 ) -> None:
     recorder = Recorder()
     panel = TrainingPanel(
-        lambda: None, display=recorder, title="demo <run>", min_redraw_s=0.0, clock=lambda: 0.0
+        lambda: None,
+        display=recorder,
+        title="demo <run>",
+        min_redraw_s=0.0,
+        clock=lambda: 0.0,
+        background=False,
     )
     panel.show()
     assert panel.redraws == 1
@@ -221,6 +253,7 @@ def test_show_reserves_the_final_outputs_and_the_end_fills_them(
     assert panel.redraws == 2
     for event in run_events:
         panel.emit(event)
+        panel.flush()
     assert panel.title_label.value == "<b>demo &lt;run&gt; gpt2/tiny</b>"
     # Every event but the two terminal ones was drawn; the end needed no extra frame.
     assert panel.redraws == 2 + len(run_events) - 2
@@ -250,9 +283,10 @@ def test_show_reserves_the_final_outputs_and_the_end_fills_them(
 
 
 def test_the_unit_toggle_redraws_in_bits_per_char(run_events: list[Event]) -> None:
-    panel = TrainingPanel(lambda: None, display=Recorder(), min_redraw_s=3600.0)
+    panel = TrainingPanel(lambda: None, display=Recorder(), min_redraw_s=3600.0, background=False)
     for event in run_events[:6]:
         panel.emit(event)
+        panel.flush()
     assert (panel.unit, panel.redraws) == ("nats_per_token", 1)
     before = panel.image.value
     panel.set_unit("bits_per_char")
@@ -266,8 +300,9 @@ def test_the_unit_toggle_redraws_in_bits_per_char(run_events: list[Event]) -> No
 
 def test_a_failure_shows_its_code_and_a_late_end_changes_only_the_status() -> None:
     recorder = Recorder()
-    panel = TrainingPanel(lambda: None, display=recorder, min_redraw_s=3600.0)
+    panel = TrainingPanel(lambda: None, display=recorder, min_redraw_s=3600.0, background=False)
     panel.emit(make_progress_event(job_id="j", user_id=1, progress=40, message="tokenizer"))
+    panel.flush()
     assert panel.status == "running: tokenizer (40%)"
     panel.emit(
         make_failed_event(
@@ -279,12 +314,14 @@ def test_a_failure_shows_its_code_and_a_late_end_changes_only_the_status() -> No
             ts=0.0,
         )
     )
+    panel.flush()
     assert panel.status == "failed: TRAINING_NAN_LOSS: loss is nan at step 7"
     assert panel.bar.bar_style == "danger"
     assert panel.redraws == 1
     assert len(recorder.of_type(IPython.display.Image)) == 1
     panel.emit(make_completed_event(job_id="j", user_id=1, result_id="m", result_bytes=1))
     assert panel.status == "completed"
+    panel.flush()
     assert panel.status_label.value == "status: completed"
     assert panel.redraws == 1
     assert len(recorder.of_type(IPython.display.Image)) == 1
@@ -292,22 +329,44 @@ def test_a_failure_shows_its_code_and_a_late_end_changes_only_the_status() -> No
 
 def test_the_end_of_a_run_never_drawn_draws_once() -> None:
     recorder = Recorder()
-    panel = TrainingPanel(lambda: None, display=recorder)
+    panel = TrainingPanel(lambda: None, display=recorder, background=False)
     panel.emit(_cancelled())
+    assert panel.final_png is None
+    panel.flush()
     assert panel.redraws == 1
     assert panel.final_png is not None
 
 
 def test_close_draws_what_is_pending_once(run_events: list[Event]) -> None:
-    panel = TrainingPanel(lambda: None, display=Recorder(), min_redraw_s=3600.0)
+    panel = TrainingPanel(lambda: None, display=Recorder(), min_redraw_s=3600.0, background=False)
     for event in run_events[:5]:
         panel.emit(event)
+        panel.flush()
     assert panel.redraws == 1
     panel.close()
     assert panel.redraws == 2
     assert panel.stop_button.disabled
     panel.close()
     assert panel.redraws == 2
+
+
+def test_a_flush_with_nothing_due_draws_nothing_and_close_draws_the_end() -> None:
+    recorder = Recorder()
+    panel = TrainingPanel(lambda: None, display=recorder, min_redraw_s=3600.0, background=False)
+    panel.flush()
+    panel.flush()
+    assert panel.redraws == 1
+    panel.emit(_cancelled())
+    panel.close()
+    assert panel.redraws == 1
+    assert panel.final_png is not None
+    assert [type(call[0]) for call in recorder.calls] == [
+        IPython.display.Image,
+        IPython.display.HTML,
+    ]
+    panel.flush()
+    panel.close()
+    assert (panel.redraws, len(recorder.calls)) == (1, 2)
 
 
 def test_make_training_sink_picks_the_panel_or_the_console() -> None:
@@ -333,21 +392,34 @@ def test_slow_frames_stretch_the_interval_but_every_epoch_is_drawn() -> None:
         now[0] += 0.25  # every read is a quarter second later: each frame "costs" that
         return now[0]
 
-    panel = TrainingPanel(lambda: None, display=Recorder(), min_redraw_s=0.5, clock=clock)
-    panel.emit(_config(per_epoch=4, epochs=3))
+    def feeder(panel: TrainingPanel) -> Callable[[Event], None]:
+        def feed(event: Event) -> None:
+            panel.emit(event)
+            panel.flush()  # as the render thread would, each time it wakes
+
+        return feed
+
+    panel = TrainingPanel(
+        lambda: None, display=Recorder(), min_redraw_s=0.5, clock=clock, background=False
+    )
+    feed = feeder(panel)
+    feed(_config(per_epoch=4, epochs=3))
     assert panel.redraws == 1
     for step in range(1, 5):
-        panel.emit(_progress(step, per_epoch=4, epochs=3))
-    assert panel.redraws == 1  # the interval grew after a 1 s frame
-    assert "step 4" in panel.progress_label.value  # the labels still moved
-    panel.emit(_epoch(1, per_epoch=4, epochs=3))
+        feed(_progress(step, per_epoch=4, epochs=3))
+    assert panel.redraws == 1  # the interval grew after a 0.5 s frame
+    assert "step 3" in panel.progress_label.value  # the labels still moved
+    feed(_epoch(1, per_epoch=4, epochs=3))
     assert panel.redraws == 2
     for step in range(5, 20):
-        panel.emit(_progress(step, per_epoch=4, epochs=3))
+        feed(_progress(step, per_epoch=4, epochs=3))
     assert panel.redraws == 3  # but never more than MAX_CHART_GAP_S apart
-    fast = TrainingPanel(lambda: None, display=Recorder(), min_redraw_s=50.0, clock=clock)
-    fast.emit(_config(per_epoch=4, epochs=3))
-    fast.emit(_epoch(1, per_epoch=4, epochs=3))
-    fast.emit(_progress(5, per_epoch=4, epochs=3))
+    fast = TrainingPanel(
+        lambda: None, display=Recorder(), min_redraw_s=50.0, clock=clock, background=False
+    )
+    feed = feeder(fast)
+    feed(_config(per_epoch=4, epochs=3))
+    feed(_epoch(1, per_epoch=4, epochs=3))
+    feed(_progress(5, per_epoch=4, epochs=3))
     assert fast.redraws == 1  # epochs closer together than min_redraw_s share a frame
     assert "step 5" not in fast.progress_label.value

@@ -5,6 +5,11 @@ with its code, any other exception as ``INTERNAL_ERROR`` (a system error), and
 ``JobHandle.result`` raises the recorded error again. A job whose outcome says it was
 cancelled ends ``cancelled`` with a ``TRAINING_CANCELLED`` failed event, and ``result``
 returns that outcome (its history and checkpoint are kept).
+
+A handle takes its view before it starts (``view``), so the view sees every event. A job
+whose work forwards the events of another process (a torchrun launch) sets ``announce``
+False: the handle then emits no started or end event of its own, the forwarded ones being
+the job's.
 """
 
 from __future__ import annotations
@@ -39,6 +44,14 @@ class View(Protocol):
 
     def show(self) -> None:
         """Show the job again, with its whole history so far."""
+
+
+class ViewSink(View, EventSink, Protocol):
+    """A view that is also the sink of the job's events (the panel, the console)."""
+
+
+ViewFactory = Callable[[Callable[[], None]], ViewSink]
+"""Makes a job's view from the job's ``cancel`` (the view's Stop button calls it)."""
 
 
 class Viewable:
@@ -79,12 +92,14 @@ class JobControl:
         emit: Callable[[Event], None],
         cancel_event: threading.Event,
         set_prepared: Callable[[PreparedLMModel], None],
+        on_cancel: Callable[[Callable[[], None]], None],
     ) -> None:
         self.job_id = job_id
         self.user_id = user_id
         self._emit = emit
         self._cancel_event = cancel_event
         self._set_prepared = set_prepared
+        self._on_cancel = on_cancel
 
     def emit(self, event: Event) -> None:
         """Record an event in the job's history and pass it to every sink."""
@@ -98,6 +113,10 @@ class JobControl:
         """Make the job's model available as ``JobHandle.prepared``."""
         self._set_prepared(prepared)
 
+    def on_cancel(self, stop: Callable[[], None]) -> None:
+        """Call ``stop`` once when the job is cancelled (at once when it already is)."""
+        self._on_cancel(stop)
+
 
 class JobHandle(Viewable, Generic[OutcomeT]):
     """A job and its state; ``start`` runs its work on a daemon thread.
@@ -107,14 +126,17 @@ class JobHandle(Viewable, Generic[OutcomeT]):
         job_id: the id its events carry.
         run_id: the run it belongs to ("" for a job without a run).
         run_dir: that run's folder ("" for a job without a run).
-        work: the job itself; it runs on the job's thread.
+        work: the job itself; it runs on the job's thread (kept as ``work``).
         sinks: where its events go besides its history (the caller owns them).
+        view: makes the job's view from its ``cancel``; the view gets every event too.
         events_path: a JSON-lines file to append its events to; opened here, closed at the end.
         cancel_message: the message of a ``TRAINING_CANCELLED`` record when an outcome says
             the work was cancelled, else None.
         result_id: what the completed event names as the result.
         on_state: called on the job's thread at every change of state, before its event.
         user_id: the user its events carry.
+        announce: whether the handle emits the job's started and end events (False when
+            the work forwards those of the process that runs the job).
     """
 
     def __init__(
@@ -126,21 +148,27 @@ class JobHandle(Viewable, Generic[OutcomeT]):
         run_dir: str,
         work: Callable[[JobControl], OutcomeT],
         sinks: Sequence[EventSink] = (),
+        view: ViewFactory | None = None,
         events_path: str | None = None,
         cancel_message: Callable[[OutcomeT], str | None] | None = None,
         result_id: Callable[[OutcomeT], str] | None = None,
         on_state: StateHook | None = None,
         user_id: int = 0,
+        announce: bool = True,
     ) -> None:
         self.kind: JobKind = kind
         self.job_id = job_id
         self.run_id = run_id
         self.run_dir = run_dir
         self.user_id = user_id
-        self._work = work
+        self.work = work
+        self._announce = announce
+        shown = None if view is None else view(self.cancel)
+        self.view = shown
         self._file_sink = None if events_path is None else JsonlFileSink(events_path)
+        watchers = (*sinks, *(() if shown is None else (shown,)))
         self._sinks: tuple[EventSink, ...] = (
-            tuple(sinks) if self._file_sink is None else (*sinks, self._file_sink)
+            watchers if self._file_sink is None else (*watchers, self._file_sink)
         )
         self._cancel_message = cancel_message
         self._result_id = result_id
@@ -154,6 +182,7 @@ class JobHandle(Viewable, Generic[OutcomeT]):
         self._error: ModelTrainerError | None = None
         self._prepared: PreparedLMModel | None = None
         self._cancel_event = threading.Event()
+        self._stops: list[Callable[[], None]] = []
         self._done = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"model-trainer-{kind}-{job_id}", daemon=True
@@ -190,7 +219,12 @@ class JobHandle(Viewable, Generic[OutcomeT]):
 
     def cancel(self) -> None:
         """Ask the job to stop at its next step; a finished job is left as it is."""
-        self._cancel_event.set()
+        with self._lock:
+            first = not self._cancel_event.is_set()
+            self._cancel_event.set()
+            stops = list(self._stops) if first else []
+        for stop in stops:
+            stop()
 
     def cancel_requested(self) -> bool:
         """Whether ``cancel`` was called."""
@@ -223,6 +257,13 @@ class JobHandle(Viewable, Generic[OutcomeT]):
         for sink in self._sinks:
             sink.emit(event)
 
+    def _on_cancel(self, stop: Callable[[], None]) -> None:
+        with self._lock:
+            self._stops.append(stop)
+            now = self._cancel_event.is_set()
+        if now:
+            stop()
+
     def _share(self, prepared: PreparedLMModel) -> None:
         with self._lock:
             self._prepared = prepared
@@ -243,15 +284,20 @@ class JobHandle(Viewable, Generic[OutcomeT]):
             emit=self._emit,
             cancel_event=self._cancel_event,
             set_prepared=self._share,
+            on_cancel=self._on_cancel,
         )
         try:
             self._set_state("running", None)
-            self._emit(
-                make_started_event(
-                    job_id=self.job_id, user_id=self.user_id, kind=self.kind, run_id=self.run_id
+            if self._announce:
+                self._emit(
+                    make_started_event(
+                        job_id=self.job_id,
+                        user_id=self.user_id,
+                        kind=self.kind,
+                        run_id=self.run_id,
+                    )
                 )
-            )
-            outcome = self._work(control)
+            outcome = self.work(control)
         except ModelTrainerError as exc:
             self._fail(exc)
         except BaseException as exc:
@@ -268,6 +314,8 @@ class JobHandle(Viewable, Generic[OutcomeT]):
     def _fail(self, error: ModelTrainerError) -> None:
         state: JobState = "cancelled" if error.code == "TRAINING_CANCELLED" else "failed"
         self._set_state(state, error)
+        if not self._announce:
+            return
         self._emit(
             make_failed_event(
                 job_id=self.job_id,
@@ -286,6 +334,8 @@ class JobHandle(Viewable, Generic[OutcomeT]):
             self._fail(ModelTrainerError("TRAINING_CANCELLED", message))
             return
         self._set_state("completed", None)
+        if not self._announce:
+            return
         self._emit(
             make_completed_event(
                 job_id=self.job_id,

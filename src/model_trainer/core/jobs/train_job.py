@@ -61,7 +61,7 @@ from model_trainer.core.jobs.run_store import (
     run_dir,
     validate_run_id,
 )
-from model_trainer.core.jobs.runner import JobControl, JobHandle
+from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory
 from model_trainer.core.tokenizers.io import load_tokenizer, train_tokenizer
 from model_trainer.core.training.checkpoint import STATE_FILE, latest_name, read_meta
 from model_trainer.core.training.corpus import load_corpus, split_text
@@ -300,6 +300,7 @@ def _start(
     record: JobRecord,
     resume: bool,
     sinks: Sequence[EventSink],
+    view: ViewFactory | None,
     registry: ModelRegistry,
     world_size: int = 1,
 ) -> JobHandle[TrainOutcome]:
@@ -331,6 +332,7 @@ def _start(
             world_size=world_size,
         ),
         sinks=sinks,
+        view=view,
         events_path=str(folder / EVENTS_FILE),
         cancel_message=cancel_message,
         result_id=lambda _: str(folder / MODEL_DIR),
@@ -344,12 +346,14 @@ def start_train(
     settings: Settings,
     *,
     sinks: Sequence[EventSink] = (),
+    view: ViewFactory | None = None,
     run_id: str | None = None,
     registry: ModelRegistry = default_registry,
     world_size: int = 1,
 ) -> JobHandle[TrainOutcome]:
     """Start training a new run of ``cfg``; returns at once with the job's handle.
 
+    Its events go to ``sinks`` and to the view ``view`` makes (the handle's ``view``).
     ``world_size`` is the number of processes training the run together (torchrun), as
     its manifest records it.
 
@@ -393,6 +397,7 @@ def start_train(
         record=record,
         resume=False,
         sinks=sinks,
+        view=view,
         registry=registry,
         world_size=world_size,
     )
@@ -403,10 +408,13 @@ def resume_train(
     settings: Settings,
     *,
     sinks: Sequence[EventSink] = (),
+    view: ViewFactory | None = None,
     registry: ModelRegistry = default_registry,
     world_size: int = 1,
 ) -> JobHandle[TrainOutcome]:
     """Continue a cancelled, failed or killed run from its last checkpoint, same run id.
+
+    Its events go to ``sinks`` and to the view ``view`` makes (the handle's ``view``).
 
     The config is read from the run's ``manifest.json``; events are appended to its
     ``events.jsonl``, so its history and curves continue where they stopped. ``world_size``
@@ -462,6 +470,7 @@ def resume_train(
         record=resumed,
         resume=True,
         sinks=sinks,
+        view=view,
         registry=registry,
         world_size=world_size,
     )

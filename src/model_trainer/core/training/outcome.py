@@ -1,11 +1,10 @@
-"""The one place a ``TrainOutcome`` is built from a run's epoch history."""
+"""The ``TrainOutcome`` of a run, built from the epochs it finished: the one place it is built."""
 
 from __future__ import annotations
 
 import math
 
 from model_trainer.core.contracts.model import EpochMetrics, LossUnit, TrainOutcome
-from model_trainer.core.training.loss import perplexity
 
 
 def train_outcome(
@@ -16,19 +15,17 @@ def train_outcome(
     out_dir: str,
     num_epochs: int,
 ) -> TrainOutcome:
-    """The outcome of a run that finished ``history``'s epochs after ``steps`` updates.
+    """A run's outcome after ``history`` (every epoch it finished) and ``steps`` updates.
 
-    The figures are the last epoch's (a NaN loss when no epoch finished); a run that
-    finished fewer than ``num_epochs`` epochs was cancelled.
+    The losses, perplexities and throughput are those of the last epoch (a NaN loss when
+    none finished); the run is ``cancelled`` when fewer than ``num_epochs`` finished.
     """
     last = history[-1] if history else None
-    loss = math.nan if last is None else last["loss"]
-    val_loss = None if last is None else last["val_loss"]
     return {
-        "loss": loss,
-        "perplexity": perplexity(loss),
-        "val_loss": val_loss,
-        "val_perplexity": None if val_loss is None else perplexity(val_loss),
+        "loss": math.nan if last is None else last["loss"],
+        "perplexity": math.nan if last is None else last["perplexity"],
+        "val_loss": None if last is None else last["val_loss"],
+        "val_perplexity": None if last is None else last["val_perplexity"],
         "loss_unit": loss_unit,
         "steps": steps,
         "epochs_completed": len(history),

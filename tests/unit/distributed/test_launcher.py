@@ -1,47 +1,52 @@
-"""The torchrun job in this process (a group of one rank) and the handle of a launched torchrun."""
+"""The torchrun launcher: its command, its environment, and the job that follows its run."""
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Protocol
 
 import pytest
+import torch
 
 from model_trainer.core.config.settings import Settings, load_settings
-from model_trainer.core.contracts.model import ModelTrainConfig, TrainOutcome
+from model_trainer.core.contracts.model import (
+    EpochMetrics,
+    ModelTrainConfig,
+    PreparedLMModel,
+    TrainOutcome,
+)
+from model_trainer.core.distributed.launcher import (
+    EventTail,
+    Torchrun,
+    launch_distributed,
+    resume_distributed,
+    run_outcome,
+    settings_env,
+    torchrun_command,
+    torchrun_job,
+)
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.job_events import is_failed
-from model_trainer.core.events.sinks import CallbackSink, JsonlFileSink, ListSink
+from model_trainer.core.events.sinks import JsonlFileSink, ListSink
 from model_trainer.core.events.trainer_metrics_events import (
     is_epoch,
     make_config_event,
     make_epoch_event,
 )
-from model_trainer.core.jobs.distributed_job import (
-    DistributedJob,
-    EventTail,
-    TrainJob,
-    distributed_resume,
-    distributed_train,
-    launch_distributed,
-    resume_distributed,
-    run_outcome,
-    settings_env,
-    stop_on_signals,
-    torchrun_command,
-    wait_quietly,
-)
 from model_trainer.core.jobs.job_store import JobRecord, new_job_record, read_job, write_job
-from model_trainer.core.jobs.runner import JobControl, JobHandle, JobState
-from model_trainer.core.training.distributed import current_collective
-from model_trainer.core.training.manifest import read_manifest
+from model_trainer.core.jobs.runner import JobHandle, JobState
+from model_trainer.core.training.checkpoint import (
+    capture_checkpoint,
+    save_checkpoint,
+    start_position,
+)
 
 PYTHON = sys.executable
 
@@ -50,56 +55,6 @@ class MakeConfig(Protocol):
     """Builds a tiny config with integer fields replaced (the ``make_config`` fixture)."""
 
     def __call__(self, **fields: int) -> ModelTrainConfig: ...
-
-
-def outcome(*, cancelled: bool) -> TrainOutcome:
-    return {
-        "loss": 1.0,
-        "perplexity": math.e,
-        "val_loss": None,
-        "val_perplexity": None,
-        "loss_unit": "char",
-        "steps": 3,
-        "epochs_completed": 1,
-        "tokens_per_second": 10.0,
-        "out_dir": "",
-        "cancelled": cancelled,
-    }
-
-
-def job_of(work_outcome: TrainOutcome | ModelTrainerError) -> TrainJob:
-    def work(control: JobControl) -> TrainOutcome:
-        if isinstance(work_outcome, ModelTrainerError):
-            raise work_outcome
-        return work_outcome
-
-    handle: TrainJob = JobHandle(
-        kind="train",
-        job_id="j",
-        run_id="r",
-        run_dir="",
-        work=work,
-        cancel_message=lambda end: "stopped" if end["cancelled"] else None,
-    )
-    return handle.start()
-
-
-def test_a_rank_that_is_not_rank_0_waits_quietly() -> None:
-    assert wait_quietly(job_of(outcome(cancelled=False))) == 0
-    assert wait_quietly(job_of(outcome(cancelled=True))) == 130
-    with pytest.raises(ModelTrainerError) as caught:
-        wait_quietly(job_of(ModelTrainerError("TRAINING_NAN_LOSS", "nan at step 4")))
-    assert caught.value.code == "TRAINING_NAN_LOSS"
-
-
-def test_sigterm_and_sigint_stop_the_job_then_the_handlers_come_back() -> None:
-    before = (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
-    stops: list[str] = []
-    with stop_on_signals(lambda: stops.append("stop")):
-        signal.raise_signal(signal.SIGTERM)
-        signal.raise_signal(signal.SIGINT)
-    assert stops == ["stop", "stop"]
-    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
 
 
 def test_settings_travel_to_torchrun_in_the_environment() -> None:
@@ -150,7 +105,12 @@ def test_torchrun_command_refuses(
 
 def config_event(job_id: str = "run") -> Event:
     return make_config_event(
-        job_id=job_id, user_id=0, model_family="char_lstm", model_size="tiny", total_epochs=2
+        job_id=job_id,
+        user_id=0,
+        model_family="char_lstm",
+        model_size="tiny",
+        total_epochs=2,
+        loss_unit="char",
     )
 
 
@@ -187,62 +147,118 @@ def test_event_tail_reads_whole_lines_as_they_come(tmp_path: Path) -> None:
     assert EventTail(path, offset=len(line)).read() == read_events(path)[1:]
 
 
-def test_outcome_of_a_run_without_epochs(tmp_path: Path) -> None:
-    (tmp_path / "events.jsonl").write_text("", encoding="utf-8")
-    bare = run_outcome(tmp_path, cancelled=True)
+def metrics(epoch: int) -> EpochMetrics:
+    return {
+        "epoch": epoch,
+        "global_step": 3 * epoch,
+        "steps": 3,
+        "elapsed_s": 1.0,
+        "loss": 2.0 / epoch,
+        "perplexity": math.exp(2.0 / epoch),
+        "val_loss": 2.5,
+        "val_perplexity": math.exp(2.5),
+        "tokens_per_second": 100.0 * epoch,
+        "learning_rate": 1e-3,
+    }
+
+
+def checkpoint(folder: Path, prepared: PreparedLMModel, epochs: int) -> None:
+    """A real checkpoint of ``prepared`` after ``epochs`` epochs of 3 steps."""
+    model = prepared["model"]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    save_checkpoint(
+        str(folder / "checkpoint"),
+        capture_checkpoint(
+            model=model,
+            optimizer=optimizer,
+            scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0),
+            position={**start_position(), "global_step": 3 * epochs, "epoch": epochs},
+            history=[metrics(epoch) for epoch in range(1, epochs + 1)],
+            seed=0,
+        ),
+    )
+
+
+def test_outcome_of_a_run_is_its_last_checkpoint(
+    tmp_path: Path, prepare: PrepareModel, make_config: MakeConfig
+) -> None:
+    bare = run_outcome(tmp_path, loss_unit="char", num_epochs=2)
     assert math.isnan(bare["loss"])
     assert math.isnan(bare["perplexity"])
-    assert (bare["loss_unit"], bare["steps"], bare["epochs_completed"]) == ("token", 0, 0)
+    assert (bare["loss_unit"], bare["steps"], bare["epochs_completed"]) == ("char", 0, 0)
     assert bare["cancelled"]
-    with JsonlFileSink(tmp_path / "events.jsonl") as sink:
-        sink.emit(
-            make_config_event(
-                job_id="r",
-                user_id=0,
-                model_family="char_lstm",
-                model_size="tiny",
-                total_epochs=1,
-                loss_unit="char",
-            )
-        )
-    assert run_outcome(tmp_path, cancelled=False)["loss_unit"] == "char"
+    checkpoint(tmp_path, prepare(make_config()), 2)
+    assert run_outcome(tmp_path, loss_unit="token", num_epochs=2) == {
+        "loss": 1.0,
+        "perplexity": math.exp(1.0),
+        "val_loss": 2.5,
+        "val_perplexity": math.exp(2.5),
+        "loss_unit": "token",
+        "steps": 6,
+        "epochs_completed": 2,
+        "tokens_per_second": 200.0,
+        "out_dir": str(tmp_path),
+        "cancelled": False,
+    }
+
+
+class PrepareModel(Protocol):
+    """Builds a fresh tiny char-LSTM of a config (the ``prepare`` fixture)."""
+
+    def __call__(self, cfg: ModelTrainConfig) -> PreparedLMModel: ...
 
 
 class Fake:
-    """A run folder as rank 0 leaves it, and a short real process standing in for torchrun."""
+    """A run folder as rank 0 leaves it, written by a short real process.
+
+    The process stands in for torchrun: it copies a staged ``job.json`` and events into
+    the run folder, then runs ``code``.
+    """
 
     def __init__(self, root: Path) -> None:
         self.folder = root / "runs" / "run"
         self.folder.mkdir(parents=True)
+        self.staged = root / "staged"
+        self.staged.mkdir()
         self.log = root / "torchrun.log"
 
-    def record(self, state: JobState) -> JobRecord:
+    def record(self, state: JobState, *, now: bool = False) -> JobRecord:
+        """A ``job.json`` of ``state``: in the run folder ``now``, else written by the process."""
         record = new_job_record(run_id="run", job_id="run", kind="train", now=time.time())
         written: JobRecord = {**record, "state": state}
-        write_job(self.folder, written)
+        write_job(self.folder if now else self.staged, written)
         return written
 
     def events(self, *events: Event) -> None:
-        with JsonlFileSink(self.folder / "events.jsonl") as sink:
+        """Events the process appends to the run's ``events.jsonl``."""
+        with JsonlFileSink(self.staged / "events.jsonl") as sink:
             for event in events:
                 sink.emit(event)
 
     def job(
-        self, code: str, sinks: list[ListSink] | None = None, before: JobRecord | None = None
-    ) -> DistributedJob:
-        with self.log.open("wb") as log:
-            process = subprocess.Popen([PYTHON, "-c", code], stdout=log, stderr=subprocess.STDOUT)
-        return DistributedJob(
-            process=process,
+        self, code: str = "pass", sinks: list[ListSink] | None = None
+    ) -> JobHandle[TrainOutcome]:
+        copy = (
+            f"import shutil; shutil.copytree({str(self.staged)!r}, {str(self.folder)!r}, "
+            f"dirs_exist_ok=True)\n"
+        )
+        torchrun = Torchrun(
+            command=[PYTHON, "-c", copy + code],
+            env=os.environ,
             run_id="run",
             folder=self.folder,
-            command=[PYTHON],
             log_path=self.log,
-            sinks=[] if sinks is None else sinks,
-            offset=0,
+            num_epochs=2,
             poll_s=0.02,
-            before=before,
         )
+        assert torchrun.pid is None
+        assert torchrun.returncode is None
+        return torchrun_job(torchrun, sinks=[] if sinks is None else sinks)
+
+
+def torchrun_of(job: JobHandle[TrainOutcome]) -> Torchrun:
+    assert isinstance(job.work, Torchrun)
+    return job.work
 
 
 def test_a_torchrun_that_never_started_the_run(tmp_path: Path) -> None:
@@ -251,7 +267,8 @@ def test_a_torchrun_that_never_started_the_run(tmp_path: Path) -> None:
     assert job.wait(30)
     assert job.done()
     assert job.state == "failed"
-    assert job.returncode == 1
+    assert torchrun_of(job).returncode == 1
+    assert job.events == []
     with pytest.raises(ModelTrainerError) as caught:
         job.result()
     assert caught.value.code == "INTERNAL_ERROR"
@@ -261,8 +278,9 @@ def test_a_torchrun_that_never_started_the_run(tmp_path: Path) -> None:
 
 def test_a_torchrun_that_never_resumed_the_run(tmp_path: Path) -> None:
     fake = Fake(tmp_path)
-    before = fake.record("failed")
-    job = fake.job("import sys; print('world size differs'); sys.exit(1)", before=before)
+    before = fake.record("failed", now=True)
+    shutil.copy(fake.folder / "job.json", fake.staged / "job.json")
+    job = fake.job("import sys; print('world size differs'); sys.exit(1)")
     with pytest.raises(ModelTrainerError) as caught:
         job.result()
     assert "before run 'run' started" in caught.value.message
@@ -276,10 +294,8 @@ def test_rank_0_killed_so_the_launcher_records_the_failure(tmp_path: Path) -> No
     fake.events(config_event(), epoch_event(1))
     sink = ListSink()
     job = fake.job("import time; time.sleep(0.2)", [sink])
-    states = [job.state]
     assert job.wait(30)
-    states.append(job.state)
-    assert states == ["running", "failed"]
+    assert job.state == "failed"
     record = read_job(fake.folder)
     assert (record["state"], record["error_code"]) == ("failed", "INTERNAL_ERROR")
     written = read_events(fake.folder / "events.jsonl")
@@ -295,29 +311,59 @@ def test_rank_0_killed_so_the_launcher_records_the_failure(tmp_path: Path) -> No
     assert record["error_message"] == caught.value.message
 
 
-@pytest.mark.parametrize("state", ["completed", "cancelled"])
-def test_the_outcome_of_a_run_rank_0_ended(tmp_path: Path, state: JobState) -> None:
+def test_a_failure_rank_0_recorded_is_the_jobs(tmp_path: Path) -> None:
     fake = Fake(tmp_path)
-    fake.record(state)
-    fake.events(config_event(), epoch_event(1), epoch_event(2))
-    job = fake.job("pass")
+    record = fake.record("failed")
+    write_job(
+        fake.staged,
+        {**record, "error_code": "TRAINING_NAN_LOSS", "error_message": "loss is nan at step 4"},
+    )
+    job = fake.job()
+    with pytest.raises(ModelTrainerError) as caught:
+        job.result()
+    assert (caught.value.code, caught.value.message) == (
+        "TRAINING_NAN_LOSS",
+        "loss is nan at step 4",
+    )
+    bare = Fake(tmp_path / "bare")
+    bare.record("failed")
+    with pytest.raises(ModelTrainerError) as unnamed:
+        bare.job().result()
+    assert (unnamed.value.code, unnamed.value.message) == ("INTERNAL_ERROR", "run 'run' failed")
+
+
+@pytest.mark.parametrize(("state", "epochs"), [("completed", 2), ("cancelled", 1)])
+def test_the_outcome_of_a_run_rank_0_ended(
+    tmp_path: Path,
+    state: JobState,
+    epochs: int,
+    prepare: PrepareModel,
+    make_config: MakeConfig,
+) -> None:
+    fake = Fake(tmp_path)
+    record = fake.record(state)
+    if state == "cancelled":
+        write_job(fake.staged, {**record, "error_message": "stopped at step 3"})
+    fake.events(config_event(), *(epoch_event(epoch) for epoch in range(1, epochs + 1)))
+    checkpoint(fake.folder, prepare(make_config()), epochs)
+    job = fake.job()
     end = job.result()
     assert job.state == state
-    assert end == {
-        "loss": 1.0,
-        "perplexity": pytest.approx(math.e),
-        "val_loss": 2.5,
-        "val_perplexity": math.exp(2.5),
-        "loss_unit": "char",
-        "steps": 0,
-        "epochs_completed": 2,
-        "tokens_per_second": 100.0,
-        "out_dir": str(fake.folder),
-        "cancelled": state == "cancelled",
-    }
+    assert end == run_outcome(fake.folder, loss_unit="char", num_epochs=2)
+    assert (end["loss_unit"], end["epochs_completed"], end["cancelled"]) == (
+        "char",
+        epochs,
+        state == "cancelled",
+    )
     assert [event["type"] for event in job.events if is_epoch(event)] == [
         "trainer.metrics.epoch.v1"
-    ] * 2
+    ] * epochs
+    error = job.error
+    if state == "cancelled":
+        assert error is not None
+        assert (error.code, error.message) == ("TRAINING_CANCELLED", "stopped at step 3")
+    else:
+        assert error is None
 
 
 def test_stop_sends_sigterm_to_torchrun(tmp_path: Path) -> None:
@@ -325,11 +371,15 @@ def test_stop_sends_sigterm_to_torchrun(tmp_path: Path) -> None:
     fake.record("running")
     fake.events(config_event())
     job = fake.job("import time; time.sleep(60)")
+    deadline = time.monotonic() + 30
+    while not job.events:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     assert not job.cancel_requested()
     job.cancel()
     assert job.cancel_requested()
     assert job.wait(30)
-    assert job.returncode == -signal.SIGTERM
+    assert torchrun_of(job).returncode == -signal.SIGTERM
     job.cancel()
     end = job.result()
     assert end["cancelled"]
@@ -337,9 +387,34 @@ def test_stop_sends_sigterm_to_torchrun(tmp_path: Path) -> None:
     record = read_job(fake.folder)
     assert (record["state"], record["error_code"]) == ("cancelled", "TRAINING_CANCELLED")
     assert "stopped before it could" in (record["error_message"] or "")
+    error = job.error
+    assert error is not None
+    assert error.message == record["error_message"]
     last = job.events[-1]
     assert is_failed(last)
     assert (last["code"], last["error_kind"]) == ("TRAINING_CANCELLED", "user")
+
+
+def test_a_stop_before_torchrun_starts_stops_it_once_it_has(tmp_path: Path) -> None:
+    fake = Fake(tmp_path)
+    torchrun = Torchrun(
+        command=[PYTHON, "-c", "import time; time.sleep(60)"],
+        env=os.environ,
+        run_id="run",
+        folder=fake.folder,
+        log_path=fake.log,
+        num_epochs=2,
+    )
+    handle: JobHandle[TrainOutcome] = JobHandle(
+        kind="train", job_id="run", run_id="run", run_dir="", work=torchrun, announce=False
+    )
+    handle.cancel()
+    handle.start()
+    assert handle.wait(30)
+    assert torchrun.returncode == -signal.SIGTERM
+    with pytest.raises(ModelTrainerError) as caught:
+        handle.result()
+    assert "torchrun exited with status -15 before run 'run' started" in caught.value.message
 
 
 def test_launch_refuses_before_starting_anything(
@@ -363,56 +438,3 @@ def test_launch_refuses_before_starting_anything(
         resume_distributed("missing", 2, settings)
     assert caught.value.code == "MODEL_NOT_FOUND"
     assert sorted(path.name for path in Path(settings["runs_dir"]).iterdir()) == ["taken"]
-
-
-class Stopper:
-    """A sink that sends this process SIGTERM when the first epoch ends."""
-
-    def __init__(self) -> None:
-        self.sent = False
-
-    def __call__(self, event: Event) -> None:
-        if is_epoch(event) and not self.sent:
-            self.sent = True
-            os.kill(os.getpid(), signal.SIGTERM)
-
-
-def test_one_rank_group_trains_stops_on_sigterm_and_resumes(
-    tmp_path: Path, settings: Settings, make_config: MakeConfig
-) -> None:
-    cfg = make_config(num_epochs=3)
-    env = {"WORLD_SIZE": "1", "MODEL_TRAINER_DIST_TIMEOUT_S": "30"}
-    stopper, seen = Stopper(), ListSink()
-    handles: list[TrainJob] = []
-
-    def report(handle: TrainJob) -> int:
-        handles.append(handle)
-        return wait_quietly(handle)
-
-    status = distributed_train(
-        cfg,
-        settings,
-        report=report,
-        run_id="one",
-        sinks=[CallbackSink(stopper), seen],
-        env=env,
-        init_method=f"file://{tmp_path / 'store-1'}",
-    )
-    assert status == 130
-    assert current_collective().active is False
-    folder = Path(settings["runs_dir"]) / "one"
-    assert read_job(folder)["state"] == "cancelled"
-    assert (handles[0].run_id, handles[0].state) == ("one", "cancelled")
-    assert any(is_failed(event) for event in seen.events)
-    assert read_manifest(str(folder))["world_size"] == 1
-    with pytest.raises(ModelTrainerError) as caught:
-        resume_distributed("one", 2, settings)
-    assert caught.value.code == "MODEL_INCOMPATIBLE"
-    assert "world_size=1" in caught.value.message
-    status = distributed_resume(
-        "one", settings, report=wait_quietly, env=env, init_method=f"file://{tmp_path / 's2'}"
-    )
-    assert status == 0
-    assert read_job(folder)["state"] == "completed"
-    epochs = [event for event in read_events(folder / "events.jsonl") if is_epoch(event)]
-    assert [event["epoch"] for event in epochs] == [1, 2, 3]

@@ -87,7 +87,9 @@ def test_what_a_family_lacks_is_refused_before_any_work(
     runs = str(tmp_path / "runs")
     job = _train("mute", corpus, runs, custom_registry)
     job.wait()
-    calls.clear()
+    assert calls == []
+    report = (Path(runs) / "mute-run" / "report.html").read_text(encoding="utf-8")
+    assert "(mute does not sample)" in report
     for model in ("mute-run", job):
         with pytest.raises(ModelTrainerError) as scored:
             api.score(model, text="x", runs_dir=runs, registry=custom_registry)

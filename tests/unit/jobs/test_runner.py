@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import threading
+from collections import UserList
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypedDict
@@ -11,7 +13,7 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import read_events
 from model_trainer.core.events.job_events import make_progress_event
 from model_trainer.core.events.sinks import ListSink
-from model_trainer.core.jobs.runner import JobControl, JobHandle, JobState
+from model_trainer.core.jobs.runner import JobControl, JobHandle, JobState, json_size
 
 
 class Outcome(TypedDict):
@@ -327,3 +329,17 @@ def test_on_cancel_calls_its_stop_once_at_the_cancel_or_at_once_after_it() -> No
     early.cancel()
     early.start().result()
     assert late == ["stop"]
+
+
+def test_json_size_counts_the_bytes_json_dumps_writes() -> None:
+    values: list[object] = [
+        {},
+        [],
+        {"a": [1, 2.5, None], "é": "ü", "nested": {"x": True}},
+        ("t", 1),
+        UserList(range(10_000)),
+        UserList([]),
+    ]
+    for value in values:
+        shown = list(value) if isinstance(value, UserList) else value
+        assert json_size(value) == len(json.dumps(shown).encode("utf-8"))

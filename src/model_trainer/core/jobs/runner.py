@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, Literal, Protocol, TypeVar
 
 from model_trainer.core.contracts.model import PreparedLMModel
@@ -37,6 +37,26 @@ TERMINAL_STATES: tuple[JobState, ...] = ("completed", "failed", "cancelled")
 OutcomeT = TypeVar("OutcomeT")
 
 StateHook = Callable[[JobState, ModelTrainerError | None], None]
+
+
+JSON_CHUNK = 4096
+
+
+def json_size(value: object) -> int:
+    """The bytes of ``json.dumps(value)``, without ever holding all of a long sequence's text.
+
+    A sequence other than a list or tuple (``CharScores``) is encoded a slice at a time.
+    """
+    if isinstance(value, Mapping):
+        items = [len(json.dumps(str(key))) + 2 + json_size(item) for key, item in value.items()]
+        return 2 + sum(items) + 2 * max(len(items) - 1, 0)
+    if isinstance(value, Sequence) and not isinstance(value, str | list | tuple):
+        parts = [
+            len(json.dumps(list(value[first : first + JSON_CHUNK])).encode("utf-8")) - 2
+            for first in range(0, len(value), JSON_CHUNK)
+        ]
+        return 2 + sum(parts) + 2 * max(len(parts) - 1, 0)
+    return len(json.dumps(value).encode("utf-8"))
 
 
 class View(Protocol):
@@ -341,6 +361,6 @@ class JobHandle(Viewable, Generic[OutcomeT]):
                 job_id=self.job_id,
                 user_id=self.user_id,
                 result_id=self.job_id if self._result_id is None else self._result_id(outcome),
-                result_bytes=len(json.dumps(outcome).encode("utf-8")),
+                result_bytes=json_size(outcome),
             )
         )

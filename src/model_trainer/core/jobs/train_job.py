@@ -27,6 +27,7 @@ from model_trainer.core.config.resources import measure_resources
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import generate_config, score_config
 from model_trainer.core.contracts.model import (
+    CharScore,
     EpochMetrics,
     LossUnit,
     ModelBackend,
@@ -233,20 +234,27 @@ class _TrainWork:
         chars_per_token: float,
     ) -> None:
         prompt = snippet[:PROMPT_CHARS]
-        scored = backend.score(
-            prepared=prepared,
-            cfg=score_config(text=snippet, detail_level="per_char"),
-            settings=self.settings,
-        )
-        sample = backend.generate(
-            prepared=prepared,
-            cfg=generate_config(
-                prompt_text=prompt,
-                max_new_tokens=SAMPLE_TOKENS[self.loss_unit],
-                seed=self.cfg["seed"],
-            ),
-            settings=self.settings,
-        )
+        capabilities = backend.capabilities()
+        scores: Sequence[CharScore] = []
+        if capabilities["supports_score"]:
+            scored = backend.score(
+                prepared=prepared,
+                cfg=score_config(text=snippet, detail_level="per_char"),
+                settings=self.settings,
+            )
+            scores = scored.get("per_char", [])
+        sample = f"({self.cfg['model_family']} does not sample)"
+        if capabilities["supports_generate"]:
+            generated = backend.generate(
+                prepared=prepared,
+                cfg=generate_config(
+                    prompt_text=prompt,
+                    max_new_tokens=SAMPLE_TOKENS[self.loss_unit],
+                    seed=self.cfg["seed"],
+                ),
+                settings=self.settings,
+            )
+            sample = generated["outputs"][0]
         png = draw_curves(run_history(read_events(self.folder / EVENTS_FILE)))
         (self.folder / CURVES_FILE).write_bytes(png)
         page = render_report(
@@ -254,8 +262,8 @@ class _TrainWork:
             curves_png=png,
             metrics=report_metrics(self.cfg, prepared, outcome, chars_per_token),
             prompt=prompt,
-            sample=sample["outputs"][0],
-            scores=scored.get("per_char", []),
+            sample=sample,
+            scores=scores,
         )
         (self.folder / REPORT_FILE).write_text(page, encoding="utf-8")
 

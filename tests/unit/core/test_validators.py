@@ -215,7 +215,7 @@ def _bad_generate() -> None:
     ("build", "code", "fragment"),
     [
         (_bad_train, "INVALID_CONFIG", "num_epochs must be an integer >= 1, got 0"),
-        (_bad_train_json, "INVALID_CONFIG", "unknown config field(s) epochs"),
+        (_bad_train_json, "INVALID_CONFIG", "has unknown field(s) epochs"),
         (_bad_size, "INVALID_MODEL_SIZE", "model_size 'huge' is not a size of gpt2"),
         (_bad_score, "INVALID_CONFIG", "not both (path='b')"),
         (_bad_generate, "INVALID_CONFIG", "top_p must be in (0, 1], got 1.5"),

@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from model_trainer.core.backends.adapter import FamilyConfig, create_backend, family_functions
+from model_trainer.core.backends.fake import FakeShape
+from model_trainer.core.backends.fake.backend import FAKE_PARTS
+from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
-from model_trainer.core.contracts.model import ModelTrainConfig
+from model_trainer.core.contracts.model import ModelTrainConfig, PreparedLMModel
+from model_trainer.core.contracts.tokenizer import Encoder, TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import CallbackSink, ListSink
@@ -341,3 +346,54 @@ def test_validations_inside_an_epoch_are_eval_events_as_they_happen(
             "loss_unit": "char",
             "val_perplexity": pytest.approx(math.exp(event["val_loss"])),
         }
+
+
+class CountingEncoder:
+    """The dataset encoder of a run, counting the characters it is asked to encode."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner = inner
+        self.texts: list[int] = []
+
+    def encode(self, text: str) -> list[int]:
+        self.texts.append(len(text))
+        return self.inner.encode(text)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.inner.decode(ids)
+
+
+def test_the_corpus_is_encoded_once_per_run(settings: Settings) -> None:
+    counters: list[CountingEncoder] = []
+    funcs = family_functions(FAKE_PARTS)
+    prepare = funcs["prepare"]
+
+    def counted(cfg: FamilyConfig[FakeShape], s: Settings, tok: TokenizerHandle) -> PreparedLMModel:
+        prepared = prepare(cfg, s, tok)
+        counter = CountingEncoder(prepared["tok_for_dataset"])
+        counters.append(counter)
+        return {**prepared, "tok_for_dataset": counter}
+
+    registry = ModelRegistry(
+        {
+            "fake": {
+                "factory": lambda: create_backend({**funcs, "prepare": counted}),
+                "capabilities": FAKE_PARTS["capabilities"],
+            }
+        }
+    )
+    cfg = train_config(
+        model_family="fake",
+        model_size="tiny",
+        max_seq_len=16,
+        batch_size=8,
+        num_epochs=2,
+        max_steps_per_epoch=3,
+        eval_every_steps=1,
+        device="cpu",
+    )
+    start_train(cfg, settings, run_id="once", registry=registry).result()
+    (counter,) = counters
+    train_chars, val_chars = counter.texts
+    assert train_chars + val_chars == len(builtin_text())
+    assert val_chars == round(len(builtin_text()) * cfg["val_fraction"])

@@ -418,3 +418,16 @@ def test_scheduler_state_is_lambda_lr_state(saved: Path) -> None:
     scheduler = LambdaLR(torch.optim.SGD([weight], lr=1.0), lambda step: 1.0)
     scheduler.load_state_dict(loaded["meta"]["scheduler"])
     assert scheduler.last_epoch == 1
+
+
+def test_an_older_folder_of_the_same_step_is_replaced(
+    tmp_path: Path, make_model: MakeModel
+) -> None:
+    root = str(tmp_path)
+    run = Run(make_model(), steps=0)
+    save_checkpoint(root, run.checkpoint(3))
+    (tmp_path / "ckpt-2").mkdir()
+    (tmp_path / "ckpt-2" / "stale").write_text("x", encoding="utf-8")
+    assert publish_checkpoint_dir(write_checkpoint_dir(root, run.checkpoint(2))) == "ckpt-2"
+    assert not (tmp_path / "ckpt-2" / "stale").exists()
+    assert latest_name(root) == "ckpt-3"

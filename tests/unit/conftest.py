@@ -12,10 +12,9 @@ from functools import partial
 import pytest
 
 from model_trainer.core.backends.adapter import FamilyParts, family_backend
-from model_trainer.core.backends.artifact import load_module_artifact
+from model_trainer.core.backends.artifact import ModuleFormat
 from model_trainer.core.backends.fake import FAKE_SIZES, FakeShape
 from model_trainer.core.backends.fake.backend import build_fake
-from model_trainer.core.backends.fake.io import save_fake
 from model_trainer.core.backends.fake.model import FakeLM
 from model_trainer.core.backends.family import family_capabilities
 from model_trainer.core.backends.registry import BUILTIN_BACKENDS, ModelRegistry
@@ -35,11 +34,9 @@ from model_trainer.core.inference.forward_only import generate_forward_only, sco
 def _parts(
     name: str, capabilities: BackendCapabilities, calls: list[str]
 ) -> FamilyParts[FakeShape]:
-    def load(artifact_path: str, settings: Settings) -> PreparedLMModel:
-        del settings
-        return load_module_artifact(
-            artifact_path, name, lambda _shape, vocab: FakeLM(FAKE_SIZES["tiny"], vocab)
-        )
+    files = ModuleFormat(
+        name, model_type=FakeLM, shape_type=FakeShape, sizes=FAKE_SIZES, build=FakeLM
+    )
 
     def score(prepared: PreparedLMModel, cfg: ScoreConfig, settings: Settings) -> ScoreOutcome:
         calls.append(f"score {prepared['model_family']}")
@@ -60,8 +57,8 @@ def _parts(
         "capabilities": capabilities,
         "sizes": FAKE_SIZES,
         "build": build_fake,
-        "save": save_fake,
-        "load": load,
+        "save": files.save,
+        "load": files.load,
         "score": score,
         "generate": generate,
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TypedDict
+from typing import Generic, TypedDict, TypeVar
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -26,6 +26,7 @@ from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.contracts.typed_json import parse_typed
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.tokenizers.io import load_tokenizer
+from model_trainer.core.config.settings import Settings
 from model_trainer.core.training.device import available_device
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -115,21 +116,6 @@ def write_artifact(
     }
 
 
-def save_module_artifact(
-    prepared: PreparedLMModel,
-    model: nn.Module,
-    out_dir: str,
-    *,
-    meta_file: str,
-    meta: Mapping[str, object],
-) -> ModelArtifact:
-    """Write the weights of ``model`` into ``out_dir``, then ``write_artifact``."""
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_weights(model, folder / WEIGHTS_FILE)
-    return write_artifact(prepared, out_dir, meta_file=meta_file, meta=meta)
-
-
 def require_files(artifact_path: str, names: tuple[str, ...]) -> Path:
     """Return the folder ``artifact_path`` after checking it holds ``names``.
 
@@ -180,20 +166,6 @@ def json_int(data: Mapping[str, object], key: str, where: str) -> int:
             "MODEL_LOAD_FAILED", f"{where}: {key} must be a positive integer, got {value!r}"
         )
     return value
-
-
-def json_object(data: Mapping[str, object], key: str, where: str) -> dict[str, object]:
-    """The JSON object ``data[key]``; ``where`` names the file in the error.
-
-    Raises:
-        ModelTrainerError: ``MODEL_LOAD_FAILED`` when it is missing or not an object.
-    """
-    value = data.get(key)
-    if not isinstance(value, dict):
-        raise ModelTrainerError(
-            "MODEL_LOAD_FAILED", f"{where}: {key} must be a JSON object, got {value!r}"
-        )
-    return {str(name): item for name, item in value.items()}
 
 
 def read_meta(folder: Path, meta_file: str, family: str) -> tuple[dict[str, object], ArtifactMeta]:
@@ -272,25 +244,77 @@ def load_weights(model: LMModelProto, path: Path) -> None:
         ) from exc
 
 
-def load_module_artifact(
-    artifact_path: str, family: str, build: Callable[[dict[str, object], int], LMModelProto]
-) -> PreparedLMModel:
-    """Read a folder of ``family`` (weights, ``config.json``, tokenizer) onto the best device.
+ShapeT = TypeVar("ShapeT")
 
-    ``build(shape, vocab_size)`` makes the model from the ``shape`` object of ``config.json``
-    (reading its fields with ``json_int``); its weights are then loaded strictly.
 
-    Raises:
-        ModelTrainerError: ``MODEL_NOT_FOUND`` for a missing folder or file;
-            ``MODEL_LOAD_FAILED`` for corrupt JSON or weights; ``MODEL_INCOMPATIBLE`` when
-            the tokenizer is not the model's or the folder holds another family.
+class ModuleFormat(Generic[ShapeT]):
+    """Save and load of a family whose model is a ``torch.nn.Module`` built from a shape.
+
+    The folder holds the weights, ``config.json`` (``ArtifactMeta``, the vocabulary size and
+    the model's shape, from the family's ``sizes``) and the tokenizer. ``build(shape,
+    vocab_size)`` makes an empty model to load the weights into; ``shape_type`` is the
+    TypedDict the shape is read back as; a saved model must be a ``model_type``.
     """
-    folder = require_files(artifact_path, (META_FILE, WEIGHTS_FILE, TOKENIZER_FILE))
-    data, meta = read_meta(folder, META_FILE, family)
-    raw_shape = json_object(data, "shape", META_FILE)
-    vocab_size = json_int(data, "vocab_size", META_FILE)
-    tokenizer = load_matching_tokenizer(folder, meta, vocab_size)
-    model = build(raw_shape, vocab_size)
-    load_weights(model, folder / WEIGHTS_FILE)
-    device = available_device("auto")
-    return prepared_model(model=model.to(device), meta=meta, tokenizer=tokenizer, device=device)
+
+    def __init__(
+        self,
+        family: str,
+        *,
+        model_type: type[nn.Module],
+        shape_type: type[ShapeT],
+        sizes: Mapping[str, ShapeT],
+        build: Callable[[ShapeT, int], LMModelProto],
+    ) -> None:
+        self.family = family
+        self.model_type = model_type
+        self.shape_type = shape_type
+        self.sizes = sizes
+        self.build = build
+
+    def save(self, prepared: PreparedLMModel, out_dir: str) -> ModelArtifact:
+        """Write ``prepared`` to ``out_dir``: weights, shape and metadata, tokenizer.
+
+        Raises:
+            ModelTrainerError: ``MODEL_INCOMPATIBLE`` when ``prepared`` holds no
+                ``model_type``.
+        """
+        model = prepared["model"]
+        if not isinstance(model, self.model_type):
+            raise ModelTrainerError(
+                "MODEL_INCOMPATIBLE",
+                f"model: a {self.family} model folder needs a {self.model_type.__name__}, "
+                f"got {type(model).__name__}",
+            )
+        meta = {
+            **artifact_meta(prepared),
+            "vocab_size": prepared["tokenizer"].vocab_size,
+            "shape": self.sizes[prepared["model_size"]],
+        }
+        folder = Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_weights(model, folder / WEIGHTS_FILE)
+        return write_artifact(prepared, out_dir, meta_file=META_FILE, meta=meta)
+
+    def load(self, artifact_path: str, settings: Settings) -> PreparedLMModel:
+        """Read a folder written by ``save`` onto the fastest device present.
+
+        ``settings`` is part of the backend signature; nothing here depends on it.
+
+        Raises:
+            ModelTrainerError: ``MODEL_NOT_FOUND`` for a missing folder or file;
+                ``MODEL_LOAD_FAILED`` for corrupt JSON, shape or weights;
+                ``MODEL_INCOMPATIBLE`` when the tokenizer is not the model's or the folder
+                holds another family.
+        """
+        del settings
+        folder = require_files(artifact_path, (META_FILE, WEIGHTS_FILE, TOKENIZER_FILE))
+        data, meta = read_meta(folder, META_FILE, self.family)
+        shape = parse_typed(
+            data.get("shape"), self.shape_type, where=f"{META_FILE} shape", code="MODEL_LOAD_FAILED"
+        )
+        vocab_size = json_int(data, "vocab_size", META_FILE)
+        tokenizer = load_matching_tokenizer(folder, meta, vocab_size)
+        model = self.build(shape, vocab_size)
+        load_weights(model, folder / WEIGHTS_FILE)
+        device = available_device("auto")
+        return prepared_model(model=model.to(device), meta=meta, tokenizer=tokenizer, device=device)

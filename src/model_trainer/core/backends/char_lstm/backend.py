@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from model_trainer.core.backends.adapter import FamilyParts, family_backend
+from model_trainer.core.backends.artifact import ModuleFormat
 from model_trainer.core.backends.char_lstm import CAPABILITIES, CHAR_LSTM_SIZES, LSTMShape
-from model_trainer.core.backends.char_lstm.io import load_char_lstm, save_char_lstm
 from model_trainer.core.backends.char_lstm.model import CharLSTM
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import (
@@ -60,13 +60,18 @@ def generate_char_lstm(
     )
 
 
+CHAR_LSTM_FORMAT = ModuleFormat(
+    "char_lstm", model_type=CharLSTM, shape_type=LSTMShape, sizes=CHAR_LSTM_SIZES, build=CharLSTM
+)
+"""Its model folders: weights, ``config.json`` with the shape, ``tokenizer.json``."""
+
 CHAR_LSTM_PARTS: FamilyParts[LSTMShape] = {
     "name": "char_lstm",
     "capabilities": CAPABILITIES,
     "sizes": CHAR_LSTM_SIZES,
     "build": build_char_lstm,
-    "save": save_char_lstm,
-    "load": load_char_lstm,
+    "save": CHAR_LSTM_FORMAT.save,
+    "load": CHAR_LSTM_FORMAT.load,
     "score": score_char_lstm,
     "generate": generate_char_lstm,
 }

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from model_trainer.core.backends.adapter import FamilyParts, family_backend
+from model_trainer.core.backends.artifact import ModuleFormat
 from model_trainer.core.backends.fake import CAPABILITIES, FAKE_SIZES, FakeShape
-from model_trainer.core.backends.fake.io import load_fake, save_fake
 from model_trainer.core.backends.fake.model import FakeLM
 from model_trainer.core.contracts.model import ModelTrainConfig
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
@@ -17,13 +17,18 @@ def build_fake(shape: FakeShape, cfg: ModelTrainConfig, tokenizer: TokenizerHand
     return FakeLM(shape, tokenizer.vocab_size)
 
 
+FAKE_FORMAT = ModuleFormat(
+    "fake", model_type=FakeLM, shape_type=FakeShape, sizes=FAKE_SIZES, build=FakeLM
+)
+"""Its model folders: weights, ``config.json`` with the shape, ``tokenizer.json``."""
+
 FAKE_PARTS: FamilyParts[FakeShape] = {
     "name": "fake",
     "capabilities": CAPABILITIES,
     "sizes": FAKE_SIZES,
     "build": build_fake,
-    "save": save_fake,
-    "load": load_fake,
+    "save": FAKE_FORMAT.save,
+    "load": FAKE_FORMAT.load,
     "score": score_forward_only,
     "generate": generate_forward_only,
 }

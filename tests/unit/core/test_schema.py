@@ -173,6 +173,21 @@ def test_flags_win_over_the_config_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("flags", "choice"),
+    [(["--compile"], True), (["--compile", "auto"], "auto"), (["--compile", "false"], False)],
+)
+def test_the_compile_switch_takes_auto(flags: list[str], choice: object) -> None:
+    args = build_parser().parse_args(["train", "--no-compile", *flags])
+    assert train_config_of(args)["compile"] == choice
+
+
+def test_the_compile_switch_names_its_choices() -> None:
+    with pytest.raises(ModelTrainerError) as raised:
+        build_parser().parse_args(["train", "--compile", "maybe"])
+    assert "--compile: choose from true, false, auto, got 'maybe'" in raised.value.message
+
+
+@pytest.mark.parametrize(
     ("content", "fragment"),
     [
         ("[1]", "run.json: must hold a JSON object, got list"),

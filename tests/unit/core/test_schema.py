@@ -212,3 +212,12 @@ def test_a_field_no_flag_can_take_is_an_internal_error() -> None:
         add_field_flag(argparse.ArgumentParser(), field, set[str])
     assert caught.value.code == "INTERNAL_ERROR"
     assert "tags: no command-line flag for set[str]" in caught.value.message
+
+
+def test_a_plain_true_or_false_field_gets_a_switch() -> None:
+    field: Field = {"name": "fast_mode", "default": False, "doc": "go fast"}
+    parser = argparse.ArgumentParser()
+    add_field_flag(parser, field, bool)
+    assert vars(parser.parse_args(["--fast-mode"])) == {"fast_mode": True}
+    assert vars(parser.parse_args(["--no-fast-mode"])) == {"fast_mode": False}
+    assert vars(parser.parse_args([])) == {}

@@ -152,6 +152,19 @@ def test_a_fresh_model_trains_no_conv_biases_and_keeps_hugging_faces_names(
     assert all(not p.any() for name, p in model.named_parameters() if name in conv_biases)
 
 
+def test_a_state_dict_with_conv_biases_does_not_load_into_a_bias_free_model(
+    tokenizer: CharTokenizer, settings: Settings
+) -> None:
+    model = _gpt2(_prepare(tokenizer, settings))
+    weights = {name: value.clone() for name, value in model.state_dict().items()}
+    model.load_state_dict(weights)
+    weights["hf.transformer.h.1.mlp.c_fc.bias"][3] = 0.5
+    with pytest.raises(ModelTrainerError) as raised:
+        model.load_state_dict(weights)
+    assert raised.value.code == "MODEL_INCOMPATIBLE"
+    assert "Conv1D bias" in raised.value.message
+
+
 def test_forward_is_causal(
     tokenizer: CharTokenizer, settings: Settings, sample_ids: Tensor
 ) -> None:

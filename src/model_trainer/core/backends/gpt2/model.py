@@ -17,12 +17,15 @@ are left out, while the model stays a ``GPT2LMHeadModel`` whose saved folder
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
 from torch import Tensor, nn
 from transformers import DynamicCache, GPT2Config, GPT2LMHeadModel
 from transformers.pytorch_utils import Conv1D
+
+from model_trainer.core.errors import ModelTrainerError
 
 ATTENTION = "sdpa"
 
@@ -31,11 +34,27 @@ class _LogitsOut(Protocol):
     logits: Tensor
 
 
+class _PostHooks(Protocol):
+    def __call__(self, hook: Callable[[nn.Module, object], None]) -> object: ...
+
+
+def _require_zero_bias(module: nn.Module, incompatible: object) -> None:
+    """After a state dict is loaded: the bias a ``BiasFreeConv1D`` ignores must be zero."""
+    del incompatible
+    if module.get_parameter("bias").any():
+        raise ModelTrainerError(
+            "MODEL_INCOMPATIBLE",
+            "checkpoint: a Conv1D bias of this GPT-2 is not zero; the model trains without "
+            "Conv1D biases (load the saved folder with load_gpt2 to use it)",
+        )
+
+
 class BiasFreeConv1D(nn.Module):
     """GPT-2's ``Conv1D`` (``x @ weight``, ``weight`` of shape ``(in, out)``), bias held at zero.
 
     Holds the ``weight`` and ``bias`` parameters it is given, under the same names, so the
-    state dict is Hugging Face's; the bias is zeroed and never trained.
+    state dict is Hugging Face's; the bias is zeroed and never trained, and a state dict
+    loaded into it must hold a zero bias (``MODEL_INCOMPATIBLE`` otherwise).
     """
 
     def __init__(self, weight: nn.Parameter, bias: nn.Parameter) -> None:
@@ -45,6 +64,8 @@ class BiasFreeConv1D(nn.Module):
         bias.requires_grad_(False)
         with torch.no_grad():
             bias.zero_()
+        register: _PostHooks = self.register_load_state_dict_post_hook
+        register(_require_zero_bias)
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` ``(..., in)`` times the weight: ``(..., out)``."""

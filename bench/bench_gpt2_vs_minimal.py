@@ -21,7 +21,7 @@ import harness
 from model_trainer.core.backends.gpt2 import GPT2_SIZES, GPT2Shape
 from model_trainer.core.backends.gpt2.model import GPT2LM
 
-TARGET = 0.9
+TARGET = 1.0
 LR = 3e-4
 
 

@@ -9,22 +9,31 @@ less the position embeddings (the tied head's matmul is counted through the toke
 embedding), ``L`` layers, ``H`` heads of width ``Q``, context ``T``. MFU is the achieved
 FLOP/s over the chip's dense peak (``--peak-tflops``; default 989, an H100's or H200's dense
 bf16, or on a CPU ``CPU_CORE_PEAK_TFLOPS`` per thread). The figure's ``ours`` is tokens per
-second, its ``baseline`` the tokens per second at 100% MFU, so its ratio is the MFU.
+second, its ``baseline`` the tokens per second at 100% MFU, so its ratio is the MFU. The
+forward runs without a mask, so attention is SDPA's causal kernel (flash attention on the GPU).
+
+A second figure trains the char-LSTM ``small`` (context 128, batch 32, the kit's precision
+for the device) with cuDNN's LSTM against the same model with cuDNN switched off (ATen's own
+LSTM kernels); on a GPU its ratio is cuDNN's speed-up and must be at least 1.
 """
 
 from __future__ import annotations
 
-from typing import TypedDict
+import sys
+from typing import Protocol, TypedDict
 
 import torch
 
 import common
 import harness
+from model_trainer.core.backends.char_lstm import CHAR_LSTM_SIZES
+from model_trainer.core.backends.char_lstm.model import CharLSTM
 from model_trainer.core.backends.gpt2 import GPT2_SIZES
 from model_trainer.core.backends.gpt2.config import build_gpt2_config
 from model_trainer.core.backends.gpt2.model import GPT2LM
+from model_trainer.core.contracts.model import LMModelProto
 from model_trainer.core.training.dataset import TokenWindows
-from model_trainer.core.training.device import ResolvedPrecision
+from model_trainer.core.training.device import ResolvedPrecision, resolve_precision
 from model_trainer.core.training.loop import BaseTrainer, Forward
 from model_trainer.core.training.optimizer import make_optimizer
 from model_trainer.core.training.schedule import build_scheduler
@@ -34,6 +43,10 @@ GPU_PEAK_TFLOPS = 989.0
 # One core of this kind of CPU (AVX2, two 256-bit FMA units, about 2.6 GHz): 2 x 8 x 2 x 2.6e9.
 CPU_CORE_PEAK_TFLOPS = 0.083
 GPT2_VOCAB = 50257
+
+
+class _Probe(Protocol):
+    def __call__(self) -> object: ...
 
 
 class Setup(TypedDict):
@@ -100,6 +113,93 @@ def choose_setup(*, quick: bool, cuda: bool, batch_size: int | None, peak: float
     return setup
 
 
+def train_round(
+    model: LMModelProto,
+    forward: Forward,
+    train: TokenWindows,
+    *,
+    steps: int,
+    device: str,
+    precision: ResolvedPrecision,
+) -> harness.Measure:
+    """A measure of ``steps`` steps of ``model`` on ``train`` through ``BaseTrainer``: tokens/s."""
+    optimizer = make_optimizer(
+        model.parameters(), lr=common.LR, weight_decay=common.WEIGHT_DECAY, device=device
+    )
+    scheduler = build_scheduler(
+        optimizer, warmup_steps=common.WARMUP_STEPS, total_steps=common.SCHEDULE_STEPS
+    )
+
+    def one_round() -> int:
+        epochs = BaseTrainer().train_epochs(
+            model=model,
+            forward=forward,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            train=train,
+            val=None,
+            num_epochs=1,
+            device=device,
+            callbacks=common.IDLE_CALLBACKS,
+            options={
+                "precision": precision,
+                "grad_clip": common.GRAD_CLIP,
+                "grad_accum_steps": 1,
+                "eval_every_steps": 0,
+                "max_steps_per_epoch": steps,
+                "checkpoint_every_steps": 0,
+                "progress_interval_s": common.settings()["progress_interval_s"],
+            },
+        )
+        for _ in epochs:
+            pass
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return steps * train.batch_size * train.seq_len
+
+    return lambda: harness.rate(one_round)
+
+
+def lstm_figure(opts: harness.Options, device: str) -> harness.Figure:
+    """The char-LSTM with cuDNN against the same model without it, in tokens/s."""
+    shape = common.lstm_shape(opts["quick"])
+    model = CharLSTM(CHAR_LSTM_SIZES[shape["size"]], common.char_tokenizer().vocab_size)
+    model.to(device)
+    precision = resolve_precision("auto", device)
+    measure = train_round(
+        model,
+        model,
+        common.windows(shape),
+        steps=shape["steps"],
+        device=device,
+        precision=precision,
+    )
+    available: _Probe = torch.backends.cudnn.is_available
+    version: _Probe = torch.backends.cudnn.version
+    print(
+        f"char-LSTM on {device}: cuDNN available {available()}, version {version()}, "
+        f"precision {precision}",
+        file=sys.stderr,
+    )
+
+    def without_cudnn() -> float:
+        with torch.backends.cudnn.flags(enabled=False):
+            return measure()
+
+    def with_cudnn() -> float:
+        with torch.backends.cudnn.flags(enabled=True):
+            return measure()
+
+    mine, base = harness.alternate(with_cudnn, without_cudnn, rounds=opts["rounds"])
+    return harness.figure(
+        f"train_char_lstm_{shape['size']}_{device}_{precision}_cudnn_vs_without",
+        mine,
+        base,
+        unit="tokens/s",
+        target=1.0 if device == "cuda" else 0.0,
+    )
+
+
 def main() -> None:
     parser = harness.make_parser(__doc__ or "")
     parser.add_argument("--peak-tflops", type=float, help="the chip's dense peak in TFLOP/s")
@@ -124,44 +224,10 @@ def main() -> None:
     tokens_per_round = setup["steps"] * setup["batch_size"] * setup["context"]
     ids = torch.randint(0, setup["vocab_size"], (tokens_per_round + 1,))  # (N,)
     train = TokenWindows(ids, seq_len=setup["context"], batch_size=setup["batch_size"], seed=0)
-    optimizer = make_optimizer(
-        model.parameters(), lr=common.LR, weight_decay=common.WEIGHT_DECAY, device=device
-    )
-    scheduler = build_scheduler(
-        optimizer, warmup_steps=common.WARMUP_STEPS, total_steps=common.SCHEDULE_STEPS
-    )
     forward: Forward = torch.compile(model) if setup["compile"] else model
-
-    def train_round() -> int:
-        epochs = BaseTrainer().train_epochs(
-            model=model,
-            forward=forward,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            train=train,
-            val=None,
-            num_epochs=1,
-            device=device,
-            callbacks=common.IDLE_CALLBACKS,
-            options={
-                "precision": setup["precision"],
-                "grad_clip": common.GRAD_CLIP,
-                "grad_accum_steps": 1,
-                "eval_every_steps": 0,
-                "max_steps_per_epoch": setup["steps"],
-                "checkpoint_every_steps": 0,
-                "progress_interval_s": common.settings()["progress_interval_s"],
-            },
-        )
-        for _ in epochs:
-            pass
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return tokens_per_round
-
-    def measure() -> float:
-        return harness.rate(train_round)
-
+    measure = train_round(
+        model, forward, train, steps=setup["steps"], device=device, precision=setup["precision"]
+    )
     harness.maybe_profile(opts, f"{setup['size']} {device}", measure)
     rates = harness.repeat(measure, rounds=opts["rounds"])
     peak_tokens = setup["peak_tflops"] * 1e12 / flops_per_token(model, setup["context"])
@@ -176,6 +242,7 @@ def main() -> None:
             target=TARGET,
         )
     )
+    harness.emit(lstm_figure(opts, device))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.config.settings import Settings, load_settings, with_overrides
 from model_trainer.core.contracts.defaults import BUILTIN_CORPUS, train_config_from_mapping
 from model_trainer.core.contracts.model import (
+    CompileChoice,
     DetailLevel,
     DeviceName,
     EvalOutcome,
@@ -103,7 +104,9 @@ def train(
     seed: int = 0,
     device: DeviceName = "auto",
     precision: Precision = "auto",
-    compile: bool = False,
+    compile: CompileChoice = False,
+    eval_max_tokens: int = 8192,
+    epoch_eval_max_tokens: int = 0,
     run_id: str | None = None,
     runs_dir: str | None = None,
     show: bool = True,
@@ -113,8 +116,8 @@ def train(
 ) -> TrainJob:
     """Start training a run on a background thread; returns its handle at once.
 
-    The keywords up to ``compile`` are the fields of ``ModelTrainConfig``. With ``show``
-    the run's progress is shown here: a live panel with a Stop button and charts in
+    The keywords up to ``epoch_eval_max_tokens`` are the fields of ``ModelTrainConfig``. With
+    ``show`` the run's progress is shown here: a live panel with a Stop button and charts in
     ``unit`` in a notebook, a text bar otherwise. ``sinks`` get every event too;
     ``registry`` knows the model families (add your own to a ``ModelRegistry``).
 
@@ -149,6 +152,8 @@ def train(
         "device": device,
         "precision": precision,
         "compile": compile,
+        "eval_max_tokens": eval_max_tokens,
+        "epoch_eval_max_tokens": epoch_eval_max_tokens,
     }
     settings = _settings(runs_dir)
     return start_train(

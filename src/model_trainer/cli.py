@@ -546,6 +546,42 @@ def _flag_help(field: Field) -> str:
     )
 
 
+def _add_switch(
+    target: argparse._ActionsContainer,
+    flags: tuple[str, ...],
+    name: str,
+    choices: tuple[object, ...],
+    text: str,
+) -> None:
+    """``--name`` (true), ``--name WORD`` (a choice by its lower-case name), ``--no-name``."""
+    words = {str(choice).lower(): choice for choice in choices}
+
+    def parse(word: str) -> object:
+        if word.lower() not in words:
+            raise argparse.ArgumentTypeError(f"choose from {', '.join(words)}, got {word!r}")
+        return words[word.lower()]
+
+    metavar = "{" + ",".join(words) + "}"
+    target.add_argument(
+        *flags,
+        dest=name,
+        nargs="?",
+        const=True,
+        type=parse,
+        metavar=metavar,
+        default=argparse.SUPPRESS,
+        help=text,
+    )
+    target.add_argument(
+        f"--no-{name.replace('_', '-')}",
+        dest=name,
+        action="store_const",
+        const=False,
+        default=argparse.SUPPRESS,
+        help=f"the same as {flags[0]} false",
+    )
+
+
 def add_field_flag(target: argparse._ActionsContainer, field: Field, hint: object) -> None:
     """Add the flag ``--field-name`` (and its short aliases) of one config field.
 
@@ -566,6 +602,8 @@ def add_field_flag(target: argparse._ActionsContainer, field: Field, hint: objec
             default=argparse.SUPPRESS,
             help=text,
         )
+    elif get_origin(kind) is Literal and any(choice is True for choice in get_args(kind)):
+        _add_switch(target, flags, name, get_args(kind), text)
     elif get_origin(kind) is Literal:
         choices = [str(choice) for choice in get_args(kind)]
         target.add_argument(

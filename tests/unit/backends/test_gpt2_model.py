@@ -9,7 +9,7 @@ from model_trainer.core.backends.adapter import family_functions
 from model_trainer.core.backends.gpt2 import GPT2_SIZES
 from model_trainer.core.backends.gpt2.backend import GPT2_PARTS
 from model_trainer.core.backends.gpt2.config import build_gpt2_config
-from model_trainer.core.backends.gpt2.model import GPT2LM, GPT2State
+from model_trainer.core.backends.gpt2.model import GPT2LM, BiasFreeConv1D, GPT2State
 from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
@@ -124,6 +124,45 @@ def test_forward_equals_hugging_face_model(
     logits = model(ids)
     assert logits.shape == (2, 12, tokenizer.vocab_size)
     torch.testing.assert_close(logits, expected.logits)
+
+
+def test_a_fresh_model_trains_no_conv_biases_and_keeps_hugging_faces_names(
+    tokenizer: CharTokenizer, settings: Settings, sample_ids: Tensor
+) -> None:
+    model = _gpt2(_prepare(tokenizer, settings))
+    plain = GPT2LMHeadModel(model.config)
+    assert list(model.hf.state_dict()) == list(plain.state_dict())
+    layers = [m for m in model.modules() if isinstance(m, BiasFreeConv1D)]
+    assert len(layers) == 4 * model.config.n_layer
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    before = {name: p.clone() for name, p in model.named_parameters()}
+    logits = model(sample_ids)
+    torch.autograd.backward(logits.square().mean())
+    optimizer.step()
+    moved = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    conv_biases = {
+        name
+        for name, _ in model.named_parameters()
+        if name.endswith(("c_attn.bias", "c_proj.bias", "c_fc.bias"))
+    }
+    assert len(conv_biases) == 4 * model.config.n_layer
+    assert not moved & conv_biases
+    assert "hf.transformer.h.0.attn.c_attn.weight" in moved
+    assert "hf.transformer.h.0.ln_1.bias" in moved
+    assert all(not p.any() for name, p in model.named_parameters() if name in conv_biases)
+
+
+def test_a_state_dict_with_conv_biases_does_not_load_into_a_bias_free_model(
+    tokenizer: CharTokenizer, settings: Settings
+) -> None:
+    model = _gpt2(_prepare(tokenizer, settings))
+    weights = {name: value.clone() for name, value in model.state_dict().items()}
+    model.load_state_dict(weights)
+    weights["hf.transformer.h.1.mlp.c_fc.bias"][3] = 0.5
+    with pytest.raises(ModelTrainerError) as raised:
+        model.load_state_dict(weights)
+    assert raised.value.code == "MODEL_INCOMPATIBLE"
+    assert "Conv1D bias" in raised.value.message
 
 
 def test_forward_is_causal(

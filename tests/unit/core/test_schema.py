@@ -173,6 +173,21 @@ def test_flags_win_over_the_config_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("flags", "choice"),
+    [(["--compile"], True), (["--compile", "auto"], "auto"), (["--compile", "false"], False)],
+)
+def test_the_compile_switch_takes_auto(flags: list[str], choice: object) -> None:
+    args = build_parser().parse_args(["train", "--no-compile", *flags])
+    assert train_config_of(args)["compile"] == choice
+
+
+def test_the_compile_switch_names_its_choices() -> None:
+    with pytest.raises(ModelTrainerError) as raised:
+        build_parser().parse_args(["train", "--compile", "maybe"])
+    assert "--compile: choose from true, false, auto, got 'maybe'" in raised.value.message
+
+
+@pytest.mark.parametrize(
     ("content", "fragment"),
     [
         ("[1]", "run.json: must hold a JSON object, got list"),
@@ -197,3 +212,12 @@ def test_a_field_no_flag_can_take_is_an_internal_error() -> None:
         add_field_flag(argparse.ArgumentParser(), field, set[str])
     assert caught.value.code == "INTERNAL_ERROR"
     assert "tags: no command-line flag for set[str]" in caught.value.message
+
+
+def test_a_plain_true_or_false_field_gets_a_switch() -> None:
+    field: Field = {"name": "fast_mode", "default": False, "doc": "go fast"}
+    parser = argparse.ArgumentParser()
+    add_field_flag(parser, field, bool)
+    assert vars(parser.parse_args(["--fast-mode"])) == {"fast_mode": True}
+    assert vars(parser.parse_args(["--no-fast-mode"])) == {"fast_mode": False}
+    assert vars(parser.parse_args([])) == {}

@@ -45,6 +45,8 @@ BAD_TRAIN: list[tuple[str, object]] = [
     ("device", "tpu"),
     ("precision", "fp8"),
     ("compile", "yes"),
+    ("eval_max_tokens", -1),
+    ("epoch_eval_max_tokens", -1),
 ]
 
 
@@ -121,7 +123,7 @@ def test_json_overlay_is_strict() -> None:
         ('{"device": 1}', "device must be one of auto, cpu, cuda, mps, got 1"),
         ('{"precision": "fp8"}', "precision must be one of auto, fp32, bf16, got 'fp8'"),
         ('{"tokenizer_kind": "word"}', "tokenizer_kind must be one of char, bpe"),
-        ('{"compile": 1}', "compile must be true or false, got 1"),
+        ('{"compile": 1}', "compile must be one of True, False, auto, got 1"),
         ('{"num_epochs": 0}', "num_epochs must be an integer >= 1, got 0"),
     ],
 )

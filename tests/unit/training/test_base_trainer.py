@@ -22,8 +22,14 @@ from model_trainer.core.contracts.tokenizer import Encoder
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.checkpoint import TrainPosition, start_position
 from model_trainer.core.training.dataset import TokenWindows, encode_corpus, epoch_length
-from model_trainer.core.training.evaluate import evaluate_loss
-from model_trainer.core.training.loop import BaseTrainer, Forward
+from model_trainer.core.training.evaluate import evaluate_loss, sample_windows
+from model_trainer.core.training.loop import (
+    CPU_COMPILE,
+    BaseTrainer,
+    CompileCosts,
+    Forward,
+    compile_pays,
+)
 from model_trainer.core.training.loss import (
     DIVERGENCE_NATS,
     check_loss,
@@ -134,6 +140,8 @@ class Options(TypedDict, total=False):
     start: TrainPosition
     optimizer: Optimizer
     forward: Forward
+    eval_max_tokens: int
+    epoch_eval_max_tokens: int
 
 
 @pytest.fixture
@@ -171,6 +179,8 @@ def train(
             "max_steps_per_epoch": options.get("max_steps_per_epoch", 5),
             "checkpoint_every_steps": options.get("checkpoint_every_steps", 0),
             "progress_interval_s": options.get("progress_interval_s", 1e9),
+            "eval_max_tokens": options.get("eval_max_tokens", 0),
+            "epoch_eval_max_tokens": options.get("epoch_eval_max_tokens", 0),
         },
         start=options.get("start", start_position()),
         on_checkpoint=recorder.on_checkpoint,
@@ -249,9 +259,34 @@ def test_evaluate_loss_is_the_token_mean(make_model: MakeModel, val_windows: Tok
             tokens += targets.numel()
     assert count == tokens == val_windows.num_windows * 16
     assert loss == pytest.approx(total / tokens, rel=1e-6)
-    limited, limited_count = evaluate_loss(model, val_windows, "cpu", "fp32", batch_limit=2)
-    assert limited_count == 2 * 8 * 16
-    assert math.isfinite(limited)
+
+
+def test_a_sample_is_fixed_by_the_seed(val_windows: TokenWindows, codec: Encoder) -> None:
+    chosen = sample_windows(val_windows, 5 * 16 + 15)
+    assert chosen.tolist() == sample_windows(val_windows, 5 * 16 + 15).tolist()
+    assert chosen.tolist() == sorted(set(chosen.tolist()))
+    assert len(chosen) == 5
+    assert sample_windows(val_windows, 1).tolist() == sample_windows(val_windows, 16).tolist()
+    assert len(sample_windows(val_windows, 1)) == 1
+    every = list(range(val_windows.num_windows))
+    assert sample_windows(val_windows, 0).tolist() == every
+    assert sample_windows(val_windows, 10**9).tolist() == every
+    reseeded = TokenWindows(val_windows.ids, seq_len=16, batch_size=8, seed=1, shuffle=False)
+    assert sample_windows(reseeded, 5 * 16).tolist() != chosen.tolist()
+
+
+def test_evaluate_loss_over_a_sample(make_model: MakeModel, val_windows: TokenWindows) -> None:
+    model = make_model()
+    chosen = sample_windows(val_windows, 20 * 16)
+    loss, count = evaluate_loss(model, val_windows, "cpu", "fp32", chosen)
+    again, _ = evaluate_loss(model, val_windows, "cpu", "fp32", chosen)
+    assert (count, again) == (20 * 16, loss)
+    offsets = torch.arange(17)
+    rows = val_windows.ids[chosen[:, None] * 16 + offsets]  # (20, 17)
+    with torch.no_grad():
+        logits = model(rows[:, :-1])
+    expected = functional.cross_entropy(logits.flatten(0, 1), rows[:, 1:].flatten()).item()
+    assert loss == pytest.approx(expected, rel=1e-5)
 
 
 def test_metrics_and_progress_only_when_due(
@@ -467,6 +502,91 @@ def test_step_checkpoints_and_evaluations(
     assert steps == [(0, 2, 2), (1, 0, 4), (1, 2, 6), (2, 0, 8)]
     assert [e[0] for e in recorder.evals] == [2, 6]
     assert all(math.isfinite(e[1]) for e in recorder.evals)
+
+
+class EvalProbe(nn.Module):
+    """Wraps a model; records the inputs of each evaluation (a run of eval-mode calls)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.evaluations: list[list[Tensor]] = []
+        self.was_training = True
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        if not self.training:
+            if self.was_training:
+                self.evaluations.append([])
+            self.evaluations[-1].append(input_ids.clone())
+        self.was_training = self.training
+        logits: Tensor = self.inner(input_ids)  # (B, T, V)
+        return logits
+
+
+def test_mid_epoch_evaluations_read_one_fixed_sample_and_epoch_ends_the_whole_split(
+    make_model: MakeModel, windows: TokenWindows, val_windows: TokenWindows
+) -> None:
+    probe = EvalProbe(make_model())
+    recorder = Recorder()
+    train(
+        probe,
+        windows,
+        recorder,
+        val=val_windows,
+        num_epochs=1,
+        eval_every_steps=1,
+        max_steps_per_epoch=3,
+        eval_max_tokens=3 * 16,
+    )
+    assert [step for step, _ in recorder.evals] == [1, 2]
+    first, second, end = (torch.cat(inputs) for inputs in probe.evaluations)
+    chosen = sample_windows(val_windows, 3 * 16)
+    assert (
+        first.tolist()
+        == second.tolist()
+        == val_windows.ids[chosen[:, None] * 16 + torch.arange(16)].tolist()
+    )
+    whole = torch.cat([inputs for inputs, _ in val_windows.batches(0)])
+    assert end.tolist() == whole.tolist()
+
+
+def test_an_epoch_end_bounded_too(
+    make_model: MakeModel, windows: TokenWindows, val_windows: TokenWindows
+) -> None:
+    probe = EvalProbe(make_model())
+    train(
+        probe,
+        windows,
+        Recorder(),
+        val=val_windows,
+        num_epochs=2,
+        max_steps_per_epoch=1,
+        epoch_eval_max_tokens=2 * 16,
+    )
+    ends = [torch.cat(inputs).tolist() for inputs in probe.evaluations]
+    assert len(ends) == 2
+    assert ends[0] == ends[1]
+    assert len(ends[0]) == 2
+
+
+@pytest.mark.parametrize(
+    ("choice", "device", "steps", "costs", "chosen"),
+    [
+        (True, "cpu", 1, CPU_COMPILE, True),
+        (False, "cuda", 10**9, CPU_COMPILE, False),
+        ("auto", "cuda", 1, CPU_COMPILE, True),
+        ("auto", "cuda:1", 1, CPU_COMPILE, True),
+        ("auto", "cpu", 26_253, CPU_COMPILE, False),
+        ("auto", "cpu", 26_254, CPU_COMPILE, True),
+        ("auto", "mps", 1_000, CPU_COMPILE, False),
+        ("auto", "cpu", 20, {"compile_s": 5.0, "step_s": 0.5, "saved_fraction": 0.5}, False),
+        ("auto", "cpu", 21, {"compile_s": 5.0, "step_s": 0.5, "saved_fraction": 0.5}, True),
+    ],
+)
+def test_compile_auto_pays_back_or_stays_eager(
+    choice: Literal[True, False, "auto"], device: str, steps: int, costs: CompileCosts, chosen: bool
+) -> None:
+    assert compile_pays(choice, device, steps, costs) is chosen
 
 
 def test_evaluations_need_validation_windows(make_model: MakeModel, windows: TokenWindows) -> None:

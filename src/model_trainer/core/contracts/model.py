@@ -17,6 +17,7 @@ from model_trainer.core.contracts.tokenizer import Encoder, TokenizerHandle, Tok
 
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 Precision = Literal["auto", "fp32", "bf16"]
+CompileChoice = Literal[True, False, "auto"]
 LossUnit = Literal["token", "char"]
 DetailLevel = Literal["summary", "per_char"]
 StopReason = Literal["max_new_tokens", "eos", "stop_sequence", "context_full"]
@@ -47,7 +48,9 @@ class ModelTrainConfig(TypedDict):
     seed: int
     device: DeviceName
     precision: Precision
-    compile: bool
+    compile: CompileChoice
+    eval_max_tokens: int
+    epoch_eval_max_tokens: int
 
 
 class ScoreConfig(TypedDict):

@@ -54,7 +54,19 @@ TRAIN_FIELDS: Final[tuple[Field, ...]] = (
     _field("seed", 0, "random seed"),
     _field("device", "auto", "device (auto: cuda, else mps, else cpu)"),
     _field("precision", "auto", "arithmetic precision (auto: chosen for the device)"),
-    _field("compile", False, "compile the model with torch.compile"),
+    _field(
+        "compile", False, "compile the model with torch.compile (auto: when it pays for itself)"
+    ),
+    _field(
+        "eval_max_tokens",
+        8192,
+        "validation tokens read by a mid-epoch evaluation, a fixed sample (0: the whole split)",
+    ),
+    _field(
+        "epoch_eval_max_tokens",
+        0,
+        "validation tokens read at an epoch's end, a fixed sample (0: the whole split)",
+    ),
 )
 
 SCORE_FIELDS: Final[tuple[Field, ...]] = (

@@ -78,8 +78,10 @@ def validate_model_train_config(
     _at_least("seed", cfg["seed"], 0)
     _one_of("device", cfg["device"], _DEVICES)
     _one_of("precision", cfg["precision"], _PRECISIONS)
-    if not isinstance(cfg["compile"], bool):
-        raise _bad("compile", cfg["compile"], "true or false")
+    if not isinstance(cfg["compile"], bool) and cfg["compile"] != "auto":
+        raise _bad("compile", cfg["compile"], "true, false or 'auto'")
+    _at_least("eval_max_tokens", cfg["eval_max_tokens"], 0)
+    _at_least("epoch_eval_max_tokens", cfg["epoch_eval_max_tokens"], 0)
 
 
 def validate_score_config(cfg: ScoreConfig) -> None:

@@ -1,4 +1,11 @@
-"""Evaluate a run's saved model on its validation split, for any model family."""
+"""Validation loss for any model family: over every window, or over a fixed sample of them.
+
+A mid-epoch evaluation reads a sample of at most ``eval_max_tokens`` validation tokens, drawn
+once from the run's seed (``sample_windows``): the same windows every time, so two
+evaluations differ only by what the model learnt between them. Evaluation keeps no
+activations for a backward pass, so it reads ``EVAL_BATCH_FACTOR`` training batches at once:
+whatever batch fits for training fits twice over without gradients.
+"""
 
 from __future__ import annotations
 
@@ -25,8 +32,24 @@ from model_trainer.core.training.distributed import SOLO, Collective
 from model_trainer.core.training.loss import loss_unit_of, perplexity
 
 MODEL_DIR = "model"
+EVAL_BATCH_FACTOR = 2
 
 Loader = Callable[[str, Settings], PreparedLMModel]
+
+
+def sample_windows(windows: TokenWindows, max_tokens: int) -> Tensor:
+    """Ascending indices of a fixed sample of ``windows``' windows, ``max_tokens`` targets at most.
+
+    Every window when ``max_tokens`` is 0 or covers them all; at least one window otherwise.
+    The sample is drawn from ``windows.seed`` alone: the same windows on every call.
+    """
+    total = windows.num_windows
+    count = total if max_tokens == 0 else min(total, max(1, max_tokens // windows.seq_len))
+    if count == total:
+        return torch.arange(total)
+    generator = torch.Generator().manual_seed(windows.seed)
+    chosen, _ = torch.randperm(total, generator=generator)[:count].sort()
+    return chosen
 
 
 def evaluate_loss(
@@ -34,22 +57,28 @@ def evaluate_loss(
     windows: TokenWindows,
     device: str,
     precision: ResolvedPrecision,
-    batch_limit: int | None = None,
+    chosen: Tensor | None = None,
     *,
     collective: Collective = SOLO,
 ) -> tuple[float, int]:
-    """Mean loss (nats per token) and token count over ``windows``' first epoch order.
+    """Mean loss (nats per token) and token count over the windows ``chosen`` (default: all).
 
-    Leaves ``model`` in evaluation mode. ``batch_limit`` caps the number of batches. With an
-    active ``collective`` each rank scores its slice and both figures cover all the ranks.
+    Leaves ``model`` in evaluation mode. Batches hold ``EVAL_BATCH_FACTOR`` times
+    ``windows.batch_size`` windows. With an active ``collective`` each rank scores its share
+    and both figures cover all the ranks.
     """
+    indices = torch.arange(windows.num_windows) if chosen is None else chosen  # (W,)
+    offsets = torch.arange(windows.seq_len + 1)  # (T + 1,)
     model.eval()
     sums: list[Tensor] = []
     count = 0
     with torch.inference_mode():
-        for cpu_inputs, cpu_targets in windows.batches(0, 0, batch_limit):
-            inputs = cpu_inputs.to(device, non_blocking=True)  # (B, T)
-            targets = cpu_targets.to(device, non_blocking=True)  # (B, T)
+        size = windows.batch_size * EVAL_BATCH_FACTOR
+        for first in range(0, indices.numel(), size):
+            part = indices[first : first + size]  # (B,)
+            rows = windows.ids[part[:, None] * windows.seq_len + offsets]  # (B, T + 1)
+            inputs = rows[:, :-1].contiguous().to(device, non_blocking=True)  # (B, T)
+            targets = rows[:, 1:].contiguous().to(device, non_blocking=True)  # (B, T)
             with autocast(device, precision):
                 logits = model(inputs)  # (B, T, V)
                 loss = functional.cross_entropy(

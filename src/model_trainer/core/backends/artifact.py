@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import (
     LMModelProto,
     ModelArtifact,
@@ -26,7 +27,6 @@ from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.contracts.typed_json import parse_typed
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.tokenizers.io import load_tokenizer
-from model_trainer.core.config.settings import Settings
 from model_trainer.core.training.device import available_device
 
 TOKENIZER_FILE = "tokenizer.json"

@@ -104,6 +104,8 @@ def train(
     device: DeviceName = "auto",
     precision: Precision = "auto",
     compile: bool = False,
+    early_stopping_patience: int = 0,
+    early_stopping_min_delta: float = 0.0,
     run_id: str | None = None,
     runs_dir: str | None = None,
     show: bool = True,
@@ -113,7 +115,7 @@ def train(
 ) -> TrainJob:
     """Start training a run on a background thread; returns its handle at once.
 
-    The keywords up to ``compile`` are the fields of ``ModelTrainConfig``. With ``show``
+    The keywords up to ``early_stopping_min_delta`` are the fields of ``ModelTrainConfig``. With ``show``
     the run's progress is shown here: a live panel with a Stop button and charts in
     ``unit`` in a notebook, a text bar otherwise. ``sinks`` get every event too;
     ``registry`` knows the model families (add your own to a ``ModelRegistry``).
@@ -149,6 +151,8 @@ def train(
         "device": device,
         "precision": precision,
         "compile": compile,
+        "early_stopping_patience": early_stopping_patience,
+        "early_stopping_min_delta": early_stopping_min_delta,
     }
     settings = _settings(runs_dir)
     return start_train(

@@ -55,6 +55,12 @@ TRAIN_FIELDS: Final[tuple[Field, ...]] = (
     _field("device", "auto", "device (auto: cuda, else mps, else cpu)"),
     _field("precision", "auto", "arithmetic precision (auto: chosen for the device)"),
     _field("compile", False, "compile the model with torch.compile"),
+    _field(
+        "early_stopping_patience",
+        0,
+        "stop after N epochs without a better validation loss (0: never)",
+    ),
+    _field("early_stopping_min_delta", 0.0, "how much lower a validation loss must be to count"),
 )
 
 SCORE_FIELDS: Final[tuple[Field, ...]] = (

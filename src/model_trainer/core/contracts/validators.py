@@ -80,6 +80,8 @@ def validate_model_train_config(
     _one_of("precision", cfg["precision"], _PRECISIONS)
     if not isinstance(cfg["compile"], bool):
         raise _bad("compile", cfg["compile"], "true or false")
+    _at_least("early_stopping_patience", cfg["early_stopping_patience"], 0)
+    _non_negative("early_stopping_min_delta", cfg["early_stopping_min_delta"])
 
 
 def validate_score_config(cfg: ScoreConfig) -> None:

@@ -30,7 +30,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import torch
 from torch import Tensor, nn
@@ -52,8 +52,10 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.checkpoint import (
     TrainPosition,
     capture_checkpoint,
+    is_new_best,
     load_latest_checkpoint,
     restore_checkpoint,
+    save_best,
     save_checkpoint,
     start_position,
 )
@@ -65,6 +67,7 @@ from model_trainer.core.training.distributed import (
     current_collective,
     group_failed,
 )
+from model_trainer.core.training.early_stop import NEVER, EarlyStopping, early_stopping, should_stop
 from model_trainer.core.training.evaluate import evaluate_loss
 from model_trainer.core.training.loss import (
     LossFn,
@@ -96,6 +99,7 @@ class LoopOptions(TypedDict):
     max_steps_per_epoch: int
     checkpoint_every_steps: int
     progress_interval_s: float
+    early_stopping: NotRequired[EarlyStopping]
 
 
 def loop_options(cfg: ModelTrainConfig, settings: Settings, device: str) -> LoopOptions:
@@ -108,6 +112,7 @@ def loop_options(cfg: ModelTrainConfig, settings: Settings, device: str) -> Loop
         "max_steps_per_epoch": cfg["max_steps_per_epoch"],
         "checkpoint_every_steps": cfg["checkpoint_every_steps"],
         "progress_interval_s": settings["progress_interval_s"],
+        "early_stopping": early_stopping(cfg),
     }
 
 
@@ -414,6 +419,9 @@ class BaseTrainer:
                 metrics = run.end_epoch(epoch_steps)
                 on_checkpoint({**run.position}, run.history)
                 yield metrics
+                # Early stopping: the run ends once its watched loss stops improving.
+                if should_stop(run.history, options.get("early_stopping", NEVER)):
+                    return
 
 
 def checkpoint_dir(run_dir: str) -> str:
@@ -547,6 +555,8 @@ def run_training(
                 seed=cfg["seed"],
             )
             save_checkpoint(root, checkpoint)
+            if at["step_in_epoch"] == 0 and done and is_new_best(done):
+                save_best(root, checkpoint)
         position.update(at)
 
     callbacks = context["callbacks"]
@@ -577,4 +587,5 @@ def run_training(
         loss_unit=loss_unit_of(prepared["tokenizer"]),
         out_dir=context["run_dir"],
         num_epochs=cfg["num_epochs"],
+        stopping=early_stopping(cfg),
     )

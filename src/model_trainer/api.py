@@ -44,6 +44,7 @@ from model_trainer.core.inference import api as inference
 from model_trainer.core.jobs.eval_job import start_eval
 from model_trainer.core.jobs.report import draw_curves, run_history
 from model_trainer.core.jobs.run_store import (
+    CHECKPOINT_DIR,
     EVENTS_FILE,
     MODEL_DIR,
     RunSummary,
@@ -53,6 +54,7 @@ from model_trainer.core.jobs.run_store import (
 from model_trainer.core.jobs.run_store import list_runs as stored_runs
 from model_trainer.core.jobs.runner import JobHandle, ViewFactory
 from model_trainer.core.jobs.train_job import resume_train, start_train
+from model_trainer.core.training.checkpoint import Which, use_weights
 from model_trainer.core.training.manifest import read_manifest
 from model_trainer.notebook.compare import ComparisonView, RunComparison, run_curve
 from model_trainer.notebook.frontend import in_notebook, ipython_display, png_output
@@ -115,10 +117,11 @@ def train(
 ) -> TrainJob:
     """Start training a run on a background thread; returns its handle at once.
 
-    The keywords up to ``early_stopping_min_delta`` are the fields of ``ModelTrainConfig``. With ``show``
-    the run's progress is shown here: a live panel with a Stop button and charts in
-    ``unit`` in a notebook, a text bar otherwise. ``sinks`` get every event too;
-    ``registry`` knows the model families (add your own to a ``ModelRegistry``).
+    The keywords up to ``early_stopping_min_delta`` are the fields of
+    ``ModelTrainConfig``. With ``show`` the run's progress is shown here: a live panel
+    with a Stop button and charts in ``unit`` in a notebook, a text bar otherwise.
+    ``sinks`` get every event too; ``registry`` knows the model families (add your own
+    to a ``ModelRegistry``).
 
     Use the handle: ``job.result()`` waits for the ``TrainOutcome``, ``job.cancel()`` stops
     the run at its next step with a checkpoint, ``job.run_id`` names it for ``resume``,
@@ -283,26 +286,40 @@ def evaluate(
 
 
 def load_run(
-    run_id: str, *, runs_dir: str | None = None, registry: ModelRegistry = default_registry
+    run_id: str,
+    *,
+    which: Which = "last",
+    runs_dir: str | None = None,
+    registry: ModelRegistry = default_registry,
 ) -> PreparedLMModel:
     """The saved model of a completed run, with its tokenizer, ready to score and sample.
 
+    ``which="best"`` gives it the weights of the run's best checkpoint (lowest validation
+    loss) instead of its last.
+
     Raises:
-        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run, no saved model yet, or a
-            family ``registry`` does not know), ``MODEL_LOAD_FAILED`` (a damaged model).
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run, no saved model yet, no best
+            checkpoint, or a family ``registry`` does not know), ``MODEL_LOAD_FAILED`` (a
+            damaged model), ``INVALID_CONFIG`` (another ``which``).
     """
-    return _load_run(run_id, _settings(runs_dir), registry, None)
+    return _load_run(run_id, _settings(runs_dir), registry, None, which)
 
 
 def _load_run(
-    run_id: str, settings: Settings, registry: ModelRegistry, capability: Capability | None
+    run_id: str,
+    settings: Settings,
+    registry: ModelRegistry,
+    capability: Capability | None,
+    which: str = "last",
 ) -> PreparedLMModel:
     """Run ``run_id``'s saved model, its family first checked for ``capability``."""
     folder = require_model(settings, run_id)
     family = read_manifest(str(folder))["config"]["model_family"]
     if capability is not None:
         registry.require(family, capability)
-    return registry.get(family).load(str(folder / MODEL_DIR), settings)
+    prepared = registry.get(family).load(str(folder / MODEL_DIR), settings)
+    use_weights(prepared["model"], str(folder / CHECKPOINT_DIR), which)
+    return prepared
 
 
 def _require(job: TrainJob, registry: ModelRegistry, capability: Capability) -> None:

@@ -215,6 +215,10 @@ class _RunArgs(_Common, Protocol):
     run_id: str
 
 
+class _ModelArgs(_RunArgs, Protocol):
+    which: str
+
+
 class _TokenizerArgs(Protocol):
     json: bool
     corpus: str
@@ -449,9 +453,9 @@ def _cmd_runs(raw: argparse.Namespace) -> int:
 
 
 def _cmd_score(raw: argparse.Namespace) -> int:
-    args: _RunArgs = raw
+    args: _ModelArgs = raw
     cfg = score_config_of(raw)
-    outcome: ScoreOutcome = _wait(start_score(args.run_id, cfg, _settings(args)))
+    outcome: ScoreOutcome = _wait(start_score(args.run_id, cfg, _settings(args), which=args.which))
     if args.json:
         _print_json(outcome)
         return EXIT_OK
@@ -473,9 +477,11 @@ def _cmd_score(raw: argparse.Namespace) -> int:
 
 
 def _cmd_generate(raw: argparse.Namespace) -> int:
-    args: _RunArgs = raw
+    args: _ModelArgs = raw
     cfg = generate_config_of(raw)
-    outcome: GenerateOutcome = _wait(start_generate(args.run_id, cfg, _settings(args)))
+    outcome: GenerateOutcome = _wait(
+        start_generate(args.run_id, cfg, _settings(args), which=args.which)
+    )
     if args.json:
         _print_json(outcome)
         return EXIT_OK
@@ -600,6 +606,15 @@ def add_config_flags(
         add_field_flag(target, field, types[field["name"]])
 
 
+def _which(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--which",
+        choices=("last", "best"),
+        default="last",
+        help="the run's last weights, or its best checkpoint's (default: last)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand."""
     parser = _Parser(
@@ -639,6 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="show every character's score (--detail-level per_char)",
     )
+    _which(score)
     _common(score)
 
     generate = _add(commands, "generate", _cmd_generate, "sample from a run's model")
@@ -646,6 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(
         generate, GenerateConfig, GENERATE_FIELDS, either=("prompt_text", "prompt_path")
     )
+    _which(generate)
     _common(generate)
 
     tokenizer = _add(commands, "tokenizer", _cmd_tokenizer_train, "tokenizer tools")

@@ -40,6 +40,7 @@ from model_trainer.core.distributed.launcher import resume_distributed as resume
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import EventSink
+from model_trainer.core.experiments.lr_find import LrFindResult, LrRamp, start_lr_find
 from model_trainer.core.inference import api as inference
 from model_trainer.core.jobs.eval_job import start_eval
 from model_trainer.core.jobs.report import draw_curves, run_history
@@ -59,6 +60,7 @@ from model_trainer.core.training.manifest import read_manifest
 from model_trainer.notebook.compare import ComparisonView, RunComparison, run_curve
 from model_trainer.notebook.frontend import in_notebook, ipython_display, png_output
 from model_trainer.notebook.generation_view import StreamingGeneration, generation_html
+from model_trainer.notebook.lr_view import LrFindView
 from model_trainer.notebook.panel import make_training_sink
 from model_trainer.notebook.scoring_view import CompareView, ScoreView
 from model_trainer.notebook.units import DisplayUnit
@@ -255,6 +257,99 @@ def resume_distributed(
         nnodes=nnodes,
         rdzv_endpoint=rdzv_endpoint,
     )
+
+
+def lr_find(
+    *,
+    model_family: str = "char_lstm",
+    model_size: str = "small",
+    corpus_path: str = BUILTIN_CORPUS,
+    tokenizer_kind: TokenizerKind = "char",
+    vocab_size: int = 512,
+    max_seq_len: int = 128,
+    num_epochs: int = 3,
+    batch_size: int = 32,
+    learning_rate: float = 3e-3,
+    weight_decay: float = 0.01,
+    warmup_steps: int = 20,
+    grad_clip: float = 1.0,
+    grad_accum_steps: int = 1,
+    val_fraction: float = 0.1,
+    eval_every_steps: int = 0,
+    checkpoint_every_steps: int = 0,
+    max_steps_per_epoch: int = 0,
+    seed: int = 0,
+    device: DeviceName = "auto",
+    precision: Precision = "auto",
+    compile: bool = False,
+    early_stopping_patience: int = 0,
+    early_stopping_min_delta: float = 0.0,
+    start_lr: float = 1e-6,
+    end_lr: float = 1.0,
+    num_steps: int = 60,
+    smoothing: float = 0.9,
+    diverge_factor: float = 4.0,
+    runs_dir: str | None = None,
+    show: bool = True,
+    unit: DisplayUnit = "nats_per_token",
+    sinks: Sequence[EventSink] = (),
+    registry: ModelRegistry = default_registry,
+) -> JobHandle[LrFindResult]:
+    """Search a learning rate for a run of this config; returns the job's handle at once.
+
+    The keywords up to ``early_stopping_min_delta`` are ``train``'s. A fresh model trains
+    for at most ``num_steps`` updates while the learning rate grows geometrically from
+    ``start_lr`` to ``end_lr``, stopping early when the loss explodes (``diverge_factor``
+    times its lowest); nothing is saved. ``job.result()`` is an ``LrFindResult`` (rates,
+    losses, smoothed losses, ``suggested_lr`` and the ``rule`` that chose it);
+    ``show_lr_find`` draws it. With ``show`` the steps go to the live panel, whose Stop ends
+    the search.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` for a bad field or ramp (``start_lr`` not
+            above 0, ``end_lr`` not above ``start_lr``, ``num_steps`` under 2),
+            ``MODEL_NOT_FOUND`` for an unregistered family.
+    """
+    cfg: ModelTrainConfig = {
+        "model_family": model_family,
+        "model_size": model_size,
+        "corpus_path": corpus_path,
+        "tokenizer_kind": tokenizer_kind,
+        "vocab_size": vocab_size,
+        "max_seq_len": max_seq_len,
+        "num_epochs": num_epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "weight_decay": weight_decay,
+        "warmup_steps": warmup_steps,
+        "grad_clip": grad_clip,
+        "grad_accum_steps": grad_accum_steps,
+        "val_fraction": val_fraction,
+        "eval_every_steps": eval_every_steps,
+        "checkpoint_every_steps": checkpoint_every_steps,
+        "max_steps_per_epoch": max_steps_per_epoch,
+        "seed": seed,
+        "device": device,
+        "precision": precision,
+        "compile": compile,
+        "early_stopping_patience": early_stopping_patience,
+        "early_stopping_min_delta": early_stopping_min_delta,
+    }
+    ramp: LrRamp = {
+        "start_lr": start_lr,
+        "end_lr": end_lr,
+        "num_steps": num_steps,
+        "smoothing": smoothing,
+        "diverge_factor": diverge_factor,
+    }
+    return start_lr_find(
+        cfg, ramp, _settings(runs_dir), registry=registry, sinks=sinks, view=_view(show, unit)
+    )
+
+
+def show_lr_find(result: LrFindResult) -> LrFindView:
+    """The learning-rate finder's curve of ``result``, the suggested rate marked."""
+    return LrFindView(result)
 
 
 def _run_id_of(run: str | TrainJob) -> str:

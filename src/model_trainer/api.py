@@ -15,7 +15,9 @@ runs folder (default: ``MODEL_TRAINER_RUNS_DIR``, else ``./runs``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from secrets import token_hex
 
 from model_trainer.core.backends.family import Capability
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
@@ -41,6 +43,8 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.experiments.lr_find import LrFindResult, LrRamp, start_lr_find
+from model_trainer.core.experiments.sweep import SweepResult, start_sweep
+from model_trainer.core.experiments.sweep import resume_sweep as resume_stored_sweep
 from model_trainer.core.inference import api as inference
 from model_trainer.core.jobs.eval_job import start_eval
 from model_trainer.core.jobs.report import draw_curves, run_history
@@ -63,6 +67,7 @@ from model_trainer.notebook.generation_view import StreamingGeneration, generati
 from model_trainer.notebook.lr_view import LrFindView
 from model_trainer.notebook.panel import make_training_sink
 from model_trainer.notebook.scoring_view import CompareView, ScoreView
+from model_trainer.notebook.sweep_view import SweepConsole, SweepPanel
 from model_trainer.notebook.units import DisplayUnit
 
 TrainJob = JobHandle[TrainOutcome]
@@ -350,6 +355,94 @@ def lr_find(
 def show_lr_find(result: LrFindResult) -> LrFindView:
     """The learning-rate finder's curve of ``result``, the suggested rate marked."""
     return LrFindView(result)
+
+
+def _sweep_view(show: bool, sweep_id: str) -> ViewFactory | None:
+    """With ``show``, the sweep's live panel (or its console lines)."""
+    if not show:
+        return None
+    notebook = in_notebook()
+
+    def make(stop: Callable[[], None]) -> SweepPanel | SweepConsole:
+        if not notebook:
+            return SweepConsole(sweep_id)
+        panel = SweepPanel(sweep_id, stop)
+        panel.show()
+        return panel
+
+    return make
+
+
+def sweep(
+    base_config: Mapping[str, object],
+    space: Mapping[str, object],
+    *,
+    sampler: str = "grid",
+    num_trials: int | None = None,
+    seed: int = 0,
+    sweep_id: str | None = None,
+    runs_dir: str | None = None,
+    show: bool = True,
+    sinks: Sequence[EventSink] = (),
+    registry: ModelRegistry = default_registry,
+) -> JobHandle[SweepResult]:
+    """Train one run per trial of ``space`` around ``base_config``; returns a handle at once.
+
+    ``base_config`` holds ``ModelTrainConfig`` fields (the rest take ``train``'s defaults);
+    ``space`` maps config fields to lists of values. ``sampler`` is ``grid`` (every
+    combination, at most ``num_trials``), ``random`` or ``optuna`` (TPE, pruning a trial
+    whose validation falls behind; the ``optuna`` extra), both with ``num_trials``. Every
+    trial is an ordinary run ``<sweep_id>-t<NN>``; they run one at a time. With ``show``
+    one live view shows every trial's validation curve in bits per character, a table
+    sorted by the best value and a Stop button, which ends the running trial with a
+    checkpoint and the sweep after it (``resume_sweep`` continues it).
+    ``job.result()`` is a ``SweepResult``: each trial's values, config, outcome and value,
+    and ``best_run_id``.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` naming the field and the value for a bad
+            base config or space (empty, a name that is not a config field, a value of the
+            wrong type or against its rule), sampler or trial count, or a taken sweep id;
+            a sweep whose every trial failed raises (from ``result()``) with the first
+            trial's code and each trial's error.
+    """
+    settings = _settings(runs_dir)
+    name = sweep_id or f"sweep-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{token_hex(2)}"
+    return start_sweep(
+        train_config_from_mapping(dict(base_config), where="base_config"),
+        space,
+        settings,
+        sampler=sampler,
+        num_trials=num_trials,
+        seed=seed,
+        sweep_id=name,
+        registry=registry,
+        sinks=sinks,
+        view=_sweep_view(show, name),
+    )
+
+
+def resume_sweep(
+    sweep_id: str,
+    *,
+    runs_dir: str | None = None,
+    show: bool = True,
+    sinks: Sequence[EventSink] = (),
+    registry: ModelRegistry = default_registry,
+) -> JobHandle[SweepResult]:
+    """Continue a stopped sweep: its finished trials are kept, the stopped one resumes.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such sweep), ``MODEL_LOAD_FAILED`` (a
+            damaged ``sweep.json``).
+    """
+    return resume_stored_sweep(
+        sweep_id,
+        _settings(runs_dir),
+        registry=registry,
+        sinks=sinks,
+        view=_sweep_view(show, sweep_id),
+    )
 
 
 def _run_id_of(run: str | TrainJob) -> str:

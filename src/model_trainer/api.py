@@ -42,6 +42,7 @@ from model_trainer.core.distributed.launcher import resume_distributed as resume
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import EventSink
+from model_trainer.core.events.tensorboard_sink import TensorBoardSink
 from model_trainer.core.experiments.lr_find import LrFindResult, LrRamp, start_lr_find
 from model_trainer.core.experiments.sweep import SweepResult, start_sweep
 from model_trainer.core.experiments.sweep import resume_sweep as resume_stored_sweep
@@ -121,6 +122,7 @@ def train(
     unit: DisplayUnit = "nats_per_token",
     sinks: Sequence[EventSink] = (),
     registry: ModelRegistry = default_registry,
+    tensorboard: bool = False,
 ) -> TrainJob:
     """Start training a run on a background thread; returns its handle at once.
 
@@ -128,7 +130,9 @@ def train(
     ``ModelTrainConfig``. With ``show`` the run's progress is shown here: a live panel
     with a Stop button and charts in ``unit`` in a notebook, a text bar otherwise.
     ``sinks`` get every event too; ``registry`` knows the model families (add your own
-    to a ``ModelRegistry``).
+    to a ``ModelRegistry``). With ``tensorboard`` the run's metrics are also written as
+    TensorBoard files in its folder (``tensorboard --logdir runs``; the ``tensorboard``
+    extra).
 
     Use the handle: ``job.result()`` waits for the ``TrainOutcome``, ``job.cancel()`` stops
     the run at its next step with a checkpoint, ``job.run_id`` names it for ``resume``,
@@ -165,8 +169,14 @@ def train(
         "early_stopping_min_delta": early_stopping_min_delta,
     }
     settings = _settings(runs_dir)
+    boards = (TensorBoardSink(settings["runs_dir"]),) if tensorboard else ()
     return start_train(
-        cfg, settings, sinks=sinks, view=_view(show, unit), run_id=run_id, registry=registry
+        cfg,
+        settings,
+        sinks=(*sinks, *boards),
+        view=_view(show, unit),
+        run_id=run_id,
+        registry=registry,
     )
 
 

@@ -59,7 +59,8 @@ from model_trainer.core.distributed.rank import RankEnd, distributed_resume, dis
 from model_trainer.core.errors import ModelTrainerError, ModelTrainerErrorCode, user_error
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.job_events import is_completed, is_failed
-from model_trainer.core.events.sinks import CallbackSink
+from model_trainer.core.events.sinks import CallbackSink, EventSink
+from model_trainer.core.events.tensorboard_sink import TensorBoardSink
 from model_trainer.core.events.trainer_metrics_events import (
     is_config,
     is_epoch,
@@ -205,6 +206,7 @@ class _Common(Protocol):
 class _TrainArgs(_Common, Protocol):
     run_id: str | None
     config: str | None
+    tensorboard: bool
 
 
 class _DemoArgs(_Common, Protocol):
@@ -387,7 +389,9 @@ def _cmd_train(raw: argparse.Namespace) -> int:
     args: _TrainArgs = raw
     settings = _settings(args)
     cfg = train_config_of(raw)
-    sinks = _progress_sinks()
+    sinks: list[EventSink] = [*_progress_sinks()]
+    if args.tensorboard:
+        sinks.append(TensorBoardSink(settings["runs_dir"]))
     return _train_or_rank(
         lambda: start_train(cfg, settings, sinks=sinks, run_id=args.run_id),
         lambda report: distributed_train(
@@ -630,6 +634,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(train, ModelTrainConfig, TRAIN_FIELDS)
     train.add_argument("--run-id", help="the run's id (default: family-size-time-hex)")
     train.add_argument("--config", help="a JSON file of config fields; flags override it")
+    train.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard files in the run's folder (the tensorboard extra)",
+    )
     _common(train)
 
     for name, handler, text in (

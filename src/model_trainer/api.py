@@ -63,6 +63,7 @@ from model_trainer.core.jobs.train_job import resume_train, start_train
 from model_trainer.core.training.checkpoint import Which, use_weights
 from model_trainer.core.training.manifest import read_manifest
 from model_trainer.notebook.compare import ComparisonView, RunComparison, run_curve
+from model_trainer.notebook.frames import Frame, history_frame_of, runs_frame_of, score_frame_of
 from model_trainer.notebook.frontend import in_notebook, ipython_display, png_output
 from model_trainer.notebook.generation_view import StreamingGeneration, generation_html
 from model_trainer.notebook.lr_view import LrFindView
@@ -688,6 +689,36 @@ def show_curves(run: str | TrainJob, *, runs_dir: str | None = None) -> PngView:
     """
     _, events = _run_events(run, runs_dir)
     return PngView(draw_curves(run_history(events)))
+
+
+def runs_frame(*, runs_dir: str | None = None) -> Frame:
+    """A pandas DataFrame with a row per run (``list_runs``); needs the ``pandas`` extra."""
+    return runs_frame_of(stored_runs(_settings(runs_dir)))
+
+
+def history_frame(run: str | TrainJob, *, runs_dir: str | None = None) -> Frame:
+    """A pandas DataFrame with a row per finished epoch of ``run`` (an id or a job's handle).
+
+    Its columns are the epoch's metrics (losses in nats per the run's unit) and
+    ``val_bits_per_char``; needs the ``pandas`` extra.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run), ``INVALID_CONFIG`` (a bad id).
+    """
+    run_id = run if isinstance(run, str) else run.run_id
+    return history_frame_of(existing_run_dir(_settings(runs_dir), run_id))
+
+
+def score_frame(outcome: ScoreOutcome) -> Frame:
+    """A pandas DataFrame with a row per character of ``outcome`` (``detail_level="per_char"``).
+
+    Columns: ``char``, ``surprisal_bits``, ``token_index``, ``rank``, ``top_k``; needs the
+    ``pandas`` extra.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` for an outcome without per-character scores.
+    """
+    return score_frame_of(outcome)
 
 
 def show_score(outcome: ScoreOutcome, *, title: str = "surprisal per character") -> ScoreView:

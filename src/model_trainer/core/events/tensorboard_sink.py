@@ -30,6 +30,7 @@ from model_trainer.core.events.trainer_metrics_events import (
     is_eval,
     is_progress_metrics,
 )
+from model_trainer.core.extras import require_extra
 
 TENSORBOARD_DIR: Final = "tensorboard"
 HPARAMS: Final = (
@@ -78,6 +79,7 @@ class TensorBoardSink:
 
     def _writer(self, job_id: str) -> _Writer:
         if job_id not in self._writers:
+            require_extra("tensorboard", extra="tensorboard", needed_by="tensorboard=True")
             from torch.utils.tensorboard import SummaryWriter
 
             opened: _Writer = SummaryWriter(tensorboard_dir(self._runs_dir, job_id))

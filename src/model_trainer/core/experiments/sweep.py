@@ -15,7 +15,6 @@ A trial's value is its lowest validation loss in bits per character.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import math
@@ -36,6 +35,7 @@ from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.job_events import JsonValue, make_progress_event
 from model_trainer.core.events.sinks import CallbackSink, EventSink
 from model_trainer.core.events.trainer_metrics_events import is_config, is_epoch, is_eval
+from model_trainer.core.extras import require_extra
 from model_trainer.core.jobs.job_store import write_json_atomic
 from model_trainer.core.jobs.run_store import (
     CHECKPOINT_DIR,
@@ -524,11 +524,8 @@ def start_sweep(
         raise ModelTrainerError(
             "INVALID_CONFIG", f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}"
         )
-    if sampler == "optuna" and importlib.util.find_spec("optuna") is None:
-        raise ModelTrainerError(
-            "INVALID_CONFIG",
-            "sampler='optuna' needs optuna: pip install 'model-trainer[optuna]'",
-        )
+    if sampler == "optuna":
+        require_extra("optuna", extra="optuna", needed_by="sampler='optuna'")
     grid = len(grid_params(checked))
     if num_trials is None and sampler != "grid":
         raise ModelTrainerError(

@@ -190,6 +190,8 @@ class _Button(Protocol):
 
     def on_click(self, callback: Callable[[object], None]) -> None: ...
 
+    def click(self) -> None: ...
+
 
 class _Value(Protocol):
     value: str

@@ -13,6 +13,7 @@ from model_trainer.core.events.sinks import ListSink
 from model_trainer.core.events.trainer_metrics_events import is_progress_metrics
 from model_trainer.core.experiments.lr_find import (
     RULE,
+    LrFindResult,
     LrRamp,
     check_ramp,
     ramp_lr,
@@ -143,3 +144,54 @@ def test_lr_find_checks_the_config_and_the_ramp_first(runs: str) -> None:
         api.lr_find(start_lr=0.1, end_lr=0.01, runs_dir=runs, show=False)
     with pytest.raises(ModelTrainerError, match="batch_size must be an integer >= 1, got 0"):
         api.lr_find(batch_size=0, runs_dir=runs, show=False)
+
+
+def test_a_gentle_ramp_runs_every_step_and_a_wild_one_ends_at_a_non_finite_loss(
+    tmp_path: Path, runs: str
+) -> None:
+    gentle = api.lr_find(
+        model_family="char_lstm",
+        model_size="tiny",
+        corpus_path=corpus(tmp_path),
+        max_seq_len=16,
+        batch_size=8,
+        device="cpu",
+        grad_clip=0.0,
+        start_lr=1e-6,
+        end_lr=1e-5,
+        num_steps=5,
+        runs_dir=runs,
+        show=False,
+    ).result()
+    assert (gentle["stop"], len(gentle["losses"])) == ("num_steps", 5)
+    wild = api.lr_find(
+        model_family="char_lstm",
+        model_size="tiny",
+        corpus_path=corpus(tmp_path),
+        max_seq_len=16,
+        batch_size=8,
+        device="cpu",
+        grad_clip=0.0,
+        start_lr=1e6,
+        end_lr=1e30,
+        num_steps=40,
+        diverge_factor=1e300,
+        runs_dir=runs,
+        show=False,
+    ).result()
+    assert wild["stop"] == "diverged"
+    assert len(wild["losses"]) < 40
+    assert all(math.isfinite(loss) for loss in wild["losses"])
+
+
+def test_a_search_without_a_suggestion_still_draws() -> None:
+    result: LrFindResult = {
+        "learning_rates": [1e-3],
+        "losses": [4.0],
+        "smoothed_losses": [4.0],
+        "suggested_lr": None,
+        "rule": RULE,
+        "stop": "cancelled",
+        "ramp": RAMP,
+    }
+    assert LrFindView(result).png().startswith(PNG_MAGIC)

@@ -13,8 +13,9 @@ from model_trainer import api
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event
+from model_trainer.core.events.job_events import is_completed
 from model_trainer.core.events.sinks import CallbackSink, ListSink
-from model_trainer.core.events.trainer_metrics_events import is_epoch
+from model_trainer.core.events.trainer_metrics_events import is_config, is_epoch
 from model_trainer.core.experiments.sweep import (
     SWEEP_FILE,
     SweepResult,
@@ -165,22 +166,71 @@ def test_random_and_optuna_samplers_run_their_trials(base: dict[str, object], ru
     assert [t["params"] for t in drawn["trials"]] == random_params(
         {"learning_rate": [1e-3, 3e-3, 1e-2]}, 4, 2
     )
-    tuned = api.sweep(
+
+
+def test_optuna_prunes_a_trial_behind_the_median_and_resumes_with_its_trials(
+    base: dict[str, object], runs: str
+) -> None:
+    holder: list[JobHandle[SweepResult]] = []
+
+    def stop_after_first(event: Event) -> None:
+        if event["job_id"] == "opt-t00" and is_completed(event):
+            holder[0].cancel()
+
+    space = {"learning_rate": [1e-5, 3e-2]}
+    job = api.sweep(
         {**base, "num_epochs": 3},
         space,
         sampler="optuna",
         num_trials=3,
+        seed=0,
         sweep_id="opt",
         runs_dir=runs,
         show=False,
-    ).result()
-    assert len(tuned["trials"]) == 3
-    assert {t["state"] for t in tuned["trials"]} <= {"completed", "pruned"}
-    assert tuned["trials"][0]["state"] == "completed"
-    assert all(t["params"]["learning_rate"] in space["learning_rate"] for t in tuned["trials"])
+        sinks=[CallbackSink(stop_after_first)],
+    )
+    holder.append(job)
+    first = job.result()
+    assert [t["state"] for t in first["trials"]] == ["completed"]
+    tuned = api.resume_sweep("opt", runs_dir=runs, show=False).result()
+    states = [t["state"] for t in tuned["trials"]]
+    assert len(states) == 3
+    assert "pruned" in states
+    assert tuned["trials"][0] == {**first["trials"][0]}
+    pruned = next(t for t in tuned["trials"] if t["state"] == "pruned")
+    assert pruned["params"] == {"learning_rate": 1e-5}
+    assert pruned["outcome"] is not None
+    assert pruned["outcome"]["epochs_completed"] < 3
     completed = [t for t in tuned["trials"] if t["state"] == "completed"]
     best = min(completed, key=lambda t: t["value"] or math.inf)
     assert tuned["best_run_id"] == best["run_id"]
+
+
+def test_a_trial_stopped_before_its_first_checkpoint_starts_over_on_resume(
+    base: dict[str, object], runs: str
+) -> None:
+    holder: list[JobHandle[SweepResult]] = []
+
+    def stop_at_once(event: Event) -> None:
+        if event["job_id"] == "early-t00" and is_config(event):
+            holder[0].cancel()
+
+    job = api.sweep(
+        base,
+        {"seed": [0]},
+        sweep_id="early",
+        runs_dir=runs,
+        show=False,
+        sinks=[CallbackSink(stop_at_once)],
+    )
+    holder.append(job)
+    result = job.result()
+    assert [t["state"] for t in result["trials"]] == ["stopped"]
+    assert result["trials"][0]["outcome"] is None
+    assert result["trials"][0]["value"] is None
+    resumed = api.resume_sweep("early", runs_dir=runs, show=False).result()
+    assert [t["state"] for t in resumed["trials"]] == ["completed"]
+    assert resumed["best_run_id"] == "early-t00"
 
 
 def test_a_sweep_whose_trials_all_fail_ends_with_their_codes(

@@ -276,7 +276,7 @@ class OptunaStudy:
         """Ask Optuna for the values of trial ``index``."""
         trial = self.study.ask(dict(self.distributions))
         self.trials[index] = trial
-        return {name: self._value(trial.params[name]) for name in self.space}
+        return {name: trial.params[name] for name in self.space}
 
     def report(self, index: int, step: int, value: float) -> bool:
         """Report a validation value of trial ``index``; True when it should be pruned."""
@@ -296,12 +296,6 @@ class OptunaStudy:
             self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-
-    @staticmethod
-    def _value(value: object) -> SpaceValue:
-        if not isinstance(value, str | int | float | bool):
-            raise ModelTrainerError("INTERNAL_ERROR", f"optuna suggested {value!r}")
-        return value
 
 
 class _TrialWatch:
@@ -347,13 +341,6 @@ class SweepWork:
         """Run every trial not yet ended, one at a time; return every trial's result."""
         record = self.record
         planner = Planner(record)
-        running: list[JobHandle[TrainOutcome]] = []
-
-        def stop() -> None:
-            for job in list(running):
-                job.cancel()
-
-        control.on_cancel(stop)
         total = planner.count()
         for index in range(total):
             known = [trial for trial in record["trials"] if trial["index"] == index]
@@ -390,11 +377,8 @@ class SweepWork:
             watch = _TrialWatch(control, planner, index)
             job = self._start(trial, watch)
             watch.stop = job.cancel
-            running[:] = [job]
-            if control.cancelled():
-                job.cancel()
+            control.on_cancel(job.cancel)
             job.wait()
-            running.clear()
             self._ended(trial, job, watch)
             if trial["state"] != "stopped":
                 planner.tell(trial)

@@ -124,8 +124,7 @@ class SweepBoard:
         elif is_completed(event) or is_failed(event):
             row["state"] = _failed_state(event) if is_failed(event) else "completed"
             self.ended.append({**row})
-            if self._running == job:
-                self._running = None
+            self._running = None if self._running == job else self._running
 
     def snapshot(self) -> SweepSnapshot:
         """The trials sorted by their best value (trials without one last)."""

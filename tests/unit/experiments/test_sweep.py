@@ -298,3 +298,60 @@ def test_the_console_view_prints_each_trial_as_it_ends(base: dict[str, object], 
     assert all("completed, best val" in line for line in lines)
     console.show()
     assert len(stream.getvalue().splitlines()) == 4
+
+
+def test_optuna_hears_of_a_failed_trial(base: dict[str, object], runs: str) -> None:
+    job = api.sweep(
+        base,
+        {"max_seq_len": [5000]},
+        sampler="optuna",
+        num_trials=1,
+        sweep_id="optfail",
+        runs_dir=runs,
+        show=False,
+    )
+    with pytest.raises(ModelTrainerError, match="optfail-t00: CORPUS_EMPTY"):
+        job.result()
+
+
+def test_a_trial_without_a_validation_split_is_valued_by_its_training_loss(
+    base: dict[str, object], runs: str
+) -> None:
+    result = api.sweep(
+        {**base, "val_fraction": 0.0},
+        {"seed": [2]},
+        sampler="optuna",
+        num_trials=1,
+        sweep_id="noval",
+        runs_dir=runs,
+        show=False,
+    ).result()
+    history = load_history(str(Path(runs) / "noval-t00"))
+    assert result["trials"][0]["value"] == pytest.approx(
+        min(m["loss"] for m in history) / math.log(2.0)
+    )
+
+
+def test_an_optuna_trial_stopped_midway_resumes_and_is_told_to_optuna(
+    base: dict[str, object], runs: str
+) -> None:
+    holder: list[JobHandle[SweepResult]] = []
+
+    def stop_at_first_epoch(event: Event) -> None:
+        if event["job_id"] == "optstop-t00" and is_epoch(event):
+            holder[0].cancel()
+
+    job = api.sweep(
+        base,
+        {"seed": [0]},
+        sampler="optuna",
+        num_trials=2,
+        sweep_id="optstop",
+        runs_dir=runs,
+        show=False,
+        sinks=[CallbackSink(stop_at_first_epoch)],
+    )
+    holder.append(job)
+    assert [t["state"] for t in job.result()["trials"]] == ["stopped"]
+    resumed = api.resume_sweep("optstop", runs_dir=runs, show=False).result()
+    assert [t["state"] for t in resumed["trials"]] == ["completed", "completed"]

@@ -123,3 +123,7 @@ def test_a_failed_trial_shows_its_code() -> None:
     board.close()
     assert [row["state"] for row in board.snapshot()["trials"]] == ["failed (CORPUS_EMPTY)"]
     assert board.snapshot()["trials"][0]["params"] == ""
+
+
+def test_an_empty_board_draws_an_empty_chart() -> None:
+    assert sweep_png(SweepBoard("e").snapshot()).startswith(PNG_MAGIC)

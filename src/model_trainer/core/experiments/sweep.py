@@ -263,14 +263,20 @@ class OptunaStudy:
             for name, values in self.space.items()
         }
         for trial in record["trials"]:
-            if trial["state"] in ("completed", "pruned") and trial["value"] is not None:
-                self.study.add_trial(
-                    optuna.trial.create_trial(
-                        params=dict(trial["params"]),
-                        distributions=dict(self.distributions),
-                        value=trial["value"],
-                    )
+            self._add(trial)
+
+    def _add(self, record: TrialRecord) -> None:
+        """Tell Optuna of a trial it did not ask for (one of a resumed sweep), when completed."""
+        import optuna
+
+        if record["state"] == "completed" and record["value"] is not None:
+            self.study.add_trial(
+                optuna.trial.create_trial(
+                    params=dict(record["params"]),
+                    distributions=dict(self.distributions),
+                    value=record["value"],
                 )
+            )
 
     def ask(self, index: int) -> dict[str, SpaceValue]:
         """Ask Optuna for the values of trial ``index``."""
@@ -279,8 +285,13 @@ class OptunaStudy:
         return {name: trial.params[name] for name in self.space}
 
     def report(self, index: int, step: int, value: float) -> bool:
-        """Report a validation value of trial ``index``; True when it should be pruned."""
-        trial = self.trials[index]
+        """Report a validation value of trial ``index``; True when it should be pruned.
+
+        A trial resumed from an earlier process was not asked here and is never pruned.
+        """
+        trial = self.trials.get(index)
+        if trial is None:
+            return False
         trial.report(value, step)
         return trial.should_prune()
 
@@ -288,7 +299,10 @@ class OptunaStudy:
         """Tell Optuna how trial ``record`` ended."""
         import optuna
 
-        trial = self.trials[record["index"]]
+        trial = self.trials.get(record["index"])
+        if trial is None:
+            self._add(record)
+            return
         state = record["state"]
         if state == "completed" and record["value"] is not None:
             self.study.tell(trial, record["value"])

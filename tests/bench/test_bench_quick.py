@@ -26,6 +26,7 @@ EXPECTED = {
     "bench_memory.py",
     "bench_score.py",
     "bench_sinks.py",
+    "bench_sweep.py",
     "bench_train_loop.py",
 }
 NUMBERS = ("ours", "baseline", "ratio", "target")

@@ -67,7 +67,7 @@ class SweepBoard:
 
     def __init__(self, sweep_id: str) -> None:
         self._lock = threading.Lock()
-        self._sweep_id = sweep_id
+        self.sweep_id = sweep_id
         self._rows: dict[str, TrialRow] = {}
         self._units: dict[str, tuple[LossUnit, float]] = {}
         self._running: str | None = None
@@ -86,7 +86,7 @@ class SweepBoard:
 
     def _record(self, event: Event) -> None:
         job = event["job_id"]
-        if job == self._sweep_id:
+        if job == self.sweep_id:
             if is_job_progress(event):
                 payload = event.get("payload", {})
                 run_id = str(payload.get("run_id", ""))
@@ -142,7 +142,7 @@ class SweepBoard:
             ]
             running, state = self._running, self._state
         trials.sort(key=lambda row: math.inf if row["best"] is None else row["best"])
-        return {"sweep_id": self._sweep_id, "running": running, "trials": trials, "state": state}
+        return {"sweep_id": self.sweep_id, "running": running, "trials": trials, "state": state}
 
 
 def _failed_state(event: JobFailedV1) -> str:

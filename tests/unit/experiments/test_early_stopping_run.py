@@ -7,6 +7,7 @@ text, so the validation loss rises after the first epoch.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 import torch
 
 from model_trainer import api
+from model_trainer.cli import main
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import read_events
@@ -123,3 +125,67 @@ def test_a_bad_early_stopping_setting_names_the_field(
     with pytest.raises(ModelTrainerError, match=message) as caught:
         train_config(**{field: value})
     assert caught.value.code == "INVALID_CONFIG"
+
+
+def test_the_command_line_scores_and_samples_with_the_best_checkpoint(
+    tmp_path: Path, runs: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.train(
+        model_family="char_lstm",
+        model_size="tiny",
+        corpus_path=rising_corpus(tmp_path),
+        num_epochs=3,
+        max_seq_len=16,
+        batch_size=8,
+        max_steps_per_epoch=6,
+        learning_rate=1e-2,
+        warmup_steps=1,
+        val_fraction=0.25,
+        device="cpu",
+        runs_dir=runs,
+        show=False,
+        run_id="cli-best",
+    ).result()
+    text = "bbbbbbbbbbbb"
+    capsys.readouterr()
+    for which in ("last", "best"):
+        assert (
+            main(
+                [
+                    "score",
+                    "cli-best",
+                    "--text",
+                    text,
+                    "--which",
+                    which,
+                    "--runs-dir",
+                    runs,
+                    "--json",
+                ]
+            )
+            == 0
+        )
+        printed = json.loads(capsys.readouterr().out)
+        model = api.load_run("cli-best", which=which, runs_dir=runs)
+        assert printed["loss"] == pytest.approx(api.score(model, text=text)["loss"])
+    assert (
+        main(
+            [
+                "generate",
+                "cli-best",
+                "--prompt",
+                "ab",
+                "--max-new-tokens",
+                "5",
+                "--which",
+                "best",
+                "--runs-dir",
+                runs,
+                "--json",
+            ]
+        )
+        == 0
+    )
+    sampled = json.loads(capsys.readouterr().out)
+    best = api.load_run("cli-best", which="best", runs_dir=runs)
+    assert sampled["outputs"] == api.generate(best, prompt_text="ab", max_new_tokens=5)["outputs"]

@@ -15,7 +15,7 @@ runs folder (default: ``MODEL_TRAINER_RUNS_DIR``, else ``./runs``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from secrets import token_hex
 
@@ -69,7 +69,7 @@ from model_trainer.notebook.generation_view import StreamingGeneration, generati
 from model_trainer.notebook.lr_view import LrFindView
 from model_trainer.notebook.panel import make_training_sink
 from model_trainer.notebook.scoring_view import CompareView, ScoreView
-from model_trainer.notebook.sweep_view import SweepConsole, SweepPanel
+from model_trainer.notebook.sweep_view import make_sweep_view
 from model_trainer.notebook.units import DisplayUnit
 
 TrainJob = JobHandle[TrainOutcome]
@@ -373,15 +373,7 @@ def _sweep_view(show: bool, sweep_id: str) -> ViewFactory | None:
     if not show:
         return None
     notebook = in_notebook()
-
-    def make(stop: Callable[[], None]) -> SweepPanel | SweepConsole:
-        if not notebook:
-            return SweepConsole(sweep_id)
-        panel = SweepPanel(sweep_id, stop)
-        panel.show()
-        return panel
-
-    return make
+    return lambda stop: make_sweep_view(stop, sweep_id, notebook=notebook)
 
 
 def sweep(

@@ -295,3 +295,19 @@ class SweepConsole:
         for row in self.board.snapshot()["trials"]:
             best = "-" if row["best"] is None else f"{row['best']:.4f}"
             print(f"{row['run_id']:<30} {row['state']:<10} {best}", file=self._stream or sys.stderr)
+
+
+def make_sweep_view(
+    on_stop: Callable[[], None],
+    sweep_id: str,
+    *,
+    notebook: bool,
+    display: DisplayFn = ipython_display,
+    stream: TextIO | None = None,
+) -> SweepPanel | SweepConsole:
+    """The view of a sweep: a shown ``SweepPanel`` in a notebook, else a ``SweepConsole``."""
+    if not notebook:
+        return SweepConsole(sweep_id, stream=stream)
+    panel = SweepPanel(sweep_id, on_stop, display=display)
+    panel.show()
+    return panel

@@ -9,7 +9,14 @@ import pytest
 from model_trainer import api
 from model_trainer.core.events.job_events import make_failed_event, make_progress_event
 from model_trainer.core.training.corpus import builtin_text
-from model_trainer.notebook.sweep_view import SweepBoard, SweepPanel, sweep_png, sweep_table_html
+from model_trainer.notebook.sweep_view import (
+    SweepBoard,
+    SweepConsole,
+    SweepPanel,
+    make_sweep_view,
+    sweep_png,
+    sweep_table_html,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -127,3 +134,19 @@ def test_a_failed_trial_shows_its_code() -> None:
 
 def test_an_empty_board_draws_an_empty_chart() -> None:
     assert sweep_png(SweepBoard("e").snapshot()).startswith(PNG_MAGIC)
+
+
+def test_the_view_is_a_panel_in_a_notebook_and_lines_elsewhere(
+    base: dict[str, object], runs: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shown: list[object] = []
+    panel = make_sweep_view(
+        lambda: None, "nb", notebook=True, display=lambda obj, **_: shown.append(obj)
+    )
+    assert isinstance(panel, SweepPanel)
+    assert shown == [panel.widget]
+    assert isinstance(make_sweep_view(lambda: None, "c", notebook=False), SweepConsole)
+    job = api.sweep(base, {"seed": [0]}, sweep_id="shown", runs_dir=runs)
+    job.result()
+    assert isinstance(job.view, SweepConsole)
+    assert "trial shown-t00 (seed=0): completed" in capsys.readouterr().err

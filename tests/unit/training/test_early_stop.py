@@ -3,6 +3,7 @@ import math
 import pytest
 
 from model_trainer.core.contracts.model import EpochMetrics
+from model_trainer.core.jobs.report import RunHistory, best_point, draw_curves
 from model_trainer.core.training.checkpoint import is_new_best
 from model_trainer.core.training.early_stop import (
     NEVER,
@@ -71,3 +72,19 @@ def test_a_new_best_is_strictly_lower_than_every_epoch_before() -> None:
     assert is_new_best(history(2.0, 1.5))
     assert not is_new_best(history(2.0, 2.0))
     assert not is_new_best(history(2.0, 1.5, 1.7))
+
+
+def test_the_report_marks_the_lowest_validation_loss() -> None:
+    history: RunHistory = {
+        "steps": [],
+        "epochs": [
+            {"epoch": 1, "step": 4, "train_loss": 3.0, "val_loss": 2.5},
+            {"epoch": 2, "step": 8, "train_loss": 2.0, "val_loss": None},
+            {"epoch": 3, "step": 12, "train_loss": 1.5, "val_loss": 2.0},
+            {"epoch": 4, "step": 16, "train_loss": 1.0, "val_loss": 2.0},
+        ],
+        "loss_unit": "char",
+    }
+    assert best_point(history) == (12, 2.0)
+    assert best_point({**history, "epochs": history["epochs"][1:2]}) is None
+    assert draw_curves(history).startswith(b"\x89PNG")

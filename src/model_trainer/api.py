@@ -16,6 +16,8 @@ runs folder (default: ``MODEL_TRAINER_RUNS_DIR``, else ``./runs``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from secrets import token_hex
 
 from model_trainer.core.backends.family import Capability
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
@@ -41,10 +43,15 @@ from model_trainer.core.distributed.launcher import resume_distributed as resume
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import EventSink
+from model_trainer.core.events.tensorboard_sink import TensorBoardSink
+from model_trainer.core.experiments.lr_find import LrFindResult, LrRamp, start_lr_find
+from model_trainer.core.experiments.sweep import SweepResult, start_sweep
+from model_trainer.core.experiments.sweep import resume_sweep as resume_stored_sweep
 from model_trainer.core.inference import api as inference
 from model_trainer.core.jobs.eval_job import start_eval
 from model_trainer.core.jobs.report import draw_curves, run_history
 from model_trainer.core.jobs.run_store import (
+    CHECKPOINT_DIR,
     EVENTS_FILE,
     MODEL_DIR,
     RunSummary,
@@ -54,12 +61,16 @@ from model_trainer.core.jobs.run_store import (
 from model_trainer.core.jobs.run_store import list_runs as stored_runs
 from model_trainer.core.jobs.runner import JobHandle, ViewFactory
 from model_trainer.core.jobs.train_job import resume_train, start_train
+from model_trainer.core.training.checkpoint import Which, use_weights
 from model_trainer.core.training.manifest import read_manifest
 from model_trainer.notebook.compare import ComparisonView, RunComparison, run_curve
+from model_trainer.notebook.frames import Frame, history_frame_of, runs_frame_of, score_frame_of
 from model_trainer.notebook.frontend import in_notebook, ipython_display, png_output
 from model_trainer.notebook.generation_view import StreamingGeneration, generation_html
+from model_trainer.notebook.lr_view import LrFindView
 from model_trainer.notebook.panel import make_training_sink
 from model_trainer.notebook.scoring_view import CompareView, ScoreView
+from model_trainer.notebook.sweep_view import make_sweep_view
 from model_trainer.notebook.units import DisplayUnit
 
 TrainJob = JobHandle[TrainOutcome]
@@ -107,19 +118,25 @@ def train(
     compile: CompileChoice = False,
     eval_max_tokens: int = 8192,
     epoch_eval_max_tokens: int = 0,
+    early_stopping_patience: int = 0,
+    early_stopping_min_delta: float = 0.0,
     run_id: str | None = None,
     runs_dir: str | None = None,
     show: bool = True,
     unit: DisplayUnit = "nats_per_token",
     sinks: Sequence[EventSink] = (),
     registry: ModelRegistry = default_registry,
+    tensorboard: bool = False,
 ) -> TrainJob:
     """Start training a run on a background thread; returns its handle at once.
 
-    The keywords up to ``epoch_eval_max_tokens`` are the fields of ``ModelTrainConfig``. With
-    ``show`` the run's progress is shown here: a live panel with a Stop button and charts in
-    ``unit`` in a notebook, a text bar otherwise. ``sinks`` get every event too;
-    ``registry`` knows the model families (add your own to a ``ModelRegistry``).
+    The keywords up to ``early_stopping_min_delta`` are the fields of
+    ``ModelTrainConfig``. With ``show`` the run's progress is shown here: a live panel
+    with a Stop button and charts in ``unit`` in a notebook, a text bar otherwise.
+    ``sinks`` get every event too; ``registry`` knows the model families (add your own
+    to a ``ModelRegistry``). With ``tensorboard`` the run's metrics are also written as
+    TensorBoard files in its folder (``tensorboard --logdir runs``; the ``tensorboard``
+    extra).
 
     Use the handle: ``job.result()`` waits for the ``TrainOutcome``, ``job.cancel()`` stops
     the run at its next step with a checkpoint, ``job.run_id`` names it for ``resume``,
@@ -154,10 +171,18 @@ def train(
         "compile": compile,
         "eval_max_tokens": eval_max_tokens,
         "epoch_eval_max_tokens": epoch_eval_max_tokens,
+        "early_stopping_patience": early_stopping_patience,
+        "early_stopping_min_delta": early_stopping_min_delta,
     }
     settings = _settings(runs_dir)
+    boards = (TensorBoardSink(settings["runs_dir"]),) if tensorboard else ()
     return start_train(
-        cfg, settings, sinks=sinks, view=_view(show, unit), run_id=run_id, registry=registry
+        cfg,
+        settings,
+        sinks=(*sinks, *boards),
+        view=_view(show, unit),
+        run_id=run_id,
+        registry=registry,
     )
 
 
@@ -255,6 +280,183 @@ def resume_distributed(
     )
 
 
+def lr_find(
+    *,
+    model_family: str = "char_lstm",
+    model_size: str = "small",
+    corpus_path: str = BUILTIN_CORPUS,
+    tokenizer_kind: TokenizerKind = "char",
+    vocab_size: int = 512,
+    max_seq_len: int = 128,
+    num_epochs: int = 3,
+    batch_size: int = 32,
+    learning_rate: float = 3e-3,
+    weight_decay: float = 0.01,
+    warmup_steps: int = 20,
+    grad_clip: float = 1.0,
+    grad_accum_steps: int = 1,
+    val_fraction: float = 0.1,
+    eval_every_steps: int = 0,
+    checkpoint_every_steps: int = 0,
+    max_steps_per_epoch: int = 0,
+    seed: int = 0,
+    device: DeviceName = "auto",
+    precision: Precision = "auto",
+    compile: CompileChoice = False,
+    eval_max_tokens: int = 8192,
+    epoch_eval_max_tokens: int = 0,
+    early_stopping_patience: int = 0,
+    early_stopping_min_delta: float = 0.0,
+    start_lr: float = 1e-6,
+    end_lr: float = 1.0,
+    num_steps: int = 60,
+    smoothing: float = 0.9,
+    diverge_factor: float = 4.0,
+    runs_dir: str | None = None,
+    show: bool = True,
+    unit: DisplayUnit = "nats_per_token",
+    sinks: Sequence[EventSink] = (),
+    registry: ModelRegistry = default_registry,
+) -> JobHandle[LrFindResult]:
+    """Search a learning rate for a run of this config; returns the job's handle at once.
+
+    The keywords up to ``early_stopping_min_delta`` are ``train``'s. A fresh model trains
+    for at most ``num_steps`` updates while the learning rate grows geometrically from
+    ``start_lr`` to ``end_lr``, stopping early when the loss explodes (``diverge_factor``
+    times its lowest); nothing is saved. ``job.result()`` is an ``LrFindResult`` (rates,
+    losses, smoothed losses, ``suggested_lr`` and the ``rule`` that chose it);
+    ``show_lr_find`` draws it. With ``show`` the steps go to the live panel, whose Stop ends
+    the search.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` for a bad field or ramp (``start_lr`` not
+            above 0, ``end_lr`` not above ``start_lr``, ``num_steps`` under 2),
+            ``MODEL_NOT_FOUND`` for an unregistered family.
+    """
+    cfg: ModelTrainConfig = {
+        "model_family": model_family,
+        "model_size": model_size,
+        "corpus_path": corpus_path,
+        "tokenizer_kind": tokenizer_kind,
+        "vocab_size": vocab_size,
+        "max_seq_len": max_seq_len,
+        "num_epochs": num_epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "weight_decay": weight_decay,
+        "warmup_steps": warmup_steps,
+        "grad_clip": grad_clip,
+        "grad_accum_steps": grad_accum_steps,
+        "val_fraction": val_fraction,
+        "eval_every_steps": eval_every_steps,
+        "checkpoint_every_steps": checkpoint_every_steps,
+        "max_steps_per_epoch": max_steps_per_epoch,
+        "seed": seed,
+        "device": device,
+        "precision": precision,
+        "compile": compile,
+        "eval_max_tokens": eval_max_tokens,
+        "epoch_eval_max_tokens": epoch_eval_max_tokens,
+        "early_stopping_patience": early_stopping_patience,
+        "early_stopping_min_delta": early_stopping_min_delta,
+    }
+    ramp: LrRamp = {
+        "start_lr": start_lr,
+        "end_lr": end_lr,
+        "num_steps": num_steps,
+        "smoothing": smoothing,
+        "diverge_factor": diverge_factor,
+    }
+    return start_lr_find(
+        cfg, ramp, _settings(runs_dir), registry=registry, sinks=sinks, view=_view(show, unit)
+    )
+
+
+def show_lr_find(result: LrFindResult) -> LrFindView:
+    """The learning-rate finder's curve of ``result``, the suggested rate marked."""
+    return LrFindView(result)
+
+
+def _sweep_view(show: bool, sweep_id: str) -> ViewFactory | None:
+    """With ``show``, the sweep's live panel (or its console lines)."""
+    if not show:
+        return None
+    notebook = in_notebook()
+    return lambda stop: make_sweep_view(stop, sweep_id, notebook=notebook)
+
+
+def sweep(
+    base_config: Mapping[str, object],
+    space: Mapping[str, object],
+    *,
+    sampler: str = "grid",
+    num_trials: int | None = None,
+    seed: int = 0,
+    sweep_id: str | None = None,
+    runs_dir: str | None = None,
+    show: bool = True,
+    sinks: Sequence[EventSink] = (),
+    registry: ModelRegistry = default_registry,
+) -> JobHandle[SweepResult]:
+    """Train one run per trial of ``space`` around ``base_config``; returns a handle at once.
+
+    ``base_config`` holds ``ModelTrainConfig`` fields (the rest take ``train``'s defaults);
+    ``space`` maps config fields to lists of values. ``sampler`` is ``grid`` (every
+    combination, at most ``num_trials``), ``random`` or ``optuna`` (TPE, pruning a trial
+    whose validation falls behind; the ``optuna`` extra), both with ``num_trials``. Every
+    trial is an ordinary run ``<sweep_id>-t<NN>``; they run one at a time. With ``show``
+    one live view shows every trial's validation curve in bits per character, a table
+    sorted by the best value and a Stop button, which ends the running trial with a
+    checkpoint and the sweep after it (``resume_sweep`` continues it).
+    ``job.result()`` is a ``SweepResult``: each trial's values, config, outcome and value,
+    and ``best_run_id``.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` naming the field and the value for a bad
+            base config or space (empty, a name that is not a config field, a value of the
+            wrong type or against its rule), sampler or trial count, or a taken sweep id;
+            a sweep whose every trial failed raises (from ``result()``) with the first
+            trial's code and each trial's error.
+    """
+    settings = _settings(runs_dir)
+    name = sweep_id or f"sweep-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{token_hex(2)}"
+    return start_sweep(
+        train_config_from_mapping(dict(base_config), where="base_config"),
+        space,
+        settings,
+        sampler=sampler,
+        num_trials=num_trials,
+        seed=seed,
+        sweep_id=name,
+        registry=registry,
+        sinks=sinks,
+        view=_sweep_view(show, name),
+    )
+
+
+def resume_sweep(
+    sweep_id: str,
+    *,
+    runs_dir: str | None = None,
+    show: bool = True,
+    sinks: Sequence[EventSink] = (),
+    registry: ModelRegistry = default_registry,
+) -> JobHandle[SweepResult]:
+    """Continue a stopped sweep: its finished trials are kept, the stopped one resumes.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such sweep), ``MODEL_LOAD_FAILED`` (a
+            damaged ``sweep.json``).
+    """
+    return resume_stored_sweep(
+        sweep_id,
+        _settings(runs_dir),
+        registry=registry,
+        sinks=sinks,
+        view=_sweep_view(show, sweep_id),
+    )
+
+
 def _run_id_of(run: str | TrainJob) -> str:
     """The run id of ``run``; a job's handle is waited for first."""
     if isinstance(run, str):
@@ -284,26 +486,40 @@ def evaluate(
 
 
 def load_run(
-    run_id: str, *, runs_dir: str | None = None, registry: ModelRegistry = default_registry
+    run_id: str,
+    *,
+    which: Which = "last",
+    runs_dir: str | None = None,
+    registry: ModelRegistry = default_registry,
 ) -> PreparedLMModel:
     """The saved model of a completed run, with its tokenizer, ready to score and sample.
 
+    ``which="best"`` gives it the weights of the run's best checkpoint (lowest validation
+    loss) instead of its last.
+
     Raises:
-        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run, no saved model yet, or a
-            family ``registry`` does not know), ``MODEL_LOAD_FAILED`` (a damaged model).
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run, no saved model yet, no best
+            checkpoint, or a family ``registry`` does not know), ``MODEL_LOAD_FAILED`` (a
+            damaged model), ``INVALID_CONFIG`` (another ``which``).
     """
-    return _load_run(run_id, _settings(runs_dir), registry, None)
+    return _load_run(run_id, _settings(runs_dir), registry, None, which)
 
 
 def _load_run(
-    run_id: str, settings: Settings, registry: ModelRegistry, capability: Capability | None
+    run_id: str,
+    settings: Settings,
+    registry: ModelRegistry,
+    capability: Capability | None,
+    which: str = "last",
 ) -> PreparedLMModel:
     """Run ``run_id``'s saved model, its family first checked for ``capability``."""
     folder = require_model(settings, run_id)
     family = read_manifest(str(folder))["config"]["model_family"]
     if capability is not None:
         registry.require(family, capability)
-    return registry.get(family).load(str(folder / MODEL_DIR), settings)
+    prepared = registry.get(family).load(str(folder / MODEL_DIR), settings)
+    use_weights(prepared["model"], str(folder / CHECKPOINT_DIR), which)
+    return prepared
 
 
 def _require(job: TrainJob, registry: ModelRegistry, capability: Capability) -> None:
@@ -474,6 +690,36 @@ def show_curves(run: str | TrainJob, *, runs_dir: str | None = None) -> PngView:
     """
     _, events = _run_events(run, runs_dir)
     return PngView(draw_curves(run_history(events)))
+
+
+def runs_frame(*, runs_dir: str | None = None) -> Frame:
+    """A pandas DataFrame with a row per run (``list_runs``); needs the ``pandas`` extra."""
+    return runs_frame_of(stored_runs(_settings(runs_dir)))
+
+
+def history_frame(run: str | TrainJob, *, runs_dir: str | None = None) -> Frame:
+    """A pandas DataFrame with a row per finished epoch of ``run`` (an id or a job's handle).
+
+    Its columns are the epoch's metrics (losses in nats per the run's unit) and
+    ``val_bits_per_char``; needs the ``pandas`` extra.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run), ``INVALID_CONFIG`` (a bad id).
+    """
+    run_id = run if isinstance(run, str) else run.run_id
+    return history_frame_of(existing_run_dir(_settings(runs_dir), run_id))
+
+
+def score_frame(outcome: ScoreOutcome) -> Frame:
+    """A pandas DataFrame with a row per character of ``outcome`` (``detail_level="per_char"``).
+
+    Columns: ``char``, ``surprisal_bits``, ``token_index``, ``rank``, ``top_k``; needs the
+    ``pandas`` extra.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` for an outcome without per-character scores.
+    """
+    return score_frame_of(outcome)
 
 
 def show_score(outcome: ScoreOutcome, *, title: str = "surprisal per character") -> ScoreView:

@@ -59,7 +59,8 @@ from model_trainer.core.distributed.rank import RankEnd, distributed_resume, dis
 from model_trainer.core.errors import ModelTrainerError, ModelTrainerErrorCode, user_error
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.job_events import is_completed, is_failed
-from model_trainer.core.events.sinks import CallbackSink
+from model_trainer.core.events.sinks import CallbackSink, EventSink
+from model_trainer.core.events.tensorboard_sink import TensorBoardSink
 from model_trainer.core.events.trainer_metrics_events import (
     is_config,
     is_epoch,
@@ -205,6 +206,7 @@ class _Common(Protocol):
 class _TrainArgs(_Common, Protocol):
     run_id: str | None
     config: str | None
+    tensorboard: bool
 
 
 class _DemoArgs(_Common, Protocol):
@@ -213,6 +215,10 @@ class _DemoArgs(_Common, Protocol):
 
 class _RunArgs(_Common, Protocol):
     run_id: str
+
+
+class _ModelArgs(_RunArgs, Protocol):
+    which: str
 
 
 class _TokenizerArgs(Protocol):
@@ -383,7 +389,9 @@ def _cmd_train(raw: argparse.Namespace) -> int:
     args: _TrainArgs = raw
     settings = _settings(args)
     cfg = train_config_of(raw)
-    sinks = _progress_sinks()
+    sinks: list[EventSink] = [*_progress_sinks()]
+    if args.tensorboard:
+        sinks.append(TensorBoardSink(settings["runs_dir"]))
     return _train_or_rank(
         lambda: start_train(cfg, settings, sinks=sinks, run_id=args.run_id),
         lambda report: distributed_train(
@@ -449,9 +457,9 @@ def _cmd_runs(raw: argparse.Namespace) -> int:
 
 
 def _cmd_score(raw: argparse.Namespace) -> int:
-    args: _RunArgs = raw
+    args: _ModelArgs = raw
     cfg = score_config_of(raw)
-    outcome: ScoreOutcome = _wait(start_score(args.run_id, cfg, _settings(args)))
+    outcome: ScoreOutcome = _wait(start_score(args.run_id, cfg, _settings(args), which=args.which))
     if args.json:
         _print_json(outcome)
         return EXIT_OK
@@ -473,9 +481,11 @@ def _cmd_score(raw: argparse.Namespace) -> int:
 
 
 def _cmd_generate(raw: argparse.Namespace) -> int:
-    args: _RunArgs = raw
+    args: _ModelArgs = raw
     cfg = generate_config_of(raw)
-    outcome: GenerateOutcome = _wait(start_generate(args.run_id, cfg, _settings(args)))
+    outcome: GenerateOutcome = _wait(
+        start_generate(args.run_id, cfg, _settings(args), which=args.which)
+    )
     if args.json:
         _print_json(outcome)
         return EXIT_OK
@@ -638,6 +648,15 @@ def add_config_flags(
         add_field_flag(target, field, types[field["name"]])
 
 
+def _which(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--which",
+        choices=("last", "best"),
+        default="last",
+        help="the run's last weights, or its best checkpoint's (default: last)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand."""
     parser = _Parser(
@@ -653,6 +672,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(train, ModelTrainConfig, TRAIN_FIELDS)
     train.add_argument("--run-id", help="the run's id (default: family-size-time-hex)")
     train.add_argument("--config", help="a JSON file of config fields; flags override it")
+    train.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard files in the run's folder (the tensorboard extra)",
+    )
     _common(train)
 
     for name, handler, text in (
@@ -677,6 +701,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="show every character's score (--detail-level per_char)",
     )
+    _which(score)
     _common(score)
 
     generate = _add(commands, "generate", _cmd_generate, "sample from a run's model")
@@ -684,6 +709,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(
         generate, GenerateConfig, GENERATE_FIELDS, either=("prompt_text", "prompt_path")
     )
+    _which(generate)
     _common(generate)
 
     tokenizer = _add(commands, "tokenizer", _cmd_tokenizer_train, "tokenizer tools")

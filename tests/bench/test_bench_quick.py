@@ -27,6 +27,7 @@ EXPECTED = {
     "bench_score.py",
     "bench_sinks.py",
     "bench_time_to_loss.py",
+    "bench_sweep.py",
     "bench_train_loop.py",
 }
 NUMBERS = ("ours", "baseline", "ratio", "target")

@@ -197,3 +197,69 @@ def test_panel_trains_stops_and_leaves_static_curves(lab: Lab, page: Page, tmp_p
     expect(page.locator("img.widget-image")).to_have_count(0)
     expect(cells.nth(1)).not_to_contain_text("Error displaying widget")
     _shot(page, screens, "05-reloaded.png", static_image)
+
+
+# Two trials: the first short, the second long enough to be stopped while it trains.
+SWEEP_CELL = """sweep_job = mt.sweep(
+    {
+        "model_family": "fake",
+        "model_size": "tiny",
+        "max_steps_per_epoch": 100,
+        "max_seq_len": 32,
+        "batch_size": 8,
+    },
+    {"num_epochs": [2, 40]},
+    sweep_id="e2e",
+    runs_dir="runs",
+)"""
+RESULT_CELL = "[t['state'] for t in sweep_job.result()['trials']]"
+
+
+@pytest.fixture
+def sweep_lab(tmp_path: Path) -> Iterator[Lab]:
+    home = tmp_path / "jupyter"
+    kernel = write_kernelspec(home / "data")
+    write_notebook(tmp_path / "sweep.ipynb", [SETUP_CELL, SWEEP_CELL, RESULT_CELL], kernel=kernel)
+    with running_lab(root=tmp_path, home=home, environ=os.environ) as server:
+        yield server
+
+
+@pytest.mark.skipif(MISSING is not None, reason=f"browser test skipped: {MISSING}")
+def test_sweep_view_draws_both_trials_and_stop_ends_the_sweep(
+    sweep_lab: Lab, page: Page, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    screens = Path(os.environ.get(ARTIFACTS_ENV, str(tmp_path / "screens")))
+    screens.mkdir(parents=True, exist_ok=True)
+    page.set_default_timeout(30_000)
+    page.goto(f"{sweep_lab['url']}/lab/tree/sweep.ipynb?token={sweep_lab['token']}")
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    expect(cells).to_have_count(3, timeout=60_000)
+    kernel_idle = page.get_by_role("button", name=f"{KERNEL_DISPLAY_NAME} | Idle")
+    expect(kernel_idle).to_be_visible(timeout=60_000)
+    cells.nth(0).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.press("Shift+Enter")
+
+    view = cells.nth(1).locator(".widget-vbox")
+    image = view.locator("img.widget-image")
+    table = view.locator(".widget-html-content table")
+    stop = view.get_by_role("button", name="Stop sweep")
+    # Both trials have a best value in the table: both curves are on the one chart.
+    expect(table).to_contain_text(re.compile(r"e2e-t00.*\d\.\d{4}", re.S), timeout=120_000)
+    expect(table).to_contain_text(re.compile(r"e2e-t01.*\d\.\d{4}", re.S), timeout=120_000)
+    expect(image).to_have_attribute("src", BLOB)
+    expect(stop).to_be_enabled()
+    _shot(page, screens, "sweep-01-two-trials.png", image)
+
+    stop.click()
+    status = view.locator(".widget-html-content", has_text="sweep e2e")
+    expect(status).to_contain_text("stopped", timeout=60_000)
+    expect(stop).to_be_disabled()
+    cells.nth(2).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    expect(cells.nth(2).locator(".jp-OutputArea-output")).to_have_text(
+        "['completed', 'stopped']", timeout=60_000
+    )
+    _shot(page, screens, "sweep-02-stopped.png", table)

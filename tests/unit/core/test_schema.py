@@ -107,7 +107,7 @@ def _other(field: Field, hint: object) -> tuple[list[str], object]:
         number = 7 if default is None else int(str(default)) + 7
         return [flag, str(number)], number
     if kind is float:
-        half = float(str(default)) / 2
+        half = float(str(default)) / 2 if default else 0.5
         return [flag, str(half)], half
     return [flag, "some-text"], "some-text"
 

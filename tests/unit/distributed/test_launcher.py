@@ -199,6 +199,7 @@ def test_outcome_of_a_run_is_its_last_checkpoint(
         "tokens_per_second": 200.0,
         "out_dir": str(tmp_path),
         "cancelled": False,
+        "stop_reason": "completed",
     }
 
 

@@ -48,6 +48,7 @@ def outcome(*, cancelled: bool) -> TrainOutcome:
         "tokens_per_second": 10.0,
         "out_dir": "",
         "cancelled": cancelled,
+        "stop_reason": "cancelled" if cancelled else "completed",
     }
 
 

@@ -34,6 +34,7 @@ def test_the_outcome_takes_the_last_epochs_figures() -> None:
         "tokens_per_second": 1000.0,
         "out_dir": "runs/r",
         "cancelled": False,
+        "stop_reason": "completed",
     }
     stopped = train_outcome(
         history=history[:1], steps=13, loss_unit="token", out_dir="", num_epochs=2
@@ -55,4 +56,5 @@ def test_a_run_without_a_finished_epoch_has_a_nan_loss() -> None:
         "tokens_per_second": 0.0,
         "out_dir": "o",
         "cancelled": True,
+        "stop_reason": "cancelled",
     }

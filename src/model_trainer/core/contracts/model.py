@@ -21,6 +21,8 @@ CompileChoice = Literal[True, False, "auto"]
 LossUnit = Literal["token", "char"]
 DetailLevel = Literal["summary", "per_char"]
 StopReason = Literal["max_new_tokens", "eos", "stop_sequence", "context_full"]
+TrainStop = Literal["completed", "early_stopping", "cancelled"]
+"""Why a run ended: all its epochs, early stopping, or a Stop."""
 TokenCallback = Callable[[int, str, float], None]
 """``on_token(sequence_index, token_text, prob)``, called for every sampled token."""
 
@@ -51,6 +53,8 @@ class ModelTrainConfig(TypedDict):
     compile: CompileChoice
     eval_max_tokens: int
     epoch_eval_max_tokens: int
+    early_stopping_patience: int
+    early_stopping_min_delta: float
 
 
 class ScoreConfig(TypedDict):
@@ -90,6 +94,7 @@ class TrainOutcome(TypedDict):
     tokens_per_second: float
     out_dir: str
     cancelled: bool
+    stop_reason: TrainStop
 
 
 class EvalOutcome(TypedDict):

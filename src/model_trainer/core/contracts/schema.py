@@ -67,6 +67,12 @@ TRAIN_FIELDS: Final[tuple[Field, ...]] = (
         0,
         "validation tokens read at an epoch's end, a fixed sample (0: the whole split)",
     ),
+    _field(
+        "early_stopping_patience",
+        0,
+        "stop after N epochs without a better validation loss (0: never)",
+    ),
+    _field("early_stopping_min_delta", 0.0, "how much lower a validation loss must be to count"),
 )
 
 SCORE_FIELDS: Final[tuple[Field, ...]] = (

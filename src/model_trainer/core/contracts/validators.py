@@ -82,6 +82,8 @@ def validate_model_train_config(
         raise _bad("compile", cfg["compile"], "true, false or 'auto'")
     _at_least("eval_max_tokens", cfg["eval_max_tokens"], 0)
     _at_least("epoch_eval_max_tokens", cfg["epoch_eval_max_tokens"], 0)
+    _at_least("early_stopping_patience", cfg["early_stopping_patience"], 0)
+    _non_negative("early_stopping_min_delta", cfg["early_stopping_min_delta"])
 
 
 def validate_score_config(cfg: ScoreConfig) -> None:

@@ -21,7 +21,7 @@ JobEventType = Literal[
     "trainer.job.completed.v1",
     "trainer.job.failed.v1",
 ]
-JobKind = Literal["train", "eval", "score", "generate", "tokenizer"]
+JobKind = Literal["train", "eval", "score", "generate", "tokenizer", "lr_find", "sweep"]
 ErrorKind = Literal["user", "system"]
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 

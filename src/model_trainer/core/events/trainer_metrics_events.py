@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Final, Literal, NotRequired, TypedDict, TypeGuard
 
-from model_trainer.core.contracts.model import LossUnit
+from model_trainer.core.contracts.model import LossUnit, TrainStop
 from model_trainer.core.events.shapes import Shape, decode, encode, misfit, shapes_of
 
 TrainerMetricsEventType = Literal[
@@ -122,6 +122,7 @@ class TrainerCompletedMetricsV1(TypedDict):
     ts: NotRequired[float]
     val_loss: NotRequired[float]
     val_perplexity: NotRequired[float]
+    stop_reason: NotRequired[TrainStop]
 
 
 TrainerMetricsEventV1 = (
@@ -312,8 +313,9 @@ def make_completed_metrics_event(
     val_loss: float | None = None,
     val_perplexity: float | None = None,
     ts: float | None = None,
+    stop_reason: TrainStop | None = None,
 ) -> TrainerCompletedMetricsV1:
-    """Build a ``trainer.metrics.completed.v1`` event; val figures left None are omitted."""
+    """Build a ``trainer.metrics.completed.v1`` event; figures left None are omitted."""
     event: TrainerCompletedMetricsV1 = {
         "type": "trainer.metrics.completed.v1",
         "job_id": job_id,
@@ -327,6 +329,8 @@ def make_completed_metrics_event(
         event["val_loss"] = val_loss
     if val_perplexity is not None:
         event["val_perplexity"] = val_perplexity
+    if stop_reason is not None:
+        event["stop_reason"] = stop_reason
     return event
 
 

@@ -25,11 +25,13 @@ def start_generate(
     *,
     sinks: Sequence[EventSink] = (),
     registry: ModelRegistry = default_registry,
+    which: str = "last",
 ) -> JobHandle[GenerateOutcome]:
     """Start sampling from a completed run's model as ``cfg`` says; returns at once.
 
-    The loaded model is ``handle.prepared`` once the job has it. Its events also go to the
-    run's ``events.jsonl``.
+    ``which="best"`` uses the run's best checkpoint. The loaded model is
+    ``handle.prepared`` once the job has it. Its events also go to the run's
+    ``events.jsonl``.
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` (a bad config or run id), ``MODEL_NOT_FOUND``
@@ -42,5 +44,11 @@ def start_generate(
         return backend.generate(prepared=prepared, cfg=cfg, settings=settings)
 
     return start_model_job(
-        kind="generate", run_id=run_id, settings=settings, use=use, sinks=sinks, registry=registry
+        kind="generate",
+        run_id=run_id,
+        settings=settings,
+        use=use,
+        sinks=sinks,
+        registry=registry,
+        which=which,
     )

@@ -11,8 +11,14 @@ from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelBackend, ModelTrainConfig, PreparedLMModel
 from model_trainer.core.events.sinks import EventSink
-from model_trainer.core.jobs.run_store import EVENTS_FILE, MODEL_DIR, require_model
+from model_trainer.core.jobs.run_store import (
+    CHECKPOINT_DIR,
+    EVENTS_FILE,
+    MODEL_DIR,
+    require_model,
+)
 from model_trainer.core.jobs.runner import JobControl, JobHandle, new_job_id
+from model_trainer.core.training.checkpoint import use_weights
 from model_trainer.core.training.manifest import read_manifest
 
 OutcomeT = TypeVar("OutcomeT")
@@ -70,9 +76,11 @@ def start_model_job(
     *,
     sinks: Sequence[EventSink],
     registry: ModelRegistry,
+    which: str = "last",
 ) -> JobHandle[OutcomeT]:
     """Start a ``kind`` job that loads run ``run_id``'s model and returns ``use(backend, it)``.
 
+    ``which="best"`` loads the weights of the run's best checkpoint into its saved model.
     The loaded model is ``handle.prepared`` once the job has it; otherwise as
     ``start_run_job``.
     """
@@ -81,6 +89,7 @@ def start_model_job(
         control: JobControl, backend: ModelBackend, _cfg: ModelTrainConfig, folder: Path
     ) -> OutcomeT:
         prepared = backend.load(str(folder / MODEL_DIR), settings)
+        use_weights(prepared["model"], str(folder / CHECKPOINT_DIR), which)
         control.set_prepared(prepared)
         return use(backend, prepared)
 

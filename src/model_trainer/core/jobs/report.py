@@ -81,8 +81,21 @@ def perplexity(loss: float) -> float:
     return math.exp(min(loss, MAX_PERPLEXITY_LOSS))
 
 
+def best_point(history: RunHistory) -> tuple[int, float] | None:
+    """The step and loss of the lowest validation loss of ``history`` (the earliest of ties)."""
+    points = [
+        (point["step"], point["val_loss"])
+        for point in history["epochs"]
+        if point["val_loss"] is not None
+    ]
+    return min(points, key=lambda point: point[1], default=None)
+
+
 def draw_curves(history: RunHistory) -> bytes:
-    """The PNG of loss and perplexity against the global step, train and validation."""
+    """The PNG of loss and perplexity against the global step, train and validation.
+
+    The lowest validation loss (the run's best checkpoint) is marked with a star.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -100,6 +113,7 @@ def draw_curves(history: RunHistory) -> bytes:
     ]
     val_x = [step for step, _ in val_points]
     val = [loss for _, loss in val_points]
+    best = best_point(history)
     unit = history["loss_unit"]
     for axes, transform, label in (
         (loss_axes, _identity, f"loss (nats per {unit})"),
@@ -110,6 +124,15 @@ def draw_curves(history: RunHistory) -> bytes:
             epoch_x, [transform(v) for v in train], "o-", color="#08519c", label="train (epoch)"
         )
         axes.plot(val_x, [transform(v) for v in val], "s-", color="#d94801", label="validation")
+        if best is not None:
+            axes.plot(
+                [best[0]],
+                [transform(best[1])],
+                "*",
+                color="#cb181d",
+                markersize=16,
+                label=f"best (step {best[0]})",
+            )
         axes.set_xlabel("step")
         axes.set_ylabel(label)
         axes.grid(visible=True, alpha=0.3)

@@ -25,11 +25,13 @@ def start_score(
     *,
     sinks: Sequence[EventSink] = (),
     registry: ModelRegistry = default_registry,
+    which: str = "last",
 ) -> JobHandle[ScoreOutcome]:
     """Start scoring ``cfg``'s text with a completed run's model; returns at once.
 
-    The loaded model is ``handle.prepared`` once the job has it. Its events also go to the
-    run's ``events.jsonl``.
+    ``which="best"`` uses the run's best checkpoint. The loaded model is
+    ``handle.prepared`` once the job has it. Its events also go to the run's
+    ``events.jsonl``.
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` (a bad config or run id), ``MODEL_NOT_FOUND``
@@ -42,5 +44,11 @@ def start_score(
         return backend.score(prepared=prepared, cfg=cfg, settings=settings)
 
     return start_model_job(
-        kind="score", run_id=run_id, settings=settings, use=use, sinks=sinks, registry=registry
+        kind="score",
+        run_id=run_id,
+        settings=settings,
+        use=use,
+        sinks=sinks,
+        registry=registry,
+        which=which,
     )

@@ -199,6 +199,7 @@ class _TrainWork:
                 artifact_path=artifact["path"],
                 val_loss=outcome["val_loss"],
                 val_perplexity=outcome["val_perplexity"],
+                stop_reason=outcome["stop_reason"],
             )
         )
         return outcome

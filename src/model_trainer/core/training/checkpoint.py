@@ -6,6 +6,10 @@ A checkpoint folder ``ckpt-<global_step>`` holds ``model.safetensors`` (weights)
 best loss, seed). A save writes ``ckpt-<step>.tmp``, renames it, then atomically replaces the
 file ``LATEST`` with the folder's name and deletes older folders, so a kill at any moment
 leaves ``LATEST`` naming a complete folder.
+
+Beside them, ``best/`` holds the checkpoint of the epoch with the lowest watched loss
+(validation, else training), saved the same crash-safe way (``save_best``); ``load_run(...,
+which="best")`` loads its weights.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import os
 import pickle
 import re
 import shutil
-from typing import TypedDict
+from collections.abc import Sequence
+from typing import Literal, TypedDict
 
 import torch
 from safetensors import SafetensorError
@@ -27,6 +32,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from model_trainer.core.contracts.model import EpochMetrics, LMModelProto
 from model_trainer.core.contracts.typed_json import read_typed
 from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.training.early_stop import watched_loss
 
 LATEST = "LATEST"
 WEIGHTS_FILE = "model.safetensors"
@@ -35,7 +41,10 @@ RNG_FILE = "rng.safetensors"
 STATE_FILE = "state.json"
 FOLDER_PREFIX = "ckpt-"
 TMP_SUFFIX = ".tmp"
+BEST_DIR = "best"
 _FOLDER_NAME = re.compile(r"ckpt-\d+")
+Which = Literal["last", "best"]
+"""Which weights of a run to load: its last (the saved model) or its best checkpoint's."""
 
 
 class TrainPosition(TypedDict):
@@ -88,10 +97,17 @@ def start_position() -> TrainPosition:
     }
 
 
-def best_loss(history: list[EpochMetrics]) -> float | None:
+def best_loss(history: Sequence[EpochMetrics]) -> float | None:
     """The lowest epoch loss of ``history``: validation loss where there is one."""
-    losses = [m["loss"] if m["val_loss"] is None else m["val_loss"] for m in history]
-    return min(losses, default=None)
+    return min((watched_loss(m) for m in history), default=None)
+
+
+def is_new_best(history: Sequence[EpochMetrics]) -> bool:
+    """Whether the last epoch of ``history`` has a lower watched loss than every one before."""
+    if not history:
+        return False
+    before = best_loss(history[:-1])
+    return before is None or watched_loss(history[-1]) < before
 
 
 def capture_rng() -> dict[str, Tensor]:
@@ -144,15 +160,24 @@ def restore_checkpoint(
     Raises:
         ModelTrainerError: ``MODEL_INCOMPATIBLE`` when the weights do not fit ``model``.
     """
+    restore_weights(checkpoint, model)
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["meta"]["scheduler"])
+    restore_rng(checkpoint["rng"])
+
+
+def restore_weights(checkpoint: Checkpoint, model: LMModelProto) -> None:
+    """Load the weights of ``checkpoint`` into ``model``.
+
+    Raises:
+        ModelTrainerError: ``MODEL_INCOMPATIBLE`` when the weights do not fit ``model``.
+    """
     try:
         model.load_state_dict(checkpoint["weights"])
     except RuntimeError as exc:
         raise ModelTrainerError(
             "MODEL_INCOMPATIBLE", f"checkpoint weights do not fit the model: {exc}"
         ) from exc
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    scheduler.load_state_dict(checkpoint["meta"]["scheduler"])
-    restore_rng(checkpoint["rng"])
 
 
 def latest_name(root: str) -> str | None:
@@ -327,3 +352,41 @@ def load_latest_checkpoint(root: str) -> Checkpoint | None:
     if name is None:
         return None
     return load_checkpoint(os.path.join(root, name))
+
+
+def best_root(root: str) -> str:
+    """The folder of the best checkpoint among a run's checkpoints in ``root``."""
+    return os.path.join(root, BEST_DIR)
+
+
+def save_best(root: str, checkpoint: Checkpoint) -> str:
+    """Save ``checkpoint`` as the run's best (``root/best``), crash-safely; return its path."""
+    return save_checkpoint(best_root(root), checkpoint)
+
+
+def load_best(root: str) -> Checkpoint:
+    """The best checkpoint of the run whose checkpoints are in ``root``.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` when the run has saved no best checkpoint;
+            ``MODEL_LOAD_FAILED`` when it is damaged.
+    """
+    checkpoint = load_latest_checkpoint(best_root(root))
+    if checkpoint is None:
+        raise ModelTrainerError(
+            "MODEL_NOT_FOUND", f"which='best': no best checkpoint in {best_root(root)}"
+        )
+    return checkpoint
+
+
+def use_weights(model: LMModelProto, root: str, which: str) -> None:
+    """Give ``model`` the weights ``which`` names: kept as they are for ``last``.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` for another ``which``; as ``load_best`` and
+            ``restore_weights`` for ``best``.
+    """
+    if which not in ("last", "best"):
+        raise ModelTrainerError("INVALID_CONFIG", f"which must be 'last' or 'best', got {which!r}")
+    if which == "best":
+        restore_weights(load_best(root), model)

@@ -53,8 +53,10 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.checkpoint import (
     TrainPosition,
     capture_checkpoint,
+    is_new_best,
     load_latest_checkpoint,
     restore_checkpoint,
+    save_best,
     save_checkpoint,
     start_position,
 )
@@ -66,6 +68,7 @@ from model_trainer.core.training.distributed import (
     current_collective,
     group_failed,
 )
+from model_trainer.core.training.early_stop import NEVER, EarlyStopping, early_stopping, should_stop
 from model_trainer.core.training.evaluate import evaluate_loss, sample_windows
 from model_trainer.core.training.loss import (
     LossFn,
@@ -99,6 +102,7 @@ class LoopOptions(TypedDict):
     progress_interval_s: float
     eval_max_tokens: NotRequired[int]
     epoch_eval_max_tokens: NotRequired[int]
+    early_stopping: NotRequired[EarlyStopping]
 
 
 def loop_options(cfg: ModelTrainConfig, settings: Settings, device: str) -> LoopOptions:
@@ -113,6 +117,7 @@ def loop_options(cfg: ModelTrainConfig, settings: Settings, device: str) -> Loop
         "progress_interval_s": settings["progress_interval_s"],
         "eval_max_tokens": cfg["eval_max_tokens"],
         "epoch_eval_max_tokens": cfg["epoch_eval_max_tokens"],
+        "early_stopping": early_stopping(cfg),
     }
 
 
@@ -465,6 +470,9 @@ class BaseTrainer:
                 metrics = run.end_epoch(epoch_steps)
                 on_checkpoint({**run.position}, run.history)
                 yield metrics
+                # Early stopping: the run ends once its watched loss stops improving.
+                if should_stop(run.history, options.get("early_stopping", NEVER)):
+                    return
 
 
 def checkpoint_dir(run_dir: str) -> str:
@@ -599,6 +607,8 @@ def run_training(
                 seed=cfg["seed"],
             )
             save_checkpoint(root, checkpoint)
+            if at["step_in_epoch"] == 0 and done and is_new_best(done):
+                save_best(root, checkpoint)
         position.update(at)
 
     callbacks = context["callbacks"]
@@ -629,4 +639,5 @@ def run_training(
         loss_unit=loss_unit_of(prepared["tokenizer"]),
         out_dir=context["run_dir"],
         num_epochs=cfg["num_epochs"],
+        stopping=early_stopping(cfg),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from model_trainer.core.contracts.model import EpochMetrics, LossUnit, TrainOutcome
+from model_trainer.core.training.early_stop import NEVER, EarlyStopping, stop_reason
 
 
 def train_outcome(
@@ -14,13 +15,16 @@ def train_outcome(
     loss_unit: LossUnit,
     out_dir: str,
     num_epochs: int,
+    stopping: EarlyStopping = NEVER,
 ) -> TrainOutcome:
     """A run's outcome after ``history`` (every epoch it finished) and ``steps`` updates.
 
     The losses, perplexities and throughput are those of the last epoch (a NaN loss when
-    none finished); the run is ``cancelled`` when fewer than ``num_epochs`` finished.
+    none finished); the run is ``cancelled`` when fewer than ``num_epochs`` finished and
+    ``stopping`` did not end it.
     """
     last = history[-1] if history else None
+    reason = stop_reason(history, num_epochs, stopping)
     return {
         "loss": math.nan if last is None else last["loss"],
         "perplexity": math.nan if last is None else last["perplexity"],
@@ -31,5 +35,6 @@ def train_outcome(
         "epochs_completed": len(history),
         "tokens_per_second": 0.0 if last is None else last["tokens_per_second"],
         "out_dir": out_dir,
-        "cancelled": len(history) < num_epochs,
+        "cancelled": reason == "cancelled",
+        "stop_reason": reason,
     }

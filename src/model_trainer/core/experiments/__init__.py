@@ -1,0 +1,1 @@
+"""Experiments over runs: the learning-rate finder and sweeps."""

@@ -1,0 +1,252 @@
+"""The learning-rate finder: a short run whose learning rate grows exponentially.
+
+A fresh model of the run's config trains for at most ``num_steps`` updates on the run's
+training split while the learning rate climbs from ``start_lr`` to ``end_lr``, each step a
+constant factor higher. Nothing is saved: no run folder, no checkpoint. The training loss
+is smoothed (an exponential moving average with bias correction); the ramp stops early when
+the smoothed loss explodes (above ``diverge_factor`` times its lowest) or a loss is not
+finite. The suggestion is the learning rate where the smoothed loss falls fastest against
+``log(lr)``, before its minimum.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Final, Literal, TypedDict
+
+import torch
+
+from model_trainer.core.backends.registry import ModelRegistry
+from model_trainer.core.config.settings import Settings
+from model_trainer.core.contracts.model import ModelTrainConfig
+from model_trainer.core.contracts.validators import validate_model_train_config
+from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.events.sinks import EventSink
+from model_trainer.core.events.trainer_metrics_events import make_progress_metrics_event
+from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory, new_job_id
+from model_trainer.core.tokenizers.io import train_tokenizer
+from model_trainer.core.training.corpus import load_corpus, split_text
+from model_trainer.core.training.dataset import TokenWindows, encode_data
+from model_trainer.core.training.loss import cross_entropy
+from model_trainer.core.training.optimizer import make_optimizer
+
+RULE: Final = "steepest fall of the smoothed loss against log(lr), before its minimum"
+LrFindStop = Literal["num_steps", "diverged", "cancelled"]
+
+
+class LrRamp(TypedDict):
+    """The ramp of a learning-rate search."""
+
+    start_lr: float
+    end_lr: float
+    num_steps: int
+    smoothing: float
+    diverge_factor: float
+
+
+class LrFindResult(TypedDict):
+    """A learning-rate search: each step's learning rate and loss, and the suggestion.
+
+    ``suggested_lr`` is None when fewer than two steps ran; ``rule`` says how it was chosen.
+    """
+
+    learning_rates: list[float]
+    losses: list[float]
+    smoothed_losses: list[float]
+    suggested_lr: float | None
+    rule: str
+    stop: LrFindStop
+    ramp: LrRamp
+
+
+def check_ramp(ramp: LrRamp) -> None:
+    """Check a ramp: ``0 < start_lr < end_lr``, two steps or more, sane smoothing.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` naming the field and the value.
+    """
+    start, end = ramp["start_lr"], ramp["end_lr"]
+    if not math.isfinite(start) or start <= 0.0:
+        raise ModelTrainerError("INVALID_CONFIG", f"start_lr must be > 0, got {start!r}")
+    if not math.isfinite(end) or end <= start:
+        raise ModelTrainerError(
+            "INVALID_CONFIG", f"end_lr must be above start_lr={start!r}, got {end!r}"
+        )
+    if isinstance(ramp["num_steps"], bool) or ramp["num_steps"] < 2:
+        raise ModelTrainerError(
+            "INVALID_CONFIG", f"num_steps must be an integer >= 2, got {ramp['num_steps']!r}"
+        )
+    if not 0.0 <= ramp["smoothing"] < 1.0:
+        raise ModelTrainerError(
+            "INVALID_CONFIG", f"smoothing must be in [0, 1), got {ramp['smoothing']!r}"
+        )
+    if not ramp["diverge_factor"] > 1.0:
+        raise ModelTrainerError(
+            "INVALID_CONFIG", f"diverge_factor must be > 1, got {ramp['diverge_factor']!r}"
+        )
+
+
+def ramp_lr(ramp: LrRamp, step: int) -> float:
+    """The learning rate of step ``step`` (0-based): ``start_lr`` to ``end_lr``, geometric."""
+    fraction = step / (ramp["num_steps"] - 1)
+    return float(ramp["start_lr"] * (ramp["end_lr"] / ramp["start_lr"]) ** fraction)
+
+
+def smooth(losses: Sequence[float], smoothing: float) -> list[float]:
+    """The exponential moving average of ``losses``, bias-corrected (fastai's ``lr_find``)."""
+    average = 0.0
+    smoothed: list[float] = []
+    for index, loss in enumerate(losses, start=1):
+        average = smoothing * average + (1.0 - smoothing) * loss
+        smoothed.append(average / (1.0 - smoothing**index))
+    return smoothed
+
+
+def suggest(learning_rates: Sequence[float], smoothed: Sequence[float]) -> float | None:
+    """The learning rate where ``smoothed`` falls fastest against ``log(lr)`` before its low."""
+    if len(smoothed) < 2:
+        return None
+    lowest = min(range(len(smoothed)), key=smoothed.__getitem__)
+    slopes = [
+        (smoothed[i + 1] - smoothed[i])
+        / (math.log(learning_rates[i + 1]) - math.log(learning_rates[i]))
+        for i in range(max(lowest, 1))
+    ]
+    return learning_rates[min(range(len(slopes)), key=slopes.__getitem__)]
+
+
+class LrFindWork:
+    """The body of a learning-rate search, run on its job's thread."""
+
+    def __init__(
+        self, cfg: ModelTrainConfig, ramp: LrRamp, settings: Settings, registry: ModelRegistry
+    ) -> None:
+        self.cfg = cfg
+        self.ramp = ramp
+        self.settings = settings
+        self.registry = registry
+
+    def __call__(self, control: JobControl) -> LrFindResult:
+        """Ramp the learning rate up on a fresh model; return what each step measured."""
+        cfg, ramp = self.cfg, self.ramp
+        torch.manual_seed(cfg["seed"])
+        train_text, _ = split_text(
+            load_corpus(cfg["corpus_path"], self.settings), cfg["val_fraction"]
+        )
+        tokenizer = train_tokenizer(cfg["tokenizer_kind"], train_text, cfg["vocab_size"])
+        prepared = self.registry.get(cfg["model_family"]).prepare(
+            cfg, self.settings, tokenizer=tokenizer
+        )
+        ids = encode_data(train_text, "", prepared["tok_for_dataset"])["train_ids"]
+        windows = TokenWindows(
+            ids,
+            seq_len=cfg["max_seq_len"],
+            batch_size=cfg["batch_size"],
+            seed=cfg["seed"],
+            shuffle=True,
+            name="the training split",
+        )
+        device = prepared["device"]
+        model = prepared["model"].to(device)
+        model.train()
+        optimizer = make_optimizer(
+            model.parameters(), lr=ramp["start_lr"], weight_decay=cfg["weight_decay"], device=device
+        )
+        lrs: list[float] = []
+        losses: list[float] = []
+        smoothed: list[float] = []
+        stop: LrFindStop = "num_steps"
+        started = time.perf_counter()
+        for step, (inputs, targets) in enumerate(self._batches(windows)):
+            if control.cancelled():
+                stop = "cancelled"
+                break
+            lr = ramp_lr(ramp, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss = cross_entropy(model(inputs.to(device)), targets.to(device))  # (B, T, V) -> ()
+            torch.autograd.backward(loss)
+            if cfg["grad_clip"] > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            value = loss.item()
+            if not math.isfinite(value):
+                stop = "diverged"
+                break
+            lrs.append(lr)
+            losses.append(value)
+            smoothed = smooth(losses, ramp["smoothing"])
+            control.emit(
+                make_progress_metrics_event(
+                    job_id=control.job_id,
+                    user_id=control.user_id,
+                    epoch=1,
+                    total_epochs=1,
+                    step=step + 1,
+                    steps_per_epoch=ramp["num_steps"],
+                    loss=value,
+                    tokens_per_second=0.0,
+                    learning_rate=lr,
+                    elapsed_s=time.perf_counter() - started,
+                )
+            )
+            if smoothed[-1] > ramp["diverge_factor"] * min(smoothed):
+                stop = "diverged"
+                break
+        return {
+            "learning_rates": lrs,
+            "losses": losses,
+            "smoothed_losses": smoothed,
+            "suggested_lr": suggest(lrs, smoothed),
+            "rule": RULE,
+            "stop": stop,
+            "ramp": ramp,
+        }
+
+    def _batches(self, windows: TokenWindows) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The first ``num_steps`` batches, epoch after epoch."""
+        batches: list[tuple[torch.Tensor, torch.Tensor]] = []
+        epoch = 0
+        while len(batches) < self.ramp["num_steps"]:
+            batches.extend(windows.batches(epoch))
+            epoch += 1
+        return batches[: self.ramp["num_steps"]]
+
+
+def start_lr_find(
+    cfg: ModelTrainConfig,
+    ramp: LrRamp,
+    settings: Settings,
+    *,
+    registry: ModelRegistry,
+    sinks: Sequence[EventSink] = (),
+    view: ViewFactory | None = None,
+) -> JobHandle[LrFindResult]:
+    """Start a learning-rate search of ``cfg`` along ``ramp`` on a thread; returns at once.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` for a bad config field or ramp setting,
+            ``MODEL_NOT_FOUND`` for an unregistered family.
+    """
+    validate_model_train_config(cfg, registry.require(cfg["model_family"], "supports_train"))
+    check_ramp(ramp)
+
+    def cancel_message(result: LrFindResult) -> str | None:
+        if result["stop"] != "cancelled":
+            return None
+        return f"the learning-rate search was stopped after {len(result['losses'])} steps"
+
+    handle: JobHandle[LrFindResult] = JobHandle(
+        kind="lr_find",
+        job_id=new_job_id("lr_find"),
+        run_id="",
+        run_dir="",
+        work=LrFindWork(cfg, ramp, settings, registry),
+        sinks=sinks,
+        view=view,
+        cancel_message=cancel_message,
+    )
+    return handle.start()

@@ -1,0 +1,100 @@
+"""pandas DataFrames of runs, of a run's epochs and of a text's per-character scores.
+
+For exploration in a notebook: ``runs_frame`` has a row per run (``list_runs``),
+``history_frame`` a row per finished epoch of a run (its ``EpochMetrics`` and the
+validation bits per character), ``score_frame`` a row per scored character (char,
+surprisal in bits, token index, rank and the top-k alternatives). Needs the ``pandas``
+extra; the numbers are the outcomes' own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from model_trainer.core.contracts.model import EpochMetrics, ScoreOutcome
+from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.events.codec import read_events
+from model_trainer.core.events.trainer_metrics_events import is_config
+from model_trainer.core.extras import require_extra
+from model_trainer.core.jobs.run_store import EVENTS_FILE, RunSummary
+from model_trainer.core.training.loop import load_history
+
+SCORE_COLUMNS = ("char", "surprisal_bits", "token_index", "rank", "top_k")
+HISTORY_COLUMNS = (*EpochMetrics.__annotations__, "val_bits_per_char")
+
+
+class Frame(Protocol):
+    """The part of a ``pandas.DataFrame`` the kit's own code reads."""
+
+    def __len__(self) -> int:
+        """The number of rows."""
+        ...
+
+    def to_dict(self, orient: str) -> object:
+        """The frame as plain data (``orient="records"``: a list of row dicts)."""
+        ...
+
+
+class _FrameMaker(Protocol):
+    def __call__(self, data: Sequence[Mapping[str, object]], columns: Sequence[str]) -> Frame: ...
+
+
+def _frame_maker() -> _FrameMaker:
+    """``pandas.DataFrame``.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` when pandas is not installed.
+    """
+    maker: _FrameMaker = require_extra("pandas", extra="pandas", needed_by="a DataFrame").DataFrame
+    return maker
+
+
+def runs_frame_of(runs: Sequence[RunSummary]) -> Frame:
+    """A row per run of ``runs``, with the listing's columns."""
+    return _frame_maker()(list(runs), columns=list(RunSummary.__annotations__))
+
+
+def history_frame_of(folder: Path) -> Frame:
+    """A row per finished epoch of the run in ``folder`` (from its last checkpoint)."""
+    history = load_history(str(folder))
+    configs = [event for event in read_events(folder / EVENTS_FILE) if is_config(event)]
+    unit = configs[-1].get("loss_unit", "token") if configs else "token"
+    chars = configs[-1].get("chars_per_token", 1.0) if configs else 1.0
+    rows = [
+        {
+            **metrics,
+            "val_bits_per_char": None
+            if metrics["val_loss"] is None
+            else (metrics["val_loss"] / (1.0 if unit == "char" else chars)) / math.log(2.0),
+        }
+        for metrics in history
+    ]
+    return _frame_maker()(rows, columns=list(HISTORY_COLUMNS))
+
+
+def score_frame_of(outcome: ScoreOutcome) -> Frame:
+    """A row per character of a per-character score.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` for an outcome without ``per_char`` (scored
+            with ``detail_level="summary"``).
+    """
+    if "per_char" not in outcome:
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            "score_frame needs per-character scores: score with detail_level='per_char'",
+        )
+    rows = [
+        {
+            "char": score["char"],
+            "surprisal_bits": score["surprisal_bits"],
+            "token_index": score["token_index"],
+            "rank": score["rank"],
+            "top_k": score.get("top_k"),
+        }
+        for score in outcome["per_char"]
+    ]
+    return _frame_maker()(rows, columns=list(SCORE_COLUMNS))

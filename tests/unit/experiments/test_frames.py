@@ -1,0 +1,85 @@
+"""DataFrames hold the same numbers as the outcomes they come from."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from model_trainer import api
+from model_trainer.core.contracts.model import ScoreOutcome
+from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.extras import require_extra
+from model_trainer.core.training.corpus import builtin_text
+from model_trainer.core.training.loop import load_history
+from model_trainer.notebook.frames import HISTORY_COLUMNS, SCORE_COLUMNS
+
+
+def test_frames_of_runs_history_and_scores(tmp_path: Path, runs: str) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(builtin_text()[:4000], encoding="utf-8")
+    job = api.train(
+        model_family="char_lstm",
+        model_size="tiny",
+        corpus_path=str(corpus),
+        num_epochs=2,
+        max_seq_len=16,
+        batch_size=8,
+        max_steps_per_epoch=3,
+        device="cpu",
+        runs_dir=runs,
+        show=False,
+        run_id="framed",
+    )
+    job.result()
+    assert api.runs_frame(runs_dir=runs).to_dict("records") == api.list_runs(runs_dir=runs)
+    history = load_history(str(Path(runs) / "framed"))
+    rows = api.history_frame(job, runs_dir=runs).to_dict("records")
+    assert isinstance(rows, list)
+    assert [list(row) for row in rows] == [list(HISTORY_COLUMNS)] * 2
+    for row, metrics in zip(rows, history, strict=True):
+        val = metrics["val_loss"]
+        assert val is not None
+        assert row == {**metrics, "val_bits_per_char": val / math.log(2.0)}
+    outcome = api.score(
+        "framed", text="def f(x):\n    return x\n", detail_level="per_char", top_k=2, runs_dir=runs
+    )
+    scores = api.score_frame(outcome)
+    assert len(scores) == outcome["num_chars"]
+    records = scores.to_dict("records")
+    assert isinstance(records, list)
+    assert {tuple(record) for record in records} == {SCORE_COLUMNS}
+    assert records == [
+        {
+            "char": s["char"],
+            "surprisal_bits": s["surprisal_bits"],
+            "token_index": s["token_index"],
+            "rank": s["rank"],
+            "top_k": s.get("top_k"),
+        }
+        for s in outcome.get("per_char", [])
+    ]
+
+
+def test_a_summary_score_has_no_frame(runs: str) -> None:
+    outcome: ScoreOutcome = {
+        "loss": 1.0,
+        "perplexity": math.e,
+        "bits_per_char": 1.0,
+        "num_tokens": 1,
+        "num_chars": 1,
+        "num_unknown_chars": 0,
+    }
+    with pytest.raises(ModelTrainerError, match="detail_level='per_char'") as caught:
+        api.score_frame(outcome)
+    assert caught.value.code == "INVALID_CONFIG"
+
+
+def test_a_missing_extra_names_what_needs_it_and_how_to_install_it() -> None:
+    with pytest.raises(
+        ModelTrainerError, match=r"a view needs no_such_module_here, which"
+    ) as caught:
+        require_extra("no_such_module_here", extra="views", needed_by="a view")
+    assert "pip install 'model-trainer[views]'" in caught.value.message
+    assert require_extra("math", extra="none", needed_by="a test") is math

@@ -1,0 +1,152 @@
+"""The sweep's live view, fed with the events of a real tiny sweep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from model_trainer import api
+from model_trainer.core.events.job_events import make_failed_event, make_progress_event
+from model_trainer.core.training.corpus import builtin_text
+from model_trainer.notebook.sweep_view import (
+    SweepBoard,
+    SweepConsole,
+    SweepPanel,
+    make_sweep_view,
+    sweep_png,
+    sweep_table_html,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> dict[str, object]:
+    path = tmp_path / "corpus.txt"
+    path.write_text(builtin_text()[:4000], encoding="utf-8")
+    return {
+        "model_family": "char_lstm",
+        "model_size": "tiny",
+        "num_epochs": 2,
+        "max_seq_len": 16,
+        "batch_size": 8,
+        "max_steps_per_epoch": 3,
+        "device": "cpu",
+        "corpus_path": str(path),
+    }
+
+
+def test_the_panel_draws_every_trial_sorted_by_its_best_value(
+    base: dict[str, object], runs: str
+) -> None:
+    shown: list[object] = []
+    stops: list[str] = []
+    panel = SweepPanel(
+        "view",
+        lambda: stops.append("stop"),
+        display=lambda obj, **_: shown.append(obj),
+        background=False,
+    )
+    panel.show()
+    assert shown == [panel.widget]
+    result = api.sweep(
+        base,
+        {"learning_rate": [1e-4, 1e-2]},
+        sweep_id="view",
+        runs_dir=runs,
+        show=False,
+        sinks=[panel],
+    ).result()
+    snapshot = panel.flush()
+    values = {t["run_id"]: t["value"] for t in result["trials"]}
+    assert [row["run_id"] for row in snapshot["trials"]] == sorted(
+        values, key=lambda run_id: values[run_id] or 0.0
+    )
+    assert snapshot["trials"][0]["run_id"] == result["best_run_id"]
+    for row in snapshot["trials"]:
+        assert row["state"] == "completed"
+        assert row["epochs"] == [1, 2]
+        assert row["best"] == pytest.approx(values[row["run_id"]])
+        assert row["params"].startswith("learning_rate=")
+    assert (snapshot["state"], snapshot["running"]) == ("completed", None)
+    assert bytes(panel.image.value).startswith(PNG_MAGIC)
+    assert "view-t00" in panel.table.value
+    assert panel.stop_button.disabled
+    panel.close()
+
+
+def test_stop_asks_once_and_the_running_trial_is_marked() -> None:
+    stops: list[str] = []
+    panel = SweepPanel("s", lambda: stops.append("stop"), display=lambda obj, **_: None)
+    panel.emit(
+        make_progress_event(
+            job_id="s",
+            user_id=0,
+            progress=0,
+            message="trial 1/2",
+            payload={"run_id": "s-t00", "index": 0, "params": {"seed": 1}},
+        )
+    )
+    panel.emit(make_progress_event(job_id="other", user_id=0, progress=0, message="x"))
+    snapshot = panel.board.snapshot()
+    assert snapshot["running"] == "s-t00"
+    assert '<tr style="font-weight:bold">' in sweep_table_html(snapshot)
+    assert sweep_png(snapshot).startswith(PNG_MAGIC)
+    panel.stop_button.click()
+    assert stops == ["stop"]
+    assert panel.stop_button.description == "Stopping..."
+    panel.emit(
+        make_failed_event(
+            job_id="s-t00",
+            user_id=0,
+            error_kind="user",
+            code="TRAINING_CANCELLED",
+            message="stopped",
+        )
+    )
+    panel.emit(
+        make_failed_event(
+            job_id="s", user_id=0, error_kind="user", code="TRAINING_CANCELLED", message="stopped"
+        )
+    )
+    snapshot = panel.board.snapshot()
+    assert [row["state"] for row in snapshot["trials"]] == ["stopped"]
+    assert snapshot["state"] == "stopped"
+
+
+def test_a_failed_trial_shows_its_code() -> None:
+    board = SweepBoard("f")
+    board.emit(
+        make_progress_event(
+            job_id="f", user_id=0, progress=0, message="t", payload={"run_id": "f-t00"}
+        )
+    )
+    board.emit(
+        make_failed_event(
+            job_id="f-t00", user_id=0, error_kind="user", code="CORPUS_EMPTY", message="short"
+        )
+    )
+    board.close()
+    assert [row["state"] for row in board.snapshot()["trials"]] == ["failed (CORPUS_EMPTY)"]
+    assert board.snapshot()["trials"][0]["params"] == ""
+
+
+def test_an_empty_board_draws_an_empty_chart() -> None:
+    assert sweep_png(SweepBoard("e").snapshot()).startswith(PNG_MAGIC)
+
+
+def test_the_view_is_a_panel_in_a_notebook_and_lines_elsewhere(
+    base: dict[str, object], runs: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shown: list[object] = []
+    panel = make_sweep_view(
+        lambda: None, "nb", notebook=True, display=lambda obj, **_: shown.append(obj)
+    )
+    assert isinstance(panel, SweepPanel)
+    assert shown == [panel.widget]
+    assert isinstance(make_sweep_view(lambda: None, "c", notebook=False), SweepConsole)
+    job = api.sweep(base, {"seed": [0]}, sweep_id="shown", runs_dir=runs)
+    job.result()
+    assert isinstance(job.view, SweepConsole)
+    assert "trial shown-t00 (seed=0): completed" in capsys.readouterr().err

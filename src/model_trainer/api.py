@@ -35,6 +35,7 @@ from model_trainer.core.contracts.model import (
     TrainOutcome,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerKind
+from model_trainer.core.data.memory import Corpus, save_corpus
 from model_trainer.core.distributed.launcher import launch_distributed as launch_torchrun
 from model_trainer.core.distributed.launcher import resume_distributed as resume_torchrun
 from model_trainer.core.errors import ModelTrainerError
@@ -104,6 +105,13 @@ def train(
     device: DeviceName = "auto",
     precision: Precision = "auto",
     compile: bool = False,
+    text_field: str = "text",
+    glob: str = "**/*.txt",
+    val_path: str | None = None,
+    dataset_split: str = "train",
+    val_split: str = "validation",
+    corpus: Corpus | None = None,
+    val_corpus: Corpus | None = None,
     run_id: str | None = None,
     runs_dir: str | None = None,
     show: bool = True,
@@ -113,7 +121,12 @@ def train(
 ) -> TrainJob:
     """Start training a run on a background thread; returns its handle at once.
 
-    The keywords up to ``compile`` are the fields of ``ModelTrainConfig``. With ``show``
+    The keywords up to ``val_split`` are the fields of ``ModelTrainConfig``. ``corpus``
+    (and ``val_corpus``) is a corpus held in memory, in place of ``corpus_path`` (and
+    ``val_path``): a ``str`` of text, a list of ``str`` documents, or a ``datasets.Dataset``
+    (or ``DatasetDict``, read at ``dataset_split``) whose ``text_field`` column holds the
+    text. It is saved by content under the runs folder (once per content), so ``resume``
+    and ``evaluate`` find it after a restart. With ``show``
     the run's progress is shown here: a live panel with a Stop button and charts in
     ``unit`` in a notebook, a text bar otherwise. ``sinks`` get every event too;
     ``registry`` knows the model families (add your own to a ``ModelRegistry``).
@@ -149,8 +162,21 @@ def train(
         "device": device,
         "precision": precision,
         "compile": compile,
+        "text_field": text_field,
+        "glob": glob,
+        "val_path": val_path,
+        "dataset_split": dataset_split,
+        "val_split": val_split,
     }
     settings = _settings(runs_dir)
+    if corpus is not None:
+        cfg["corpus_path"] = save_corpus(
+            corpus, settings, field="corpus", text_field=text_field, split=dataset_split
+        )
+    if val_corpus is not None:
+        cfg["val_path"] = save_corpus(
+            val_corpus, settings, field="val_corpus", text_field=text_field, split=val_split
+        )
     return start_train(
         cfg, settings, sinks=sinks, view=_view(show, unit), run_id=run_id, registry=registry
     )

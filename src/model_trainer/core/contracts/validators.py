@@ -80,6 +80,17 @@ def validate_model_train_config(
     _one_of("precision", cfg["precision"], _PRECISIONS)
     if not isinstance(cfg["compile"], bool):
         raise _bad("compile", cfg["compile"], "true or false")
+    names = {
+        "text_field": cfg["text_field"],
+        "glob": cfg["glob"],
+        "dataset_split": cfg["dataset_split"],
+        "val_split": cfg["val_split"],
+    }
+    for name, value in names.items():
+        if not value:
+            raise _bad(name, value, "a non-empty string")
+    if cfg["val_path"] == "":
+        raise _bad("val_path", cfg["val_path"], "a path, or null for none")
 
 
 def validate_score_config(cfg: ScoreConfig) -> None:

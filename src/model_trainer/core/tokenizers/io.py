@@ -9,6 +9,7 @@ Two file formats share the ``.json`` suffix and are told apart by their top-leve
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from model_trainer.core.contracts.tokenizer import TokenizerHandle, TokenizerKind
@@ -90,9 +91,20 @@ def train_tokenizer(kind: TokenizerKind, text: str, vocab_size: int) -> Tokenize
         ModelTrainerError: ``TOKENIZER_TRAIN_FAILED`` when ``text`` is empty, or for ``bpe``
             when ``vocab_size`` is below 258.
     """
+    return train_tokenizer_pieces(kind, [text], vocab_size)
+
+
+def train_tokenizer_pieces(
+    kind: TokenizerKind, pieces: Iterable[str], vocab_size: int
+) -> TokenizerHandle:
+    """Build a tokenizer of ``kind`` from a stream of text ``pieces``, read once.
+
+    Raises:
+        ModelTrainerError: as ``train_tokenizer``.
+    """
     from model_trainer.core.tokenizers.bpe import BPETokenizer
     from model_trainer.core.tokenizers.char import CharTokenizer
 
     if kind == "char":
-        return CharTokenizer.from_text(text)
-    return BPETokenizer.train(text, vocab_size)
+        return CharTokenizer.from_pieces(pieces)
+    return BPETokenizer.train_pieces(pieces, vocab_size)

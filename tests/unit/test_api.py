@@ -96,7 +96,7 @@ KEYWORD_FUNCTIONS: list[tuple[str, tuple[Field, ...], type[object], list[str]]] 
         "train",
         TRAIN_FIELDS,
         ModelTrainConfig,
-        ["run_id", "runs_dir", "show", "unit", "sinks", "registry"],
+        ["corpus", "val_corpus", "run_id", "runs_dir", "show", "unit", "sinks", "registry"],
     ),
     ("score", SCORE_FIELDS, ScoreConfig, ["runs_dir", "registry"]),
     ("generate", GENERATE_FIELDS, GenerateConfig, ["show", "runs_dir", "registry"]),

@@ -88,9 +88,31 @@ def test_a_separate_validation_corpus(tmp_path: Path) -> None:
 
 def test_a_bad_in_memory_corpus(tmp_path: Path) -> None:
     with pytest.raises(ModelTrainerError) as info:
-        _train(str(tmp_path / "runs"), "bad", [TEXT, None])
+        _train(str(tmp_path / "runs"), "bad", json.loads(json.dumps([TEXT, None])))
     assert info.value.message == "corpus: document 1 is a NoneType, not a str"
     empty = _train(str(tmp_path / "runs"), "empty", [])
     with pytest.raises(ModelTrainerError) as failed:
         empty.result()
     assert failed.value.code == "CORPUS_EMPTY"
+
+
+def test_evaluate_a_run_that_held_nothing_out(tmp_path: Path) -> None:
+    runs = str(tmp_path / "runs")
+    job = api.train(
+        model_family="fake",
+        model_size="tiny",
+        corpus=TEXT,
+        val_fraction=0.00001,
+        num_epochs=1,
+        max_seq_len=16,
+        batch_size=8,
+        max_steps_per_epoch=1,
+        device="cpu",
+        runs_dir=runs,
+        show=False,
+    )
+    job.result()
+    with pytest.raises(ModelTrainerError) as info:
+        api.evaluate(job, runs_dir=runs)
+    assert info.value.code == "INVALID_CONFIG"
+    assert "val_fraction=1e-05 holds out no whole character" in info.value.message

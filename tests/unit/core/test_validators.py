@@ -45,6 +45,11 @@ BAD_TRAIN: list[tuple[str, object]] = [
     ("device", "tpu"),
     ("precision", "fp8"),
     ("compile", "yes"),
+    ("text_field", ""),
+    ("glob", ""),
+    ("dataset_split", ""),
+    ("val_split", ""),
+    ("val_path", ""),
 ]
 
 

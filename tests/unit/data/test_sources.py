@@ -88,7 +88,7 @@ def test_not_utf8_names_the_absolute_byte_offset(tmp_path: Path) -> None:
 
 def test_a_character_cut_off_at_the_end_is_not_utf8(tmp_path: Path) -> None:
     file = tmp_path / "cut.txt"
-    file.write_bytes("ab".encode() + "é".encode()[:1])
+    file.write_bytes(b"ab" + "é".encode()[:1])
     assert "invalid byte 0xc3 at byte offset 2" in _error(file).message
 
 
@@ -145,6 +145,9 @@ def test_jsonl_rows(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert _docs(_open(file)) == DOCS
+    unended = tmp_path / "unended.jsonl"
+    unended.write_text('{"text": "a"}\n{"text": "b"}', encoding="utf-8")
+    assert _docs(_open(unended)) == ["a", "b"]
 
 
 def test_jsonl_bad_rows(tmp_path: Path) -> None:

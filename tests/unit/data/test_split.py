@@ -37,6 +37,7 @@ def test_char_slice_crosses_pieces() -> None:
     assert "".join(char_slice(["abc", "def", "gh"], 2, 7)) == "cdefg"
     assert list(char_slice(["abc", "def"], 3, 6)) == ["def"]
     assert list(char_slice(["abc", "def"], 0, 0)) == []
+    assert list(char_slice(["ab"], 1, 9)) == ["b"]
 
 
 def test_one_document_is_cut_as_split_text_cuts() -> None:

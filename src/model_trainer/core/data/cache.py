@@ -124,7 +124,7 @@ def encode_part(
                 tokens += 1
             started = True
             ids = encode_ids(encoder, piece).astype(dtype, copy=False)
-            out.write(ids.tobytes())
+            out.write(ids.data)
             tokens += ids.size
             chars += len(piece)
             if len(snippet) < SNIPPET_CHARS:

@@ -42,10 +42,11 @@ class CharTokenizer:
         self._pieces = ["", "", REPLACEMENT, *chars]
         self._json = json.dumps({"kind": "char", "version": 1, "chars": chars})
         self._id = hashlib.sha256(self._json.encode("utf-8")).hexdigest()[:12]
-        points = code_points("".join(chars))  # (chars,)
-        # One id per code point up to the largest known; the extra last slot is <unk>.
-        self._table = np.full(int(points.max()) + 2, UNK_ID, dtype=np.uint32)
-        self._table[points] = np.arange(len(SPECIAL_TEXTS), len(self._pieces), dtype=np.uint32)
+        # The id of every code point, <unk> for those outside the vocabulary.
+        self._table = np.full(CODE_POINTS, UNK_ID, dtype=np.uint32)  # (code points,)
+        self._table[code_points("".join(chars))] = np.arange(
+            len(SPECIAL_TEXTS), len(self._pieces), dtype=np.uint32
+        )
 
     @classmethod
     def from_text(cls, text: str) -> CharTokenizer:
@@ -156,8 +157,7 @@ class CharTokenizer:
 
     def encode_array(self, text: str) -> npt.NDArray[np.uint32]:
         """The ids of ``text`` as one array ``(chars,)``, by a vectorised table lookup."""
-        table = self._table
-        return table[np.minimum(code_points(text), len(table) - 1)]
+        return self._table[code_points(text)]
 
     def decode(self, ids: list[int]) -> str:
         """Return the text of ``ids``: ``<unk>`` as U+FFFD, ``<pad>`` and end-of-text as nothing.

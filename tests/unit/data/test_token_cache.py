@@ -194,7 +194,11 @@ def test_safe_pieces_encode_as_the_whole_text() -> None:
     pieces = list(safe_pieces(blocks))
     assert "".join(pieces) == text
     assert [i for piece in pieces for i in tokenizer.encode(piece)] == tokenizer.encode(text)
-    assert list(safe_pieces(["no newline", " at all"])) == ["no newline at all"]
+    assert list(safe_pieces(["one-line", "-text", " then\r\n", "more"])) == [
+        "one-line-text then",
+        "\r\nmore",
+    ]
+    assert list(safe_pieces(["  ", "\n\n"])) == ["  \n\n"]
 
 
 def test_stage_events_emit_each_whole_percent_once() -> None:

@@ -38,9 +38,10 @@ PAD_TEXT = "<pad>"
 MIN_VOCAB_SIZE = 256 + 2
 CHUNK_CHARS = 4096
 
-# A newline right after a printable ASCII character always starts a new pre-token, so text
-# cut there encodes exactly as the whole text does.
-_CUT = re.compile(r"(?<=[!-~])\n")
+# A line end or a space right after a printable ASCII character (not a space) always starts
+# a new pre-token, so text cut there encodes exactly as the whole text does.
+CUT_BEFORE = "\n\r "
+_CUT = re.compile(r"(?<=[!-~])[\n\r ]")
 
 
 @cache
@@ -60,8 +61,9 @@ def byte_alphabet() -> dict[str, int]:
 def chunk_text(text: str, min_chars: int) -> list[str]:
     """Cut ``text`` into pieces of at least ``min_chars`` characters (the last may be shorter).
 
-    Cuts fall only before a newline that follows a printable ASCII character, where a
-    pre-token always ends, so encoding the pieces apart gives the ids of the whole text.
+    Cuts fall only before a line end or a space that follows a printable ASCII character,
+    where a pre-token always ends, so encoding the pieces apart gives the ids of the whole
+    text.
     """
     pieces: list[str] = []
     start = 0
@@ -75,7 +77,7 @@ def chunk_text(text: str, min_chars: int) -> list[str]:
 def last_cut(text: str) -> int:
     """The last place ``chunk_text`` may cut ``text`` at (0 when there is none)."""
     end = len(text)
-    while (at := text.rfind("\n", 0, end)) > 0:
+    while (at := max(text.rfind(char, 0, end) for char in CUT_BEFORE)) > 0:
         if "!" <= text[at - 1] <= "~":
             return at
         end = at

@@ -1,6 +1,6 @@
 """A run's data: its split, its tokenizer and its ids, each made once and then cached.
 
-A run calls, in order: ``open_run_source`` (resolves the paths, reads no text),
+A run calls, in order: ``RunSource`` (resolves the paths, reads no text),
 ``run_tokenizer`` (trained on the training part, streamed, or read from the cache) and
 ``prepare_run_data`` (each part's ids, memory-mapped). A second run on the same source and
 tokenizer reads every one of them from the cache.

@@ -38,6 +38,7 @@ from model_trainer.core.contracts.model import (
     TrainOutcome,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerKind
+from model_trainer.core.data.memory import Corpus, save_corpus
 from model_trainer.core.distributed.launcher import launch_distributed as launch_torchrun
 from model_trainer.core.distributed.launcher import resume_distributed as resume_torchrun
 from model_trainer.core.errors import ModelTrainerError
@@ -120,6 +121,13 @@ def train(
     epoch_eval_max_tokens: int = 0,
     early_stopping_patience: int = 0,
     early_stopping_min_delta: float = 0.0,
+    text_field: str = "text",
+    glob: str = "**/*.txt",
+    val_path: str | None = None,
+    dataset_split: str = "train",
+    val_split: str = "validation",
+    corpus: Corpus | None = None,
+    val_corpus: Corpus | None = None,
     run_id: str | None = None,
     runs_dir: str | None = None,
     show: bool = True,
@@ -130,13 +138,17 @@ def train(
 ) -> TrainJob:
     """Start training a run on a background thread; returns its handle at once.
 
-    The keywords up to ``early_stopping_min_delta`` are the fields of
-    ``ModelTrainConfig``. With ``show`` the run's progress is shown here: a live panel
-    with a Stop button and charts in ``unit`` in a notebook, a text bar otherwise.
-    ``sinks`` get every event too; ``registry`` knows the model families (add your own
-    to a ``ModelRegistry``). With ``tensorboard`` the run's metrics are also written as
-    TensorBoard files in its folder (``tensorboard --logdir runs``; the ``tensorboard``
-    extra).
+    The keywords up to ``val_split`` are the fields of ``ModelTrainConfig``. ``corpus``
+    (and ``val_corpus``) is a corpus held in memory, in place of ``corpus_path`` (and
+    ``val_path``): a ``str`` of text, a list of ``str`` documents, or a ``datasets.Dataset``
+    (or ``DatasetDict``, read at ``dataset_split``) whose ``text_field`` column holds the
+    text. It is saved by content under the runs folder (once per content), so ``resume``
+    and ``evaluate`` find it after a restart. With ``show`` the run's progress is shown
+    here: a live panel with a Stop button and charts in ``unit`` in a notebook, a text bar
+    otherwise. ``sinks`` get every event too; ``registry`` knows the model families (add
+    your own to a ``ModelRegistry``). With ``tensorboard`` the run's metrics are also
+    written as TensorBoard files in its folder (``tensorboard --logdir runs``; the
+    ``tensorboard`` extra).
 
     Use the handle: ``job.result()`` waits for the ``TrainOutcome``, ``job.cancel()`` stops
     the run at its next step with a checkpoint, ``job.run_id`` names it for ``resume``,
@@ -173,9 +185,22 @@ def train(
         "epoch_eval_max_tokens": epoch_eval_max_tokens,
         "early_stopping_patience": early_stopping_patience,
         "early_stopping_min_delta": early_stopping_min_delta,
+        "text_field": text_field,
+        "glob": glob,
+        "val_path": val_path,
+        "dataset_split": dataset_split,
+        "val_split": val_split,
     }
     settings = _settings(runs_dir)
     boards = (TensorBoardSink(settings["runs_dir"]),) if tensorboard else ()
+    if corpus is not None:
+        cfg["corpus_path"] = save_corpus(
+            corpus, settings, field="corpus", text_field=text_field, split=dataset_split
+        )
+    if val_corpus is not None:
+        cfg["val_path"] = save_corpus(
+            val_corpus, settings, field="val_corpus", text_field=text_field, split=val_split
+        )
     return start_train(
         cfg,
         settings,
@@ -307,6 +332,11 @@ def lr_find(
     epoch_eval_max_tokens: int = 0,
     early_stopping_patience: int = 0,
     early_stopping_min_delta: float = 0.0,
+    text_field: str = "text",
+    glob: str = "**/*.txt",
+    val_path: str | None = None,
+    dataset_split: str = "train",
+    val_split: str = "validation",
     start_lr: float = 1e-6,
     end_lr: float = 1.0,
     num_steps: int = 60,
@@ -320,7 +350,7 @@ def lr_find(
 ) -> JobHandle[LrFindResult]:
     """Search a learning rate for a run of this config; returns the job's handle at once.
 
-    The keywords up to ``early_stopping_min_delta`` are ``train``'s. A fresh model trains
+    The keywords up to ``val_split`` are ``train``'s. A fresh model trains
     for at most ``num_steps`` updates while the learning rate grows geometrically from
     ``start_lr`` to ``end_lr``, stopping early when the loss explodes (``diverge_factor``
     times its lowest); nothing is saved. ``job.result()`` is an ``LrFindResult`` (rates,
@@ -359,6 +389,11 @@ def lr_find(
         "epoch_eval_max_tokens": epoch_eval_max_tokens,
         "early_stopping_patience": early_stopping_patience,
         "early_stopping_min_delta": early_stopping_min_delta,
+        "text_field": text_field,
+        "glob": glob,
+        "val_path": val_path,
+        "dataset_split": dataset_split,
+        "val_split": val_split,
     }
     ramp: LrRamp = {
         "start_lr": start_lr,

@@ -91,7 +91,7 @@ def test_two_ranks_train_one_model_like_one_process(
     first, second = (hashes / "rank-0").read_text(), (hashes / "rank-1").read_text()
     assert first == second
     runs = Path(settings["runs_dir"])
-    assert [path.name for path in runs.iterdir()] == ["pair"]
+    assert [path.name for path in runs.iterdir() if path.name[0] != "."] == ["pair"]
     manifest = read_manifest(str(runs / "pair"))
     assert (manifest["world_size"], manifest["global_batch_size"]) == (2, 16)
     losses = epoch_losses(runs / "pair")
@@ -115,6 +115,6 @@ def test_the_command_line_under_torchrun(tmp_path: Path, corpus: Path, settings:
     assert done.returncode == 0, done.stderr[-3000:]
     outcome = json.loads(done.stdout)
     assert (outcome["epochs_completed"], outcome["steps"], outcome["cancelled"]) == (1, 10, False)
-    (folder,) = runs.iterdir()
+    (folder,) = [path for path in runs.iterdir() if path.name[0] != "."]
     assert outcome["out_dir"] == str(folder)
     assert read_manifest(str(folder))["world_size"] == 2

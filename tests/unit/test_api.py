@@ -103,7 +103,17 @@ KEYWORD_FUNCTIONS: list[tuple[str, tuple[Field, ...], type[object], list[str]]] 
         "train",
         TRAIN_FIELDS,
         ModelTrainConfig,
-        ["run_id", "runs_dir", "show", "unit", "sinks", "registry", "tensorboard"],
+        [
+            "corpus",
+            "val_corpus",
+            "run_id",
+            "runs_dir",
+            "show",
+            "unit",
+            "sinks",
+            "registry",
+            "tensorboard",
+        ],
     ),
     (
         "lr_find",

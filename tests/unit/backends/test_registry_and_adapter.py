@@ -100,7 +100,7 @@ def test_each_family_learns_saves_evaluates_scores_and_samples(
     prepared = backend.prepare(cfg, settings, tokenizer=tokenizer)
     seen: list[EpochMetrics] = []
     run_dir = tmp_path / "run"
-    data = load_data(cfg, settings, prepared["tok_for_dataset"])
+    data = load_data(cfg, settings, prepared["tokenizer"])
     outcome = backend.train(cfg, prepared=prepared, context=_context(run_dir, settings, data, seen))
     assert outcome["epochs_completed"] == epochs
     assert not outcome["cancelled"]

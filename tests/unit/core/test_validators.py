@@ -47,6 +47,11 @@ BAD_TRAIN: list[tuple[str, object]] = [
     ("compile", "yes"),
     ("eval_max_tokens", -1),
     ("epoch_eval_max_tokens", -1),
+    ("text_field", ""),
+    ("glob", ""),
+    ("dataset_split", ""),
+    ("val_split", ""),
+    ("val_path", ""),
 ]
 
 

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import settings as examples
@@ -318,3 +319,34 @@ def test_load_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ModelTrainerError) as info:
         BPETokenizer.load(str(tmp_path / "none.json"))
     assert info.value.code == "TOKENIZER_NOT_FOUND"
+
+
+def test_training_streams_pieces_read_once() -> None:
+    read: list[int] = []
+
+    def pieces() -> Iterator[str]:
+        for start in range(0, len(SAMPLE), 1000):
+            read.append(start)
+            yield SAMPLE[start : start + 1000]
+
+    tokenizer = BPETokenizer.train_pieces(pieces(), 300)
+    assert read == list(range(0, len(SAMPLE), 1000))
+    assert tokenizer.vocab_size == 300
+    assert tokenizer.decode(tokenizer.encode(SAMPLE)) == SAMPLE
+
+
+def test_a_surrogate_in_a_later_piece_stops_training() -> None:
+    with pytest.raises(ModelTrainerError) as info:
+        BPETokenizer.train_pieces([SAMPLE, "bad \ud800"], 300)
+    assert info.value.code == "INVALID_CONFIG"
+    assert "lone surrogate U+D800" in info.value.message
+    with pytest.raises(ModelTrainerError) as empty:
+        BPETokenizer.train_pieces(["", ""], 300)
+    assert empty.value.code == "TOKENIZER_TRAIN_FAILED"
+
+
+def test_encode_array_is_encode() -> None:
+    tokenizer = BPETokenizer.train(SAMPLE, 300)
+    ids = tokenizer.encode_array(SAMPLE)
+    assert ids.dtype == np.uint32
+    assert ids.tolist() == tokenizer.encode(SAMPLE)

@@ -5,6 +5,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import settings as examples
@@ -135,3 +136,18 @@ def test_encodes_the_builtin_corpus_fast() -> None:
     assert len(ids) == len(text)
     assert tok.count_unknown(text) == 0
     assert seconds < 1.0
+
+
+def test_from_pieces_is_from_text_of_their_join() -> None:
+    pieces = ["héllo ", "wörld", "", "\ud800 東京"]
+    assert CharTokenizer.from_pieces(pieces).chars == CharTokenizer.from_text("".join(pieces)).chars
+    with pytest.raises(ModelTrainerError) as info:
+        CharTokenizer.from_pieces(["", ""])
+    assert info.value.code == "TOKENIZER_TRAIN_FAILED"
+
+
+def test_encode_array_is_a_table_lookup() -> None:
+    tok = CharTokenizer.from_text("abc\ud800")
+    ids = tok.encode_array("cab\ud800z\U0001f600")
+    assert ids.dtype == np.uint32
+    assert ids.tolist() == [5, 3, 4, 6, tok.unk_id, tok.unk_id]

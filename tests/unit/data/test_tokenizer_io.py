@@ -4,11 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.tokenizers.bpe import BPETokenizer
 from model_trainer.core.tokenizers.char import CharTokenizer
-from model_trainer.core.tokenizers.io import TRAINED_KEPT, load_tokenizer, train_tokenizer
+from model_trainer.core.tokenizers.io import load_tokenizer, train_tokenizer
 from model_trainer.core.training.corpus import builtin_text
 
 SAMPLE = builtin_text()[:4000]
@@ -24,40 +23,6 @@ def test_train_bpe() -> None:
     tok = train_tokenizer("bpe", SAMPLE, 280)
     assert isinstance(tok, BPETokenizer)
     assert tok.vocab_size == 280
-
-
-def test_a_tokenizer_trained_again_on_the_same_text_is_the_same_one() -> None:
-    bpe = train_tokenizer("bpe", SAMPLE, 281)
-    assert train_tokenizer("bpe", SAMPLE, 281) is bpe
-    assert train_tokenizer("bpe", SAMPLE, 282) is not bpe
-    assert train_tokenizer("bpe", SAMPLE + "x", 281) is not bpe
-    char = train_tokenizer("char", SAMPLE, 281)
-    assert char is not bpe
-    assert train_tokenizer("char", SAMPLE, 5) is char
-
-
-def test_only_the_newest_trained_tokenizers_are_kept() -> None:
-    first = train_tokenizer("char", "kept first", 0)
-    for index in range(TRAINED_KEPT):
-        train_tokenizer("char", f"filler {index}", 0)
-    again = train_tokenizer("char", "kept first", 0)
-    assert again is not first
-    assert again.tokenizer_id == first.tokenizer_id
-
-
-@pytest.mark.parametrize("kind", ["char", "bpe"])
-def test_load_detects_the_kind(tmp_path: Path, kind: str) -> None:
-    tok: TokenizerHandle = (
-        train_tokenizer("char", SAMPLE, 0)
-        if kind == "char"
-        else train_tokenizer("bpe", SAMPLE, 280)
-    )
-    path = tmp_path / "tokenizer.json"
-    tok.save(str(path))
-    back = load_tokenizer(str(path))
-    assert back.kind == kind
-    assert back.tokenizer_id == tok.tokenizer_id
-    assert back.encode_offsets(SAMPLE[:300]) == tok.encode_offsets(SAMPLE[:300])
 
 
 def test_missing_file(tmp_path: Path) -> None:

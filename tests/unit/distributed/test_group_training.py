@@ -96,7 +96,7 @@ class Trial:
         resume: bool = False,
     ) -> TrainOutcome:
         model = self.prepared(cfg) if prepared is None else prepared
-        data = load_data(cfg, self.settings, model["tok_for_dataset"])
+        data = load_data(cfg, self.settings, model["tokenizer"])
         context = driver.context(self.root / name, self.settings, data, resume=resume)
         if listen:
             context["callbacks"]["evaluated"] = driver.on_eval

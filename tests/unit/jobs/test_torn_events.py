@@ -91,4 +91,6 @@ def test_a_run_reports_its_resources_in_the_config_event(
         "optimal_threads": 1,
     }
     assert config.get("optimal_workers") == 0
-    assert read_events(Path(handle.run_dir) / "events.jsonl")[1] == config
+    assert [e for e in read_events(Path(handle.run_dir) / "events.jsonl") if is_config(e)] == [
+        config
+    ]

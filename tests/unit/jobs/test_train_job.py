@@ -15,7 +15,7 @@ from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import ModelTrainConfig, PreparedLMModel
-from model_trainer.core.contracts.tokenizer import Encoder, TokenizerHandle
+from model_trainer.core.contracts.tokenizer import TokenizerHandle, TokenizerKind
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import CallbackSink, ListSink
@@ -63,10 +63,24 @@ def fast(settings: Settings) -> Settings:
     return {**settings, "progress_interval_s": 0.0}
 
 
+def _data_stage(event: Event) -> str | None:
+    """The data stage a progress event reports (tokenizer, encoding), else None."""
+    if event["type"] == "trainer.job.progress.v1" and not event["message"].startswith("epoch"):
+        return event["message"]
+    return None
+
+
 def _types(events: list[Event]) -> list[str]:
-    return [event["type"] for event in events]
+    """The event types in order, the data stages' progress left out (see ``_stages``)."""
+    return [event["type"] for event in events if _data_stage(event) is None]
 
 
+def _stages(events: list[Event]) -> list[str]:
+    """Each data stage once, in the order the events report them."""
+    return list(dict.fromkeys(stage for event in events if (stage := _data_stage(event))))
+
+
+FRESH_STAGES = ["training the char tokenizer", "encoding the train split", "encoding the val split"]
 EPOCH = [
     *["trainer.metrics.progress.v1"] * STEPS,
     "trainer.metrics.epoch.v1",
@@ -100,8 +114,9 @@ def test_train_job_runs_in_the_background_and_records_the_run(
         "trainer.metrics.completed.v1",
         "trainer.job.completed.v1",
     ]
+    assert _stages(sink.events) == FRESH_STAGES
     assert read_events(folder / "events.jsonl") == sink.events
-    config = sink.events[1]
+    (config,) = [event for event in sink.events if event["type"] == "trainer.metrics.config.v1"]
     assert config == {
         **config,
         "model_family": "char_lstm",
@@ -348,10 +363,10 @@ def test_validations_inside_an_epoch_are_eval_events_as_they_happen(
         }
 
 
-class CountingEncoder:
-    """The dataset encoder of a run, counting the characters it is asked to encode."""
+class CountingTokenizer:
+    """A run's tokenizer, counting the characters it is asked to encode."""
 
-    def __init__(self, inner: Encoder) -> None:
+    def __init__(self, inner: TokenizerHandle) -> None:
         self.inner = inner
         self.texts: list[int] = []
 
@@ -362,17 +377,50 @@ class CountingEncoder:
     def decode(self, ids: list[int]) -> str:
         return self.inner.decode(ids)
 
+    @property
+    def kind(self) -> TokenizerKind:
+        return self.inner.kind
+
+    @property
+    def tokenizer_id(self) -> str:
+        return self.inner.tokenizer_id
+
+    @property
+    def vocab_size(self) -> int:
+        return self.inner.vocab_size
+
+    @property
+    def eos_id(self) -> int:
+        return self.inner.eos_id
+
+    @property
+    def pad_id(self) -> int:
+        return self.inner.pad_id
+
+    @property
+    def unk_id(self) -> int | None:
+        return self.inner.unk_id
+
+    def encode_offsets(self, text: str) -> list[tuple[int, int, int]]:
+        return self.inner.encode_offsets(text)
+
+    def id_to_text(self, token_id: int) -> str:
+        return self.inner.id_to_text(token_id)
+
+    def save(self, path: str) -> None:
+        self.inner.save(path)
+
 
 def test_the_corpus_is_encoded_once_per_run(settings: Settings) -> None:
-    counters: list[CountingEncoder] = []
+    counters: list[CountingTokenizer] = []
     funcs = family_functions(FAKE_PARTS)
     prepare = funcs["prepare"]
 
     def counted(cfg: FamilyConfig[FakeShape], s: Settings, tok: TokenizerHandle) -> PreparedLMModel:
         prepared = prepare(cfg, s, tok)
-        counter = CountingEncoder(prepared["tok_for_dataset"])
+        counter = CountingTokenizer(prepared["tokenizer"])
         counters.append(counter)
-        return {**prepared, "tok_for_dataset": counter}
+        return {**prepared, "tokenizer": counter}
 
     registry = ModelRegistry(
         {
@@ -392,8 +440,16 @@ def test_the_corpus_is_encoded_once_per_run(settings: Settings) -> None:
         eval_every_steps=1,
         device="cpu",
     )
-    start_train(cfg, settings, run_id="once", registry=registry).result()
-    (counter,) = counters
-    train_chars, val_chars = counter.texts
-    assert train_chars + val_chars == len(builtin_text())
-    assert val_chars == round(len(builtin_text()) * cfg["val_fraction"])
+    first = start_train(cfg, settings, run_id="once", registry=registry)
+    first.result()
+    again = start_train(cfg, settings, run_id="again", registry=registry)
+    again.result()
+    fresh, cached = counters
+    # Each character of the corpus is encoded once, by the first run only; after it both
+    # runs encode the same few texts for their reports (a scored snippet, a prompt).
+    report = cached.texts
+    assert sum(report) < 1000
+    assert fresh.texts[len(fresh.texts) - len(report) :] == report
+    assert sum(fresh.texts[: len(fresh.texts) - len(report)]) == len(builtin_text())
+    assert _stages(first.events) == FRESH_STAGES
+    assert _stages(again.events) == []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 from hypothesis import assume, given
@@ -9,7 +12,7 @@ from hypothesis import strategies as st
 
 from model_trainer.core.contracts.tokenizer import Encoder
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.dataset import TokenWindows, encode_corpus
+from model_trainer.core.training.dataset import TokenWindows, encode_corpus, encode_data
 
 
 class CountingEncoder:
@@ -34,6 +37,27 @@ def test_encode_corpus_is_one_contiguous_int64_tensor() -> None:
     assert ids.is_contiguous()
     assert ids.tolist() == [ord(c) for c in "hello world"]
     assert encoder.calls == 1
+
+
+def test_encode_data_encodes_each_split_once() -> None:
+    encoder = CountingEncoder()
+    data = encode_data("abc", "de", encoder)
+    assert data["train_ids"].tolist() == [97, 98, 99]
+    assert data["val_ids"] is not None
+    assert data["val_ids"].tolist() == [100, 101]
+    assert encode_data("abc", "", encoder)["val_ids"] is None
+    assert encoder.calls == 3
+
+
+def test_windows_of_a_uint16_token_file_are_int64(tmp_path: Path) -> None:
+    path = tmp_path / "ids.bin"
+    np.arange(41, dtype=np.uint16).tofile(path)
+    ids = torch.from_numpy(np.memmap(path, dtype=np.uint16, mode="c"))
+    windows = TokenWindows(ids, seq_len=4, batch_size=3, seed=0, shuffle=False)
+    inputs, targets = next(windows.batches(0))
+    assert inputs.dtype == targets.dtype == torch.int64
+    assert inputs.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    assert targets[0].tolist() == [1, 2, 3, 4]
 
 
 def test_encoder_protocol_is_met() -> None:

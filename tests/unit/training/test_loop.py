@@ -187,7 +187,7 @@ class Lab:
         return run_training(model, cfg, context)
 
     def data(self, cfg: ModelTrainConfig, prepared: PreparedLMModel) -> TrainData:
-        return load_data(cfg, self.settings, prepared["tok_for_dataset"])
+        return load_data(cfg, self.settings, prepared["tokenizer"])
 
     def latest(self, name: str) -> Checkpoint:
         checkpoint = load_latest_checkpoint(checkpoint_dir(self.run_dir(name)))

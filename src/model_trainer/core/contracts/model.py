@@ -55,6 +55,11 @@ class ModelTrainConfig(TypedDict):
     epoch_eval_max_tokens: int
     early_stopping_patience: int
     early_stopping_min_delta: float
+    text_field: str
+    glob: str
+    val_path: str | None
+    dataset_split: str
+    val_split: str
 
 
 class ScoreConfig(TypedDict):
@@ -268,7 +273,11 @@ class TrainingCallbacks(TypedDict):
 
 
 class TrainData(TypedDict):
-    """A run's corpus, encoded once: the training ids and the validation ids, if any."""
+    """A run's corpus, encoded once: the training ids and the validation ids, if any.
+
+    The ids may be of any integer dtype (a memory-mapped ``uint16`` or ``uint32`` token
+    file); batches are gathered from them as ``int64``.
+    """
 
     train_ids: Tensor  # (N,)
     val_ids: Tensor | None  # (M,)

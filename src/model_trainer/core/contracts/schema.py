@@ -35,7 +35,9 @@ TRAIN_FIELDS: Final[tuple[Field, ...]] = (
     _field("model_family", "char_lstm", "model family: char_lstm, gpt2 or another registered"),
     _field("model_size", "small", "size of the family's model, e.g. tiny, small"),
     _field(
-        "corpus_path", BUILTIN_CORPUS, f"a text file, a folder of .txt files or {BUILTIN_CORPUS}"
+        "corpus_path",
+        BUILTIN_CORPUS,
+        f"a text file, a folder, a .jsonl/.csv/.parquet file, a saved dataset or {BUILTIN_CORPUS}",
     ),
     _field("tokenizer_kind", "char", "tokenizer: characters or byte-pair encoding"),
     _field("vocab_size", 512, "BPE vocabulary size (at least 260)"),
@@ -73,6 +75,11 @@ TRAIN_FIELDS: Final[tuple[Field, ...]] = (
         "stop after N epochs without a better validation loss (0: never)",
     ),
     _field("early_stopping_min_delta", 0.0, "how much lower a validation loss must be to count"),
+    _field("text_field", "text", "the text column of a .jsonl/.csv/.parquet file or dataset"),
+    _field("glob", "**/*.txt", "the files of a corpus folder that are read (recursive)"),
+    _field("val_path", None, "a separate validation corpus (default: hold out val_fraction)"),
+    _field("dataset_split", "train", "the split of a saved DatasetDict to train on"),
+    _field("val_split", "validation", "the split of a saved DatasetDict at val_path"),
 )
 
 SCORE_FIELDS: Final[tuple[Field, ...]] = (

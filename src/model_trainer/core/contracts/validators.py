@@ -84,6 +84,17 @@ def validate_model_train_config(
     _at_least("epoch_eval_max_tokens", cfg["epoch_eval_max_tokens"], 0)
     _at_least("early_stopping_patience", cfg["early_stopping_patience"], 0)
     _non_negative("early_stopping_min_delta", cfg["early_stopping_min_delta"])
+    names = {
+        "text_field": cfg["text_field"],
+        "glob": cfg["glob"],
+        "dataset_split": cfg["dataset_split"],
+        "val_split": cfg["val_split"],
+    }
+    for name, value in names.items():
+        if not value:
+            raise _bad(name, value, "a non-empty string")
+    if cfg["val_path"] == "":
+        raise _bad("val_path", cfg["val_path"], "a path, or null for none")
 
 
 def validate_score_config(cfg: ScoreConfig) -> None:

@@ -97,7 +97,7 @@ class _FollowerWork:
         context: TrainContext = {
             "run_dir": str(self.folder),
             "resume": self.resume,
-            "data": load_data(self.cfg, self.settings, prepared["tok_for_dataset"]),
+            "data": load_data(self.cfg, self.settings, prepared["tokenizer"]),
             "callbacks": {
                 "heartbeat": _ignore,
                 "cancelled": control.cancelled,

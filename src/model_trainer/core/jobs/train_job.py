@@ -38,6 +38,13 @@ from model_trainer.core.contracts.model import (
 )
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.contracts.validators import validate_model_train_config
+from model_trainer.core.data.prepare import (
+    RunSource,
+    Stage,
+    prepare_run_data,
+    run_tokenizer,
+    stage_events,
+)
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import read_events
 from model_trainer.core.events.job_events import make_progress_event
@@ -63,10 +70,9 @@ from model_trainer.core.jobs.run_store import (
     validate_run_id,
 )
 from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory
-from model_trainer.core.tokenizers.io import load_tokenizer, train_tokenizer
+from model_trainer.core.tokenizers.io import load_tokenizer
 from model_trainer.core.training.checkpoint import STATE_FILE, latest_name, read_meta
-from model_trainer.core.training.corpus import load_corpus, split_text
-from model_trainer.core.training.dataset import encode_data, plan_training
+from model_trainer.core.training.dataset import plan_training
 from model_trainer.core.training.device import available_device, resolve_precision
 from model_trainer.core.training.loss import loss_unit_of
 from model_trainer.core.training.manifest import (
@@ -125,20 +131,18 @@ class _TrainWork:
         cfg = self.cfg
         if self.settings["num_threads"] > 0:
             torch.set_num_threads(self.settings["num_threads"])
-        # The corpus is read, split and encoded once; the loop gets the ids.
-        train_text, val_text = split_text(
-            load_corpus(cfg["corpus_path"], self.settings), cfg["val_fraction"]
-        )
-        tokenizer = self._tokenizer(train_text)
+        # The corpus is split, and each part encoded, once per source and tokenizer (cached).
+        source = RunSource(cfg, self.settings)
+        stage = stage_events(control.emit, job_id=control.job_id, user_id=control.user_id)
+        tokenizer = self._tokenizer(source, stage)
         self.recorder.heartbeat(time.time())
         backend = self.registry.get(cfg["model_family"])
         prepared = backend.prepare(cfg, self.settings, tokenizer=tokenizer)
         control.set_prepared(prepared)
-        data = encode_data(train_text, val_text, prepared["tok_for_dataset"])
-        measured = data["train_ids"] if data["val_ids"] is None else data["val_ids"]
-        chars_per_token = len(val_text or train_text) / max(measured.numel(), 1)
-        snippet = (val_text or train_text)[:SNIPPET_CHARS]
-        del train_text, val_text
+        run_data = prepare_run_data(source, prepared["tokenizer"], stage)
+        data = run_data["data"]
+        chars_per_token = run_data["chars_per_token"]
+        snippet = run_data["snippet"][:SNIPPET_CHARS]
         plan = plan_training(data["train_ids"].numel(), cfg, self.world_size)
         self.loss_unit = loss_unit_of(tokenizer)
         control.emit(
@@ -204,11 +208,11 @@ class _TrainWork:
         )
         return outcome
 
-    def _tokenizer(self, train_text: str) -> TokenizerHandle:
+    def _tokenizer(self, source: RunSource, stage: Stage) -> TokenizerHandle:
         path = str(self.folder / TOKENIZER_FILE)
         if self.resume:
             return load_tokenizer(path)
-        tokenizer = train_tokenizer(self.cfg["tokenizer_kind"], train_text, self.cfg["vocab_size"])
+        tokenizer = run_tokenizer(source, self.cfg["tokenizer_kind"], self.cfg["vocab_size"], stage)
         tokenizer.save(path)
         return tokenizer
 

@@ -19,11 +19,14 @@ never reads them: the shape of a loaded file is checked on its JSON instead.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from model_trainer.core.contracts.tokenizer import TokenizerKind
@@ -35,9 +38,10 @@ PAD_TEXT = "<pad>"
 MIN_VOCAB_SIZE = 256 + 2
 CHUNK_CHARS = 4096
 
-# A newline right after a printable ASCII character always starts a new pre-token, so text
-# cut there encodes exactly as the whole text does.
-_CUT = re.compile(r"(?<=[!-~])\n")
+# A line end or a space right after a printable ASCII character (not a space) always starts
+# a new pre-token, so text cut there encodes exactly as the whole text does.
+CUT_BEFORE = "\n\r "
+_CUT = re.compile(r"(?<=[!-~])[\n\r ]")
 
 
 @cache
@@ -57,8 +61,9 @@ def byte_alphabet() -> dict[str, int]:
 def chunk_text(text: str, min_chars: int) -> list[str]:
     """Cut ``text`` into pieces of at least ``min_chars`` characters (the last may be shorter).
 
-    Cuts fall only before a newline that follows a printable ASCII character, where a
-    pre-token always ends, so encoding the pieces apart gives the ids of the whole text.
+    Cuts fall only before a line end or a space that follows a printable ASCII character,
+    where a pre-token always ends, so encoding the pieces apart gives the ids of the whole
+    text.
     """
     pieces: list[str] = []
     start = 0
@@ -67,6 +72,33 @@ def chunk_text(text: str, min_chars: int) -> list[str]:
         start = match.start()
     pieces.append(text[start:])
     return pieces
+
+
+def last_cut(text: str) -> int:
+    """The last place ``chunk_text`` may cut ``text`` at (0 when there is none)."""
+    end = len(text)
+    while (at := max(text.rfind(char, 0, end) for char in CUT_BEFORE)) > 0:
+        if "!" <= text[at - 1] <= "~":
+            return at
+        end = at
+    return 0
+
+
+def safe_pieces(pieces: Iterable[str]) -> Iterator[str]:
+    """Re-cut a stream of text pieces at the places ``chunk_text`` cuts at.
+
+    Encoding the pieces this yields one by one gives the ids of their whole text; a piece
+    without such a place is carried over and joined to the next.
+    """
+    carry = ""
+    for piece in pieces:
+        text = carry + piece
+        cut = last_cut(text)
+        if cut:
+            yield text[:cut]
+        carry = text[cut:]
+    if carry:
+        yield carry
 
 
 def _check_encodable(text: str) -> None:
@@ -78,6 +110,13 @@ def _check_encodable(text: str) -> None:
             f"text has a lone surrogate U+{ord(text[exc.start]):04X} at index {exc.start}, "
             "which has no UTF-8 bytes",
         ) from exc
+
+
+def _checked_chunks(pieces: Iterable[str]) -> Iterator[str]:
+    """The non-empty pieces cut into ``CHUNK_CHARS`` chunks, each checked for surrogates."""
+    for piece in pieces:
+        _check_encodable(piece)
+        yield from (chunk for chunk in chunk_text(piece, CHUNK_CHARS) if chunk)
 
 
 class BPETokenizer:
@@ -141,17 +180,30 @@ class BPETokenizer:
             ModelTrainerError: ``TOKENIZER_TRAIN_FAILED`` when ``vocab_size`` is below 258 or
                 ``text`` is empty; ``INVALID_CONFIG`` when ``text`` has a lone surrogate.
         """
+        return cls.train_pieces([text], vocab_size)
+
+    @classmethod
+    def train_pieces(cls, pieces: Iterable[str], vocab_size: int) -> BPETokenizer:
+        """Learn up to ``vocab_size`` ids from a stream of text ``pieces`` (as ``train``).
+
+        The pieces are read once, as ``tokenizers`` asks for them, so a corpus of any size
+        streams through.
+
+        Raises:
+            ModelTrainerError: as ``train``, for pieces that hold no text.
+        """
         if vocab_size < MIN_VOCAB_SIZE:
             raise ModelTrainerError(
                 "TOKENIZER_TRAIN_FAILED",
                 f"vocab_size={vocab_size} is below {MIN_VOCAB_SIZE} "
                 "(256 byte ids plus 2 special ids)",
             )
-        if not text:
+        chunks = _checked_chunks(pieces)
+        first = next(chunks, None)
+        if first is None:
             raise ModelTrainerError(
                 "TOKENIZER_TRAIN_FAILED", "bpe tokenizer: text is empty, nothing to learn"
             )
-        _check_encodable(text)
         tokenizer = Tokenizer(models.BPE())
         tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tokenizer.decoder = decoders.ByteLevel()
@@ -161,7 +213,7 @@ class BPETokenizer:
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
             show_progress=False,
         )
-        tokenizer.train_from_iterator(chunk_text(text, CHUNK_CHARS), trainer=trainer)
+        tokenizer.train_from_iterator(itertools.chain([first], chunks), trainer=trainer)
         return cls(tokenizer, tokenizer.to_str(), "<trained>")
 
     @classmethod
@@ -250,6 +302,19 @@ class BPETokenizer:
             chunk_text(text, CHUNK_CHARS), add_special_tokens=False
         )
         return [token_id for encoding in encodings for token_id in encoding.ids]
+
+    def encode_array(self, text: str) -> npt.NDArray[np.uint32]:
+        """The ids of ``text`` as one array ``(tokens,)``: ``encode`` without a list of ints.
+
+        Raises:
+            ModelTrainerError: ``INVALID_CONFIG`` when ``text`` has a lone surrogate.
+        """
+        _check_encodable(text)
+        encodings = self._tokenizer.encode_batch(
+            chunk_text(text, CHUNK_CHARS), add_special_tokens=False
+        )
+        ids = itertools.chain.from_iterable(encoding.ids for encoding in encodings)
+        return np.fromiter(ids, dtype=np.uint32)
 
     def decode(self, ids: list[int]) -> str:
         """Return the text of ``ids``; special ids add nothing, broken UTF-8 becomes U+FFFD.

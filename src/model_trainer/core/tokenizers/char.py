@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from model_trainer.core.contracts.tokenizer import TokenizerKind
 from model_trainer.core.errors import ModelTrainerError
@@ -20,6 +24,12 @@ EOS_ID = 1
 UNK_ID = 2
 SPECIAL_TEXTS = ("<pad>", "<|endoftext|>", "<unk>")
 REPLACEMENT = "\ufffd"
+CODE_POINTS = 0x110000
+
+
+def code_points(text: str) -> npt.NDArray[np.uint32]:
+    """The code point of each character of ``text`` (lone surrogates included), ``(chars,)``."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 class CharTokenizer:
@@ -32,6 +42,11 @@ class CharTokenizer:
         self._pieces = ["", "", REPLACEMENT, *chars]
         self._json = json.dumps({"kind": "char", "version": 1, "chars": chars})
         self._id = hashlib.sha256(self._json.encode("utf-8")).hexdigest()[:12]
+        # The id of every code point, <unk> for those outside the vocabulary.
+        self._table = np.full(CODE_POINTS, UNK_ID, dtype=np.uint32)  # (code points,)
+        self._table[code_points("".join(chars))] = np.arange(
+            len(SPECIAL_TEXTS), len(self._pieces), dtype=np.uint32
+        )
 
     @classmethod
     def from_text(cls, text: str) -> CharTokenizer:
@@ -40,11 +55,25 @@ class CharTokenizer:
         Raises:
             ModelTrainerError: ``TOKENIZER_TRAIN_FAILED`` when ``text`` is empty.
         """
-        if not text:
+        return cls.from_pieces([text])
+
+    @classmethod
+    def from_pieces(cls, pieces: Iterable[str]) -> CharTokenizer:
+        """Build the vocabulary from the distinct characters of the text ``pieces`` hold.
+
+        Each piece is counted in one vectorised pass, so a corpus streams through in pieces.
+
+        Raises:
+            ModelTrainerError: ``TOKENIZER_TRAIN_FAILED`` when the pieces hold no character.
+        """
+        seen = np.zeros(CODE_POINTS, dtype=np.bool_)  # (code points,)
+        for piece in pieces:
+            seen[code_points(piece)] = True
+        if not seen.any():
             raise ModelTrainerError(
                 "TOKENIZER_TRAIN_FAILED", "char tokenizer: text is empty, no characters to learn"
             )
-        return cls(sorted(set(text)))
+        return cls([chr(point) for point in np.flatnonzero(seen).tolist()])
 
     @classmethod
     def load(cls, path: str) -> CharTokenizer:
@@ -123,8 +152,12 @@ class CharTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Return one id per character of ``text`` (``unk_id`` for unknown characters)."""
-        ids = self._ids
-        return [ids.get(char, UNK_ID) for char in text]
+        ids: list[int] = self.encode_array(text).tolist()
+        return ids
+
+    def encode_array(self, text: str) -> npt.NDArray[np.uint32]:
+        """The ids of ``text`` as one array ``(chars,)``, by a vectorised table lookup."""
+        return self._table[code_points(text)]
 
     def decode(self, ids: list[int]) -> str:
         """Return the text of ``ids``: ``<unk>`` as U+FFFD, ``<pad>`` and end-of-text as nothing.

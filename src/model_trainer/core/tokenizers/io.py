@@ -8,11 +8,9 @@ Two file formats share the ``.json`` suffix and are told apart by their top-leve
 
 from __future__ import annotations
 
-import hashlib
 import json
-import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Final
 
 from model_trainer.core.contracts.tokenizer import TokenizerHandle, TokenizerKind
 from model_trainer.core.errors import ModelTrainerError
@@ -83,36 +81,31 @@ def load_tokenizer(path: str) -> TokenizerHandle:
     )
 
 
-# Tokenizers trained in this process, newest last: (kind, vocab size, text digest) -> tokenizer.
-TRAINED_KEPT: Final = 8
-_trained: dict[tuple[TokenizerKind, int, str], TokenizerHandle] = {}
-_trained_lock = threading.Lock()
-
-
 def train_tokenizer(kind: TokenizerKind, text: str, vocab_size: int) -> TokenizerHandle:
     """Build a tokenizer of ``kind`` from ``text``.
 
     A char tokenizer's vocabulary is the set of characters of ``text``, so ``vocab_size``
-    only applies to ``bpe``. Tokenizers are immutable: one trained before in this process
-    on the same text and settings (the last ``TRAINED_KEPT`` of them) is returned again, so
-    a rerun, a resumed notebook cell or a sweep's trials skip the training.
+    only applies to ``bpe``. (A run's tokenizer is trained once per corpus and settings and
+    then read from the runs folder's cache: ``core/data/prepare.py``.)
 
     Raises:
         ModelTrainerError: ``TOKENIZER_TRAIN_FAILED`` when ``text`` is empty, or for ``bpe``
             when ``vocab_size`` is below 258.
     """
+    return train_tokenizer_pieces(kind, [text], vocab_size)
+
+
+def train_tokenizer_pieces(
+    kind: TokenizerKind, pieces: Iterable[str], vocab_size: int
+) -> TokenizerHandle:
+    """Build a tokenizer of ``kind`` from a stream of text ``pieces``, read once.
+
+    Raises:
+        ModelTrainerError: as ``train_tokenizer``.
+    """
     from model_trainer.core.tokenizers.bpe import BPETokenizer
     from model_trainer.core.tokenizers.char import CharTokenizer
 
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    key = (kind, vocab_size if kind == "bpe" else 0, digest)
-    with _trained_lock:
-        known = _trained.get(key)
-    if known is not None:
-        return known
-    made = CharTokenizer.from_text(text) if kind == "char" else BPETokenizer.train(text, vocab_size)
-    with _trained_lock:
-        _trained[key] = made
-        while len(_trained) > TRAINED_KEPT:
-            del _trained[next(iter(_trained))]
-    return made
+    if kind == "char":
+        return CharTokenizer.from_pieces(pieces)
+    return BPETokenizer.train_pieces(pieces, vocab_size)

@@ -28,11 +28,16 @@ def builtin_text() -> str:
     return SEPARATOR.join(topics[key] for key in sorted(topics))
 
 
-def _builtin(name: str) -> str:
+def builtin(name: str, field: str = "corpus_path") -> str:
+    """The text of the builtin corpus ``name``, given as the config field ``field``.
+
+    Raises:
+        ModelTrainerError: ``CORPUS_NOT_FOUND`` for an unknown name, listing the known one.
+    """
     if name != BUILTIN_PYTHON_DOCS:
         raise ModelTrainerError(
             "CORPUS_NOT_FOUND",
-            f"corpus_path: unknown builtin corpus {name!r}; known: {BUILTIN_PYTHON_DOCS!r}",
+            f"{field}: unknown builtin corpus {name!r}; known: {BUILTIN_PYTHON_DOCS!r}",
         )
     return builtin_text()
 
@@ -60,7 +65,7 @@ def _kind(path: Path) -> str | None:
     return "a socket"
 
 
-def _require_regular(path: Path, field: str) -> None:
+def require_regular(path: Path, field: str) -> None:
     """Raise ``INVALID_CONFIG`` when ``path`` exists but is no regular file or folder."""
     kind = _kind(path) if path.exists() else None
     if kind is not None:
@@ -80,7 +85,7 @@ def read_text_file(path: str, field: str) -> str:
             byte that is not UTF-8.
     """
     file = Path(path)
-    _require_regular(file, field)
+    require_regular(file, field)
     if not file.is_file():
         raise ModelTrainerError("CORPUS_NOT_FOUND", f"{field}: no file at {path!r}")
     return _decode(file.read_bytes(), field, file)
@@ -88,7 +93,7 @@ def read_text_file(path: str, field: str) -> str:
 
 def _corpus_files(path: str) -> list[Path]:
     root = Path(path)
-    _require_regular(root, "corpus_path")
+    require_regular(root, "corpus_path")
     if root.is_file():
         return [root]
     if not root.is_dir():
@@ -128,7 +133,7 @@ def load_corpus(path: str, settings: Settings) -> str:
     """
     cap = settings["max_corpus_chars"]
     if path.startswith(BUILTIN_PREFIX):
-        text = _builtin(path)
+        text = builtin(path)
     elif not path:
         raise ModelTrainerError("CORPUS_NOT_FOUND", "corpus_path: empty path")
     else:

@@ -1,8 +1,11 @@
 """Token windows for causal language modelling: one id tensor, batches cut by indexing.
 
-The corpus is encoded once into a 1-D tensor. A window is ``seq_len + 1`` consecutive ids
-starting at a multiple of ``seq_len``; its first ``seq_len`` ids are the inputs and its last
-``seq_len`` the targets. A batch is one gather of ``starts[:, None] + arange(seq_len + 1)``.
+The corpus is encoded once into a 1-D tensor (a run's is a memory-mapped token file of
+``uint16`` or ``uint32`` ids, see ``core/data``); each batch is gathered from it as
+``int64``, so only the windows of a batch are ever read into memory. A window is
+``seq_len + 1`` consecutive ids starting at a multiple of ``seq_len``; its first ``seq_len``
+ids are the inputs and its last ``seq_len`` the targets. A batch is one gather of
+``starts[:, None] + arange(seq_len + 1)``.
 
 On several ranks (``world_size`` > 1) every rank draws the same seeded order; a step takes
 the next ``batch_size * world_size`` windows (the global batch) and rank ``r`` trains on the
@@ -20,9 +23,9 @@ from torch import Tensor
 
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelTrainConfig, TrainData
-from model_trainer.core.contracts.tokenizer import Encoder
+from model_trainer.core.contracts.tokenizer import Encoder, TokenizerHandle
+from model_trainer.core.data.prepare import load_run_data
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.corpus import load_corpus, split_text
 
 # Mixes the seed and the epoch into one generator seed, so every epoch has its own order.
 EPOCH_SEED_FACTOR = 1_000_003
@@ -109,16 +112,14 @@ def encode_data(train_text: str, val_text: str, encoder: Encoder) -> TrainData:
     }
 
 
-def load_data(cfg: ModelTrainConfig, settings: Settings, encoder: Encoder) -> TrainData:
-    """Read ``cfg``'s corpus, split it and encode each split once with ``encoder``.
+def load_data(cfg: ModelTrainConfig, settings: Settings, tokenizer: TokenizerHandle) -> TrainData:
+    """``cfg``'s corpus split and encoded with ``tokenizer``: from the token cache, built once.
 
     Raises:
-        ModelTrainerError: the corpus errors of ``load_corpus`` and ``split_text``.
+        ModelTrainerError: the corpus errors of ``core/data`` (missing, empty, too large, a
+            bad field or byte).
     """
-    train_text, val_text = split_text(
-        load_corpus(cfg["corpus_path"], settings), cfg["val_fraction"]
-    )
-    return encode_data(train_text, val_text, encoder)
+    return load_run_data(cfg, settings, tokenizer)["data"]
 
 
 class TokenWindows:
@@ -188,5 +189,5 @@ class TokenWindows:
         for step in range(start_step, stop):
             chosen = order[step * size : (step + 1) * size]  # (G,)
             windows = shard(chosen, self.rank, self.world_size)  # (B,)
-            rows = self.ids[windows[:, None] * self.seq_len + self._offsets]  # (B, T + 1)
+            rows = self.ids[windows[:, None] * self.seq_len + self._offsets].long()  # (B, T + 1)
             yield rows[:, :-1].contiguous(), rows[:, 1:].contiguous()

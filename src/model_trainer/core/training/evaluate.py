@@ -24,9 +24,9 @@ from model_trainer.core.contracts.model import (
     ModelTrainConfig,
     PreparedLMModel,
 )
+from model_trainer.core.data.prepare import load_run_data
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.corpus import load_corpus, split_text
-from model_trainer.core.training.dataset import TokenWindows, encode_corpus
+from model_trainer.core.training.dataset import TokenWindows
 from model_trainer.core.training.device import ResolvedPrecision, autocast, resolve_precision
 from model_trainer.core.training.distributed import SOLO, Collective
 from model_trainer.core.training.loss import loss_unit_of, perplexity
@@ -102,13 +102,19 @@ def evaluate_run(
         ModelTrainerError: ``INVALID_CONFIG`` when the run has no validation split
             (``val_fraction`` 0), the model and corpus errors of ``load`` and ``load_corpus``.
     """
-    if cfg["val_fraction"] == 0.0:
+    if cfg["val_fraction"] == 0.0 and cfg["val_path"] is None:
         raise ModelTrainerError(
             "INVALID_CONFIG", "val_fraction is 0.0: the run has no validation split to evaluate"
         )
     prepared = load(os.path.join(run_dir, MODEL_DIR), settings)
-    _, val_text = split_text(load_corpus(cfg["corpus_path"], settings), cfg["val_fraction"])
-    ids = encode_corpus(val_text, prepared["tok_for_dataset"])
+    run = load_run_data(cfg, settings, prepared["tokenizer"])
+    ids = run["data"]["val_ids"]
+    if ids is None:
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"val_fraction={cfg['val_fraction']} holds out no whole character of "
+            f"{cfg['corpus_path']!r}: the run has no validation split to evaluate",
+        )
     windows = TokenWindows(
         ids,
         seq_len=min(cfg["max_seq_len"], prepared["max_seq_len"]),
@@ -121,7 +127,7 @@ def evaluate_run(
     loss, tokens = evaluate_loss(
         prepared["model"], windows, device, resolve_precision(cfg["precision"], device)
     )
-    chars = tokens * len(val_text) / ids.numel()
+    chars = tokens * run["chars_per_token"]
     return {
         "loss": loss,
         "perplexity": perplexity(loss),

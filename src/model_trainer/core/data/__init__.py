@@ -1,0 +1,1 @@
+"""Data: corpus sources, the split into training and validation, and the token cache."""

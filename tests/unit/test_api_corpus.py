@@ -1,0 +1,118 @@
+"""``train(corpus=...)``: in-memory corpora saved with the run, so evaluate and resume find them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+
+from model_trainer import api
+from model_trainer.core.data.memory import Corpus
+from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.training.corpus import builtin_text
+from model_trainer.core.training.manifest import read_manifest
+
+TEXT = builtin_text()[:6000]
+
+
+def _train(runs: str, run_id: str, corpus: Corpus | None, **fields: str | None) -> api.TrainJob:
+    return api.train(
+        model_family="fake",
+        model_size="tiny",
+        corpus=corpus,
+        val_corpus=None,
+        val_path=fields.get("val_path"),
+        text_field=fields.get("text_field") or "text",
+        num_epochs=1,
+        max_seq_len=16,
+        batch_size=8,
+        max_steps_per_epoch=2,
+        warmup_steps=1,
+        device="cpu",
+        run_id=run_id,
+        runs_dir=runs,
+        show=False,
+    )
+
+
+def test_a_string_is_saved_by_content_and_evaluated_from_disk(tmp_path: Path) -> None:
+    runs = str(tmp_path / "runs")
+    _train(runs, "text", TEXT).result()
+    config = read_manifest(str(Path(runs) / "text"))["config"]
+    saved = Path(config["corpus_path"])
+    assert saved.parent == (Path(runs) / ".cache" / "sources").resolve()
+    assert saved.read_text(encoding="utf-8") == json.dumps({"text": TEXT}) + "\n"
+    # The kernel's objects are gone; the run's config still leads to its corpus.
+    outcome = api.evaluate("text", runs_dir=runs)
+    # Whole windows of the held-out tenth are scored.
+    assert len(TEXT) * 0.1 - 17 < outcome["num_chars"] <= len(TEXT) * 0.1
+    _train(runs, "again", TEXT).result()
+    assert read_manifest(str(Path(runs) / "again"))["config"]["corpus_path"] == str(saved)
+
+
+def test_documents_and_a_dataset(tmp_path: Path) -> None:
+    runs = str(tmp_path / "runs")
+    docs = [TEXT[i : i + 500] for i in range(0, len(TEXT), 500)]
+    listed = _train(runs, "docs", docs).result()
+    table = datasets.Dataset.from_dict({"body": docs})
+    tabled = _train(runs, "table", table, text_field="body").result()
+    assert listed["steps"] == tabled["steps"] == 2
+    splits = datasets.DatasetDict({"train": table})
+    _train(runs, "dict", splits, text_field="body").result()
+    saved = read_manifest(str(Path(runs) / "dict"))["config"]["corpus_path"]
+    assert saved == read_manifest(str(Path(runs) / "table"))["config"]["corpus_path"]
+
+
+def test_a_separate_validation_corpus(tmp_path: Path) -> None:
+    runs = str(tmp_path / "runs")
+    job = api.train(
+        model_family="fake",
+        model_size="tiny",
+        corpus=TEXT[:5000],
+        val_corpus=[TEXT[5000:]],
+        num_epochs=1,
+        max_seq_len=16,
+        batch_size=8,
+        max_steps_per_epoch=2,
+        device="cpu",
+        run_id="held",
+        runs_dir=runs,
+        show=False,
+    )
+    job.result()
+    assert read_manifest(job.run_dir)["config"]["val_path"] is not None
+    assert 1000 - 17 < api.evaluate(job, runs_dir=runs)["num_chars"] <= 1000
+
+
+def test_a_bad_in_memory_corpus(tmp_path: Path) -> None:
+    with pytest.raises(ModelTrainerError) as info:
+        _train(str(tmp_path / "runs"), "bad", json.loads(json.dumps([TEXT, None])))
+    assert info.value.message == "corpus: document 1 is a NoneType, not a str"
+    empty = _train(str(tmp_path / "runs"), "empty", [])
+    with pytest.raises(ModelTrainerError) as failed:
+        empty.result()
+    assert failed.value.code == "CORPUS_EMPTY"
+
+
+def test_evaluate_a_run_that_held_nothing_out(tmp_path: Path) -> None:
+    runs = str(tmp_path / "runs")
+    job = api.train(
+        model_family="fake",
+        model_size="tiny",
+        corpus=TEXT,
+        val_fraction=0.00001,
+        num_epochs=1,
+        max_seq_len=16,
+        batch_size=8,
+        max_steps_per_epoch=1,
+        device="cpu",
+        runs_dir=runs,
+        show=False,
+    )
+    job.result()
+    with pytest.raises(ModelTrainerError) as info:
+        api.evaluate(job, runs_dir=runs)
+    assert info.value.code == "INVALID_CONFIG"
+    assert "val_fraction=1e-05 holds out no whole character" in info.value.message

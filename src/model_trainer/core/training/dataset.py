@@ -188,6 +188,9 @@ class TokenWindows:
         size = self.batch_size * self.world_size
         for step in range(start_step, stop):
             chosen = order[step * size : (step + 1) * size]  # (G,)
-            windows = shard(chosen, self.rank, self.world_size)  # (B,)
-            rows = self.ids[windows[:, None] * self.seq_len + self._offsets].long()  # (B, T + 1)
+            rows = self.rows(shard(chosen, self.rank, self.world_size))  # (B, T + 1)
             yield rows[:, :-1].contiguous(), rows[:, 1:].contiguous()
+
+    def rows(self, windows: Tensor) -> Tensor:
+        """The ids of ``windows`` (window indices ``(B,)``) as ``int64`` rows ``(B, T + 1)``."""
+        return self.ids[windows[:, None] * self.seq_len + self._offsets].long()

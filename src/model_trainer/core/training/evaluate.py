@@ -68,7 +68,6 @@ def evaluate_loss(
     and both figures cover all the ranks.
     """
     indices = torch.arange(windows.num_windows) if chosen is None else chosen  # (W,)
-    offsets = torch.arange(windows.seq_len + 1)  # (T + 1,)
     model.eval()
     sums: list[Tensor] = []
     count = 0
@@ -76,7 +75,7 @@ def evaluate_loss(
         size = windows.batch_size * EVAL_BATCH_FACTOR
         for first in range(0, indices.numel(), size):
             part = indices[first : first + size]  # (B,)
-            rows = windows.ids[part[:, None] * windows.seq_len + offsets]  # (B, T + 1)
+            rows = windows.rows(part)  # (B, T + 1)
             inputs = rows[:, :-1].contiguous().to(device, non_blocking=True)  # (B, T)
             targets = rows[:, 1:].contiguous().to(device, non_blocking=True)  # (B, T)
             with autocast(device, precision):

@@ -1,11 +1,14 @@
 """The train job: a run folder, a tokenizer, a model, training on a thread, the run's record.
 
-``start_train`` checks the config, makes the run folder with its ``manifest.json`` and
-``job.json``, and returns a ``JobHandle`` at once; the work then runs on a daemon thread:
-train the tokenizer on the corpus's training split (``tokenizer.json``), ``prepare`` the
-model, train it (checkpoints in ``checkpoint/``), save it to ``model/``, and draw
-``curves.png`` and ``report.html``. ``resume_train`` continues a cancelled, failed or killed
-run from its last checkpoint under the same run id, appending to its events.
+``start_train`` checks the config and reads the corpus (a bad one leaves no run folder),
+makes the run folder with its ``manifest.json`` (the corpus's fingerprint in it) and
+``job.json``, takes the run's writer lock (``run_lock.py``) and returns a ``JobHandle`` at
+once; the work then runs on a daemon thread: train the tokenizer on the corpus's training
+split (``tokenizer.json``, its fingerprint added to the manifest), ``prepare`` the model,
+train it (checkpoints in ``checkpoint/``), save it to ``model/``, and draw ``curves.png`` and
+``report.html``; the lock is let go after the job's last event. ``resume_train`` continues a
+cancelled, failed or killed run from its last checkpoint under the same run id, appending to
+its events, when no other process writes it and its corpus and tokenizer are unchanged.
 
 A cancelled run's ``result()`` is its ``TrainOutcome`` with ``cancelled`` True; the
 ``TRAINING_CANCELLED`` code is in its failed event and in ``job.json``.
@@ -17,6 +20,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Final
 
@@ -49,6 +53,7 @@ from model_trainer.core.events.trainer_metrics_events import (
 from model_trainer.core.jobs.job_store import JobRecord, JobRecorder, new_job_record
 from model_trainer.core.jobs.metrics_reporter import MetricsReporter
 from model_trainer.core.jobs.report import draw_curves, render_report, run_history
+from model_trainer.core.jobs.run_lock import RunLock, hold_run_lock
 from model_trainer.core.jobs.run_store import (
     CHECKPOINT_DIR,
     CURVES_FILE,
@@ -71,8 +76,11 @@ from model_trainer.core.training.device import available_device, resolve_precisi
 from model_trainer.core.training.loss import loss_unit_of
 from model_trainer.core.training.manifest import (
     build_manifest,
+    check_same_data,
     ended,
+    file_fingerprint,
     read_manifest,
+    text_fingerprint,
     write_manifest,
 )
 
@@ -87,7 +95,7 @@ def bits_per_char(loss: float, loss_unit: LossUnit, chars_per_token: float) -> f
     return per_char / math.log(2.0)
 
 
-def _checkpoint_step(folder: Path) -> int | None:
+def checkpoint_step(folder: Path) -> int | None:
     """The global step of the run's last checkpoint, or None when it has none."""
     root = folder / CHECKPOINT_DIR
     name = latest_name(str(root))
@@ -109,9 +117,11 @@ class _TrainWork:
         resume: bool,
         recorder: JobRecorder,
         registry: ModelRegistry,
+        text: str,
         world_size: int = 1,
     ) -> None:
         self.cfg = cfg
+        self.text = text
         self.world_size = world_size
         self.settings = settings
         self.folder = folder
@@ -125,10 +135,11 @@ class _TrainWork:
         cfg = self.cfg
         if self.settings["num_threads"] > 0:
             torch.set_num_threads(self.settings["num_threads"])
-        # The corpus is read, split and encoded once; the loop gets the ids.
-        train_text, val_text = split_text(
-            load_corpus(cfg["corpus_path"], self.settings), cfg["val_fraction"]
-        )
+        # The corpus was read once at the start; it is split and encoded once here, and the
+        # loop gets the ids.
+        text, self.text = self.text, ""
+        train_text, val_text = split_text(text, cfg["val_fraction"])
+        del text
         tokenizer = self._tokenizer(train_text)
         self.recorder.heartbeat(time.time())
         backend = self.registry.get(cfg["model_family"])
@@ -209,6 +220,10 @@ class _TrainWork:
             return load_tokenizer(path)
         tokenizer = train_tokenizer(self.cfg["tokenizer_kind"], train_text, self.cfg["vocab_size"])
         tokenizer.save(path)
+        manifest = read_manifest(str(self.folder))
+        write_manifest(
+            str(self.folder), {**manifest, "tokenizer_fingerprint": file_fingerprint(Path(path))}
+        )
         return tokenizer
 
     def _epoch_end(
@@ -310,6 +325,8 @@ def _start(
     sinks: Sequence[EventSink],
     view: ViewFactory | None,
     registry: ModelRegistry,
+    text: str,
+    lock: RunLock,
     world_size: int = 1,
 ) -> JobHandle[TrainOutcome]:
     recorder = JobRecorder(folder, record)
@@ -319,10 +336,13 @@ def _start(
     def cancel_message(outcome: TrainOutcome) -> str | None:
         if not outcome["cancelled"]:
             return None
-        return (
+        done = (
             f"training of run {run_id!r} was cancelled after {outcome['epochs_completed']} of "
-            f"{total} epochs (step {outcome['steps']}); resume({run_id!r}) continues it"
+            f"{total} epochs (step {outcome['steps']})"
         )
+        if checkpoint_step(folder) is None:
+            return f"{done}, before its first checkpoint: there is nothing to resume; start anew"
+        return f"{done}; resume({run_id!r}) continues it"
 
     handle: JobHandle[TrainOutcome] = JobHandle(
         kind="train",
@@ -337,6 +357,7 @@ def _start(
             resume=resume,
             recorder=recorder,
             registry=registry,
+            text=text,
             world_size=world_size,
         ),
         sinks=sinks,
@@ -345,6 +366,7 @@ def _start(
         cancel_message=cancel_message,
         result_id=lambda _: str(folder / MODEL_DIR),
         on_state=recorder.set_state,
+        on_end=lock.release,
     )
     return handle.start()
 
@@ -365,11 +387,15 @@ def start_train(
     ``world_size`` is the number of processes training the run together (torchrun), as
     its manifest records it.
 
+    The corpus is read here, once, before the run folder is made: a bad corpus leaves
+    nothing behind.
+
     Raises:
         ModelTrainerError: ``MODEL_NOT_FOUND`` (an unregistered family),
             ``INVALID_MODEL_SIZE``, ``INVALID_CONFIG`` (a bad field, a bad or taken run id),
-            ``CUDA_NOT_AVAILABLE``. Failures later on are the job's: its ``result()`` raises
-            them.
+            ``CUDA_NOT_AVAILABLE``, the corpus's errors (``CORPUS_NOT_FOUND``,
+            ``CORPUS_EMPTY``, ``CORPUS_TOO_LARGE``, ``INVALID_CONFIG``). Failures later on
+            are the job's: its ``result()`` raises them.
     """
     validate_model_train_config(cfg, registry.require(cfg["model_family"], "supports_train"))
     run_id = (
@@ -385,30 +411,36 @@ def start_train(
             f"pick another run_id or resume it",
         )
     device = available_device(cfg["device"])
+    text = load_corpus(cfg["corpus_path"], settings)
+    split_text(text, cfg["val_fraction"])
     folder.mkdir(parents=True)
-    write_manifest(
-        str(folder),
-        build_manifest(
+    with ExitStack() as stack:
+        lock = stack.enter_context(hold_run_lock(folder, run_id))
+        manifest = build_manifest(
             run_id=run_id,
             config=cfg,
             device=device,
             precision=resolve_precision(cfg["precision"], device),
             world_size=world_size,
-        ),
-    )
-    record = new_job_record(run_id=run_id, job_id=run_id, kind="train", now=time.time())
-    return _start(
-        cfg=cfg,
-        settings=settings,
-        folder=folder,
-        run_id=run_id,
-        record=record,
-        resume=False,
-        sinks=sinks,
-        view=view,
-        registry=registry,
-        world_size=world_size,
-    )
+        )
+        write_manifest(str(folder), {**manifest, "corpus_fingerprint": text_fingerprint(text)})
+        record = new_job_record(run_id=run_id, job_id=run_id, kind="train", now=time.time())
+        handle = _start(
+            cfg=cfg,
+            settings=settings,
+            folder=folder,
+            run_id=run_id,
+            record=record,
+            resume=False,
+            sinks=sinks,
+            view=view,
+            registry=registry,
+            text=text,
+            lock=lock,
+            world_size=world_size,
+        )
+        stack.pop_all()
+    return handle
 
 
 def resume_train(
@@ -426,25 +458,51 @@ def resume_train(
 
     The config is read from the run's ``manifest.json``; events are appended to its
     ``events.jsonl``, so its history and curves continue where they stopped. ``world_size``
-    must be the one the run started with.
+    must be the one the run started with. The run's writer lock is taken first: a run whose
+    process still lives (even paused) is refused, one marked active whose process is gone is
+    marked ``failed`` and resumed. The corpus is read again and must be the text the run
+    started on, and ``tokenizer.json`` the one it trained (when the manifest has their
+    fingerprints; an older manifest does not, and resumes without the check).
 
     Raises:
         ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run, or no checkpoint to resume
-            from), ``INVALID_CONFIG`` (a completed run, or one still running),
-            ``MODEL_INCOMPATIBLE`` (another world size).
+            from), ``INVALID_CONFIG`` (a completed run, or one another process writes),
+            ``MODEL_INCOMPATIBLE`` (another world size, a changed corpus or tokenizer), the
+            corpus's errors.
     """
     folder = existing_run_dir(settings, run_id)
-    record = refresh_job(folder, settings)
+    with ExitStack() as stack:
+        lock = stack.enter_context(hold_run_lock(folder, run_id))
+        handle = _resume(
+            run_id,
+            settings,
+            folder=folder,
+            lock=lock,
+            sinks=sinks,
+            view=view,
+            registry=registry,
+            world_size=world_size,
+        )
+        stack.pop_all()
+    return handle
+
+
+def _resume(
+    run_id: str,
+    settings: Settings,
+    *,
+    folder: Path,
+    lock: RunLock,
+    sinks: Sequence[EventSink],
+    view: ViewFactory | None,
+    registry: ModelRegistry,
+    world_size: int,
+) -> JobHandle[TrainOutcome]:
+    record = refresh_job(folder, settings, lock_held=True)
     if record["state"] == "completed":
         raise ModelTrainerError(
             "INVALID_CONFIG",
             f"run_id {run_id!r} is completed; there is nothing to resume (start a new run)",
-        )
-    if record["state"] in ("queued", "running"):
-        raise ModelTrainerError(
-            "INVALID_CONFIG",
-            f"run_id {run_id!r} is {record['state']} in process {record['pid']}; "
-            f"cancel it or wait for it to end before resuming",
         )
     manifest = read_manifest(str(folder))
     registry.require(manifest["config"]["model_family"], "supports_train")
@@ -454,7 +512,7 @@ def resume_train(
             f"run_id {run_id!r} was trained by world_size={manifest['world_size']} "
             f"processes; it resumes only with that many, not world_size={world_size}",
         )
-    if _checkpoint_step(folder) is None:
+    if checkpoint_step(folder) is None:
         raise ModelTrainerError(
             "MODEL_NOT_FOUND",
             f"run_id {run_id!r} has no checkpoint to resume from (it stopped before its "
@@ -462,6 +520,13 @@ def resume_train(
         )
     cfg = manifest["config"]
     available_device(cfg["device"])
+    text = load_corpus(cfg["corpus_path"], settings)
+    check_same_data(
+        manifest,
+        corpus=text_fingerprint(text),
+        tokenizer=file_fingerprint(folder / TOKENIZER_FILE),
+        where=f"run_id {run_id!r}",
+    )
     resumed: JobRecord = {
         **record,
         "state": "queued",
@@ -480,5 +545,7 @@ def resume_train(
         sinks=sinks,
         view=view,
         registry=registry,
+        text=text,
+        lock=lock,
         world_size=world_size,
     )

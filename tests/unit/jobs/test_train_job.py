@@ -305,7 +305,7 @@ def test_a_live_writer_is_never_called_dead_and_a_second_one_is_refused(
     handle = start_train(cfg, fast, run_id="live", sinks=[CallbackSink(pause_at_step_two)])
     assert paused.wait(30.0)
     folder = Path(handle.run_dir)
-    long_silent = {**fast, "heartbeat_timeout_s": 0.001}
+    long_silent: Settings = {**fast, "heartbeat_timeout_s": 0.001}
     later = time.time() + 3600.0
     assert [run["state"] for run in list_runs(long_silent, now=later)] == ["running"]
     with pytest.raises(ModelTrainerError) as live:
@@ -328,7 +328,7 @@ def test_a_run_marked_active_whose_lock_is_free_is_dead_at_once(
     folder = Path(cancelled.run_dir)
     # What a killed writer leaves: job.json still active, its heartbeat fresh, no lock held.
     write_job(folder, {**read_job(folder), "state": "running", "heartbeat_at": time.time()})
-    patient = {**fast, "heartbeat_timeout_s": 3600.0}
+    patient: Settings = {**fast, "heartbeat_timeout_s": 3600.0}
     (run,) = list_runs(patient)
     assert run["state"] == "failed"
     record = read_job(folder)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.config.settings import Settings
@@ -10,12 +11,14 @@ from model_trainer.core.contracts.model import (
     GenerateConfig,
     GenerateOutcome,
     ModelBackend,
-    PreparedLMModel,
+    ModelTrainConfig,
 )
 from model_trainer.core.contracts.validators import validate_generate_config
+from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.sinks import EventSink
-from model_trainer.core.jobs.model_job import start_model_job
-from model_trainer.core.jobs.runner import JobHandle
+from model_trainer.core.jobs.model_job import start_run_job
+from model_trainer.core.jobs.run_store import MODEL_DIR
+from model_trainer.core.jobs.runner import JobControl, JobHandle
 
 
 def start_generate(
@@ -29,7 +32,8 @@ def start_generate(
     """Start sampling from a completed run's model as ``cfg`` says; returns at once.
 
     The loaded model is ``handle.prepared`` once the job has it. Its events also go to the
-    run's ``events.jsonl``.
+    run's ``events.jsonl``. ``handle.cancel()`` stops the sampling at its next token: the
+    job ends ``cancelled`` (``TRAINING_CANCELLED``) without an outcome.
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` (a bad config or run id), ``MODEL_NOT_FOUND``
@@ -38,9 +42,23 @@ def start_generate(
     """
     validate_generate_config(cfg)
 
-    def use(backend: ModelBackend, prepared: PreparedLMModel) -> GenerateOutcome:
-        return backend.generate(prepared=prepared, cfg=cfg, settings=settings)
+    def work(
+        control: JobControl, backend: ModelBackend, _cfg: ModelTrainConfig, folder: Path
+    ) -> GenerateOutcome:
+        prepared = backend.load(str(folder / MODEL_DIR), settings)
+        control.set_prepared(prepared)
+        sampled = [0]
 
-    return start_model_job(
-        kind="generate", run_id=run_id, settings=settings, use=use, sinks=sinks, registry=registry
-    )
+        def on_token(index: int, text: str, prob: float) -> None:
+            del index, text, prob
+            sampled[0] += 1
+            if control.cancelled():
+                raise ModelTrainerError(
+                    "TRAINING_CANCELLED",
+                    f"generation from run {run_id!r} was stopped after {sampled[0]} sampled "
+                    f"token(s) of max_new_tokens={cfg['max_new_tokens']}",
+                )
+
+        return backend.generate(prepared=prepared, cfg=cfg, settings=settings, on_token=on_token)
+
+    return start_run_job("generate", run_id, settings, work, sinks=sinks, registry=registry)

@@ -20,12 +20,18 @@ characters that are not white space, where byte-level BPE and char tokenizers en
 exactly as they encode it within the whole), the scores of each window or chunk are written
 into preallocated arrays, and per-character results are ``CharScores``, arrays read as
 ``CharScore`` items on demand.
+
+Inside ``scoring_progress(hook)``, scoring on that thread calls ``hook(scored, total)``
+(tokens) after each batch of windows or chunk, whatever family's scorer runs: a job shows
+how far a long text has got without a change to any family's ``score``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypedDict, TypeVar
 
 import torch
@@ -58,6 +64,26 @@ CHUNK_TOKENS = 512  # the fastest of 128 to 16384 on a CPU thread (all within 20
 ENCODE_CHARS = 1 << 20
 LN2 = math.log(2.0)
 
+ProgressHook = Callable[[int, int], None]
+"""Told ``(tokens scored, tokens in all)`` as scoring goes."""
+_ON_PROGRESS: ContextVar[ProgressHook | None] = ContextVar("score_progress", default=None)
+
+
+@contextmanager
+def scoring_progress(hook: ProgressHook) -> Iterator[None]:
+    """Within the block, scoring on this thread tells ``hook`` how far it has got."""
+    token = _ON_PROGRESS.set(hook)
+    try:
+        yield
+    finally:
+        _ON_PROGRESS.reset(token)
+
+
+def _progress(scored: int, total: int) -> None:
+    hook = _ON_PROGRESS.get()
+    if hook is not None:
+        hook(scored, total)
+
 
 def windowed_scores(
     model: LMModelProto, ids: Tensor, *, context: int, top_k: int | None, per_batch: int
@@ -77,6 +103,7 @@ def windowed_scores(
             )  # (T, V)
             wanted = torch.cat([targets[w["first_scored"] : w["end"]] for w in group])  # (T,)
             put_scores(out, group[0]["first_scored"], token_scores(scored, wanted, top_k))
+            _progress(group[-1]["end"], targets.shape[0])
     return out
 
 
@@ -95,6 +122,7 @@ def stateful_scores(
             put_scores(
                 out, first, token_scores(logits[0], targets[first : first + chunk_len], top_k)
             )
+            _progress(min(first + chunk_len, inputs.shape[0]), inputs.shape[0])
     return out
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.config.settings import Settings
@@ -11,13 +10,12 @@ from model_trainer.core.contracts.model import (
     GenerateConfig,
     GenerateOutcome,
     ModelBackend,
-    ModelTrainConfig,
+    PreparedLMModel,
 )
 from model_trainer.core.contracts.validators import validate_generate_config
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.sinks import EventSink
-from model_trainer.core.jobs.model_job import start_run_job
-from model_trainer.core.jobs.run_store import MODEL_DIR
+from model_trainer.core.jobs.model_job import start_model_job
 from model_trainer.core.jobs.runner import JobControl, JobHandle
 
 
@@ -42,11 +40,9 @@ def start_generate(
     """
     validate_generate_config(cfg)
 
-    def work(
-        control: JobControl, backend: ModelBackend, _cfg: ModelTrainConfig, folder: Path
+    def use(
+        control: JobControl, backend: ModelBackend, prepared: PreparedLMModel
     ) -> GenerateOutcome:
-        prepared = backend.load(str(folder / MODEL_DIR), settings)
-        control.set_prepared(prepared)
         sampled = [0]
 
         def on_token(index: int, text: str, prob: float) -> None:
@@ -61,4 +57,6 @@ def start_generate(
 
         return backend.generate(prepared=prepared, cfg=cfg, settings=settings, on_token=on_token)
 
-    return start_run_job("generate", run_id, settings, work, sinks=sinks, registry=registry)
+    return start_model_job(
+        kind="generate", run_id=run_id, settings=settings, use=use, sinks=sinks, registry=registry
+    )

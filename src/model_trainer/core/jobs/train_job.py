@@ -75,6 +75,7 @@ from model_trainer.core.training.dataset import encode_data, plan_training
 from model_trainer.core.training.device import available_device, resolve_precision
 from model_trainer.core.training.loss import loss_unit_of
 from model_trainer.core.training.manifest import (
+    Manifest,
     build_manifest,
     check_same_data,
     ended,
@@ -102,6 +103,23 @@ def checkpoint_step(folder: Path) -> int | None:
     if name is None:
         return None
     return read_meta(str(root / name / STATE_FILE))["position"]["global_step"]
+
+
+def resumable_text(folder: Path, manifest: Manifest, settings: Settings) -> str:
+    """The corpus of the run in ``folder``, read again, when it and its tokenizer are unchanged.
+
+    Raises:
+        ModelTrainerError: ``MODEL_INCOMPATIBLE`` naming what changed since the run started
+            (``check_same_data``); the corpus's errors.
+    """
+    text = load_corpus(manifest["config"]["corpus_path"], settings)
+    check_same_data(
+        manifest,
+        corpus=text_fingerprint(text),
+        tokenizer=file_fingerprint(folder / TOKENIZER_FILE),
+        where=f"run_id {manifest['run_id']!r}",
+    )
+    return text
 
 
 class _TrainWork:
@@ -520,13 +538,7 @@ def _resume(
         )
     cfg = manifest["config"]
     available_device(cfg["device"])
-    text = load_corpus(cfg["corpus_path"], settings)
-    check_same_data(
-        manifest,
-        corpus=text_fingerprint(text),
-        tokenizer=file_fingerprint(folder / TOKENIZER_FILE),
-        where=f"run_id {run_id!r}",
-    )
+    text = resumable_text(folder, manifest, settings)
     resumed: JobRecord = {
         **record,
         "state": "queued",

@@ -73,7 +73,12 @@ from model_trainer.core.jobs.runner import JobHandle
 from model_trainer.core.jobs.score_job import start_score
 from model_trainer.core.jobs.signals import signal_status, stop_on_signals
 from model_trainer.core.jobs.tokenizer_job import TokenizerOutcome, start_tokenizer
-from model_trainer.core.jobs.train_job import bits_per_char, resume_train, start_train
+from model_trainer.core.jobs.train_job import (
+    bits_per_char,
+    checkpoint_step,
+    resume_train,
+    start_train,
+)
 from model_trainer.core.training.corpus import read_text_file
 from model_trainer.core.training.distributed import under_torchrun
 
@@ -246,9 +251,13 @@ def _train_and_report(
     )
     run_dir = Path(handle.run_dir)
     if outcome["cancelled"]:
+        hint = (
+            f"continue it with: model-trainer resume {handle.run_id}"
+            if checkpoint_step(run_dir) is not None
+            else "it stopped before its first checkpoint: there is nothing to resume"
+        )
         print(
-            f"run {handle.run_id} cancelled after {outcome['epochs_completed']} epoch(s); "
-            f"continue it with: model-trainer resume {handle.run_id}",
+            f"run {handle.run_id} cancelled after {outcome['epochs_completed']} epoch(s); {hint}",
             file=sys.stderr,
         )
         if as_json:

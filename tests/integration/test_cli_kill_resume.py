@@ -82,10 +82,9 @@ def test_killed_run_is_failed_then_resumes_to_the_same_losses(tmp_path: Path) ->
     assert process.returncode == -signal.SIGKILL
     assert _epochs_written(events) == 1, "the kill must land in the second epoch"
 
-    time.sleep(1.2)
     listed = subprocess.run(
         _command("runs", "--runs-dir", str(runs), "--json"),
-        env=_env(MODEL_TRAINER_HEARTBEAT_TIMEOUT_S="1"),
+        env=_env(),
         capture_output=True,
         text=True,
         check=True,
@@ -94,7 +93,7 @@ def test_killed_run_is_failed_then_resumes_to_the_same_losses(tmp_path: Path) ->
     assert (run["run_id"], run["state"], run["epochs_done"]) == (RUN, "failed", 1)
     job = json.loads((folder / "job.json").read_text(encoding="utf-8"))
     assert job["error_code"] == "INTERNAL_ERROR"
-    assert "heartbeat" in job["error_message"]
+    assert "ended without recording an end" in job["error_message"]
 
     resumed = subprocess.run(
         _command("resume", RUN, "--runs-dir", str(runs), "--json"),

@@ -275,8 +275,16 @@ def test_a_stopped_run_resumes_and_its_model_is_usable_meanwhile(corpus: str, ru
     assert curve["epochs"] == [1, 2, 3]
 
 
-def test_a_job_that_failed_before_its_model_has_nothing_to_score(tmp_path: Path, runs: str) -> None:
-    job = _train(str(tmp_path / "missing.txt"), runs)
+def test_a_job_that_failed_before_its_model_has_nothing_to_score(corpus: str, runs: str) -> None:
+    job = api.train(
+        model_family="gpt2",
+        model_size="tiny",
+        corpus_path=corpus,
+        max_seq_len=100_000,
+        device="cpu",
+        runs_dir=runs,
+        show=False,
+    )
     with pytest.raises(ModelTrainerError) as failed:
         api.score(job, text="x")
     assert failed.value.code == "MODEL_NOT_FOUND"

@@ -124,9 +124,12 @@ def test_resume_is_refused_for_a_family_that_cannot_train(
     tmp_path: Path, custom_registry: ModelRegistry
 ) -> None:
     runs = str(tmp_path / "runs")
-    failed = _train("rec", str(tmp_path / "missing.txt"), runs, custom_registry)
-    failed.wait()
-    assert failed.state == "failed"
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a small corpus, " * 100, encoding="utf-8")
+    stopped = _train("rec", str(corpus), runs, custom_registry)
+    stopped.cancel()
+    stopped.wait()
+    assert stopped.state == "cancelled"
     frozen = ModelRegistry(
         {
             "rec": {

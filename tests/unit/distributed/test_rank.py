@@ -121,6 +121,22 @@ def test_one_rank_group_trains_stops_on_sigterm_and_resumes(
         resume_distributed("one", 2, settings)
     assert caught.value.code == "MODEL_INCOMPATIBLE"
     assert "world_size=1" in caught.value.message
+    corpus = Path(cfg["corpus_path"])
+    text = corpus.read_text(encoding="utf-8")
+    corpus.write_text(text[:-1], encoding="utf-8")
+    for resume in (
+        lambda: resume_distributed("one", 1, settings),
+        lambda: distributed_resume(
+            "one", settings, report=wait_quietly, env=env, init_method=f"file://{tmp_path / 's1'}"
+        ),
+    ):
+        with pytest.raises(ModelTrainerError) as changed:
+            resume()
+        assert changed.value.code == "MODEL_INCOMPATIBLE"
+        assert f"run_id 'one': the corpus {str(corpus)!r} changed" in changed.value.message
+    assert not (tmp_path / "s1").exists()
+    assert not (Path(settings["runs_dir"]) / ".launch" / "one" / "torchrun.log").exists()
+    corpus.write_text(text, encoding="utf-8")
     status = distributed_resume(
         "one", settings, report=wait_quietly, env=env, init_method=f"file://{tmp_path / 's2'}"
     )

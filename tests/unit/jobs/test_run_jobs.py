@@ -78,11 +78,20 @@ def test_generate_job_samples(trained: Settings) -> None:
 
 
 def test_jobs_need_a_saved_model(tmp_path: Path, trained: Settings) -> None:
-    failed = start_train(
-        train_config(model_size="tiny", corpus_path=str(tmp_path / "none.txt")),
-        trained,
-        run_id="unfinished",
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(builtin_text()[:2000], encoding="utf-8")
+    diverging = train_config(
+        model_size="tiny",
+        corpus_path=str(corpus),
+        max_seq_len=16,
+        batch_size=4,
+        max_steps_per_epoch=2,
+        learning_rate=1e30,
+        grad_clip=0.0,
+        warmup_steps=0,
+        device="cpu",
     )
+    failed = start_train(diverging, trained, run_id="unfinished")
     failed.wait(30.0)
     for start in (
         lambda: start_eval("unfinished", trained),

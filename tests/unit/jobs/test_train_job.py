@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 from pathlib import Path
@@ -14,14 +15,17 @@ from model_trainer.core.backends.fake.backend import FAKE_PARTS
 from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
-from model_trainer.core.contracts.model import ModelTrainConfig, PreparedLMModel
+from model_trainer.core.contracts.model import ModelTrainConfig, PreparedLMModel, TrainOutcome
 from model_trainer.core.contracts.tokenizer import TokenizerHandle, TokenizerKind
+from model_trainer.core.data.prepare import RunSource
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import CallbackSink, ListSink
-from model_trainer.core.jobs.job_store import read_job, write_job
+from model_trainer.core.jobs.job_store import new_job_record, read_job, write_job
 from model_trainer.core.jobs.report import run_history
+from model_trainer.core.jobs.run_lock import writer_state
 from model_trainer.core.jobs.run_store import list_runs
+from model_trainer.core.jobs.runner import JobHandle
 from model_trainer.core.jobs.train_job import (
     bits_per_char,
     resume_train,
@@ -31,7 +35,12 @@ from model_trainer.core.tokenizers.io import load_tokenizer
 from model_trainer.core.training.checkpoint import load_latest_checkpoint
 from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.dataset import plan_training
-from model_trainer.core.training.manifest import read_manifest
+from model_trainer.core.training.manifest import (
+    build_manifest,
+    file_fingerprint,
+    read_manifest,
+    write_manifest,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STEPS = 4
@@ -68,6 +77,26 @@ def _data_stage(event: Event) -> str | None:
     if event["type"] == "trainer.job.progress.v1" and not event["message"].startswith("epoch"):
         return event["message"]
     return None
+
+
+def _cancelled_at_step(
+    cfg: ModelTrainConfig, settings: Settings, run_id: str, step: int
+) -> JobHandle[TrainOutcome]:
+    """A run of ``cfg`` cancelled at global step ``step``, ended."""
+    reached = threading.Event()
+    go_on = threading.Event()
+
+    def pause(event: Event) -> None:
+        if event["type"] == "trainer.metrics.progress.v1" and event["step"] == step:
+            reached.set()
+            assert go_on.wait(30.0)
+
+    handle = start_train(cfg, settings, run_id=run_id, sinks=[CallbackSink(pause)])
+    assert reached.wait(30.0)
+    handle.cancel()
+    go_on.set()
+    assert handle.result()["cancelled"]
+    return handle
 
 
 def _types(events: list[Event]) -> list[str]:
@@ -141,6 +170,7 @@ def test_train_job_runs_in_the_background_and_records_the_run(
         "model",
         "report.html",
         "tokenizer.json",
+        "writer.lock",
     ]
     assert (folder / "curves.png").read_bytes().startswith(PNG_MAGIC)
     page = (folder / "report.html").read_text(encoding="utf-8")
@@ -217,20 +247,23 @@ def test_cancel_mid_epoch_keeps_history_and_checkpoint(tmp_path: Path, fast: Set
     assert "is completed" in raised.value.message
 
 
-def test_bad_corpus_fails_with_its_code(tmp_path: Path, settings: Settings) -> None:
-    handle = start_train(_cfg(str(tmp_path / "missing.txt")), settings, run_id="bad")
-    with pytest.raises(ModelTrainerError) as raised:
-        handle.result()
-    assert raised.value.code == "CORPUS_NOT_FOUND"
-    assert handle.state == "failed"
-    failed = handle.events[-1]
-    assert failed == {**failed, "type": "trainer.job.failed.v1", "code": "CORPUS_NOT_FOUND"}
-    record = read_job(Path(handle.run_dir))
-    assert (record["state"], record["error_code"]) == ("failed", "CORPUS_NOT_FOUND")
-    with pytest.raises(ModelTrainerError) as no_checkpoint:
-        resume_train("bad", settings)
-    assert no_checkpoint.value.code == "MODEL_NOT_FOUND"
-    assert "no checkpoint" in no_checkpoint.value.message
+def test_a_bad_corpus_is_refused_before_the_run_folder_is_made(
+    tmp_path: Path, settings: Settings
+) -> None:
+    blank = tmp_path / "blank.txt"
+    blank.write_text(" \n\t\n", encoding="utf-8")
+    cases = [
+        (str(tmp_path / "missing.txt"), 0.1, "CORPUS_NOT_FOUND"),
+        (str(blank), 0.1, "CORPUS_EMPTY"),
+        (_corpus(tmp_path, chars=1), 0.9, "CORPUS_EMPTY"),
+    ]
+    for corpus, val_fraction, code in cases:
+        with pytest.raises(ModelTrainerError) as raised:
+            start_train({**_cfg(corpus), "val_fraction": val_fraction}, settings, run_id="bad")
+        assert raised.value.code == code
+        assert not (Path(settings["runs_dir"]) / "bad").exists()
+    good = start_train(_cfg(_corpus(tmp_path)), settings, run_id="bad")
+    assert good.result()["epochs_completed"] == 2
 
 
 def test_huge_learning_rate_fails_with_nan_loss(tmp_path: Path, settings: Settings) -> None:
@@ -269,18 +302,120 @@ def test_start_checks_before_anything_is_written(tmp_path: Path, settings: Setti
         start_train(_cfg(corpus), settings, run_id="taken")
 
 
-def test_resume_refuses_missing_and_live_runs(tmp_path: Path, settings: Settings) -> None:
+def test_a_live_writer_is_never_called_dead_and_a_second_one_is_refused(
+    tmp_path: Path, fast: Settings
+) -> None:
     with pytest.raises(ModelTrainerError) as missing:
-        resume_train("ghost", settings)
+        resume_train("ghost", fast)
     assert missing.value.code == "MODEL_NOT_FOUND"
-    handle = start_train(_cfg(str(tmp_path / "missing.txt")), settings, run_id="live")
-    handle.wait(30.0)
+    paused = threading.Event()
+    go_on = threading.Event()
+
+    def pause_at_step_two(event: Event) -> None:
+        if event["type"] == "trainer.metrics.progress.v1" and event["step"] == 2:
+            paused.set()
+            assert go_on.wait(30.0)
+
+    cfg = _cfg(_corpus(tmp_path), num_epochs=3)
+    handle = start_train(cfg, fast, run_id="live", sinks=[CallbackSink(pause_at_step_two)])
+    assert paused.wait(30.0)
     folder = Path(handle.run_dir)
-    write_job(folder, {**read_job(folder), "state": "running", "heartbeat_at": time.time()})
+    long_silent: Settings = {**fast, "heartbeat_timeout_s": 0.001}
+    later = time.time() + 3600.0
+    assert [run["state"] for run in list_runs(long_silent, now=later)] == ["running"]
     with pytest.raises(ModelTrainerError) as live:
-        resume_train("live", settings)
+        resume_train("live", long_silent)
     assert live.value.code == "INVALID_CONFIG"
-    assert "is running in process" in live.value.message
+    assert f"is being written by process {os.getpid()}" in live.value.message
+    assert str(folder / "writer.lock") in live.value.message
+    assert read_job(folder)["state"] == "running"
+    go_on.set()
+    assert handle.result()["epochs_completed"] == 3
+    assert writer_state(folder) == "gone"
+    assert [run["state"] for run in list_runs(fast)] == ["completed"]
+
+
+def test_a_run_marked_active_whose_lock_is_free_is_dead_at_once(
+    tmp_path: Path, fast: Settings
+) -> None:
+    cfg = _cfg(_corpus(tmp_path), num_epochs=3)
+    cancelled = _cancelled_at_step(cfg, fast, "lost", 2)
+    folder = Path(cancelled.run_dir)
+    # What a killed writer leaves: job.json still active, its heartbeat fresh, no lock held.
+    write_job(folder, {**read_job(folder), "state": "running", "heartbeat_at": time.time()})
+    patient: Settings = {**fast, "heartbeat_timeout_s": 3600.0}
+    (run,) = list_runs(patient)
+    assert run["state"] == "failed"
+    record = read_job(folder)
+    assert record["error_code"] == "INTERNAL_ERROR"
+    assert "ended without recording an end: nobody holds the run's lock" in (
+        record["error_message"] or ""
+    )
+    write_job(folder, {**record, "state": "running", "heartbeat_at": time.time()})
+    assert resume_train("lost", patient).result()["epochs_completed"] == 3
+
+
+def test_resume_refuses_a_changed_corpus_or_tokenizer(tmp_path: Path, fast: Settings) -> None:
+    corpus = _corpus(tmp_path)
+    cfg = _cfg(corpus, num_epochs=3)
+    handle = _cancelled_at_step(cfg, fast, "data", 2)
+    folder = Path(handle.run_dir)
+    manifest = read_manifest(str(folder))
+    text = Path(corpus).read_text(encoding="utf-8")
+    assert manifest.get("corpus_fingerprint") == RunSource(cfg, fast).fingerprint
+    written = os.stat(corpus)
+    tokenizer = folder / "tokenizer.json"
+    assert manifest.get("tokenizer_fingerprint") == file_fingerprint(tokenizer)
+
+    Path(corpus).write_text(text.replace("e", "E", 1), encoding="utf-8")
+    with pytest.raises(ModelTrainerError) as corpus_changed:
+        resume_train("data", fast)
+    assert corpus_changed.value.code == "MODEL_INCOMPATIBLE"
+    message = corpus_changed.value.message
+    assert f"the corpus {corpus!r} changed" in message
+    assert manifest.get("corpus_fingerprint", "") in message
+    assert RunSource(cfg, fast).fingerprint in message
+    # A corpus file is known by its path, size and modification time, as the token cache knows it.
+    Path(corpus).write_text(text, encoding="utf-8")
+    os.utime(corpus, ns=(written.st_atime_ns, written.st_mtime_ns))
+
+    kept = tokenizer.read_bytes()
+    tokenizer.write_bytes(kept.replace(b'"kind"', b'"kind" ', 1))
+    with pytest.raises(ModelTrainerError) as tokenizer_changed:
+        resume_train("data", fast)
+    assert tokenizer_changed.value.code == "MODEL_INCOMPATIBLE"
+    assert "its tokenizer.json changed" in tokenizer_changed.value.message
+    tokenizer.unlink()
+    with pytest.raises(
+        ModelTrainerError, match=r"tokenizer_fingerprint was sha256:[0-9a-f]+, now missing"
+    ):
+        resume_train("data", fast)
+    tokenizer.write_bytes(kept)
+    assert writer_state(folder) == "gone"
+
+    # A manifest from before the fingerprints: the data is unknown, and the run resumes.
+    old: dict[str, object] = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    del old["corpus_fingerprint"], old["tokenizer_fingerprint"]
+    (folder / "manifest.json").write_text(json.dumps(old), encoding="utf-8")
+    Path(corpus).write_text(text.replace("e", "E", 1), encoding="utf-8")
+    assert resume_train("data", fast).result()["epochs_completed"] == 3
+
+
+def test_a_cancel_before_the_first_checkpoint_says_there_is_nothing_to_resume(
+    tmp_path: Path, fast: Settings
+) -> None:
+    handle = start_train(_cfg(_corpus(tmp_path)), fast, run_id="early")
+    handle.cancel()
+    outcome = handle.result()
+    assert outcome["cancelled"]
+    assert outcome["steps"] == 0
+    assert handle.error is not None
+    assert handle.error.message == (
+        "training of run 'early' was cancelled after 0 of 2 epochs (step 0), before its first "
+        "checkpoint: there is nothing to resume; start anew"
+    )
+    with pytest.raises(ModelTrainerError, match="no checkpoint to resume from"):
+        resume_train("early", fast)
 
 
 def test_run_without_validation_split_still_reports(tmp_path: Path, fast: Settings) -> None:
@@ -296,15 +431,21 @@ def test_run_without_validation_split_still_reports(tmp_path: Path, fast: Settin
 def test_resume_needs_the_world_size_the_run_started_with(
     tmp_path: Path, settings: Settings
 ) -> None:
-    handle = start_train(_cfg(str(tmp_path / "none.txt")), settings, run_id="pair", world_size=2)
-    handle.wait(30.0)
-    assert read_manifest(handle.run_dir)["world_size"] == 2
+    folder = Path(settings["runs_dir"]) / "pair"
+    cfg = _cfg(_corpus(tmp_path))
+    write_manifest(
+        str(folder),
+        build_manifest(run_id="pair", config=cfg, device="cpu", precision="fp32", world_size=2),
+    )
+    write_job(folder, {**new_job_record(run_id="pair", job_id="pair", kind="train", now=0.0)})
+    assert read_manifest(str(folder))["world_size"] == 2
     with pytest.raises(ModelTrainerError) as raised:
         resume_train("pair", settings)
     assert raised.value.code == "MODEL_INCOMPATIBLE"
     assert "world_size=2" in raised.value.message
     with pytest.raises(ModelTrainerError, match="no checkpoint"):
         resume_train("pair", settings, world_size=2)
+    assert read_job(folder)["state"] == "failed"
 
 
 def test_bits_per_char_and_the_training_plan() -> None:

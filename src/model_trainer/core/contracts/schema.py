@@ -93,7 +93,7 @@ SCORE_FIELDS: Final[tuple[Field, ...]] = (
 GENERATE_FIELDS: Final[tuple[Field, ...]] = (
     _field("prompt_text", None, "the prompt text"),
     _field("prompt_path", None, "a UTF-8 file holding the prompt"),
-    _field("max_new_tokens", 200, "tokens to sample"),
+    _field("max_new_tokens", 200, "tokens to sample (at most 100_000)"),
     _field("temperature", 0.8, "sampling temperature"),
     _field("top_k", 50, "sample from the K likeliest tokens"),
     _field("top_p", 1.0, "nucleus: sample from the likeliest tokens of this probability mass"),

@@ -19,6 +19,8 @@ _DEVICES = ("auto", "cpu", "cuda", "mps")
 _PRECISIONS = ("auto", "fp32", "bf16")
 _TOKENIZERS = ("char", "bpe")
 _DETAIL_LEVELS = ("summary", "per_char")
+MAX_NEW_TOKENS = 100_000
+"""The most tokens one generation samples: a long text, sampled and recorded token by token."""
 
 
 def _bad(field: str, value: object, rule: str) -> ConfigError:
@@ -127,6 +129,8 @@ def validate_generate_config(cfg: GenerateConfig) -> None:
             f"(prompt_path={cfg['prompt_path']!r})",
         )
     _at_least("max_new_tokens", cfg["max_new_tokens"], 1)
+    if cfg["max_new_tokens"] > MAX_NEW_TOKENS:
+        raise _bad("max_new_tokens", cfg["max_new_tokens"], f"at most {MAX_NEW_TOKENS:_}")
     _positive("temperature", cfg["temperature"])
     _at_least("top_k", cfg["top_k"], 1)
     top_p = cfg["top_p"]

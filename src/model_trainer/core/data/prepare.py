@@ -101,7 +101,9 @@ class RunSource:
         )
         fraction = None if self.val is not None else cfg["val_fraction"]
         held = None if self.val is None else self.val.fingerprint
-        self.folder: Path = cache_root(settings) / digest([self.corpus.fingerprint, held, fraction])
+        self.fingerprint = digest([self.corpus.fingerprint, held, fraction])
+        """The corpus, the validation source and the split, as one digest."""
+        self.folder: Path = cache_root(settings) / self.fingerprint
         self.val_fraction = cfg["val_fraction"]
         self.cap = settings["max_corpus_chars"]
 

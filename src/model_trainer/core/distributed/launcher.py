@@ -44,6 +44,7 @@ from model_trainer.core.jobs.run_store import (
     validate_run_id,
 )
 from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory
+from model_trainer.core.jobs.train_job import resumable_source
 from model_trainer.core.training.checkpoint import STATE_FILE, latest_name, read_meta
 from model_trainer.core.training.manifest import read_manifest
 from model_trainer.core.training.outcome import train_outcome
@@ -428,7 +429,8 @@ def resume_distributed(
 
     Raises:
         ModelTrainerError: ``MODEL_NOT_FOUND`` for an unknown run, ``INVALID_CONFIG`` for
-            bad process counts, ``MODEL_INCOMPATIBLE`` for another world size.
+            bad process counts, ``MODEL_INCOMPATIBLE`` for another world size or a corpus or
+            tokenizer changed since the run started.
     """
     folder = existing_run_dir(settings, run_id)
     torchrun_command(
@@ -442,6 +444,7 @@ def resume_distributed(
             f"run_id {run_id!r} was trained by world_size={world_size} processes; resume it "
             f"on as many, not nproc_per_node={nproc_per_node} x nnodes={nnodes}",
         )
+    resumable_source(folder, manifest, settings)
     (Path(settings["runs_dir"]) / LAUNCH_DIR / run_id).mkdir(parents=True, exist_ok=True)
     return _launch(
         ["resume", run_id],

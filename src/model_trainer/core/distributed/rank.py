@@ -30,7 +30,7 @@ from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.jobs.run_store import TOKENIZER_FILE, existing_run_dir, new_run_id, run_dir
 from model_trainer.core.jobs.runner import JobControl, JobHandle
 from model_trainer.core.jobs.signals import stop_on_signals
-from model_trainer.core.jobs.train_job import resume_train, start_train
+from model_trainer.core.jobs.train_job import resumable_source, resume_train, start_train
 from model_trainer.core.tokenizers.io import load_tokenizer
 from model_trainer.core.training.dataset import load_data
 from model_trainer.core.training.device import available_device
@@ -249,11 +249,18 @@ def distributed_resume(
     As ``distributed_train``; the config is the run's manifest's, and the world size must be
     the one the run started with.
 
+    Every rank checks first that the corpus and tokenizer are the ones the run started
+    with, so changed data stops them all before the group forms.
+
     Raises:
-        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run), ``resume_train``'s errors on
-            rank 0, and those of ``distributed_train``.
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run), ``MODEL_INCOMPATIBLE``
+            (changed data), ``resume_train``'s errors on rank 0, and those of
+            ``distributed_train``.
     """
-    cfg = read_manifest(str(existing_run_dir(settings, run_id)))["config"]
+    folder = existing_run_dir(settings, run_id)
+    manifest = read_manifest(str(folder))
+    resumable_source(folder, manifest, settings)
+    cfg = manifest["config"]
     return _run_rank(
         cfg,
         settings,

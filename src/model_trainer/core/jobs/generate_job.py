@@ -13,9 +13,10 @@ from model_trainer.core.contracts.model import (
     PreparedLMModel,
 )
 from model_trainer.core.contracts.validators import validate_generate_config
+from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.jobs.model_job import start_model_job
-from model_trainer.core.jobs.runner import JobHandle
+from model_trainer.core.jobs.runner import JobControl, JobHandle
 
 
 def start_generate(
@@ -29,9 +30,10 @@ def start_generate(
 ) -> JobHandle[GenerateOutcome]:
     """Start sampling from a completed run's model as ``cfg`` says; returns at once.
 
-    ``which="best"`` uses the run's best checkpoint. The loaded model is
-    ``handle.prepared`` once the job has it. Its events also go to the run's
-    ``events.jsonl``.
+    ``which="best"`` uses the run's best checkpoint. The loaded model is ``handle.prepared``
+    once the job has it. Its events also go to the run's ``events.jsonl``.
+    ``handle.cancel()`` stops the sampling at its next token: the job ends ``cancelled``
+    (``TRAINING_CANCELLED``) without an outcome.
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` (a bad config or run id), ``MODEL_NOT_FOUND``
@@ -40,8 +42,22 @@ def start_generate(
     """
     validate_generate_config(cfg)
 
-    def use(backend: ModelBackend, prepared: PreparedLMModel) -> GenerateOutcome:
-        return backend.generate(prepared=prepared, cfg=cfg, settings=settings)
+    def use(
+        control: JobControl, backend: ModelBackend, prepared: PreparedLMModel
+    ) -> GenerateOutcome:
+        sampled = [0]
+
+        def on_token(index: int, text: str, prob: float) -> None:
+            del index, text, prob
+            sampled[0] += 1
+            if control.cancelled():
+                raise ModelTrainerError(
+                    "TRAINING_CANCELLED",
+                    f"generation from run {run_id!r} was stopped after {sampled[0]} sampled "
+                    f"token(s) of max_new_tokens={cfg['max_new_tokens']}",
+                )
+
+        return backend.generate(prepared=prepared, cfg=cfg, settings=settings, on_token=on_token)
 
     return start_model_job(
         kind="generate",

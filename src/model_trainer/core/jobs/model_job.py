@@ -72,13 +72,15 @@ def start_model_job(
     kind: ModelJobKind,
     run_id: str,
     settings: Settings,
-    use: Callable[[ModelBackend, PreparedLMModel], OutcomeT],
+    use: Callable[[JobControl, ModelBackend, PreparedLMModel], OutcomeT],
     *,
     sinks: Sequence[EventSink],
     registry: ModelRegistry,
     which: str = "last",
 ) -> JobHandle[OutcomeT]:
-    """Start a ``kind`` job that loads run ``run_id``'s model and returns ``use(backend, it)``.
+    """Start a ``kind`` job that loads run ``run_id``'s model and returns ``use(...)`` of it.
+
+    ``use(control, backend, prepared)`` gets the job's control, the run's backend and model.
 
     ``which="best"`` loads the weights of the run's best checkpoint into its saved model.
     The loaded model is ``handle.prepared`` once the job has it; otherwise as
@@ -91,6 +93,6 @@ def start_model_job(
         prepared = backend.load(str(folder / MODEL_DIR), settings)
         use_weights(prepared["model"], str(folder / CHECKPOINT_DIR), which)
         control.set_prepared(prepared)
-        return use(backend, prepared)
+        return use(control, backend, prepared)
 
     return start_run_job(kind, run_id, settings, work, sinks=sinks, registry=registry)

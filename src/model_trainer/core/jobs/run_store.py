@@ -2,9 +2,11 @@
 
 A run folder holds ``manifest.json``, ``job.json``, ``events.jsonl``, ``checkpoint/``,
 ``tokenizer.json``, ``model/`` and at the end ``curves.png`` and ``report.html``. The listing
-reads only files, so it works in a fresh process; a run still marked ``queued`` or
-``running`` whose heartbeat is older than ``settings["heartbeat_timeout_s"]`` lost its
-process, and is marked ``failed`` on the spot.
+reads only files, so it works in a fresh process. A run still marked ``queued`` or
+``running`` lost its process when nobody holds its writer lock (``run_lock.py``), and is
+marked ``failed`` on the spot; a run whose lock is held is never called dead, however old
+its heartbeat. A run without a lock file (from before the lock) is dead when its heartbeat
+is older than ``settings["heartbeat_timeout_s"]``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Final, Literal, TypedDict
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.jobs.job_store import JOB_FILE, JobRecord, read_job, write_job
+from model_trainer.core.jobs.run_lock import LOCK_FILE, writer_state
 from model_trainer.core.jobs.runner import JobState
 from model_trainer.core.training.manifest import read_manifest
 
@@ -39,6 +42,7 @@ RUN_FILES: Final = (
     CHECKPOINT_DIR,
     CURVES_FILE,
     REPORT_FILE,
+    LOCK_FILE,
 )
 RunState = JobState | Literal["unreadable"]
 
@@ -137,24 +141,48 @@ def require_model(settings: Settings, run_id: str) -> Path:
     return folder
 
 
-def refresh_job(folder: Path, settings: Settings, *, now: float | None = None) -> JobRecord:
-    """The run's job record, first marked ``failed`` if its process stopped beating."""
-    record = read_job(folder)
-    moment = time.time() if now is None else now
+def _lost_writer(record: JobRecord, folder: Path, settings: Settings, moment: float) -> str | None:
+    """Why the active run of ``record`` has no writer any more, or None when it may have one."""
+    writer = writer_state(folder)
+    if writer == "live":
+        return None
+    if writer == "gone":
+        return (
+            f"process {record['pid']} ended without recording an end: nobody holds the "
+            f"run's lock {str(folder / LOCK_FILE)!r}"
+        )
     silent_s = moment - record["heartbeat_at"]
-    if record["state"] in ACTIVE_STATES and silent_s > settings["heartbeat_timeout_s"]:
-        last = datetime.fromtimestamp(record["heartbeat_at"], UTC).isoformat(timespec="seconds")
-        record = {
-            **record,
-            "state": "failed",
-            "error_code": "INTERNAL_ERROR",
-            "error_message": (
-                f"the heartbeat of process {record['pid']} stopped at {last} "
-                f"({silent_s:.0f} s ago, over heartbeat_timeout_s="
-                f"{settings['heartbeat_timeout_s']:g}); the process died"
-            ),
-        }
-        write_job(folder, record)
+    if silent_s <= settings["heartbeat_timeout_s"]:
+        return None
+    last = datetime.fromtimestamp(record["heartbeat_at"], UTC).isoformat(timespec="seconds")
+    return (
+        f"the heartbeat of process {record['pid']} stopped at {last} "
+        f"({silent_s:.0f} s ago, over heartbeat_timeout_s="
+        f"{settings['heartbeat_timeout_s']:g}); the process died"
+    )
+
+
+def refresh_job(
+    folder: Path, settings: Settings, *, now: float | None = None, lock_held: bool = False
+) -> JobRecord:
+    """The run's job record, first marked ``failed`` if it is active but its writer is gone.
+
+    ``lock_held``: the caller holds the run's writer lock, so an active record has no
+    other writer.
+    """
+    record = read_job(folder)
+    if record["state"] not in ACTIVE_STATES:
+        return record
+    moment = time.time() if now is None else now
+    reason = (
+        f"process {record['pid']} ended without recording an end"
+        if lock_held
+        else _lost_writer(record, folder, settings, moment)
+    )
+    if reason is None:
+        return record
+    record = {**record, "state": "failed", "error_code": "INTERNAL_ERROR", "error_message": reason}
+    write_job(folder, record)
     return record
 
 

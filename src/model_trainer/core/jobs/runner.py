@@ -157,6 +157,7 @@ class JobHandle(Viewable, Generic[OutcomeT]):
         user_id: the user its events carry.
         announce: whether the handle emits the job's started and end events (False when
             the work forwards those of the process that runs the job).
+        on_end: called on the job's thread after its last event, before ``wait`` returns.
     """
 
     def __init__(
@@ -175,6 +176,7 @@ class JobHandle(Viewable, Generic[OutcomeT]):
         on_state: StateHook | None = None,
         user_id: int = 0,
         announce: bool = True,
+        on_end: Callable[[], None] | None = None,
     ) -> None:
         self.kind: JobKind = kind
         self.job_id = job_id
@@ -193,6 +195,7 @@ class JobHandle(Viewable, Generic[OutcomeT]):
         self._cancel_message = cancel_message
         self._result_id = result_id
         self._on_state = on_state
+        self._on_end = on_end
         self._lock = threading.Lock()
         self._events: list[Event] = []
         self._state: JobState = "queued"
@@ -329,6 +332,8 @@ class JobHandle(Viewable, Generic[OutcomeT]):
         finally:
             if self._file_sink is not None:
                 self._file_sink.close()
+            if self._on_end is not None:
+                self._on_end()
             self._done.set()
 
     def _fail(self, error: ModelTrainerError) -> None:

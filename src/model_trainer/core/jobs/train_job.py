@@ -1,11 +1,14 @@
 """The train job: a run folder, a tokenizer, a model, training on a thread, the run's record.
 
-``start_train`` checks the config, makes the run folder with its ``manifest.json`` and
-``job.json``, and returns a ``JobHandle`` at once; the work then runs on a daemon thread:
-train the tokenizer on the corpus's training split (``tokenizer.json``), ``prepare`` the
-model, train it (checkpoints in ``checkpoint/``), save it to ``model/``, and draw
-``curves.png`` and ``report.html``. ``resume_train`` continues a cancelled, failed or killed
-run from its last checkpoint under the same run id, appending to its events.
+``start_train`` checks the config and the corpus (a bad one leaves no run folder),
+makes the run folder with its ``manifest.json`` (the corpus's fingerprint in it) and
+``job.json``, takes the run's writer lock (``run_lock.py``) and returns a ``JobHandle`` at
+once; the work then runs on a daemon thread: train the tokenizer on the corpus's training
+split (``tokenizer.json``, its fingerprint added to the manifest), ``prepare`` the model,
+train it (checkpoints in ``checkpoint/``), save it to ``model/``, and draw ``curves.png`` and
+``report.html``; the lock is let go after the job's last event. ``resume_train`` continues a
+cancelled, failed or killed run from its last checkpoint under the same run id, appending to
+its events, when no other process writes it and its corpus and tokenizer are unchanged.
 
 A cancelled run's ``result()`` is its ``TrainOutcome`` with ``cancelled`` True; the
 ``TRAINING_CANCELLED`` code is in its failed event and in ``job.json``.
@@ -17,6 +20,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Final
 
@@ -56,6 +60,7 @@ from model_trainer.core.events.trainer_metrics_events import (
 from model_trainer.core.jobs.job_store import JobRecord, JobRecorder, new_job_record
 from model_trainer.core.jobs.metrics_reporter import MetricsReporter
 from model_trainer.core.jobs.report import draw_curves, render_report, run_history
+from model_trainer.core.jobs.run_lock import RunLock, hold_run_lock
 from model_trainer.core.jobs.run_store import (
     CHECKPOINT_DIR,
     CURVES_FILE,
@@ -76,8 +81,11 @@ from model_trainer.core.training.dataset import plan_training
 from model_trainer.core.training.device import available_device, resolve_precision
 from model_trainer.core.training.loss import loss_unit_of
 from model_trainer.core.training.manifest import (
+    Manifest,
     build_manifest,
+    check_same_data,
     ended,
+    file_fingerprint,
     read_manifest,
     write_manifest,
 )
@@ -93,13 +101,30 @@ def bits_per_char(loss: float, loss_unit: LossUnit, chars_per_token: float) -> f
     return per_char / math.log(2.0)
 
 
-def _checkpoint_step(folder: Path) -> int | None:
+def checkpoint_step(folder: Path) -> int | None:
     """The global step of the run's last checkpoint, or None when it has none."""
     root = folder / CHECKPOINT_DIR
     name = latest_name(str(root))
     if name is None:
         return None
     return read_meta(str(root / name / STATE_FILE))["position"]["global_step"]
+
+
+def resumable_source(folder: Path, manifest: Manifest, settings: Settings) -> RunSource:
+    """The corpus of the run in ``folder``, when it and its tokenizer are unchanged.
+
+    Raises:
+        ModelTrainerError: ``MODEL_INCOMPATIBLE`` naming what changed since the run started
+            (``check_same_data``); the corpus's errors.
+    """
+    source = RunSource(manifest["config"], settings)
+    check_same_data(
+        manifest,
+        corpus=source.fingerprint,
+        tokenizer=file_fingerprint(folder / TOKENIZER_FILE),
+        where=f"run_id {manifest['run_id']!r}",
+    )
+    return source
 
 
 class _TrainWork:
@@ -115,9 +140,11 @@ class _TrainWork:
         resume: bool,
         recorder: JobRecorder,
         registry: ModelRegistry,
+        source: RunSource,
         world_size: int = 1,
     ) -> None:
         self.cfg = cfg
+        self.source = source
         self.world_size = world_size
         self.settings = settings
         self.folder = folder
@@ -132,7 +159,7 @@ class _TrainWork:
         if self.settings["num_threads"] > 0:
             torch.set_num_threads(self.settings["num_threads"])
         # The corpus is split, and each part encoded, once per source and tokenizer (cached).
-        source = RunSource(cfg, self.settings)
+        source = self.source
         stage = stage_events(control.emit, job_id=control.job_id, user_id=control.user_id)
         tokenizer = self._tokenizer(source, stage)
         self.recorder.heartbeat(time.time())
@@ -214,6 +241,10 @@ class _TrainWork:
             return load_tokenizer(path)
         tokenizer = run_tokenizer(source, self.cfg["tokenizer_kind"], self.cfg["vocab_size"], stage)
         tokenizer.save(path)
+        manifest = read_manifest(str(self.folder))
+        write_manifest(
+            str(self.folder), {**manifest, "tokenizer_fingerprint": file_fingerprint(Path(path))}
+        )
         return tokenizer
 
     def _epoch_end(
@@ -315,6 +346,8 @@ def _start(
     sinks: Sequence[EventSink],
     view: ViewFactory | None,
     registry: ModelRegistry,
+    source: RunSource,
+    lock: RunLock,
     world_size: int = 1,
 ) -> JobHandle[TrainOutcome]:
     recorder = JobRecorder(folder, record)
@@ -324,10 +357,13 @@ def _start(
     def cancel_message(outcome: TrainOutcome) -> str | None:
         if not outcome["cancelled"]:
             return None
-        return (
+        done = (
             f"training of run {run_id!r} was cancelled after {outcome['epochs_completed']} of "
-            f"{total} epochs (step {outcome['steps']}); resume({run_id!r}) continues it"
+            f"{total} epochs (step {outcome['steps']})"
         )
+        if checkpoint_step(folder) is None:
+            return f"{done}, before its first checkpoint: there is nothing to resume; start anew"
+        return f"{done}; resume({run_id!r}) continues it"
 
     handle: JobHandle[TrainOutcome] = JobHandle(
         kind="train",
@@ -342,6 +378,7 @@ def _start(
             resume=resume,
             recorder=recorder,
             registry=registry,
+            source=source,
             world_size=world_size,
         ),
         sinks=sinks,
@@ -350,6 +387,7 @@ def _start(
         cancel_message=cancel_message,
         result_id=lambda _: str(folder / MODEL_DIR),
         on_state=recorder.set_state,
+        on_end=lock.release,
     )
     return handle.start()
 
@@ -370,11 +408,15 @@ def start_train(
     ``world_size`` is the number of processes training the run together (torchrun), as
     its manifest records it.
 
+    The corpus is opened and its split planned here (cached under the runs folder) before
+    the run folder is made: a bad corpus leaves nothing behind.
+
     Raises:
         ModelTrainerError: ``MODEL_NOT_FOUND`` (an unregistered family),
             ``INVALID_MODEL_SIZE``, ``INVALID_CONFIG`` (a bad field, a bad or taken run id),
-            ``CUDA_NOT_AVAILABLE``. Failures later on are the job's: its ``result()`` raises
-            them.
+            ``CUDA_NOT_AVAILABLE``, the corpus's errors (``CORPUS_NOT_FOUND``,
+            ``CORPUS_EMPTY``, ``CORPUS_TOO_LARGE``, ``INVALID_CONFIG``). Failures later on
+            are the job's: its ``result()`` raises them.
     """
     validate_model_train_config(cfg, registry.require(cfg["model_family"], "supports_train"))
     run_id = (
@@ -390,30 +432,36 @@ def start_train(
             f"pick another run_id or resume it",
         )
     device = available_device(cfg["device"])
+    source = RunSource(cfg, settings)
+    source.parts()
     folder.mkdir(parents=True)
-    write_manifest(
-        str(folder),
-        build_manifest(
+    with ExitStack() as stack:
+        lock = stack.enter_context(hold_run_lock(folder, run_id))
+        manifest = build_manifest(
             run_id=run_id,
             config=cfg,
             device=device,
             precision=resolve_precision(cfg["precision"], device),
             world_size=world_size,
-        ),
-    )
-    record = new_job_record(run_id=run_id, job_id=run_id, kind="train", now=time.time())
-    return _start(
-        cfg=cfg,
-        settings=settings,
-        folder=folder,
-        run_id=run_id,
-        record=record,
-        resume=False,
-        sinks=sinks,
-        view=view,
-        registry=registry,
-        world_size=world_size,
-    )
+        )
+        write_manifest(str(folder), {**manifest, "corpus_fingerprint": source.fingerprint})
+        record = new_job_record(run_id=run_id, job_id=run_id, kind="train", now=time.time())
+        handle = _start(
+            cfg=cfg,
+            settings=settings,
+            folder=folder,
+            run_id=run_id,
+            record=record,
+            resume=False,
+            sinks=sinks,
+            view=view,
+            registry=registry,
+            source=source,
+            lock=lock,
+            world_size=world_size,
+        )
+        stack.pop_all()
+    return handle
 
 
 def resume_train(
@@ -431,25 +479,51 @@ def resume_train(
 
     The config is read from the run's ``manifest.json``; events are appended to its
     ``events.jsonl``, so its history and curves continue where they stopped. ``world_size``
-    must be the one the run started with.
+    must be the one the run started with. The run's writer lock is taken first: a run whose
+    process still lives (even paused) is refused, one marked active whose process is gone is
+    marked ``failed`` and resumed. The corpus must be the one the run
+    started on, and ``tokenizer.json`` the one it trained (when the manifest has their
+    fingerprints; an older manifest does not, and resumes without the check).
 
     Raises:
         ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run, or no checkpoint to resume
-            from), ``INVALID_CONFIG`` (a completed run, or one still running),
-            ``MODEL_INCOMPATIBLE`` (another world size).
+            from), ``INVALID_CONFIG`` (a completed run, or one another process writes),
+            ``MODEL_INCOMPATIBLE`` (another world size, a changed corpus or tokenizer), the
+            corpus's errors.
     """
     folder = existing_run_dir(settings, run_id)
-    record = refresh_job(folder, settings)
+    with ExitStack() as stack:
+        lock = stack.enter_context(hold_run_lock(folder, run_id))
+        handle = _resume(
+            run_id,
+            settings,
+            folder=folder,
+            lock=lock,
+            sinks=sinks,
+            view=view,
+            registry=registry,
+            world_size=world_size,
+        )
+        stack.pop_all()
+    return handle
+
+
+def _resume(
+    run_id: str,
+    settings: Settings,
+    *,
+    folder: Path,
+    lock: RunLock,
+    sinks: Sequence[EventSink],
+    view: ViewFactory | None,
+    registry: ModelRegistry,
+    world_size: int,
+) -> JobHandle[TrainOutcome]:
+    record = refresh_job(folder, settings, lock_held=True)
     if record["state"] == "completed":
         raise ModelTrainerError(
             "INVALID_CONFIG",
             f"run_id {run_id!r} is completed; there is nothing to resume (start a new run)",
-        )
-    if record["state"] in ("queued", "running"):
-        raise ModelTrainerError(
-            "INVALID_CONFIG",
-            f"run_id {run_id!r} is {record['state']} in process {record['pid']}; "
-            f"cancel it or wait for it to end before resuming",
         )
     manifest = read_manifest(str(folder))
     registry.require(manifest["config"]["model_family"], "supports_train")
@@ -459,7 +533,7 @@ def resume_train(
             f"run_id {run_id!r} was trained by world_size={manifest['world_size']} "
             f"processes; it resumes only with that many, not world_size={world_size}",
         )
-    if _checkpoint_step(folder) is None:
+    if checkpoint_step(folder) is None:
         raise ModelTrainerError(
             "MODEL_NOT_FOUND",
             f"run_id {run_id!r} has no checkpoint to resume from (it stopped before its "
@@ -467,6 +541,7 @@ def resume_train(
         )
     cfg = manifest["config"]
     available_device(cfg["device"])
+    source = resumable_source(folder, manifest, settings)
     resumed: JobRecord = {
         **record,
         "state": "queued",
@@ -485,5 +560,7 @@ def resume_train(
         sinks=sinks,
         view=view,
         registry=registry,
+        source=source,
+        lock=lock,
         world_size=world_size,
     )

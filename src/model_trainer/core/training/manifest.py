@@ -1,7 +1,13 @@
-"""The run manifest: what ran, with which libraries, code, device and seed (``manifest.json``)."""
+"""The run manifest: what ran, with which libraries, code, device and seed (``manifest.json``).
+
+It also holds fingerprints of the data a run trains on: the corpus text and the tokenizer
+file (``sha256:<hex>``), so a resume on changed data is refused. Manifests written before
+these fields have neither: their data is unknown, and they resume as before.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -9,7 +15,8 @@ import shutil
 import subprocess
 from datetime import UTC, datetime
 from importlib.metadata import version
-from typing import TypedDict
+from pathlib import Path
+from typing import NotRequired, TypedDict
 
 from model_trainer.core.contracts.model import ModelTrainConfig
 from model_trainer.core.contracts.typed_json import read_typed
@@ -34,6 +41,37 @@ class Manifest(TypedDict):
     ended_at: str | None
     world_size: int
     global_batch_size: int
+    corpus_fingerprint: NotRequired[str]
+    tokenizer_fingerprint: NotRequired[str]
+
+
+def file_fingerprint(path: Path) -> str:
+    """``sha256:<hex>`` of the bytes of the file at ``path`` (``missing`` when there is none)."""
+    if not path.is_file():
+        return "missing"
+    return f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+
+
+def check_same_data(manifest: Manifest, *, corpus: str, tokenizer: str, where: str) -> None:
+    """Refuse data that differs from what the manifest recorded (a field it lacks is unknown).
+
+    Raises:
+        ModelTrainerError: ``MODEL_INCOMPATIBLE`` naming what changed (the corpus path or
+            the tokenizer file) with the old and the new fingerprint.
+    """
+    config = manifest["config"]
+    found = {
+        "corpus_fingerprint": (f"the corpus {config['corpus_path']!r}", corpus),
+        "tokenizer_fingerprint": ("its tokenizer.json", tokenizer),
+    }
+    for field, (what, new) in found.items():
+        old = manifest.get(field)
+        if old is not None and old != new:
+            raise ModelTrainerError(
+                "MODEL_INCOMPATIBLE",
+                f"{where}: {what} changed since the run started ({field} was {old}, now "
+                f"{new}); a resume must train on the same data: restore it or start a new run",
+            )
 
 
 def now_iso() -> str:

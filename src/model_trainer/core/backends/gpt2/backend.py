@@ -6,6 +6,7 @@ from model_trainer.core.backends.adapter import FamilyParts, family_backend
 from model_trainer.core.backends.gpt2 import CAPABILITIES, GPT2_SIZES, GPT2Shape
 from model_trainer.core.backends.gpt2.config import build_gpt2_config
 from model_trainer.core.backends.gpt2.io import load_gpt2, save_gpt2
+from model_trainer.core.backends.gpt2.limits import check_gpt2_size, training_memory
 from model_trainer.core.backends.gpt2.model import GPT2LM
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import (
@@ -21,10 +22,22 @@ from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.inference.generate import generate_cached
 from model_trainer.core.inference.narrow import model_as
 from model_trainer.core.inference.score import score_windowed
+from model_trainer.core.training.device import available_device
 
 
 def build_gpt2(shape: GPT2Shape, cfg: ModelTrainConfig, tokenizer: TokenizerHandle) -> GPT2LM:
-    """A fresh GPT-2 of ``shape``: the tokenizer's vocabulary, ``max_seq_len`` positions."""
+    """A fresh GPT-2 of ``shape``: the tokenizer's vocabulary, ``max_seq_len`` positions.
+
+    Raises:
+        ModelTrainerError: ``check_gpt2_size``'s errors, before anything is allocated.
+    """
+    check_gpt2_size(
+        shape,
+        max_seq_len=cfg["max_seq_len"],
+        vocab_size=tokenizer.vocab_size,
+        model_size=cfg["model_size"],
+        memory=training_memory(available_device(cfg["device"])),
+    )
     config = build_gpt2_config(
         shape,
         vocab_size=tokenizer.vocab_size,

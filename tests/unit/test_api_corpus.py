@@ -90,10 +90,10 @@ def test_a_bad_in_memory_corpus(tmp_path: Path) -> None:
     with pytest.raises(ModelTrainerError) as info:
         _train(str(tmp_path / "runs"), "bad", json.loads(json.dumps([TEXT, None])))
     assert info.value.message == "corpus: document 1 is a NoneType, not a str"
-    empty = _train(str(tmp_path / "runs"), "empty", [])
     with pytest.raises(ModelTrainerError) as failed:
-        empty.result()
+        _train(str(tmp_path / "runs"), "empty", [])
     assert failed.value.code == "CORPUS_EMPTY"
+    assert not (tmp_path / "runs" / "empty").exists()
 
 
 def test_evaluate_a_run_that_held_nothing_out(tmp_path: Path) -> None:

@@ -123,6 +123,7 @@ def test_one_rank_group_trains_stops_on_sigterm_and_resumes(
     assert "world_size=1" in caught.value.message
     corpus = Path(cfg["corpus_path"])
     text = corpus.read_text(encoding="utf-8")
+    written = os.stat(corpus)
     corpus.write_text(text[:-1], encoding="utf-8")
     for resume in (
         lambda: resume_distributed("one", 1, settings),
@@ -137,6 +138,7 @@ def test_one_rank_group_trains_stops_on_sigterm_and_resumes(
     assert not (tmp_path / "s1").exists()
     assert not (Path(settings["runs_dir"]) / ".launch" / "one" / "torchrun.log").exists()
     corpus.write_text(text, encoding="utf-8")
+    os.utime(corpus, ns=(written.st_atime_ns, written.st_mtime_ns))
     status = distributed_resume(
         "one", settings, report=wait_quietly, env=env, init_method=f"file://{tmp_path / 's2'}"
     )

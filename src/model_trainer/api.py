@@ -27,14 +27,17 @@ from model_trainer.core.contracts.model import (
     EvalOutcome,
     GenerateConfig,
     GenerateOutcome,
+    LoadOptions,
     ModelTrainConfig,
     Precision,
     PreparedLMModel,
     ScoreConfig,
     ScoreOutcome,
+    SourceLoader,
     TrainOutcome,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerKind
+from model_trainer.core.contracts.validators import PRETRAINED_FAMILY
 from model_trainer.core.distributed.launcher import launch_distributed as launch_torchrun
 from model_trainer.core.distributed.launcher import resume_distributed as resume_torchrun
 from model_trainer.core.errors import ModelTrainerError
@@ -104,6 +107,9 @@ def train(
     device: DeviceName = "auto",
     precision: Precision = "auto",
     compile: bool = False,
+    init_from: str = "",
+    gradient_checkpointing: bool = False,
+    lora_rank: int = 0,
     run_id: str | None = None,
     runs_dir: str | None = None,
     show: bool = True,
@@ -113,7 +119,10 @@ def train(
 ) -> TrainJob:
     """Start training a run on a background thread; returns its handle at once.
 
-    The keywords up to ``compile`` are the fields of ``ModelTrainConfig``. With ``show``
+    The keywords up to ``lora_rank`` are the fields of ``ModelTrainConfig``. With
+    ``init_from`` (a folder or a cached Hugging Face model id) the run fine-tunes that
+    pretrained causal LM with its own tokenizer (``model_family``, ``model_size``,
+    ``tokenizer_kind`` and ``vocab_size`` left at their defaults). With ``show``
     the run's progress is shown here: a live panel with a Stop button and charts in
     ``unit`` in a notebook, a text bar otherwise. ``sinks`` get every event too;
     ``registry`` knows the model families (add your own to a ``ModelRegistry``).
@@ -149,6 +158,9 @@ def train(
         "device": device,
         "precision": precision,
         "compile": compile,
+        "init_from": init_from,
+        "gradient_checkpointing": gradient_checkpointing,
+        "lora_rank": lora_rank,
     }
     settings = _settings(runs_dir)
     return start_train(
@@ -288,6 +300,48 @@ def load_run(
             family ``registry`` does not know), ``MODEL_LOAD_FAILED`` (a damaged model).
     """
     return _load_run(run_id, _settings(runs_dir), registry, None)
+
+
+def load_model(
+    source: str,
+    *,
+    device: DeviceName = "auto",
+    dtype: Precision = "auto",
+    local_files_only: bool = True,
+    max_seq_len: int | None = None,
+    registry: ModelRegistry = default_registry,
+) -> PreparedLMModel:
+    """A pretrained Hugging Face causal LM, ready for ``score``, ``generate`` and the views.
+
+    ``source`` is a folder (``config.json``, safetensors weights, a fast tokenizer) or a
+    model id already in the local Hugging Face cache; ``local_files_only=False`` downloads a
+    missing one. ``device`` and ``dtype`` ``auto``: the GPU in bf16 where supported, else
+    fp32 on the CPU. Texts are scored in windows of ``max_seq_len`` tokens (default: the
+    model's context, at most 4096). Every check runs before the weights load, so a refused
+    model never reaches the GPU.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (no folder, config or weights; a model id not
+            in the cache), ``MODEL_LOAD_FAILED`` (pickled ``.bin`` weights, unreadable files,
+            too big for the host), ``MODEL_INCOMPATIBLE`` (not a decoder-only causal LM),
+            ``TOKENIZER_LOAD_FAILED`` (a slow tokenizer without offsets), ``CUDA_OOM`` (too
+            big for the GPU), ``CUDA_NOT_AVAILABLE``, ``INVALID_CONFIG`` (``max_seq_len``).
+    """
+    registry.require(PRETRAINED_FAMILY, "supports_score")
+    backend = registry.get(PRETRAINED_FAMILY)
+    if not isinstance(backend, SourceLoader):
+        raise ModelTrainerError(
+            "MODEL_INCOMPATIBLE",
+            f"model_family {PRETRAINED_FAMILY!r} of this registry cannot load a "
+            f"source ({type(backend).__name__} has no load_source)",
+        )
+    options: LoadOptions = {
+        "device": device,
+        "dtype": dtype,
+        "local_files_only": local_files_only,
+        "max_seq_len": max_seq_len,
+    }
+    return backend.load_source(source, options)
 
 
 def _load_run(

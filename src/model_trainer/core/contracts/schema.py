@@ -55,6 +55,9 @@ TRAIN_FIELDS: Final[tuple[Field, ...]] = (
     _field("device", "auto", "device (auto: cuda, else mps, else cpu)"),
     _field("precision", "auto", "arithmetic precision (auto: chosen for the device)"),
     _field("compile", False, "compile the model with torch.compile"),
+    _field("init_from", "", "fine-tune this pretrained model (a folder or a cached HF model id)"),
+    _field("gradient_checkpointing", False, "recompute activations to save memory (init_from)"),
+    _field("lora_rank", 0, "train LoRA adapters of this rank, needs peft (init_from; 0: all)"),
 )
 
 SCORE_FIELDS: Final[tuple[Field, ...]] = (

@@ -1,7 +1,8 @@
 """Score a text: loss, perplexity, bits per character, and per-character surprisal.
 
-What the first token is predicted from: the eos id is prepended as a start-of-text token,
-so every token of the text, the first included, is predicted and scored.
+What the first token is predicted from: the start id (``prepared["start_id"]``, a pretrained
+model's BOS; else the eos id) is prepended as a start-of-text token, so every token of the
+text, the first included, is predicted and scored.
 
 A text longer than the context of a forward-only model is scored whole with the sliding
 windows of ``windows.py``; a stateful model (``StepModel``) is fed the text in chunks,
@@ -139,7 +140,7 @@ def _encode(
         pieces.append(offsets.reshape(-1, 3) + torch.tensor([0, start, start]))  # (t, 3)
     table = torch.cat(pieces)  # (T, 3)
     prepared["model"].eval()
-    start_id = torch.tensor([prepared["eos_id"]])
+    start_id = torch.tensor([prepared.get("start_id", prepared["eos_id"])])
     return {
         "text": text,
         "ids": torch.cat([start_id, table[:, 0]]).to(prepared["device"]),

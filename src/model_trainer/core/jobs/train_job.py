@@ -37,7 +37,10 @@ from model_trainer.core.contracts.model import (
     TrainOutcome,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
-from model_trainer.core.contracts.validators import validate_model_train_config
+from model_trainer.core.contracts.validators import (
+    resolve_init_from,
+    validate_model_train_config,
+)
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import read_events
 from model_trainer.core.events.job_events import make_progress_event
@@ -64,6 +67,7 @@ from model_trainer.core.jobs.run_store import (
 )
 from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory
 from model_trainer.core.tokenizers.io import load_tokenizer, train_tokenizer
+from model_trainer.core.tokenizers.pretrained import load_pretrained_tokenizer
 from model_trainer.core.training.checkpoint import STATE_FILE, latest_name, read_meta
 from model_trainer.core.training.corpus import load_corpus, split_text
 from model_trainer.core.training.dataset import encode_data, plan_training
@@ -205,6 +209,8 @@ class _TrainWork:
 
     def _tokenizer(self, train_text: str) -> TokenizerHandle:
         path = str(self.folder / TOKENIZER_FILE)
+        if self.cfg["init_from"]:  # a pretrained start brings its own tokenizer
+            return load_pretrained_tokenizer(self.cfg["init_from"])
         if self.resume:
             return load_tokenizer(path)
         tokenizer = train_tokenizer(self.cfg["tokenizer_kind"], train_text, self.cfg["vocab_size"])
@@ -371,6 +377,7 @@ def start_train(
             ``CUDA_NOT_AVAILABLE``. Failures later on are the job's: its ``result()`` raises
             them.
     """
+    cfg = resolve_init_from(cfg)
     validate_model_train_config(cfg, registry.require(cfg["model_family"], "supports_train"))
     run_id = (
         new_run_id(cfg["model_family"], cfg["model_size"])

@@ -35,6 +35,7 @@ NOTEBOOK_API = [
     "generate",
     "launch_distributed",
     "list_runs",
+    "load_model",
     "load_run",
     "resume",
     "resume_distributed",

@@ -16,12 +16,13 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import torch
 from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+from transformers.utils import logging as hf_logging
 
 from model_trainer.core.backends.artifact import ArtifactMeta, prepared_model
 from model_trainer.core.backends.hf_causal_lm import FAMILY, SIZE
@@ -34,6 +35,16 @@ from model_trainer.core.tokenizers.pretrained import (
     pretrained_folder,
 )
 from model_trainer.core.training.device import available_device
+
+
+
+class _Switch(Protocol):
+    def __call__(self) -> None: ...
+
+
+# Loading a local folder takes milliseconds to seconds: no progress bars on every call.
+_disable_progress_bars: _Switch = hf_logging.disable_progress_bar
+_disable_progress_bars()
 
 CONFIG_FILE: Final = "config.json"
 META_FILE: Final = "model_trainer.json"

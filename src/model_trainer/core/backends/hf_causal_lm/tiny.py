@@ -99,7 +99,7 @@ def _byte_fallback(text: str, vocab_size: int) -> HFTokenizer:
 def _model(
     arch: Arch, *, vocab: int, bos: int, eos: int, width: int, layers: int
 ) -> PreTrainedModel:
-    context = 64
+    context = 128
     if arch == "gpt2":
         return GPT2LMHeadModel(
             GPT2Config(

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 from tokenizers import Tokenizer
 
 from model_trainer.core.contracts.tokenizer import TokenizerKind
 from model_trainer.core.errors import ModelTrainerError
+
+
+TOKENIZER_FILES: Final = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt")
 
 
 class HFTokenizer(Protocol):
@@ -245,9 +248,15 @@ def load_pretrained_tokenizer(source: str, *, local_files_only: bool = True) -> 
     from transformers import AutoTokenizer
 
     folder = pretrained_folder(source, local_files_only=local_files_only)
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelTrainerError(
+            "TOKENIZER_LOAD_FAILED",
+            f"tokenizer: {str(folder)!r} holds no tokenizer file ({', '.join(TOKENIZER_FILES)}); "
+            "save the model's tokenizer beside it with tokenizer.save_pretrained(folder)",
+        )
     try:
         hf: HFTokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, KeyError) as exc:
         raise ModelTrainerError(
             "TOKENIZER_LOAD_FAILED",
             f"tokenizer: cannot load the tokenizer of {source!r} from {str(folder)!r} ({exc}); "

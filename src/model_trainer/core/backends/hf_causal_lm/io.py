@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -104,10 +105,12 @@ def count_parameters(files: list[Path]) -> int:
     return total
 
 
-def free_bytes(device: str) -> int:
+def free_bytes(
+    device: str, *, gpu_free: Callable[[torch.device], tuple[int, int]] = torch.cuda.mem_get_info
+) -> int:
     """Memory free on ``device``: the GPU's free memory, or the host's available memory."""
     if device.startswith("cuda"):
-        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        free, _ = gpu_free(torch.device(device))
         return free
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
@@ -162,7 +165,7 @@ def check_causal(config: PretrainedConfig, source: str) -> None:
     if not causal:
         raise ModelTrainerError(
             "MODEL_INCOMPATIBLE",
-            f"source: {source!r} is a {kind!r} model ({', '.join(architectures) or 'no '}"
+            f"source: {source!r} is a {kind!r} model ({', '.join(architectures) or 'no'} "
             "architecture), not a decoder-only causal LM; load a model such as gpt2, Pythia "
             "or Llama",
         )

@@ -10,11 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from model_trainer.core.backends.hf_causal_lm.tiny import Arch, save_tiny_checkpoint
+from model_trainer.core.backends.hf_causal_lm.tiny import ARCHS, Arch, save_tiny_checkpoint
 from model_trainer.core.training.corpus import builtin_text
-
-ARCHS: list[Arch] = ["gpt2", "gpt_neox", "llama"]
-MIXED = "Naïve café: 😀 👩‍👩‍👧 日本語のテキスト, e\u0301 and a\u0308!\tTabs\n new line"
 
 
 @pytest.fixture(scope="session")

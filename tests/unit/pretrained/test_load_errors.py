@@ -53,8 +53,7 @@ def test_a_folder_without_a_model_or_a_file_is_not_found(tmp_path: Path) -> None
     file = tmp_path / "weights.txt"
     file.write_text("x", encoding="utf-8")
     assert _refused(str(file)) == (
-        f"MODEL_NOT_FOUND: source: {str(file)!r} is a file; give the folder that holds "
-        "config.json"
+        f"MODEL_NOT_FOUND: source: {str(file)!r} is a file; give the folder that holds config.json"
     )
 
 
@@ -222,9 +221,7 @@ def test_only_the_pretrained_family_saves_and_loads_sources(
     )
     prepared = mt.load_model(checkpoints["gpt2"], device="cpu")
     with pytest.raises(ModelTrainerError) as error:
-        save_pretrained_model(
-            {**prepared, "model": torch.nn.Linear(1, 1)}, str(tmp_path), meta={}
-        )
+        save_pretrained_model({**prepared, "model": torch.nn.Linear(1, 1)}, str(tmp_path), meta={})
     assert error.value.message == (
         "model: hf_causal_lm saves an HFCausalLM with its pretrained tokenizer, got Linear "
         "and PretrainedTokenizer"

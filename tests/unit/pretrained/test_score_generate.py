@@ -6,22 +6,22 @@ import math
 
 import pytest
 import torch
-from conftest import ARCHS, MIXED
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import model_trainer as mt
-from model_trainer.core.backends.hf_causal_lm.tiny import Arch
+from model_trainer.core.backends.hf_causal_lm.tiny import ARCHS, Arch
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import generate_config
 from model_trainer.core.inference.generate import generate_naive
 
 LN2 = math.log(2.0)
+MIXED = "Naïve café: 😀 👩‍👩‍👧 日本語のテキスト, e\u0301 and a\u0308!\tTabs\n new line"
 
 
 def _hf_nll(folder: str, text: str, start: int) -> list[float]:
     """Nats of each token of ``text`` after ``start``, from a plain HF forward pass."""
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     ids = torch.tensor([[start, *tokenizer(text, add_special_tokens=False)["input_ids"]]])
     with torch.no_grad():
         logp = torch.log_softmax(model(ids).logits[0, :-1].double(), dim=-1)  # (T, V)

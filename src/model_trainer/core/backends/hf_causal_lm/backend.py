@@ -161,8 +161,9 @@ class PretrainedBackend:
     def prepare(
         self, cfg: ModelTrainConfig, settings: Settings, *, tokenizer: TokenizerHandle
     ) -> PreparedLMModel:
-        """The pretrained start of a run (``build_pretrained``)."""
-        return self._inner.prepare(cfg, settings, tokenizer=tokenizer)
+        """The pretrained start of a run (``build_pretrained``), read after its BOS."""
+        prepared = self._inner.prepare(cfg, settings, tokenizer=tokenizer)
+        return {**prepared, "start_id": model_as(prepared, HFCausalLM).start_id}
 
     def train(
         self, cfg: ModelTrainConfig, *, prepared: PreparedLMModel, context: TrainContext

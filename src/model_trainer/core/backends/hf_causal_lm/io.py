@@ -38,7 +38,6 @@ from model_trainer.core.tokenizers.pretrained import (
 from model_trainer.core.training.device import available_device
 
 
-
 class _Switch(Protocol):
     def __call__(self) -> None: ...
 
@@ -224,7 +223,7 @@ def load_pretrained(
     element = torch.tensor([], dtype=DTYPES[precision]).element_size()
     need = count_parameters(files) * element
     check_fits(need, free_bytes(target), source=source, device=target, precision=precision)
-    model = _read_model(folder, source, precision)
+    model = _read_model(folder, source, precision, tokenizer.bos_id)
     meta: ArtifactMeta = {
         "model_family": FAMILY,
         "model_size": SIZE,
@@ -233,11 +232,11 @@ def load_pretrained(
         "tokenizer_kind": tokenizer.kind,
     }
     prepared = prepared_model(model=model.to(target), meta=meta, tokenizer=tokenizer, device=target)
-    prepared["start_id"] = tokenizer.bos_id
+    prepared["start_id"] = model.start_id
     return prepared
 
 
-def _read_model(folder: Path, source: str, precision: str) -> HFCausalLM:
+def _read_model(folder: Path, source: str, precision: str, start_id: int) -> HFCausalLM:
     try:
         hf = AutoModelForCausalLM.from_pretrained(
             str(folder),
@@ -249,7 +248,7 @@ def _read_model(folder: Path, source: str, precision: str) -> HFCausalLM:
         raise ModelTrainerError(
             "MODEL_LOAD_FAILED", f"source: cannot load the weights of {source!r} ({exc})"
         ) from exc
-    return HFCausalLM(hf)
+    return HFCausalLM(hf, start_id)
 
 
 def save_pretrained_model(

@@ -7,8 +7,11 @@ The adapters of rank ``r`` go on every linear layer (``all-linear``), scaled by
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
 from typing import Final
+
+from transformers.pytorch_utils import Conv1D
 
 from model_trainer.core.backends.hf_causal_lm.model import Adapter, HFCausalLM
 from model_trainer.core.errors import ModelTrainerError
@@ -36,9 +39,17 @@ def add_lora(model: HFCausalLM, rank: int) -> None:
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
-        r=rank, lora_alpha=2 * rank, target_modules="all-linear", task_type="CAUSAL_LM"
+        r=rank,
+        lora_alpha=2 * rank,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+        # GPT-2's layers are Conv1D, which store their weight transposed.
+        fan_in_fan_out=any(isinstance(module, Conv1D) for module in model.hf.modules()),
     )
-    adapter: Adapter = get_peft_model(model.hf, config)
+    with warnings.catch_warnings():
+        # peft reads transformers' deprecated is_gradient_checkpointing; nothing to act on.
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+        adapter: Adapter = get_peft_model(model.hf, config)
     model.adapters.append(adapter)
 
 

@@ -13,8 +13,8 @@ class _LogitsOut(Protocol):
 
 
 class _Checkpointing(Protocol):
-    def gradient_checkpointing_enable(
-        self, gradient_checkpointing_kwargs: dict[str, bool] | None = None
+    def activation_checkpointing_enable(
+        self, activation_checkpointing_kwargs: dict[str, bool] | None = None
     ) -> None: ...
 
 
@@ -50,19 +50,23 @@ class CausalLMState:
 class HFCausalLM(nn.Module):
     """A Hugging Face causal LM (``.hf``, any architecture) with logits as its output.
 
-    ``adapters`` holds the ``peft`` model when LoRA adapters were added to ``hf`` (in place:
-    ``hf`` runs with them); it is a list so that its weights are not counted twice.
+    ``start_id`` is the id a text is read after (its tokenizer's BOS). ``adapters`` holds
+    the ``peft`` model when LoRA adapters were added to ``hf`` (in place: ``hf`` runs with
+    them); it is a list so that its weights are not counted twice.
     """
 
-    def __init__(self, hf: PreTrainedModel) -> None:
+    def __init__(self, hf: PreTrainedModel, start_id: int) -> None:
         super().__init__()
         self.hf = hf
+        self.start_id = start_id
         self.adapters: list[Adapter] = []
 
     def gradient_checkpointing(self) -> None:
         """Recompute activations in the backward pass instead of keeping them."""
         switch: _Checkpointing = self.hf
-        switch.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        switch.activation_checkpointing_enable(
+            activation_checkpointing_kwargs={"use_reentrant": False}
+        )
 
     @property
     def config(self) -> PretrainedConfig:

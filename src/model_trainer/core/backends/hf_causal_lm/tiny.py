@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, Protocol, get_args
 
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
@@ -35,6 +35,7 @@ from transformers import (
 from model_trainer.core.tokenizers.pretrained import HFTokenizer, PretrainedTokenizer
 
 Arch = Literal["gpt2", "gpt_neox", "llama"]
+ARCHS: Final[tuple[Arch, ...]] = get_args(Arch)
 ENDOFTEXT: Final = "<|endoftext|>"
 LLAMA_SPECIALS: Final = ("<unk>", "<s>", "</s>")  # ids 0, 1 and 2
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -19,13 +20,13 @@ from model_trainer.core.errors import ModelTrainerError
 ADAPTER_DIR: Final = "adapter"
 
 
-def require_peft() -> None:
-    """Refuse LoRA when ``peft`` is not installed.
+def require_peft(find: Callable[[str], object | None] = importlib.util.find_spec) -> None:
+    """Refuse LoRA when ``peft`` is not installed (``find`` looks a module up).
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` saying how to install it.
     """
-    if importlib.util.find_spec("peft") is None:
+    if find("peft") is None:
         raise ModelTrainerError(
             "INVALID_CONFIG",
             "lora_rank > 0 needs the peft package: pip install 'model-trainer[peft]' "

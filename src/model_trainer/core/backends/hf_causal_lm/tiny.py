@@ -98,9 +98,8 @@ def _byte_fallback(text: str, vocab_size: int) -> HFTokenizer:
 
 
 def _model(
-    arch: Arch, *, vocab: int, bos: int, eos: int, width: int, layers: int
+    arch: Arch, *, vocab: int, bos: int, eos: int, width: int, layers: int, context: int
 ) -> PreTrainedModel:
-    context = 128
     if arch == "gpt2":
         return GPT2LMHeadModel(
             GPT2Config(
@@ -149,9 +148,13 @@ def save_tiny_checkpoint(
     vocab_size: int = 320,
     width: int = 32,
     layers: int = 2,
+    context: int = 128,
     seed: int = 0,
 ) -> str:
     """Write a tiny ``arch`` model (random weights, ``seed``) and a tokenizer of ``text``.
+
+    The model has ``layers`` layers ``width`` wide, two attention heads and ``context``
+    positions; the tokenizer ``vocab_size`` ids.
 
     Returns ``folder``, which then holds ``config.json``, ``model.safetensors`` and the
     tokenizer files, as ``save_pretrained`` writes them.
@@ -168,6 +171,7 @@ def save_tiny_checkpoint(
         eos=eos,
         width=width,
         layers=layers,
+        context=context,
     )
     Path(folder).mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)

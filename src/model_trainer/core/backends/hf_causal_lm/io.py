@@ -17,17 +17,16 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
 import torch
 from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-from transformers.utils import logging as hf_logging
 
 from model_trainer.core.backends.artifact import ArtifactMeta, prepared_model
 from model_trainer.core.backends.hf_causal_lm import FAMILY, SIZE
-from model_trainer.core.backends.hf_causal_lm.model import HFCausalLM
+from model_trainer.core.backends.hf_causal_lm.model import HFCausalLM, quiet_progress
 from model_trainer.core.contracts.model import DeviceName, ModelArtifact, Precision, PreparedLMModel
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.tokenizers.pretrained import (
@@ -36,15 +35,6 @@ from model_trainer.core.tokenizers.pretrained import (
     pretrained_folder,
 )
 from model_trainer.core.training.device import available_device
-
-
-class _Switch(Protocol):
-    def __call__(self) -> None: ...
-
-
-# Loading a local folder takes milliseconds to seconds: no progress bars on every call.
-_disable_progress_bars: _Switch = hf_logging.disable_progress_bar
-_disable_progress_bars()
 
 CONFIG_FILE: Final = "config.json"
 META_FILE: Final = "model_trainer.json"
@@ -223,6 +213,7 @@ def load_pretrained(
     element = torch.tensor([], dtype=DTYPES[precision]).element_size()
     need = count_parameters(files) * element
     check_fits(need, free_bytes(target), source=source, device=target, precision=precision)
+    quiet_progress()
     model = _read_model(folder, source, precision, tokenizer.bos_id)
     meta: ArtifactMeta = {
         "model_family": FAMILY,

@@ -6,6 +6,17 @@ from typing import Protocol
 
 from torch import Tensor, nn
 from transformers import DynamicCache, PretrainedConfig, PreTrainedModel
+from transformers.utils import logging as hf_logging
+
+
+class _Switch(Protocol):
+    def __call__(self) -> None: ...
+
+
+def quiet_progress() -> None:
+    """Turn Hugging Face's progress bars off: a local load or save takes a moment."""
+    switch: _Switch = hf_logging.disable_progress_bar
+    switch()
 
 
 class _LogitsOut(Protocol):

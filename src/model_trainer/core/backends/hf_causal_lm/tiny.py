@@ -32,6 +32,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from model_trainer.core.backends.hf_causal_lm.model import quiet_progress
 from model_trainer.core.tokenizers.pretrained import HFTokenizer, PretrainedTokenizer
 
 Arch = Literal["gpt2", "gpt_neox", "llama"]
@@ -174,6 +175,7 @@ def save_tiny_checkpoint(
         context=context,
     )
     Path(folder).mkdir(parents=True, exist_ok=True)
+    quiet_progress()
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -30,14 +30,17 @@ from model_trainer.core.contracts.model import (
     EvalOutcome,
     GenerateConfig,
     GenerateOutcome,
+    LoadOptions,
     ModelTrainConfig,
     Precision,
     PreparedLMModel,
     ScoreConfig,
     ScoreOutcome,
+    SourceLoader,
     TrainOutcome,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerKind
+from model_trainer.core.contracts.validators import PRETRAINED_FAMILY
 from model_trainer.core.data.memory import Corpus, save_corpus
 from model_trainer.core.distributed.launcher import launch_distributed as launch_torchrun
 from model_trainer.core.distributed.launcher import resume_distributed as resume_torchrun
@@ -128,6 +131,9 @@ def train(
     val_split: str = "validation",
     corpus: Corpus | None = None,
     val_corpus: Corpus | None = None,
+    init_from: str = "",
+    gradient_checkpointing: bool = False,
+    lora_rank: int = 0,
     run_id: str | None = None,
     runs_dir: str | None = None,
     show: bool = True,
@@ -138,17 +144,20 @@ def train(
 ) -> TrainJob:
     """Start training a run on a background thread; returns its handle at once.
 
-    The keywords up to ``val_split`` are the fields of ``ModelTrainConfig``. ``corpus``
+    The keywords up to ``lora_rank`` are the fields of ``ModelTrainConfig``. ``corpus``
     (and ``val_corpus``) is a corpus held in memory, in place of ``corpus_path`` (and
     ``val_path``): a ``str`` of text, a list of ``str`` documents, or a ``datasets.Dataset``
     (or ``DatasetDict``, read at ``dataset_split``) whose ``text_field`` column holds the
     text. It is saved by content under the runs folder (once per content), so ``resume``
-    and ``evaluate`` find it after a restart. With ``show`` the run's progress is shown
-    here: a live panel with a Stop button and charts in ``unit`` in a notebook, a text bar
-    otherwise. ``sinks`` get every event too; ``registry`` knows the model families (add
-    your own to a ``ModelRegistry``). With ``tensorboard`` the run's metrics are also
-    written as TensorBoard files in its folder (``tensorboard --logdir runs``; the
-    ``tensorboard`` extra).
+    and ``evaluate`` find it after a restart. With ``init_from`` (a folder or a cached
+    Hugging Face model id) the run fine-tunes that pretrained causal LM with its own
+    tokenizer (``model_family``, ``model_size``, ``tokenizer_kind`` and ``vocab_size`` left
+    at their defaults). With ``show`` the run's progress is shown here: a live panel with a
+    Stop button and charts in ``unit`` in a notebook, a text bar otherwise. ``sinks`` get
+    every event too; ``registry`` knows the model families (add your own to a
+    ``ModelRegistry``). With ``tensorboard`` the run's metrics are also written as
+    TensorBoard files in its folder (``tensorboard --logdir runs``; the ``tensorboard``
+    extra).
 
     Use the handle: ``job.result()`` waits for the ``TrainOutcome``, ``job.cancel()`` stops
     the run at its next step with a checkpoint, ``job.run_id`` names it for ``resume``,
@@ -190,6 +199,9 @@ def train(
         "val_path": val_path,
         "dataset_split": dataset_split,
         "val_split": val_split,
+        "init_from": init_from,
+        "gradient_checkpointing": gradient_checkpointing,
+        "lora_rank": lora_rank,
     }
     settings = _settings(runs_dir)
     boards = (TensorBoardSink(settings["runs_dir"]),) if tensorboard else ()
@@ -337,6 +349,9 @@ def lr_find(
     val_path: str | None = None,
     dataset_split: str = "train",
     val_split: str = "validation",
+    init_from: str = "",
+    gradient_checkpointing: bool = False,
+    lora_rank: int = 0,
     start_lr: float = 1e-6,
     end_lr: float = 1.0,
     num_steps: int = 60,
@@ -350,7 +365,7 @@ def lr_find(
 ) -> JobHandle[LrFindResult]:
     """Search a learning rate for a run of this config; returns the job's handle at once.
 
-    The keywords up to ``val_split`` are ``train``'s. A fresh model trains
+    The keywords up to ``lora_rank`` are ``train``'s. A fresh model trains
     for at most ``num_steps`` updates while the learning rate grows geometrically from
     ``start_lr`` to ``end_lr``, stopping early when the loss explodes (``diverge_factor``
     times its lowest); nothing is saved. ``job.result()`` is an ``LrFindResult`` (rates,
@@ -394,6 +409,9 @@ def lr_find(
         "val_path": val_path,
         "dataset_split": dataset_split,
         "val_split": val_split,
+        "init_from": init_from,
+        "gradient_checkpointing": gradient_checkpointing,
+        "lora_rank": lora_rank,
     }
     ramp: LrRamp = {
         "start_lr": start_lr,
@@ -538,6 +556,48 @@ def load_run(
             damaged model), ``INVALID_CONFIG`` (another ``which``).
     """
     return _load_run(run_id, _settings(runs_dir), registry, None, which)
+
+
+def load_model(
+    source: str,
+    *,
+    device: DeviceName = "auto",
+    dtype: Precision = "auto",
+    local_files_only: bool = True,
+    max_seq_len: int | None = None,
+    registry: ModelRegistry = default_registry,
+) -> PreparedLMModel:
+    """A pretrained Hugging Face causal LM, ready for ``score``, ``generate`` and the views.
+
+    ``source`` is a folder (``config.json``, safetensors weights, a fast tokenizer) or a
+    model id already in the local Hugging Face cache; ``local_files_only=False`` downloads a
+    missing one. ``device`` and ``dtype`` ``auto``: the GPU in bf16 where supported, else
+    fp32 on the CPU. Texts are scored in windows of ``max_seq_len`` tokens (default: the
+    model's context, at most 4096). Every check runs before the weights load, so a refused
+    model never reaches the GPU.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (no folder, config or weights; a model id not
+            in the cache), ``MODEL_LOAD_FAILED`` (pickled ``.bin`` weights, unreadable files,
+            too big for the host), ``MODEL_INCOMPATIBLE`` (not a decoder-only causal LM),
+            ``TOKENIZER_LOAD_FAILED`` (a slow tokenizer without offsets), ``CUDA_OOM`` (too
+            big for the GPU), ``CUDA_NOT_AVAILABLE``, ``INVALID_CONFIG`` (``max_seq_len``).
+    """
+    registry.require(PRETRAINED_FAMILY, "supports_score")
+    backend = registry.get(PRETRAINED_FAMILY)
+    if not isinstance(backend, SourceLoader):
+        raise ModelTrainerError(
+            "MODEL_INCOMPATIBLE",
+            f"model_family {PRETRAINED_FAMILY!r} of this registry cannot load a "
+            f"source ({type(backend).__name__} has no load_source)",
+        )
+    options: LoadOptions = {
+        "device": device,
+        "dtype": dtype,
+        "local_files_only": local_files_only,
+        "max_seq_len": max_seq_len,
+    }
+    return backend.load_source(source, options)
 
 
 def _load_run(

@@ -25,6 +25,7 @@ EXPECTED = {
     "bench_gpu.py",
     "bench_hf_trainer.py",
     "bench_memory.py",
+    "bench_pretrained.py",
     "bench_score.py",
     "bench_sinks.py",
     "bench_time_to_loss.py",

@@ -36,6 +36,7 @@ NOTEBOOK_API = [
     "history_frame",
     "launch_distributed",
     "list_runs",
+    "load_model",
     "load_run",
     "lr_find",
     "resume",

@@ -30,7 +30,7 @@ from model_trainer.core.training.dataset import load_data
 
 def test_registry_keys_equal_the_literal() -> None:
     assert set(BUILTIN_BACKENDS) == set(typing.get_args(ModelFamily))
-    assert default_registry.names() == ("gpt2", "char_lstm", "fake")
+    assert default_registry.names() == ("gpt2", "char_lstm", "fake", "hf_causal_lm")
 
 
 def test_capabilities_without_building() -> None:

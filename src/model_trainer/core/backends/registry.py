@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from model_trainer.core.backends import char_lstm, fake, gpt2
+from model_trainer.core.backends import char_lstm, fake, gpt2, hf_causal_lm
 from model_trainer.core.backends.family import (
     BackendRegistration,
     Capability,
@@ -19,12 +19,13 @@ from model_trainer.core.backends.family import (
 from model_trainer.core.contracts.model import BackendCapabilities, ModelBackend
 from model_trainer.core.errors import ModelTrainerError
 
-ModelFamily = Literal["gpt2", "char_lstm", "fake"]
+ModelFamily = Literal["gpt2", "char_lstm", "fake", "hf_causal_lm"]
 
 BUILTIN_BACKENDS: dict[ModelFamily, BackendRegistration] = {
     "gpt2": gpt2.REGISTRATION,
     "char_lstm": char_lstm.REGISTRATION,
     "fake": fake.REGISTRATION,
+    "hf_causal_lm": hf_causal_lm.REGISTRATION,
 }
 """Built-in families; ``fake`` is a tiny real model (2 layers, 32 wide) for tests and demos."""
 

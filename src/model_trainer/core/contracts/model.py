@@ -7,7 +7,7 @@ backends are Protocols, so any architecture that fits them plugs in.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Literal, NotRequired, Protocol, Self, TypedDict
+from typing import Literal, NotRequired, Protocol, Self, TypedDict, runtime_checkable
 
 from torch import Tensor, device
 from torch.nn import Parameter
@@ -60,6 +60,9 @@ class ModelTrainConfig(TypedDict):
     val_path: str | None
     dataset_split: str
     val_split: str
+    init_from: str
+    gradient_checkpointing: bool
+    lora_rank: int
 
 
 class ScoreConfig(TypedDict):
@@ -214,6 +217,8 @@ class PreparedLMModel(TypedDict):
     max_seq_len: int
     tok_for_dataset: Encoder
     device: str
+    start_id: NotRequired[int]
+    """The id a text is read after when scored or sampled (absent: ``eos_id``)."""
 
 
 class BackendCapabilities(TypedDict):
@@ -343,4 +348,22 @@ class ModelBackend(Protocol):
 
     def load(self, artifact_path: str, settings: Settings) -> PreparedLMModel:
         """Read a model folder written by ``save``."""
+        ...
+
+
+class LoadOptions(TypedDict):
+    """How to load a pretrained model: device, weight precision, downloads, scoring window."""
+
+    device: DeviceName
+    dtype: Precision
+    local_files_only: bool
+    max_seq_len: int | None
+
+
+@runtime_checkable
+class SourceLoader(Protocol):
+    """A backend that loads a model from a source outside the runs folder (a pretrained one)."""
+
+    def load_source(self, source: str, options: LoadOptions) -> PreparedLMModel:
+        """Load the model ``source`` names (a folder, or a model id in a local cache)."""
         ...

@@ -80,6 +80,9 @@ TRAIN_FIELDS: Final[tuple[Field, ...]] = (
     _field("val_path", None, "a separate validation corpus (default: hold out val_fraction)"),
     _field("dataset_split", "train", "the split of a saved DatasetDict to train on"),
     _field("val_split", "validation", "the split of a saved DatasetDict at val_path"),
+    _field("init_from", "", "fine-tune this pretrained model (a folder or a cached HF model id)"),
+    _field("gradient_checkpointing", False, "recompute activations to save memory (init_from)"),
+    _field("lora_rank", 0, "train LoRA adapters of this rank, needs peft (init_from; 0: all)"),
 )
 
 SCORE_FIELDS: Final[tuple[Field, ...]] = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
-TokenizerKind = Literal["char", "bpe"]
+TokenizerKind = Literal["char", "bpe", "pretrained"]
 
 
 class Encoder(Protocol):
@@ -29,7 +29,7 @@ class TokenizerHandle(Encoder, Protocol):
 
     @property
     def kind(self) -> TokenizerKind:
-        """``char`` or ``bpe``."""
+        """``char``, ``bpe`` or ``pretrained`` (a pretrained model's own)."""
         ...
 
     @property

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Final
 
 from model_trainer.core.contracts.model import (
     BackendCapabilities,
@@ -13,11 +15,19 @@ from model_trainer.core.contracts.model import (
     ModelTrainConfig,
     ScoreConfig,
 )
+from model_trainer.core.contracts.schema import TRAIN_FIELDS, defaults, train_overlay
 from model_trainer.core.errors import ConfigError
 
 _DEVICES = ("auto", "cpu", "cuda", "mps")
 _PRECISIONS = ("auto", "fp32", "bf16")
-_TOKENIZERS = ("char", "bpe")
+_TOKENIZERS = ("char", "bpe", "pretrained")
+PRETRAINED_FAMILY: Final = "hf_causal_lm"
+PRETRAINED: Final[dict[str, object]] = {
+    "model_family": PRETRAINED_FAMILY,
+    "model_size": "pretrained",
+    "tokenizer_kind": "pretrained",
+}
+"""The fields a pretrained start (``init_from``) fixes, and their values."""
 _DETAIL_LEVELS = ("summary", "per_char")
 MAX_NEW_TOKENS = 100_000
 """The most tokens one generation samples: a long text, sampled and recorded token by token."""
@@ -97,6 +107,49 @@ def validate_model_train_config(
             raise _bad(name, value, "a non-empty string")
     if cfg["val_path"] == "":
         raise _bad("val_path", cfg["val_path"], "a path, or null for none")
+    _check_init_from(cfg)
+
+
+def _check_init_from(cfg: ModelTrainConfig) -> None:
+    _at_least("lora_rank", cfg["lora_rank"], 0)
+    fields: Mapping[str, object] = cfg
+    if cfg["init_from"]:
+        for name, value in PRETRAINED.items():
+            if fields[name] != value:
+                raise _bad(name, fields[name], f"{value!r} with init_from (leave it unset)")
+        return
+    for name, value in PRETRAINED.items():
+        if name != "model_size" and fields[name] == value:
+            raise _bad(name, value, "used with init_from naming a pretrained model")
+    for name, off in (("gradient_checkpointing", False), ("lora_rank", 0)):
+        if fields[name] != off:
+            raise _bad(name, fields[name], f"{off!r} without init_from (a pretrained start)")
+
+
+def resolve_init_from(cfg: ModelTrainConfig) -> ModelTrainConfig:
+    """``cfg`` with the fields a pretrained start fixes set, when ``init_from`` names one.
+
+    Each of them must be at its schema default (then it is set) or already at its value; so
+    must ``vocab_size`` (the model's tokenizer is its own).
+
+    Raises:
+        ConfigError: ``INVALID_CONFIG`` naming a field that conflicts with ``init_from``.
+    """
+    if not cfg["init_from"]:
+        return cfg
+    default = defaults(TRAIN_FIELDS)
+    fields: Mapping[str, object] = cfg
+    fixed: dict[str, object] = {}
+    for name, value in {**PRETRAINED, "vocab_size": default["vocab_size"]}.items():
+        if fields[name] not in (default[name], value):
+            raise ConfigError(
+                "INVALID_CONFIG",
+                f"{name} {fields[name]!r} conflicts with init_from={cfg['init_from']!r}: a "
+                f"pretrained model brings its own size, vocabulary and tokenizer; leave "
+                f"{name} unset",
+            )
+        fixed[name] = value
+    return train_overlay(fixed, cfg)
 
 
 def validate_score_config(cfg: ScoreConfig) -> None:

@@ -1,6 +1,7 @@
 """Sample continuations of a prompt, with a model's state (fast) or by recomputing (naive).
 
-The prompt is encoded after the eos id, the same start-of-text token scoring uses.
+The prompt is encoded after the start id (``prepared["start_id"]``, else the eos id), the
+same start-of-text token scoring uses.
 ``generate_cached`` feeds each new token alone and carries the model's state (a key/value
 cache, or an LSTM's hidden state), so each new token costs the same however long the text
 is; ``generate_naive`` runs the whole sequence through the model for every new token (the
@@ -200,7 +201,7 @@ def _run(
     validate_generate_config(cfg)
     tokenizer = prepared["tokenizer"]
     prompt = fit_prompt(
-        prepared["eos_id"],
+        prepared.get("start_id", prepared["eos_id"]),
         tokenizer.encode(prompt_text(cfg, settings)),
         context_len,
         cfg["max_new_tokens"],

@@ -1,7 +1,8 @@
 """Score a text: loss, perplexity, bits per character, and per-character surprisal.
 
-What the first token is predicted from: the eos id is prepended as a start-of-text token,
-so every token of the text, the first included, is predicted and scored.
+What the first token is predicted from: the start id (``prepared["start_id"]``, a pretrained
+model's BOS; else the eos id) is prepended as a start-of-text token, so every token of the
+text, the first included, is predicted and scored.
 
 A text longer than the context of a forward-only model is scored whole with the sliding
 windows of ``windows.py``; a stateful model (``StepModel``) is fed the text in chunks,
@@ -162,7 +163,7 @@ def _encode(
     check_top_k(cfg["top_k"], tokenizer.vocab_size)
     text = score_text(cfg, settings)
     # One list per column, each joined and let go in turn: never a (T, 3) table besides.
-    ids: list[Tensor] = [torch.tensor([prepared["eos_id"]])]
+    ids: list[Tensor] = [torch.tensor([prepared.get("start_id", prepared["eos_id"])])]
     starts: list[Tensor] = []
     ends: list[Tensor] = []
     for start, end in text_pieces(text, piece_chars):

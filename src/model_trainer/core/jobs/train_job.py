@@ -41,7 +41,10 @@ from model_trainer.core.contracts.model import (
     TrainOutcome,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
-from model_trainer.core.contracts.validators import validate_model_train_config
+from model_trainer.core.contracts.validators import (
+    resolve_init_from,
+    validate_model_train_config,
+)
 from model_trainer.core.data.prepare import (
     RunSource,
     Stage,
@@ -76,6 +79,7 @@ from model_trainer.core.jobs.run_store import (
 )
 from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory
 from model_trainer.core.tokenizers.io import load_tokenizer
+from model_trainer.core.tokenizers.pretrained import load_pretrained_tokenizer
 from model_trainer.core.training.checkpoint import STATE_FILE, latest_name, read_meta
 from model_trainer.core.training.dataset import plan_training
 from model_trainer.core.training.device import available_device, resolve_precision
@@ -237,6 +241,8 @@ class _TrainWork:
 
     def _tokenizer(self, source: RunSource, stage: Stage) -> TokenizerHandle:
         path = str(self.folder / TOKENIZER_FILE)
+        if self.cfg["init_from"]:  # a pretrained start brings its own tokenizer
+            return load_pretrained_tokenizer(self.cfg["init_from"])
         if self.resume:
             return load_tokenizer(path)
         tokenizer = run_tokenizer(source, self.cfg["tokenizer_kind"], self.cfg["vocab_size"], stage)
@@ -418,6 +424,7 @@ def start_train(
             ``CORPUS_EMPTY``, ``CORPUS_TOO_LARGE``, ``INVALID_CONFIG``). Failures later on
             are the job's: its ``result()`` raises them.
     """
+    cfg = resolve_init_from(cfg)
     validate_model_train_config(cfg, registry.require(cfg["model_family"], "supports_train"))
     run_id = (
         new_run_id(cfg["model_family"], cfg["model_size"])

@@ -34,7 +34,8 @@ from model_trainer.core.backends.gpt2.model import GPT2LM
 from model_trainer.core.contracts.model import LMModelProto
 from model_trainer.core.training.dataset import TokenWindows
 from model_trainer.core.training.device import ResolvedPrecision, resolve_precision
-from model_trainer.core.training.loop import BaseTrainer, Forward
+from model_trainer.core.training.distributed import Forward
+from model_trainer.core.training.loop import BaseTrainer
 from model_trainer.core.training.optimizer import make_optimizer
 from model_trainer.core.training.schedule import build_scheduler
 

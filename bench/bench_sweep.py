@@ -22,7 +22,7 @@ from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.sinks import CallbackSink
 from model_trainer.core.experiments.sweep import start_sweep
-from model_trainer.core.training.loop import load_history
+from model_trainer.core.training.checkpoint import load_history
 from model_trainer.notebook.sweep_view import SweepBoard, sweep_png, sweep_table_html
 
 TARGET = 1 / 1.03

@@ -16,8 +16,6 @@ runs folder (default: ``MODEL_TRAINER_RUNS_DIR``, else ``./runs``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from secrets import token_hex
 
 from model_trainer.core.backends.family import Capability
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
@@ -48,14 +46,10 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.events.tensorboard_sink import TensorBoardSink
-from model_trainer.core.experiments.lr_find import LrFindResult, LrRamp, start_lr_find
-from model_trainer.core.experiments.sweep import SweepResult, start_sweep
-from model_trainer.core.experiments.sweep import resume_sweep as resume_stored_sweep
 from model_trainer.core.inference import api as inference
 from model_trainer.core.jobs.eval_job import start_eval
 from model_trainer.core.jobs.report import draw_curves, run_history
 from model_trainer.core.jobs.run_store import (
-    CHECKPOINT_DIR,
     EVENTS_FILE,
     MODEL_DIR,
     RunSummary,
@@ -65,16 +59,13 @@ from model_trainer.core.jobs.run_store import (
 from model_trainer.core.jobs.run_store import list_runs as stored_runs
 from model_trainer.core.jobs.runner import JobHandle, ViewFactory
 from model_trainer.core.jobs.train_job import resume_train, start_train
-from model_trainer.core.training.checkpoint import Which, use_weights
+from model_trainer.core.training.checkpoint import CHECKPOINT_DIR, Which, use_weights
 from model_trainer.core.training.manifest import read_manifest
 from model_trainer.notebook.compare import ComparisonView, RunComparison, run_curve
-from model_trainer.notebook.frames import Frame, history_frame_of, runs_frame_of, score_frame_of
 from model_trainer.notebook.frontend import in_notebook, ipython_display, png_output
 from model_trainer.notebook.generation_view import StreamingGeneration, generation_html
-from model_trainer.notebook.lr_view import LrFindView
 from model_trainer.notebook.panel import make_training_sink
 from model_trainer.notebook.scoring_view import CompareView, ScoreView
-from model_trainer.notebook.sweep_view import make_sweep_view
 from model_trainer.notebook.units import DisplayUnit
 
 TrainJob = JobHandle[TrainOutcome]
@@ -82,11 +73,12 @@ ModelRef = str | TrainJob | PreparedLMModel
 """A model to score or sample: a run id, a train job's handle, or a loaded run."""
 
 
-def _settings(runs_dir: str | None) -> Settings:
+def runs_settings(runs_dir: str | None) -> Settings:
+    """The settings of this process, with ``runs_dir`` as the runs folder when given."""
     return with_overrides(load_settings(), runs_dir=runs_dir)
 
 
-def _view(show: bool, unit: DisplayUnit) -> ViewFactory | None:
+def view_factory(show: bool, unit: DisplayUnit) -> ViewFactory | None:
     """With ``show``, the live panel (or console) a train job takes as its view.
 
     The view gets every event of the job, and ``job.show()`` shows it again, history and all.
@@ -203,7 +195,7 @@ def train(
         "gradient_checkpointing": gradient_checkpointing,
         "lora_rank": lora_rank,
     }
-    settings = _settings(runs_dir)
+    settings = runs_settings(runs_dir)
     boards = (TensorBoardSink(settings["runs_dir"]),) if tensorboard else ()
     if corpus is not None:
         cfg["corpus_path"] = save_corpus(
@@ -217,7 +209,7 @@ def train(
         cfg,
         settings,
         sinks=(*sinks, *boards),
-        view=_view(show, unit),
+        view=view_factory(show, unit),
         run_id=run_id,
         registry=registry,
     )
@@ -240,8 +232,10 @@ def resume(
         ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run, or no checkpoint yet),
             ``INVALID_CONFIG`` (a completed run, or one still running).
     """
-    settings = _settings(runs_dir)
-    return resume_train(run_id, settings, sinks=sinks, view=_view(show, unit), registry=registry)
+    settings = runs_settings(runs_dir)
+    return resume_train(
+        run_id, settings, sinks=sinks, view=view_factory(show, unit), registry=registry
+    )
 
 
 def launch_distributed(
@@ -272,14 +266,14 @@ def launch_distributed(
             bad process counts; later failures are the job's (``job.result()`` raises them).
     """
     cfg = train_config_from_mapping(dict(config or {}))
-    settings = _settings(runs_dir)
+    settings = runs_settings(runs_dir)
     return launch_torchrun(
         cfg,
         nproc_per_node,
         settings,
         run_id=run_id,
         sinks=sinks,
-        view=_view(show, unit),
+        view=view_factory(show, unit),
         nnodes=nnodes,
         rdzv_endpoint=rdzv_endpoint,
         registry=registry,
@@ -305,208 +299,15 @@ def resume_distributed(
         ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run), ``MODEL_INCOMPATIBLE``
             (another number of processes), ``INVALID_CONFIG`` (bad process counts).
     """
-    settings = _settings(runs_dir)
+    settings = runs_settings(runs_dir)
     return resume_torchrun(
         run_id,
         nproc_per_node,
         settings,
         sinks=sinks,
-        view=_view(show, unit),
+        view=view_factory(show, unit),
         nnodes=nnodes,
         rdzv_endpoint=rdzv_endpoint,
-    )
-
-
-def lr_find(
-    *,
-    model_family: str = "char_lstm",
-    model_size: str = "small",
-    corpus_path: str = BUILTIN_CORPUS,
-    tokenizer_kind: TokenizerKind = "char",
-    vocab_size: int = 512,
-    max_seq_len: int = 128,
-    num_epochs: int = 3,
-    batch_size: int = 32,
-    learning_rate: float = 3e-3,
-    weight_decay: float = 0.01,
-    warmup_steps: int = 20,
-    grad_clip: float = 1.0,
-    grad_accum_steps: int = 1,
-    val_fraction: float = 0.1,
-    eval_every_steps: int = 0,
-    checkpoint_every_steps: int = 0,
-    max_steps_per_epoch: int = 0,
-    seed: int = 0,
-    device: DeviceName = "auto",
-    precision: Precision = "auto",
-    compile: CompileChoice = False,
-    eval_max_tokens: int = 8192,
-    epoch_eval_max_tokens: int = 0,
-    early_stopping_patience: int = 0,
-    early_stopping_min_delta: float = 0.0,
-    text_field: str = "text",
-    glob: str = "**/*.txt",
-    val_path: str | None = None,
-    dataset_split: str = "train",
-    val_split: str = "validation",
-    init_from: str = "",
-    gradient_checkpointing: bool = False,
-    lora_rank: int = 0,
-    start_lr: float = 1e-6,
-    end_lr: float = 1.0,
-    num_steps: int = 60,
-    smoothing: float = 0.9,
-    diverge_factor: float = 4.0,
-    runs_dir: str | None = None,
-    show: bool = True,
-    unit: DisplayUnit = "nats_per_token",
-    sinks: Sequence[EventSink] = (),
-    registry: ModelRegistry = default_registry,
-) -> JobHandle[LrFindResult]:
-    """Search a learning rate for a run of this config; returns the job's handle at once.
-
-    The keywords up to ``lora_rank`` are ``train``'s. A fresh model trains
-    for at most ``num_steps`` updates while the learning rate grows geometrically from
-    ``start_lr`` to ``end_lr``, stopping early when the loss explodes (``diverge_factor``
-    times its lowest); nothing is saved. ``job.result()`` is an ``LrFindResult`` (rates,
-    losses, smoothed losses, ``suggested_lr`` and the ``rule`` that chose it);
-    ``show_lr_find`` draws it. With ``show`` the steps go to the live panel, whose Stop ends
-    the search.
-
-    Raises:
-        ModelTrainerError: ``INVALID_CONFIG`` for a bad field or ramp (``start_lr`` not
-            above 0, ``end_lr`` not above ``start_lr``, ``num_steps`` under 2),
-            ``MODEL_NOT_FOUND`` for an unregistered family.
-    """
-    cfg: ModelTrainConfig = {
-        "model_family": model_family,
-        "model_size": model_size,
-        "corpus_path": corpus_path,
-        "tokenizer_kind": tokenizer_kind,
-        "vocab_size": vocab_size,
-        "max_seq_len": max_seq_len,
-        "num_epochs": num_epochs,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "weight_decay": weight_decay,
-        "warmup_steps": warmup_steps,
-        "grad_clip": grad_clip,
-        "grad_accum_steps": grad_accum_steps,
-        "val_fraction": val_fraction,
-        "eval_every_steps": eval_every_steps,
-        "checkpoint_every_steps": checkpoint_every_steps,
-        "max_steps_per_epoch": max_steps_per_epoch,
-        "seed": seed,
-        "device": device,
-        "precision": precision,
-        "compile": compile,
-        "eval_max_tokens": eval_max_tokens,
-        "epoch_eval_max_tokens": epoch_eval_max_tokens,
-        "early_stopping_patience": early_stopping_patience,
-        "early_stopping_min_delta": early_stopping_min_delta,
-        "text_field": text_field,
-        "glob": glob,
-        "val_path": val_path,
-        "dataset_split": dataset_split,
-        "val_split": val_split,
-        "init_from": init_from,
-        "gradient_checkpointing": gradient_checkpointing,
-        "lora_rank": lora_rank,
-    }
-    ramp: LrRamp = {
-        "start_lr": start_lr,
-        "end_lr": end_lr,
-        "num_steps": num_steps,
-        "smoothing": smoothing,
-        "diverge_factor": diverge_factor,
-    }
-    return start_lr_find(
-        cfg, ramp, _settings(runs_dir), registry=registry, sinks=sinks, view=_view(show, unit)
-    )
-
-
-def show_lr_find(result: LrFindResult) -> LrFindView:
-    """The learning-rate finder's curve of ``result``, the suggested rate marked."""
-    return LrFindView(result)
-
-
-def _sweep_view(show: bool, sweep_id: str) -> ViewFactory | None:
-    """With ``show``, the sweep's live panel (or its console lines)."""
-    if not show:
-        return None
-    notebook = in_notebook()
-    return lambda stop: make_sweep_view(stop, sweep_id, notebook=notebook)
-
-
-def sweep(
-    base_config: Mapping[str, object],
-    space: Mapping[str, object],
-    *,
-    sampler: str = "grid",
-    num_trials: int | None = None,
-    seed: int = 0,
-    sweep_id: str | None = None,
-    runs_dir: str | None = None,
-    show: bool = True,
-    sinks: Sequence[EventSink] = (),
-    registry: ModelRegistry = default_registry,
-) -> JobHandle[SweepResult]:
-    """Train one run per trial of ``space`` around ``base_config``; returns a handle at once.
-
-    ``base_config`` holds ``ModelTrainConfig`` fields (the rest take ``train``'s defaults);
-    ``space`` maps config fields to lists of values. ``sampler`` is ``grid`` (every
-    combination, at most ``num_trials``), ``random`` or ``optuna`` (TPE, pruning a trial
-    whose validation falls behind; the ``optuna`` extra), both with ``num_trials``. Every
-    trial is an ordinary run ``<sweep_id>-t<NN>``; they run one at a time. With ``show``
-    one live view shows every trial's validation curve in bits per character, a table
-    sorted by the best value and a Stop button, which ends the running trial with a
-    checkpoint and the sweep after it (``resume_sweep`` continues it).
-    ``job.result()`` is a ``SweepResult``: each trial's values, config, outcome and value,
-    and ``best_run_id``.
-
-    Raises:
-        ModelTrainerError: ``INVALID_CONFIG`` naming the field and the value for a bad
-            base config or space (empty, a name that is not a config field, a value of the
-            wrong type or against its rule), sampler or trial count, or a taken sweep id;
-            a sweep whose every trial failed raises (from ``result()``) with the first
-            trial's code and each trial's error.
-    """
-    settings = _settings(runs_dir)
-    name = sweep_id or f"sweep-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{token_hex(2)}"
-    return start_sweep(
-        train_config_from_mapping(dict(base_config), where="base_config"),
-        space,
-        settings,
-        sampler=sampler,
-        num_trials=num_trials,
-        seed=seed,
-        sweep_id=name,
-        registry=registry,
-        sinks=sinks,
-        view=_sweep_view(show, name),
-    )
-
-
-def resume_sweep(
-    sweep_id: str,
-    *,
-    runs_dir: str | None = None,
-    show: bool = True,
-    sinks: Sequence[EventSink] = (),
-    registry: ModelRegistry = default_registry,
-) -> JobHandle[SweepResult]:
-    """Continue a stopped sweep: its finished trials are kept, the stopped one resumes.
-
-    Raises:
-        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such sweep), ``MODEL_LOAD_FAILED`` (a
-            damaged ``sweep.json``).
-    """
-    return resume_stored_sweep(
-        sweep_id,
-        _settings(runs_dir),
-        registry=registry,
-        sinks=sinks,
-        view=_sweep_view(show, sweep_id),
     )
 
 
@@ -535,7 +336,7 @@ def evaluate(
     """
     if not isinstance(run, str):
         _require(run, registry, "supports_evaluate")
-    return start_eval(_run_id_of(run), _settings(runs_dir), registry=registry).result()
+    return start_eval(_run_id_of(run), runs_settings(runs_dir), registry=registry).result()
 
 
 def load_run(
@@ -555,7 +356,7 @@ def load_run(
             checkpoint, or a family ``registry`` does not know), ``MODEL_LOAD_FAILED`` (a
             damaged model), ``INVALID_CONFIG`` (another ``which``).
     """
-    return _load_run(run_id, _settings(runs_dir), registry, None, which)
+    return _load_run(run_id, runs_settings(runs_dir), registry, None, which)
 
 
 def load_model(
@@ -627,7 +428,7 @@ def _prepared(
 ) -> PreparedLMModel:
     """The model ``model`` refers to; its family must have ``capability``, checked first."""
     if isinstance(model, str):
-        return _load_run(model, _settings(runs_dir), registry, capability)
+        return _load_run(model, runs_settings(runs_dir), registry, capability)
     if isinstance(model, JobHandle):
         _require(model, registry, capability)
         model.wait()
@@ -673,7 +474,7 @@ def score(
         "seed": seed,
     }
     prepared = _prepared(model, runs_dir, registry, "supports_score")
-    return inference.score(prepared, cfg, _settings(runs_dir), registry=registry)
+    return inference.score(prepared, cfg, runs_settings(runs_dir), registry=registry)
 
 
 def generate(
@@ -716,7 +517,7 @@ def generate(
         "stop_sequences": list(stop_sequences),
     }
     prepared = _prepared(model, runs_dir, registry, "supports_generate")
-    settings = _settings(runs_dir)
+    settings = runs_settings(runs_dir)
     if not show:
         return inference.generate(prepared, cfg, settings, registry=registry)
     stream = StreamingGeneration(prompt=prompt_text)
@@ -730,12 +531,12 @@ def generate(
 
 def list_runs(*, runs_dir: str | None = None) -> list[RunSummary]:
     """Every run in the runs folder, oldest first: id, state, model, epochs, last val loss."""
-    return stored_runs(_settings(runs_dir))
+    return stored_runs(runs_settings(runs_dir))
 
 
 def _run_events(run: str | TrainJob, runs_dir: str | None) -> tuple[str, list[Event]]:
     run_id = run if isinstance(run, str) else run.run_id
-    folder = existing_run_dir(_settings(runs_dir), run_id)
+    folder = existing_run_dir(runs_settings(runs_dir), run_id)
     return run_id, read_events(folder / EVENTS_FILE)
 
 
@@ -785,36 +586,6 @@ def show_curves(run: str | TrainJob, *, runs_dir: str | None = None) -> PngView:
     """
     _, events = _run_events(run, runs_dir)
     return PngView(draw_curves(run_history(events)))
-
-
-def runs_frame(*, runs_dir: str | None = None) -> Frame:
-    """A pandas DataFrame with a row per run (``list_runs``); needs the ``pandas`` extra."""
-    return runs_frame_of(stored_runs(_settings(runs_dir)))
-
-
-def history_frame(run: str | TrainJob, *, runs_dir: str | None = None) -> Frame:
-    """A pandas DataFrame with a row per finished epoch of ``run`` (an id or a job's handle).
-
-    Its columns are the epoch's metrics (losses in nats per the run's unit) and
-    ``val_bits_per_char``; needs the ``pandas`` extra.
-
-    Raises:
-        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run), ``INVALID_CONFIG`` (a bad id).
-    """
-    run_id = run if isinstance(run, str) else run.run_id
-    return history_frame_of(existing_run_dir(_settings(runs_dir), run_id))
-
-
-def score_frame(outcome: ScoreOutcome) -> Frame:
-    """A pandas DataFrame with a row per character of ``outcome`` (``detail_level="per_char"``).
-
-    Columns: ``char``, ``surprisal_bits``, ``token_index``, ``rank``, ``top_k``; needs the
-    ``pandas`` extra.
-
-    Raises:
-        ModelTrainerError: ``INVALID_CONFIG`` for an outcome without per-character scores.
-    """
-    return score_frame_of(outcome)
 
 
 def show_score(outcome: ScoreOutcome, *, title: str = "surprisal per character") -> ScoreView:

@@ -13,26 +13,20 @@ run: rank 0 owns the run folder and prints, the other ranks train alongside it q
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import (
     Final,
-    Literal,
     NoReturn,
     Protocol,
-    TextIO,
     TypedDict,
     TypeVar,
-    get_args,
-    get_origin,
 )
 
-from tqdm import tqdm
-
+from model_trainer.cli_flags import add_config_flags, given_fields
+from model_trainer.cli_output import ConsoleProgress, print_json
 from model_trainer.core.config.settings import Settings, load_settings, with_overrides
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import (
@@ -48,23 +42,17 @@ from model_trainer.core.contracts.schema import (
     GENERATE_FIELDS,
     SCORE_FIELDS,
     TRAIN_FIELDS,
-    Field,
-    field_types,
     generate_overlay,
     score_overlay,
     train_overlay,
 )
-from model_trainer.core.contracts.typed_json import load_json, without_none
+from model_trainer.core.contracts.typed_json import load_json
 from model_trainer.core.distributed.rank import RankEnd, distributed_resume, distributed_train
 from model_trainer.core.errors import ModelTrainerError, ModelTrainerErrorCode, user_error
-from model_trainer.core.events.codec import Event
-from model_trainer.core.events.job_events import is_completed, is_failed
 from model_trainer.core.events.sinks import CallbackSink, EventSink
 from model_trainer.core.events.tensorboard_sink import TensorBoardSink
 from model_trainer.core.events.trainer_metrics_events import (
     is_config,
-    is_epoch,
-    is_progress_metrics,
 )
 from model_trainer.core.jobs.eval_job import start_eval
 from model_trainer.core.jobs.generate_job import start_generate
@@ -105,79 +93,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise ModelTrainerError("INVALID_CONFIG", f"{self.prog}: {message}")
-
-
-class _Bar(Protocol):
-    n: float
-
-    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None: ...
-
-    def refresh(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class ConsoleProgress:
-    """A tqdm bar on ``stream`` driven by a train job's metric events, with a line per epoch."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self._bar: _Bar | None = None
-        self._chars_per_token = 1.0
-
-    def __call__(self, event: Event) -> None:
-        """Update the bar from one event."""
-        if is_config(event):
-            self._chars_per_token = event.get("chars_per_token", 1.0)
-            steps = event.get("steps_per_epoch", 0)
-            bar: _Bar = tqdm(
-                total=steps * event["total_epochs"] or None,
-                file=self.stream,
-                desc=f"{event['model_family']} {event['model_size']}",
-                unit="step",
-                dynamic_ncols=True,
-            )
-            self._bar = bar
-        elif self._bar is None:
-            return
-        elif is_progress_metrics(event):
-            self._bar.n = event["step"]
-            self._bar.set_postfix_str(
-                f"epoch {event['epoch']}/{event['total_epochs']} loss {event['loss']:.3f} "
-                f"{event['tokens_per_second']:,.0f} tok/s",
-                refresh=True,
-            )
-        elif is_epoch(event):
-            val = event["val_loss"]
-            detail = (
-                ""
-                if val is None
-                else f", validation {val:.4f} "
-                f"({bits_per_char(val, event['loss_unit'], self._chars_per_token):.3f} bits/char)"
-            )
-            tqdm.write(
-                f"epoch {event['epoch']}/{event['total_epochs']}: train loss "
-                f"{event['train_loss']:.4f} nats/{event['loss_unit']}{detail}",
-                file=self.stream,
-            )
-        elif is_completed(event) or is_failed(event):
-            self._bar.close()
-            self._bar = None
-
-
-def json_ready(value: object) -> object:
-    """``value`` with every NaN or infinity inside it replaced by None (JSON has neither)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(key): json_ready(item) for key, item in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return [json_ready(item) for item in value]
-    return value
-
-
-def _print_json(value: object) -> None:
-    print(json.dumps(json_ready(value), indent=2, allow_nan=False))
 
 
 def _wait_signalled(handle: JobHandle[OutcomeT]) -> tuple[OutcomeT, int | None]:
@@ -261,12 +176,12 @@ def _train_and_report(
             file=sys.stderr,
         )
         if as_json:
-            _print_json(outcome)
+            print_json(outcome)
         return EXIT_CANCELLED if signum is None else signal_status(signum)
     sample = _demo_sample(handle.run_id, settings) if demo else None
     if as_json:
         if sample is None:
-            _print_json(outcome)
+            print_json(outcome)
         else:
             summary: DemoSummary = {
                 "run_id": handle.run_id,
@@ -277,7 +192,7 @@ def _train_and_report(
                 "curves_path": str(run_dir / CURVES_FILE),
                 "report_path": str(run_dir / REPORT_FILE),
             }
-            _print_json(summary)
+            print_json(summary)
         return EXIT_OK
     unit = outcome["loss_unit"]
     print(f"run {handle.run_id} completed: {outcome['epochs_completed']} epoch(s)")
@@ -347,19 +262,13 @@ def _cmd_demo(raw: argparse.Namespace) -> int:
     return _train_and_report(handle, as_json=args.json, demo=True, settings=settings)
 
 
-def _given(raw: argparse.Namespace, fields: tuple[Field, ...]) -> dict[str, object]:
-    """The config fields set on the command line (an absent flag leaves no attribute)."""
-    values: dict[str, object] = vars(raw)
-    return {field["name"]: values[field["name"]] for field in fields if field["name"] in values}
-
-
 def train_config_of(raw: argparse.Namespace) -> ModelTrainConfig:
     """The run config of ``train``'s arguments: ``--config`` file, then the flags over it.
 
     Its fields are read strictly here; the train job validates the whole config.
     """
     args: _TrainArgs = raw
-    flags = _given(raw, TRAIN_FIELDS)
+    flags = given_fields(raw, TRAIN_FIELDS)
     if args.config is None:
         return train_overlay(flags, where="command line")
     if not Path(args.config).is_file():
@@ -375,12 +284,12 @@ def train_config_of(raw: argparse.Namespace) -> ModelTrainConfig:
 
 def score_config_of(raw: argparse.Namespace) -> ScoreConfig:
     """The score config of ``score``'s flags (the score job validates it)."""
-    return score_overlay(_given(raw, SCORE_FIELDS), where="command line")
+    return score_overlay(given_fields(raw, SCORE_FIELDS), where="command line")
 
 
 def generate_config_of(raw: argparse.Namespace) -> GenerateConfig:
     """The generate config of ``generate``'s flags (the generate job validates it)."""
-    return generate_overlay(_given(raw, GENERATE_FIELDS), where="command line")
+    return generate_overlay(given_fields(raw, GENERATE_FIELDS), where="command line")
 
 
 def _train_or_rank(
@@ -425,7 +334,7 @@ def _cmd_eval(raw: argparse.Namespace) -> int:
     args: _RunArgs = raw
     outcome: EvalOutcome = _wait(start_eval(args.run_id, _settings(args)))
     if args.json:
-        _print_json(outcome)
+        print_json(outcome)
         return EXIT_OK
     unit = outcome["loss_unit"]
     print(f"validation loss  {outcome['loss']:.4f} nats/{unit}")
@@ -451,7 +360,7 @@ def _cmd_runs(raw: argparse.Namespace) -> int:
     args: _Common = raw
     runs = list_runs(_settings(args))
     if args.json:
-        _print_json(runs)
+        print_json(runs)
         return EXIT_OK
     if not runs:
         print("no runs yet")
@@ -470,7 +379,7 @@ def _cmd_score(raw: argparse.Namespace) -> int:
     cfg = score_config_of(raw)
     outcome: ScoreOutcome = _wait(start_score(args.run_id, cfg, _settings(args), which=args.which))
     if args.json:
-        _print_json(outcome)
+        print_json(outcome)
         return EXIT_OK
     print(f"bits per char    {outcome['bits_per_char']:.4f}")
     print(f"loss             {outcome['loss']:.4f} nats/token")
@@ -496,7 +405,7 @@ def _cmd_generate(raw: argparse.Namespace) -> int:
         start_generate(args.run_id, cfg, _settings(args), which=args.which)
     )
     if args.json:
-        _print_json(outcome)
+        print_json(outcome)
         return EXIT_OK
     for index, sequence in enumerate(outcome["sequences"]):
         if len(outcome["sequences"]) > 1:
@@ -516,7 +425,7 @@ def _cmd_tokenizer_train(raw: argparse.Namespace) -> int:
     )
     outcome: TokenizerOutcome = _wait(handle)
     if args.json:
-        _print_json(outcome)
+        print_json(outcome)
         return EXIT_OK
     print(
         f"saved a {outcome['kind']} tokenizer of {outcome['vocab_size']} ids "
@@ -544,117 +453,6 @@ def _add(
     parser = subparsers.add_parser(name, help=text, description=text)
     parser.set_defaults(handler=handler)
     return parser
-
-
-_ALIASES: Final[dict[str, tuple[str, ...]]] = {
-    "model_family": ("--family",),
-    "model_size": ("--size",),
-    "corpus_path": ("--corpus",),
-    "num_epochs": ("--epochs",),
-    "learning_rate": ("--lr",),
-    "tokenizer_kind": ("--tokenizer",),
-    "prompt_text": ("--prompt",),
-}
-_PARSERS: Final[dict[object, Callable[[str], object]]] = {int: int, float: float, str: str}
-
-
-def _flag_help(field: Field) -> str:
-    default = field["default"]
-    return (
-        field["doc"] if default is None or default == [] else f"{field['doc']} (default: {default})"
-    )
-
-
-def _add_switch(
-    target: argparse._ActionsContainer,
-    flags: tuple[str, ...],
-    name: str,
-    choices: tuple[object, ...],
-    text: str,
-) -> None:
-    """``--name`` (true), ``--name WORD`` (a choice by its lower-case name), ``--no-name``."""
-    words = {str(choice).lower(): choice for choice in choices}
-
-    def parse(word: str) -> object:
-        if word.lower() not in words:
-            raise argparse.ArgumentTypeError(f"choose from {', '.join(words)}, got {word!r}")
-        return words[word.lower()]
-
-    metavar = "{" + ",".join(words) + "}"
-    target.add_argument(
-        *flags,
-        dest=name,
-        nargs="?",
-        const=True,
-        type=parse,
-        metavar=metavar,
-        default=argparse.SUPPRESS,
-        help=text,
-    )
-    target.add_argument(
-        f"--no-{name.replace('_', '-')}",
-        dest=name,
-        action="store_const",
-        const=False,
-        default=argparse.SUPPRESS,
-        help=f"the same as {flags[0]} false",
-    )
-
-
-def add_field_flag(target: argparse._ActionsContainer, field: Field, hint: object) -> None:
-    """Add the flag ``--field-name`` (and its short aliases) of one config field.
-
-    The flag's type comes from the field's annotation; an absent flag leaves no attribute.
-
-    Raises:
-        ModelTrainerError: ``INTERNAL_ERROR`` for an annotation no flag can take.
-    """
-    name = field["name"]
-    flags = (f"--{name.replace('_', '-')}", *_ALIASES.get(name, ()))
-    kind = without_none(hint)
-    text = _flag_help(field)
-    if kind is bool:
-        target.add_argument(
-            *flags,
-            dest=name,
-            action=argparse.BooleanOptionalAction,
-            default=argparse.SUPPRESS,
-            help=text,
-        )
-    elif get_origin(kind) is Literal and any(choice is True for choice in get_args(kind)):
-        _add_switch(target, flags, name, get_args(kind), text)
-    elif get_origin(kind) is Literal:
-        choices = [str(choice) for choice in get_args(kind)]
-        target.add_argument(
-            *flags, dest=name, choices=choices, default=argparse.SUPPRESS, help=text
-        )
-    elif get_origin(kind) is list:
-        target.add_argument(*flags, dest=name, nargs="+", default=argparse.SUPPRESS, help=text)
-    elif kind in _PARSERS:
-        target.add_argument(
-            *flags, dest=name, type=_PARSERS[kind], default=argparse.SUPPRESS, help=text
-        )
-    else:
-        raise ModelTrainerError("INTERNAL_ERROR", f"{name}: no command-line flag for {hint!r}")
-
-
-def add_config_flags(
-    parser: argparse.ArgumentParser,
-    shape: type[ConfigT],
-    fields: tuple[Field, ...],
-    *,
-    either: tuple[str, str] | None = None,
-) -> None:
-    """A flag for every field of a config, typed and documented by its schema.
-
-    The two fields named by ``either`` go in a group of which exactly one must be given.
-    """
-    types = field_types(shape)
-    pair = either or ()
-    group = parser.add_mutually_exclusive_group(required=True) if pair else parser
-    for field in fields:
-        target = group if field["name"] in pair else parser
-        add_field_flag(target, field, types[field["name"]])
 
 
 def _which(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from model_trainer.cli import ConsoleProgress, demo_config, exit_status, json_ready, main
+from model_trainer.cli import demo_config, exit_status, main
+from model_trainer.cli_output import ConsoleProgress, json_ready
 from model_trainer.core.events.job_events import make_completed_event, make_started_event
 from model_trainer.core.events.trainer_metrics_events import (
     make_config_event,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import model_trainer
-from model_trainer import api
+from model_trainer import api, experiment_api
 from model_trainer.core.contracts.model import GenerateConfig, ModelTrainConfig, ScoreConfig
 from model_trainer.core.contracts.schema import (
     GENERATE_FIELDS,
@@ -93,7 +93,8 @@ def _train(
 def test_the_package_exports_exactly_the_notebook_api() -> None:
     assert model_trainer.__all__ == NOTEBOOK_API
     for name in NOTEBOOK_API:
-        assert getattr(model_trainer, name) is getattr(api, name)
+        home = experiment_api if name in model_trainer.EXPERIMENT_FUNCTIONS else api
+        assert getattr(model_trainer, name) is getattr(home, name)
     unknown = "nope"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         getattr(model_trainer, unknown)
@@ -145,7 +146,8 @@ def test_keywords_are_the_schema_fields_with_their_defaults_and_types(
     shape: type[object],
     extras: list[str],
 ) -> None:
-    parameters = inspect.signature(vars(api)[function], eval_str=True).parameters
+    functions = {**vars(api), **vars(experiment_api)}
+    parameters = inspect.signature(functions[function], eval_str=True).parameters
     names = [name for name in parameters if name != "model"]
     assert names == [*(field["name"] for field in fields), *extras]
     types = field_types(shape)

@@ -20,7 +20,7 @@ from model_trainer.core.events.codec import read_events
 from model_trainer.core.events.trainer_metrics_events import is_config
 from model_trainer.core.extras import require_extra
 from model_trainer.core.jobs.run_store import EVENTS_FILE, RunSummary
-from model_trainer.core.training.loop import load_history
+from model_trainer.core.training.checkpoint import load_history
 
 SCORE_COLUMNS = ("char", "surprisal_bits", "token_index", "rank", "top_k")
 HISTORY_COLUMNS = (*EpochMetrics.__annotations__, "val_bits_per_char")

@@ -20,10 +20,14 @@ from model_trainer.core.contracts.model import (
     TrainOutcome,
 )
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.checkpoint import load_latest_checkpoint
+from model_trainer.core.training.checkpoint import (
+    checkpoint_dir,
+    load_history,
+    load_latest_checkpoint,
+)
 from model_trainer.core.training.dataset import load_data
 from model_trainer.core.training.distributed import SOLO_WORLD, Collective, process_group
-from model_trainer.core.training.loop import checkpoint_dir, load_history, run_training
+from model_trainer.core.training.loop import run_training
 
 
 class MakeConfig(Protocol):

@@ -20,10 +20,16 @@ from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import read_events
 from model_trainer.core.events.trainer_metrics_events import is_completed_metrics, is_epoch
-from model_trainer.core.jobs.run_store import CHECKPOINT_DIR, EVENTS_FILE
-from model_trainer.core.training.checkpoint import best_root, latest_name, load_best, use_weights
+from model_trainer.core.jobs.run_store import EVENTS_FILE
+from model_trainer.core.training.checkpoint import (
+    CHECKPOINT_DIR,
+    best_root,
+    latest_name,
+    load_best,
+    load_history,
+    use_weights,
+)
 from model_trainer.core.training.early_stop import watched_loss
-from model_trainer.core.training.loop import load_history
 
 
 def rising_corpus(folder: Path) -> str:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from model_trainer import api
+from model_trainer import api, experiment_api
 from model_trainer.core.contracts.model import ScoreOutcome
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.extras import require_extra
+from model_trainer.core.training.checkpoint import load_history
 from model_trainer.core.training.corpus import builtin_text
-from model_trainer.core.training.loop import load_history
 from model_trainer.notebook.frames import HISTORY_COLUMNS, SCORE_COLUMNS
 
 
@@ -33,9 +33,11 @@ def test_frames_of_runs_history_and_scores(tmp_path: Path, runs: str) -> None:
         run_id="framed",
     )
     job.result()
-    assert api.runs_frame(runs_dir=runs).to_dict("records") == api.list_runs(runs_dir=runs)
+    assert experiment_api.runs_frame(runs_dir=runs).to_dict("records") == api.list_runs(
+        runs_dir=runs
+    )
     history = load_history(str(Path(runs) / "framed"))
-    rows = api.history_frame(job, runs_dir=runs).to_dict("records")
+    rows = experiment_api.history_frame(job, runs_dir=runs).to_dict("records")
     assert isinstance(rows, list)
     assert [list(row) for row in rows] == [list(HISTORY_COLUMNS)] * 2
     for row, metrics in zip(rows, history, strict=True):
@@ -45,7 +47,7 @@ def test_frames_of_runs_history_and_scores(tmp_path: Path, runs: str) -> None:
     outcome = api.score(
         "framed", text="def f(x):\n    return x\n", detail_level="per_char", top_k=2, runs_dir=runs
     )
-    scores = api.score_frame(outcome)
+    scores = experiment_api.score_frame(outcome)
     assert len(scores) == outcome["num_chars"]
     records = scores.to_dict("records")
     assert isinstance(records, list)
@@ -72,7 +74,7 @@ def test_a_summary_score_has_no_frame(runs: str) -> None:
         "num_unknown_chars": 0,
     }
     with pytest.raises(ModelTrainerError, match="detail_level='per_char'") as caught:
-        api.score_frame(outcome)
+        experiment_api.score_frame(outcome)
     assert caught.value.code == "INVALID_CONFIG"
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model_trainer import api
+from model_trainer import experiment_api
 from model_trainer.core.contracts.typed_json import parse_typed
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.sinks import ListSink
@@ -81,7 +81,7 @@ def test_lr_find_on_a_tiny_model_suggests_a_rate_in_range_and_leaves_no_run(
     tmp_path: Path, runs: str
 ) -> None:
     sink = ListSink()
-    job = api.lr_find(
+    job = experiment_api.lr_find(
         model_family="char_lstm",
         model_size="tiny",
         corpus_path=corpus(tmp_path),
@@ -114,11 +114,11 @@ def test_lr_find_on_a_tiny_model_suggests_a_rate_in_range_and_leaves_no_run(
     if steps < 30:
         assert result["stop"] == "diverged"
     assert LrFindView(result).png().startswith(PNG_MAGIC)
-    assert api.show_lr_find(result)._repr_png_().startswith(PNG_MAGIC)
+    assert experiment_api.show_lr_find(result)._repr_png_().startswith(PNG_MAGIC)
 
 
 def test_stop_ends_the_search_with_what_it_measured(tmp_path: Path, runs: str) -> None:
-    job = api.lr_find(
+    job = experiment_api.lr_find(
         model_family="char_lstm",
         model_size="tiny",
         corpus_path=corpus(tmp_path),
@@ -141,15 +141,15 @@ def test_stop_ends_the_search_with_what_it_measured(tmp_path: Path, runs: str) -
 
 def test_lr_find_checks_the_config_and_the_ramp_first(runs: str) -> None:
     with pytest.raises(ModelTrainerError, match=r"end_lr must be above start_lr=0\.1, got 0\.01"):
-        api.lr_find(start_lr=0.1, end_lr=0.01, runs_dir=runs, show=False)
+        experiment_api.lr_find(start_lr=0.1, end_lr=0.01, runs_dir=runs, show=False)
     with pytest.raises(ModelTrainerError, match="batch_size must be an integer >= 1, got 0"):
-        api.lr_find(batch_size=0, runs_dir=runs, show=False)
+        experiment_api.lr_find(batch_size=0, runs_dir=runs, show=False)
 
 
 def test_a_gentle_ramp_runs_every_step_and_a_wild_one_ends_at_a_non_finite_loss(
     tmp_path: Path, runs: str
 ) -> None:
-    gentle = api.lr_find(
+    gentle = experiment_api.lr_find(
         model_family="char_lstm",
         model_size="tiny",
         corpus_path=corpus(tmp_path),
@@ -164,7 +164,7 @@ def test_a_gentle_ramp_runs_every_step_and_a_wild_one_ends_at_a_non_finite_loss(
         show=False,
     ).result()
     assert (gentle["stop"], len(gentle["losses"])) == ("num_steps", 5)
-    wild = api.lr_find(
+    wild = experiment_api.lr_find(
         model_family="char_lstm",
         model_size="tiny",
         corpus_path=corpus(tmp_path),

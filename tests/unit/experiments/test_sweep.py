@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from model_trainer import api
+from model_trainer import api, experiment_api
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event
@@ -26,9 +26,9 @@ from model_trainer.core.experiments.sweep import (
 )
 from model_trainer.core.jobs.run_store import list_runs
 from model_trainer.core.jobs.runner import JobHandle
+from model_trainer.core.training.checkpoint import load_history
 from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.early_stop import watched_loss
-from model_trainer.core.training.loop import load_history
 from model_trainer.notebook.sweep_view import SweepConsole
 
 BASE: dict[str, object] = {
@@ -67,7 +67,7 @@ def test_a_grid_of_four_trials_makes_four_runs_and_picks_the_lowest(
     base: dict[str, object], runs: str
 ) -> None:
     sink = ListSink()
-    job = api.sweep(
+    job = experiment_api.sweep(
         base,
         {"learning_rate": [1e-3, 1e-2], "seed": [0, 1]},
         sweep_id="grid",
@@ -119,7 +119,7 @@ def test_stop_mid_sweep_keeps_finished_trials_and_the_sweep_resumes(
             stopped.set()
             holder[0].cancel()
 
-    job = api.sweep(
+    job = experiment_api.sweep(
         {**base, "num_epochs": 3},
         {"learning_rate": [1e-3, 2e-3, 3e-3]},
         sweep_id="halt",
@@ -139,7 +139,7 @@ def test_stop_mid_sweep_keeps_finished_trials_and_the_sweep_resumes(
     record = read_record({**settings, "runs_dir": runs}, "halt")
     assert [t["state"] for t in record["trials"]] == ["completed", "stopped"]
     kept = load_history(str(Path(runs) / "halt-t00"))
-    resumed = api.resume_sweep("halt", runs_dir=runs, show=False).result()
+    resumed = experiment_api.resume_sweep("halt", runs_dir=runs, show=False).result()
     assert [t["state"] for t in resumed["trials"]] == ["completed"] * 3
     assert load_history(str(Path(runs) / "halt-t00")) == kept
     assert resumed["trials"][0]["outcome"] == first["outcome"]
@@ -153,7 +153,7 @@ def test_stop_mid_sweep_keeps_finished_trials_and_the_sweep_resumes(
 
 def test_random_and_optuna_samplers_run_their_trials(base: dict[str, object], runs: str) -> None:
     space = {"learning_rate": [1e-3, 3e-3, 1e-2]}
-    drawn = api.sweep(
+    drawn = experiment_api.sweep(
         base,
         space,
         sampler="random",
@@ -178,7 +178,7 @@ def test_optuna_prunes_a_trial_behind_the_median_and_resumes_with_its_trials(
             holder[0].cancel()
 
     space = {"learning_rate": [1e-5, 3e-2]}
-    job = api.sweep(
+    job = experiment_api.sweep(
         {**base, "num_epochs": 3},
         space,
         sampler="optuna",
@@ -192,7 +192,7 @@ def test_optuna_prunes_a_trial_behind_the_median_and_resumes_with_its_trials(
     holder.append(job)
     first = job.result()
     assert [t["state"] for t in first["trials"]] == ["completed"]
-    tuned = api.resume_sweep("opt", runs_dir=runs, show=False).result()
+    tuned = experiment_api.resume_sweep("opt", runs_dir=runs, show=False).result()
     states = [t["state"] for t in tuned["trials"]]
     assert len(states) == 3
     assert "pruned" in states
@@ -215,7 +215,7 @@ def test_a_trial_stopped_before_its_first_checkpoint_starts_over_on_resume(
         if event["job_id"] == "early-t00" and is_config(event):
             holder[0].cancel()
 
-    job = api.sweep(
+    job = experiment_api.sweep(
         base,
         {"seed": [0]},
         sweep_id="early",
@@ -228,7 +228,7 @@ def test_a_trial_stopped_before_its_first_checkpoint_starts_over_on_resume(
     assert [t["state"] for t in result["trials"]] == ["stopped"]
     assert result["trials"][0]["outcome"] is None
     assert result["trials"][0]["value"] is None
-    resumed = api.resume_sweep("early", runs_dir=runs, show=False).result()
+    resumed = experiment_api.resume_sweep("early", runs_dir=runs, show=False).result()
     assert [t["state"] for t in resumed["trials"]] == ["completed"]
     assert resumed["best_run_id"] == "early-t00"
 
@@ -236,7 +236,7 @@ def test_a_trial_stopped_before_its_first_checkpoint_starts_over_on_resume(
 def test_a_sweep_whose_trials_all_fail_ends_with_their_codes(
     base: dict[str, object], runs: str
 ) -> None:
-    job = api.sweep(
+    job = experiment_api.sweep(
         base, {"max_seq_len": [5000, 6000]}, sweep_id="fails", runs_dir=runs, show=False
     )
     with pytest.raises(ModelTrainerError) as caught:
@@ -263,7 +263,7 @@ def test_a_bad_space_names_the_field_and_the_value(
     base: dict[str, object], runs: str, space: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ModelTrainerError, match=message) as caught:
-        api.sweep(base, space, sweep_id="bad", runs_dir=runs, show=False)
+        experiment_api.sweep(base, space, sweep_id="bad", runs_dir=runs, show=False)
     assert caught.value.code == "INVALID_CONFIG"
     assert not (Path(runs) / "bad").exists()
 
@@ -276,21 +276,21 @@ def test_bad_sweep_settings_are_refused(base: dict[str, object], runs: str) -> N
         ({"num_trials": 0}, "num_trials must be an integer >= 1, got 0"),
     ):
         with pytest.raises(ModelTrainerError, match=message):
-            api.sweep(base, space, sweep_id="bad", runs_dir=runs, show=False, **kwargs)
+            experiment_api.sweep(base, space, sweep_id="bad", runs_dir=runs, show=False, **kwargs)
     with pytest.raises(ModelTrainerError, match="base_config"):
-        api.sweep({"nope": 1}, space, runs_dir=runs, show=False)
+        experiment_api.sweep({"nope": 1}, space, runs_dir=runs, show=False)
     with pytest.raises(ModelTrainerError, match="no sweep") as missing:
-        api.resume_sweep("ghost", runs_dir=runs, show=False)
+        experiment_api.resume_sweep("ghost", runs_dir=runs, show=False)
     assert missing.value.code == "MODEL_NOT_FOUND"
-    api.sweep(base, {"seed": [0]}, sweep_id="taken", runs_dir=runs, show=False).result()
+    experiment_api.sweep(base, {"seed": [0]}, sweep_id="taken", runs_dir=runs, show=False).result()
     with pytest.raises(ModelTrainerError, match="sweep_id 'taken' already exists"):
-        api.sweep(base, space, sweep_id="taken", runs_dir=runs, show=False)
+        experiment_api.sweep(base, space, sweep_id="taken", runs_dir=runs, show=False)
 
 
 def test_the_console_view_prints_each_trial_as_it_ends(base: dict[str, object], runs: str) -> None:
     stream = io.StringIO()
     console = SweepConsole("cons", stream=stream)
-    api.sweep(
+    experiment_api.sweep(
         base, {"seed": [0, 1]}, sweep_id="cons", runs_dir=runs, show=False, sinks=[console]
     ).result()
     lines = stream.getvalue().splitlines()
@@ -301,7 +301,7 @@ def test_the_console_view_prints_each_trial_as_it_ends(base: dict[str, object], 
 
 
 def test_optuna_hears_of_a_failed_trial(base: dict[str, object], runs: str) -> None:
-    job = api.sweep(
+    job = experiment_api.sweep(
         base,
         {"max_seq_len": [5000]},
         sampler="optuna",
@@ -317,7 +317,7 @@ def test_optuna_hears_of_a_failed_trial(base: dict[str, object], runs: str) -> N
 def test_a_trial_without_a_validation_split_is_valued_by_its_training_loss(
     base: dict[str, object], runs: str
 ) -> None:
-    result = api.sweep(
+    result = experiment_api.sweep(
         {**base, "val_fraction": 0.0},
         {"seed": [2]},
         sampler="optuna",
@@ -341,7 +341,7 @@ def test_an_optuna_trial_stopped_midway_resumes_and_is_told_to_optuna(
         if event["job_id"] == "optstop-t00" and is_epoch(event):
             holder[0].cancel()
 
-    job = api.sweep(
+    job = experiment_api.sweep(
         base,
         {"seed": [0]},
         sampler="optuna",
@@ -353,5 +353,5 @@ def test_an_optuna_trial_stopped_midway_resumes_and_is_told_to_optuna(
     )
     holder.append(job)
     assert [t["state"] for t in job.result()["trials"]] == ["stopped"]
-    resumed = api.resume_sweep("optstop", runs_dir=runs, show=False).result()
+    resumed = experiment_api.resume_sweep("optstop", runs_dir=runs, show=False).result()
     assert [t["state"] for t in resumed["trials"]] == ["completed", "completed"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model_trainer import api
+from model_trainer import experiment_api
 from model_trainer.core.events.job_events import make_failed_event, make_progress_event
 from model_trainer.core.training.corpus import builtin_text
 from model_trainer.notebook.sweep_view import (
@@ -50,7 +50,7 @@ def test_the_panel_draws_every_trial_sorted_by_its_best_value(
     )
     panel.show()
     assert shown == [panel.widget]
-    result = api.sweep(
+    result = experiment_api.sweep(
         base,
         {"learning_rate": [1e-4, 1e-2]},
         sweep_id="view",
@@ -146,7 +146,7 @@ def test_the_view_is_a_panel_in_a_notebook_and_lines_elsewhere(
     assert isinstance(panel, SweepPanel)
     assert shown == [panel.widget]
     assert isinstance(make_sweep_view(lambda: None, "c", notebook=False), SweepConsole)
-    job = api.sweep(base, {"seed": [0]}, sweep_id="shown", runs_dir=runs)
+    job = experiment_api.sweep(base, {"seed": [0]}, sweep_id="shown", runs_dir=runs)
     job.result()
     assert isinstance(job.view, SweepConsole)
     assert "trial shown-t00 (seed=0): completed" in capsys.readouterr().err

@@ -21,15 +21,11 @@ from model_trainer.core.contracts.model import (
 from model_trainer.core.contracts.tokenizer import Encoder
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.checkpoint import TrainPosition, start_position
+from model_trainer.core.training.compile import CPU_COMPILE, CompileCosts, compile_pays
 from model_trainer.core.training.dataset import TokenWindows, encode_corpus, epoch_length
+from model_trainer.core.training.distributed import Forward
 from model_trainer.core.training.evaluate import evaluate_loss, sample_windows
-from model_trainer.core.training.loop import (
-    CPU_COMPILE,
-    BaseTrainer,
-    CompileCosts,
-    Forward,
-    compile_pays,
-)
+from model_trainer.core.training.loop import BaseTrainer
 from model_trainer.core.training.loss import (
     DIVERGENCE_NATS,
     check_loss,

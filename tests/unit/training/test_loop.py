@@ -23,10 +23,15 @@ from model_trainer.core.contracts.model import (
 )
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.checkpoint import Checkpoint, load_latest_checkpoint
+from model_trainer.core.training.checkpoint import (
+    Checkpoint,
+    checkpoint_dir,
+    load_history,
+    load_latest_checkpoint,
+)
 from model_trainer.core.training.corpus import split_text
 from model_trainer.core.training.dataset import load_data
-from model_trainer.core.training.loop import checkpoint_dir, load_history, run_training
+from model_trainer.core.training.loop import run_training
 
 
 class MakePrepared(Protocol):

@@ -36,7 +36,6 @@ from model_trainer.core.events.trainer_metrics_events import is_config
 from model_trainer.core.jobs.job_store import JOB_FILE, JobRecord, read_job, write_job
 from model_trainer.core.jobs.run_store import (
     ACTIVE_STATES,
-    CHECKPOINT_DIR,
     EVENTS_FILE,
     existing_run_dir,
     new_run_id,
@@ -45,7 +44,12 @@ from model_trainer.core.jobs.run_store import (
 )
 from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory
 from model_trainer.core.jobs.train_job import resumable_source
-from model_trainer.core.training.checkpoint import STATE_FILE, latest_name, read_meta
+from model_trainer.core.training.checkpoint import (
+    CHECKPOINT_DIR,
+    STATE_FILE,
+    latest_name,
+    read_meta,
+)
 from model_trainer.core.training.manifest import read_manifest
 from model_trainer.core.training.outcome import train_outcome
 

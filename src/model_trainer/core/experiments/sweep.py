@@ -38,16 +38,14 @@ from model_trainer.core.events.trainer_metrics_events import is_config, is_epoch
 from model_trainer.core.extras import require_extra
 from model_trainer.core.jobs.job_store import write_json_atomic
 from model_trainer.core.jobs.run_store import (
-    CHECKPOINT_DIR,
     EVENTS_FILE,
     run_dir,
     validate_run_id,
 )
 from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory
 from model_trainer.core.jobs.train_job import bits_per_char, resume_train, start_train
-from model_trainer.core.training.checkpoint import latest_name
+from model_trainer.core.training.checkpoint import CHECKPOINT_DIR, latest_name, load_history
 from model_trainer.core.training.early_stop import early_stopping, watched_loss
-from model_trainer.core.training.loop import load_history
 from model_trainer.core.training.outcome import train_outcome
 
 SWEEP_FILE: Final = "sweep.json"

@@ -12,13 +12,12 @@ from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelBackend, ModelTrainConfig, PreparedLMModel
 from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.jobs.run_store import (
-    CHECKPOINT_DIR,
     EVENTS_FILE,
     MODEL_DIR,
     require_model,
 )
 from model_trainer.core.jobs.runner import JobControl, JobHandle, new_job_id
-from model_trainer.core.training.checkpoint import use_weights
+from model_trainer.core.training.checkpoint import CHECKPOINT_DIR, use_weights
 from model_trainer.core.training.manifest import read_manifest
 
 OutcomeT = TypeVar("OutcomeT")

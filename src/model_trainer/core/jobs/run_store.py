@@ -23,13 +23,14 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.jobs.job_store import JOB_FILE, JobRecord, read_job, write_job
 from model_trainer.core.jobs.run_lock import LOCK_FILE, writer_state
 from model_trainer.core.jobs.runner import JobState
+from model_trainer.core.training.checkpoint import CHECKPOINT_DIR
 from model_trainer.core.training.manifest import read_manifest
 
 RUN_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 EVENTS_FILE: Final = "events.jsonl"
 TOKENIZER_FILE: Final = "tokenizer.json"
 MODEL_DIR: Final = "model"
-CHECKPOINT_DIR: Final = "checkpoint"
+
 CURVES_FILE: Final = "curves.png"
 REPORT_FILE: Final = "report.html"
 ACTIVE_STATES: Final[tuple[JobState, ...]] = ("queued", "running")

@@ -65,7 +65,6 @@ from model_trainer.core.jobs.metrics_reporter import MetricsReporter
 from model_trainer.core.jobs.report import draw_curves, render_report, run_history
 from model_trainer.core.jobs.run_lock import RunLock, hold_run_lock
 from model_trainer.core.jobs.run_store import (
-    CHECKPOINT_DIR,
     CURVES_FILE,
     EVENTS_FILE,
     MODEL_DIR,
@@ -80,7 +79,12 @@ from model_trainer.core.jobs.run_store import (
 from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory
 from model_trainer.core.tokenizers.io import load_tokenizer
 from model_trainer.core.tokenizers.pretrained import load_pretrained_tokenizer
-from model_trainer.core.training.checkpoint import STATE_FILE, latest_name, read_meta
+from model_trainer.core.training.checkpoint import (
+    CHECKPOINT_DIR,
+    STATE_FILE,
+    latest_name,
+    read_meta,
+)
 from model_trainer.core.training.dataset import plan_training
 from model_trainer.core.training.device import available_device, resolve_precision
 from model_trainer.core.training.loss import loss_unit_of

@@ -34,6 +34,8 @@ from model_trainer.core.contracts.typed_json import read_typed
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.early_stop import watched_loss
 
+CHECKPOINT_DIR = "checkpoint"
+"""The folder of a run's checkpoints, in its run folder."""
 LATEST = "LATEST"
 WEIGHTS_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
@@ -390,3 +392,14 @@ def use_weights(model: LMModelProto, root: str, which: str) -> None:
         raise ModelTrainerError("INVALID_CONFIG", f"which must be 'last' or 'best', got {which!r}")
     if which == "best":
         restore_weights(load_best(root), model)
+
+
+def checkpoint_dir(run_dir: str) -> str:
+    """The folder of a run's checkpoints."""
+    return os.path.join(run_dir, CHECKPOINT_DIR)
+
+
+def load_history(run_dir: str) -> list[EpochMetrics]:
+    """The metrics of every epoch a run finished (empty when it has no checkpoint)."""
+    checkpoint = load_latest_checkpoint(checkpoint_dir(run_dir))
+    return [] if checkpoint is None else checkpoint["meta"]["history"]

@@ -15,15 +15,24 @@ instead of leaving them waiting.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from typing import Final, Literal, TypedDict
 
 import torch
 import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
+from model_trainer.core.contracts.model import LMModelProto
 from model_trainer.core.errors import ModelTrainerError
+
+Forward = Callable[[Tensor], Tensor]
+"""The training call of a model: token ids ``(B, T)`` in, logits ``(B, T, V)`` out."""
+NoSync = Callable[[], AbstractContextManager[None]]
+"""A switch that skips the gradient exchange of the micro-batches inside it."""
 
 Backend = Literal["nccl", "gloo"]
 
@@ -236,3 +245,26 @@ def process_group(
         yield collective
     finally:
         destroy_group()
+
+
+def parallel(model: LMModelProto, collective: Collective) -> tuple[Forward, NoSync]:
+    """The training call of ``model`` and its gradient-exchange switch.
+
+    Alone: ``model`` itself, and nothing to switch. In a process group: ``model`` wrapped in
+    ``DistributedDataParallel``, which starts from rank 0's weights and averages gradients,
+    and its ``no_sync``.
+
+    Raises:
+        ModelTrainerError: ``MODEL_INCOMPATIBLE`` in a process group for a model that is not
+            a ``torch.nn.Module``.
+    """
+    if not collective.active:
+        return model, contextlib.nullcontext
+    if not isinstance(model, nn.Module):
+        raise ModelTrainerError(
+            "MODEL_INCOMPATIBLE",
+            f"training on {collective.world_size} processes needs a torch.nn.Module, "
+            f"got a {type(model).__name__}",
+        )
+    wrapped = DistributedDataParallel(model)
+    return wrapped, wrapped.no_sync

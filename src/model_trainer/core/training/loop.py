@@ -26,21 +26,17 @@ slice's loss), only rank 0 writes checkpoints, and every rank resumes from rank 
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
-from typing import Final, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
 import torch
-from torch import Tensor, nn
-from torch.nn.parallel import DistributedDataParallel
+from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import (
-    CompileChoice,
     EpochMetrics,
     LMModelProto,
     ModelTrainConfig,
@@ -53,6 +49,7 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.checkpoint import (
     TrainPosition,
     capture_checkpoint,
+    checkpoint_dir,
     is_new_best,
     load_latest_checkpoint,
     restore_checkpoint,
@@ -60,13 +57,17 @@ from model_trainer.core.training.checkpoint import (
     save_checkpoint,
     start_position,
 )
+from model_trainer.core.training.compile import compile_pays
 from model_trainer.core.training.dataset import TokenWindows, epoch_length, plan_training, rank_part
 from model_trainer.core.training.device import ResolvedPrecision, autocast, resolve_precision
 from model_trainer.core.training.distributed import (
     SOLO,
     Collective,
+    Forward,
+    NoSync,
     current_collective,
     group_failed,
+    parallel,
 )
 from model_trainer.core.training.early_stop import NEVER, EarlyStopping, early_stopping, should_stop
 from model_trainer.core.training.evaluate import evaluate_loss, sample_windows
@@ -83,11 +84,7 @@ from model_trainer.core.training.optimizer import make_optimizer
 from model_trainer.core.training.outcome import train_outcome
 from model_trainer.core.training.schedule import build_scheduler
 
-CHECKPOINT_DIR = "checkpoint"
-
-Forward = Callable[[Tensor], Tensor]
 OnCheckpoint = Callable[[TrainPosition, list[EpochMetrics]], None]
-NoSync = Callable[[], AbstractContextManager[None]]
 
 
 class LoopOptions(TypedDict):
@@ -119,40 +116,6 @@ def loop_options(cfg: ModelTrainConfig, settings: Settings, device: str) -> Loop
         "epoch_eval_max_tokens": cfg["epoch_eval_max_tokens"],
         "early_stopping": early_stopping(cfg),
     }
-
-
-class CompileCosts(TypedDict):
-    """What compiling costs and saves on a device kind, measured once."""
-
-    compile_s: float
-    step_s: float
-    saved_fraction: float
-
-
-# GPT-2 small (4 layers, 128 wide) at context 64, batch 12, one thread of a 2-core EPYC,
-# torch 2.13: the first compiled step took 33.5 s, an eager step 58.0 ms, a compiled one
-# 56.7 ms (2.2% saved). The char-LSTM's step is cuDNN's or ATen's LSTM kernel either way.
-CPU_COMPILE: Final[CompileCosts] = {"compile_s": 33.5, "step_s": 0.058, "saved_fraction": 0.022}
-
-
-def compile_pays(
-    choice: CompileChoice, device: str, planned_steps: int, costs: CompileCosts = CPU_COMPILE
-) -> bool:
-    """Whether to ``torch.compile`` the model: ``choice``, or for ``"auto"`` the rule below.
-
-    On CUDA, compile: a GPU step is launch-bound without fused kernels and a compile takes
-    about a minute, repaid within the first few hundred steps. Elsewhere, compile only when
-    the ``planned_steps`` still to run save more than the compile takes:
-    ``planned_steps * step_s * saved_fraction > compile_s``. With the CPU figures measured
-    (``CPU_COMPILE``: 33.5 s to compile, 58 ms a step, 2.2% of it saved) that is from
-    26,254 planned steps on, so a tutorial or demo run on a CPU (hundreds to a few thousand steps)
-    stays eager and a long one compiles.
-    """
-    if choice != "auto":
-        return choice
-    if device.startswith("cuda"):
-        return True
-    return planned_steps * costs["step_s"] * costs["saved_fraction"] > costs["compile_s"]
 
 
 def _every(step: int, interval: int) -> bool:
@@ -473,40 +436,6 @@ class BaseTrainer:
                 # Early stopping: the run ends once its watched loss stops improving.
                 if should_stop(run.history, options.get("early_stopping", NEVER)):
                     return
-
-
-def checkpoint_dir(run_dir: str) -> str:
-    """The folder of a run's checkpoints."""
-    return os.path.join(run_dir, CHECKPOINT_DIR)
-
-
-def load_history(run_dir: str) -> list[EpochMetrics]:
-    """The metrics of every epoch a run finished (empty when it has no checkpoint)."""
-    checkpoint = load_latest_checkpoint(checkpoint_dir(run_dir))
-    return [] if checkpoint is None else checkpoint["meta"]["history"]
-
-
-def parallel(model: LMModelProto, collective: Collective) -> tuple[Forward, NoSync]:
-    """The training call of ``model`` and its gradient-exchange switch.
-
-    Alone: ``model`` itself, and nothing to switch. In a process group: ``model`` wrapped in
-    ``DistributedDataParallel``, which starts from rank 0's weights and averages gradients,
-    and its ``no_sync``.
-
-    Raises:
-        ModelTrainerError: ``MODEL_INCOMPATIBLE`` in a process group for a model that is not
-            a ``torch.nn.Module``.
-    """
-    if not collective.active:
-        return model, contextlib.nullcontext
-    if not isinstance(model, nn.Module):
-        raise ModelTrainerError(
-            "MODEL_INCOMPATIBLE",
-            f"training on {collective.world_size} processes needs a torch.nn.Module, "
-            f"got a {type(model).__name__}",
-        )
-    wrapped = DistributedDataParallel(model)
-    return wrapped, wrapped.no_sync
 
 
 def _windows(

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from playwright.sync_api import sync_playwright
 
-from model_trainer import api
+from model_trainer import api, view_api
 from model_trainer.core.events.codec import read_events
 from model_trainer.core.jobs.run_store import EVENTS_FILE
 from model_trainer.notebook.console import ConsoleSink
@@ -75,11 +75,11 @@ def pages(lstm: api.TrainJob, gpt: api.TrainJob, runs: str) -> dict[str, tuple[s
         api.score(job, text=TEXT, detail_level="per_char", top_k=5, runs_dir=runs)
         for job in (lstm, gpt)
     ]
-    heatmap = api.show_score(scored[0], title="char_lstm: surprisal per character").html()
-    both = api.compare_scores(scored[0], scored[1], labels=("char_lstm", "gpt2")).html()
+    heatmap = view_api.show_score(scored[0], title="char_lstm: surprisal per character").html()
+    both = view_api.compare_scores(scored[0], scored[1], labels=("char_lstm", "gpt2")).html()
     sample = api.generate(lstm, prompt_text=PROMPT, max_new_tokens=160, temperature=0.7)
-    generated = api.show_generation(sample, prompt=PROMPT, title="char_lstm samples").html()
-    chart = api.show_comparison(api.compare_runs([lstm, gpt], runs_dir=runs)).png()
+    generated = view_api.show_generation(sample, prompt=PROMPT, title="char_lstm samples").html()
+    chart = view_api.show_comparison(api.compare_runs([lstm, gpt], runs_dir=runs)).png()
     picture = f"<img src='data:image/png;base64,{base64.b64encode(chart).decode()}'>"
     console = f"<pre style='font-size:13px'>{html.escape(console_text(lstm, runs))}</pre>"
     return {

@@ -1,18 +1,18 @@
 """model-trainer: train, score and sample small language models from a notebook.
 
-The notebook functions (see ``model_trainer.api`` and ``model_trainer.experiment_api``) are
+The notebook functions (see ``model_trainer.api``, ``view_api`` and ``experiment_api``) are
 imported on first use, so importing the package (the command line, a test's coverage set-up)
 does not load torch.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from model_trainer.api import (
         compare_runs,
-        compare_scores,
         evaluate,
         generate,
         launch_distributed,
@@ -22,10 +22,6 @@ if TYPE_CHECKING:
         resume,
         resume_distributed,
         score,
-        show_comparison,
-        show_curves,
-        show_generation,
-        show_score,
         train,
     )
     from model_trainer.experiment_api import (
@@ -36,6 +32,13 @@ if TYPE_CHECKING:
         score_frame,
         show_lr_find,
         sweep,
+    )
+    from model_trainer.view_api import (
+        compare_scores,
+        show_comparison,
+        show_curves,
+        show_generation,
+        show_score,
     )
 
 __all__ = [
@@ -65,28 +68,30 @@ __all__ = [
 ]
 
 
-EXPERIMENT_FUNCTIONS = frozenset(
-    (
-        "history_frame",
-        "lr_find",
-        "resume_sweep",
-        "runs_frame",
-        "score_frame",
-        "show_lr_find",
-        "sweep",
-    )
-)
-"""The names of ``__all__`` that live in ``model_trainer.experiment_api``; the rest, in ``api``."""
+HOMES: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "history_frame",
+            "lr_find",
+            "resume_sweep",
+            "runs_frame",
+            "score_frame",
+            "show_lr_find",
+            "sweep",
+        ),
+        "experiment_api",
+    ),
+    **dict.fromkeys(
+        ("compare_scores", "show_comparison", "show_curves", "show_generation", "show_score"),
+        "view_api",
+    ),
+}
+"""The module of each name of ``__all__`` that is not in ``model_trainer.api``."""
 
 
 def __getattr__(name: str) -> object:
     """Import a notebook function of ``__all__`` from its module on first use."""
     if name not in __all__:
         raise AttributeError(f"module 'model_trainer' has no attribute {name!r}")
-    if name in EXPERIMENT_FUNCTIONS:
-        from model_trainer import experiment_api
-
-        return getattr(experiment_api, name)
-    from model_trainer import api
-
-    return getattr(api, name)
+    module = importlib.import_module(f"model_trainer.{HOMES.get(name, 'api')}")
+    return getattr(module, name)

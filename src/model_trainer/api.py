@@ -48,7 +48,6 @@ from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.events.tensorboard_sink import TensorBoardSink
 from model_trainer.core.inference import api as inference
 from model_trainer.core.jobs.eval_job import start_eval
-from model_trainer.core.jobs.report import draw_curves, run_history
 from model_trainer.core.jobs.run_store import (
     EVENTS_FILE,
     MODEL_DIR,
@@ -63,9 +62,8 @@ from model_trainer.core.training.checkpoint import CHECKPOINT_DIR, Which, use_we
 from model_trainer.core.training.manifest import read_manifest
 from model_trainer.notebook.compare import ComparisonView, RunComparison, run_curve
 from model_trainer.notebook.frontend import in_notebook, ipython_display, png_output
-from model_trainer.notebook.generation_view import StreamingGeneration, generation_html
+from model_trainer.notebook.generation_view import StreamingGeneration
 from model_trainer.notebook.panel import make_training_sink
-from model_trainer.notebook.scoring_view import CompareView, ScoreView
 from model_trainer.notebook.units import DisplayUnit
 
 TrainJob = JobHandle[TrainOutcome]
@@ -534,7 +532,8 @@ def list_runs(*, runs_dir: str | None = None) -> list[RunSummary]:
     return stored_runs(runs_settings(runs_dir))
 
 
-def _run_events(run: str | TrainJob, runs_dir: str | None) -> tuple[str, list[Event]]:
+def run_events(run: str | TrainJob, runs_dir: str | None) -> tuple[str, list[Event]]:
+    """The id and every event so far of ``run`` (a run id or a train job's handle)."""
     run_id = run if isinstance(run, str) else run.run_id
     folder = existing_run_dir(runs_settings(runs_dir), run_id)
     return run_id, read_events(folder / EVENTS_FILE)
@@ -555,78 +554,7 @@ def compare_runs(
     """
     if not runs:
         raise ModelTrainerError("INVALID_CONFIG", "runs must name at least one run, got []")
-    comparison: RunComparison = {"runs": [run_curve(*_run_events(run, runs_dir)) for run in runs]}
+    comparison: RunComparison = {"runs": [run_curve(*run_events(run, runs_dir)) for run in runs]}
     if show:
         ipython_display(png_output(ComparisonView(comparison).png()))
     return comparison
-
-
-def show_comparison(comparison: RunComparison) -> ComparisonView:
-    """The chart of ``comparison``; ``.figure`` is its matplotlib ``Figure``."""
-    return ComparisonView(comparison)
-
-
-class PngView:
-    """A PNG picture that displays itself in a notebook (``_repr_png_``)."""
-
-    def __init__(self, png: bytes) -> None:
-        self.png = png
-
-    def _repr_png_(self) -> bytes:
-        return self.png
-
-
-def show_curves(run: str | TrainJob, *, runs_dir: str | None = None) -> PngView:
-    """A run's loss and perplexity curves as they are now, drawn from its events.
-
-    A stopped and resumed run draws as one run; a finished one as its ``curves.png``.
-
-    Raises:
-        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run), ``INVALID_CONFIG`` (a bad id).
-    """
-    _, events = _run_events(run, runs_dir)
-    return PngView(draw_curves(run_history(events)))
-
-
-def show_score(outcome: ScoreOutcome, *, title: str = "surprisal per character") -> ScoreView:
-    """A heatmap of each character's surprisal (scored with ``detail_level="per_char"``)."""
-    return ScoreView(outcome, title=title)
-
-
-def compare_scores(
-    a: ScoreOutcome,
-    b: ScoreOutcome,
-    *,
-    labels: tuple[str, str] = ("A", "B"),
-    title: str = "surprisal per character, two models",
-) -> CompareView:
-    """Two models' per-character scores of one text side by side, and their difference.
-
-    Raises:
-        ModelTrainerError: ``INVALID_CONFIG`` (when shown) when an outcome has no
-            ``per_char`` or the two scored different texts.
-    """
-    return CompareView(a, b, labels=labels, title=title)
-
-
-class GenerationView:
-    """Sampled continuations that display in a notebook, each token shaded by probability."""
-
-    def __init__(self, outcome: GenerateOutcome, *, prompt: str | None, title: str) -> None:
-        self.outcome = outcome
-        self.prompt = prompt
-        self.title = title
-
-    def html(self) -> str:
-        """The view's HTML (see ``generation_html``)."""
-        return generation_html(self.outcome, prompt=self.prompt, title=self.title)
-
-    def _repr_html_(self) -> str:
-        return self.html()
-
-
-def show_generation(
-    outcome: GenerateOutcome, *, prompt: str | None = None, title: str = "samples"
-) -> GenerationView:
-    """The continuations of ``outcome``, ``prompt`` (if given) in grey before each."""
-    return GenerationView(outcome, prompt=prompt, title=title)

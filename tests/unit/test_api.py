@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import model_trainer
-from model_trainer import api, experiment_api
+from model_trainer import api, experiment_api, view_api
 from model_trainer.core.contracts.model import GenerateConfig, ModelTrainConfig, ScoreConfig
 from model_trainer.core.contracts.schema import (
     GENERATE_FIELDS,
@@ -93,7 +93,9 @@ def _train(
 def test_the_package_exports_exactly_the_notebook_api() -> None:
     assert model_trainer.__all__ == NOTEBOOK_API
     for name in NOTEBOOK_API:
-        home = experiment_api if name in model_trainer.EXPERIMENT_FUNCTIONS else api
+        home = {"experiment_api": experiment_api, "view_api": view_api}.get(
+            model_trainer.HOMES.get(name, "api"), api
+        )
         assert getattr(model_trainer, name) is getattr(home, name)
     unknown = "nope"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
@@ -200,12 +202,12 @@ def test_train_returns_a_handle_and_every_function_reads_the_run(corpus: str, ru
     assert samples[2] == samples[0]
     assert samples[0]["outputs"] == [samples[0]["sequences"][0]["text"]]
 
-    view = api.show_score(scores[0], title="snippet")
+    view = view_api.show_score(scores[0], title="snippet")
     assert view.outcome is scores[0]
     assert "snippet" in view.html()
-    both = api.compare_scores(scores[0], scores[2], labels=("run", "loaded"))
+    both = view_api.compare_scores(scores[0], scores[2], labels=("run", "loaded"))
     assert "+0.000 bits/char" in both.html()
-    shown = api.show_generation(samples[0], prompt="def ")
+    shown = view_api.show_generation(samples[0], prompt="def ")
     assert shown.html() == shown._repr_html_()
     assert "def " in shown.html()
     assert "samples" in shown.html()
@@ -273,7 +275,7 @@ def test_a_stopped_run_resumes_and_its_model_is_usable_meanwhile(corpus: str, ru
     final = resumed.result()
     assert (final["epochs_completed"], final["cancelled"]) == (3, False)
     assert [event["epoch"] for event in sink.events if is_epoch(event)] == [2, 3]
-    assert api.show_curves(job.run_id, runs_dir=runs)._repr_png_().startswith(PNG_MAGIC)
+    assert view_api.show_curves(job.run_id, runs_dir=runs)._repr_png_().startswith(PNG_MAGIC)
     curve = api.compare_runs([resumed], runs_dir=runs)["runs"][0]
     assert curve["epochs"] == [1, 2, 3]
 
@@ -321,7 +323,7 @@ def test_compare_runs_puts_a_char_and_a_bpe_run_in_bits_per_char(
     shown = api.compare_runs(["char", "bpe"], runs_dir=runs, show=True)
     assert shown == comparison
     assert "Image object" in capsys.readouterr().out
-    view = api.show_comparison(comparison)
+    view = view_api.show_comparison(comparison)
     assert len(view.figure.axes[0].get_lines()) == 4
     assert view.png().startswith(PNG_MAGIC)
 

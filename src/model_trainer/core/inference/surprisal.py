@@ -23,20 +23,26 @@ def token_scores(logits: Tensor, targets: Tensor, top_k: int | None) -> TokenSco
     """Score ``targets`` (T,) under ``logits`` (T, V).
 
     The rank counts the tokens with a higher logit, and those with an equal logit and a lower
-    id (the tie order of ``argmax``), plus one: rank 1 is exactly the argmax.
+    id (the tie order of ``argmax``), plus one: rank 1 is exactly the argmax. Ranks come from
+    the logits themselves, and the log-probabilities of the whole vocabulary are never made:
+    a few passes over ``(T, V)`` a batch.
     """
-    logp = torch.log_softmax(logits.float(), dim=-1)  # (T, V)
-    true_logp = logp.gather(1, targets[:, None])  # (T, 1)
-    ids = torch.arange(logp.shape[1], device=logp.device)  # (V,)
-    ahead = (logp > true_logp) | ((logp == true_logp) & (ids[None, :] < targets[:, None]))
-    rank = ahead.sum(dim=1) + 1  # (T,)
+    scores = logits.float()  # (T, V)
+    true = scores.gather(1, targets[:, None])  # (T, 1)
+    total = torch.logsumexp(scores, dim=-1, keepdim=True)  # (T, 1)
+    rank = (scores > true).sum(dim=1) + 1  # (T,)
+    equal = scores == true  # (T, V)
+    tied = (equal.sum(dim=1) > 1).nonzero()[:, 0]  # rows where another token ties the target
+    if tied.numel():
+        ids = torch.arange(scores.shape[1], device=scores.device)  # (V,)
+        rank[tied] += (equal[tied] & (ids[None, :] < targets[tied, None])).sum(dim=1)
     k = 0 if top_k is None else top_k
-    top_logp, top_ids = torch.topk(logp, k, dim=-1)  # (T, k)
+    top_scores, top_ids = torch.topk(scores, k, dim=-1)  # (T, k)
     return {
-        "nll": -true_logp[:, 0],
+        "nll": (total - true)[:, 0],
         "rank": rank,
         "top_ids": top_ids,
-        "top_probs": top_logp.exp(),
+        "top_probs": (top_scores - total).exp(),
     }
 
 
@@ -91,6 +97,8 @@ def charge_empty_spans(values: Tensor, widths: Tensor) -> Tensor:
     It goes to the next token with characters or, after the last one, to the previous. The
     total is unchanged. Some width is positive (the spans tile a non-empty text).
     """
+    if bool((widths > 0).all()):  # no empty span: nothing moves (and no index arrays)
+        return values
     covering = (widths > 0).nonzero()[:, 0]  # (C,) tokens that cover characters
     positions = torch.arange(values.shape[0])  # (T,)
     target = torch.searchsorted(covering, positions).clamp(max=covering.shape[0] - 1)  # (T,)
@@ -108,6 +116,8 @@ def spread_over_chars(
     check_tiling(starts, ends, num_chars)
     widths = ends - starts  # (T,)
     charged = charge_empty_spans(values, widths)
+    if bool((widths == 1).all()):  # one character a token: the values are the characters'
+        return charged, torch.arange(values.shape[0])
     per_char = charged / widths.clamp(min=1)  # (T,)
     tokens = torch.arange(values.shape[0])  # (T,)
     return per_char.repeat_interleave(widths), tokens.repeat_interleave(widths)

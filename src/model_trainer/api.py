@@ -37,6 +37,7 @@ from model_trainer.core.contracts.model import (
     SourceLoader,
     TrainOutcome,
 )
+from model_trainer.core.contracts.schema import TRAIN_FIELDS, train_overlay
 from model_trainer.core.contracts.tokenizer import TokenizerKind
 from model_trainer.core.contracts.validators import PRETRAINED_FAMILY
 from model_trainer.core.data.memory import Corpus, save_corpus
@@ -74,6 +75,16 @@ ModelRef = str | TrainJob | PreparedLMModel
 def runs_settings(runs_dir: str | None) -> Settings:
     """The settings of this process, with ``runs_dir`` as the runs folder when given."""
     return with_overrides(load_settings(), runs_dir=runs_dir)
+
+
+def keyword_config(values: Mapping[str, object]) -> ModelTrainConfig:
+    """The run config of a notebook function's keywords (its ``locals()``), read by the schema.
+
+    The keywords are spelled out in each function for tab completion; their values are
+    gathered here once. Only their types are checked; the job starter validates the config.
+    """
+    fields = {field["name"]: values[field["name"]] for field in TRAIN_FIELDS}
+    return train_overlay(fields, where="keywords")
 
 
 def view_factory(show: bool, unit: DisplayUnit) -> ViewFactory | None:
@@ -158,41 +169,7 @@ def train(
             ``MODEL_NOT_FOUND`` for an unregistered family, ``CUDA_NOT_AVAILABLE``; later
             failures are the job's (``job.result()`` raises them).
     """
-    cfg: ModelTrainConfig = {
-        "model_family": model_family,
-        "model_size": model_size,
-        "corpus_path": corpus_path,
-        "tokenizer_kind": tokenizer_kind,
-        "vocab_size": vocab_size,
-        "max_seq_len": max_seq_len,
-        "num_epochs": num_epochs,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "weight_decay": weight_decay,
-        "warmup_steps": warmup_steps,
-        "grad_clip": grad_clip,
-        "grad_accum_steps": grad_accum_steps,
-        "val_fraction": val_fraction,
-        "eval_every_steps": eval_every_steps,
-        "checkpoint_every_steps": checkpoint_every_steps,
-        "max_steps_per_epoch": max_steps_per_epoch,
-        "seed": seed,
-        "device": device,
-        "precision": precision,
-        "compile": compile,
-        "eval_max_tokens": eval_max_tokens,
-        "epoch_eval_max_tokens": epoch_eval_max_tokens,
-        "early_stopping_patience": early_stopping_patience,
-        "early_stopping_min_delta": early_stopping_min_delta,
-        "text_field": text_field,
-        "glob": glob,
-        "val_path": val_path,
-        "dataset_split": dataset_split,
-        "val_split": val_split,
-        "init_from": init_from,
-        "gradient_checkpointing": gradient_checkpointing,
-        "lora_rank": lora_rank,
-    }
+    cfg = keyword_config(locals())
     settings = runs_settings(runs_dir)
     boards = (TensorBoardSink(settings["runs_dir"]),) if tensorboard else ()
     if corpus is not None:

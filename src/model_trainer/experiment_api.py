@@ -10,13 +10,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from secrets import token_hex
 
-from model_trainer.api import runs_settings, view_factory
+from model_trainer.api import keyword_config, runs_settings, view_factory
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.contracts.defaults import BUILTIN_CORPUS, train_config_from_mapping
 from model_trainer.core.contracts.model import (
     CompileChoice,
     DeviceName,
-    ModelTrainConfig,
     Precision,
     ScoreOutcome,
     TrainOutcome,
@@ -101,41 +100,7 @@ def lr_find(
             above 0, ``end_lr`` not above ``start_lr``, ``num_steps`` under 2),
             ``MODEL_NOT_FOUND`` for an unregistered family.
     """
-    cfg: ModelTrainConfig = {
-        "model_family": model_family,
-        "model_size": model_size,
-        "corpus_path": corpus_path,
-        "tokenizer_kind": tokenizer_kind,
-        "vocab_size": vocab_size,
-        "max_seq_len": max_seq_len,
-        "num_epochs": num_epochs,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "weight_decay": weight_decay,
-        "warmup_steps": warmup_steps,
-        "grad_clip": grad_clip,
-        "grad_accum_steps": grad_accum_steps,
-        "val_fraction": val_fraction,
-        "eval_every_steps": eval_every_steps,
-        "checkpoint_every_steps": checkpoint_every_steps,
-        "max_steps_per_epoch": max_steps_per_epoch,
-        "seed": seed,
-        "device": device,
-        "precision": precision,
-        "compile": compile,
-        "eval_max_tokens": eval_max_tokens,
-        "epoch_eval_max_tokens": epoch_eval_max_tokens,
-        "early_stopping_patience": early_stopping_patience,
-        "early_stopping_min_delta": early_stopping_min_delta,
-        "text_field": text_field,
-        "glob": glob,
-        "val_path": val_path,
-        "dataset_split": dataset_split,
-        "val_split": val_split,
-        "init_from": init_from,
-        "gradient_checkpointing": gradient_checkpointing,
-        "lora_rank": lora_rank,
-    }
+    cfg = keyword_config(locals())
     ramp: LrRamp = {
         "start_lr": start_lr,
         "end_lr": end_lr,

@@ -62,13 +62,13 @@ from model_trainer.core.jobs.score_job import start_score
 from model_trainer.core.jobs.signals import signal_status, stop_on_signals
 from model_trainer.core.jobs.tokenizer_job import TokenizerOutcome, start_tokenizer
 from model_trainer.core.jobs.train_job import (
-    bits_per_char,
     checkpoint_step,
     resume_train,
     start_train,
 )
 from model_trainer.core.training.corpus import read_text_file
 from model_trainer.core.training.distributed import under_torchrun
+from model_trainer.core.training.loss import bits_per_char
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1

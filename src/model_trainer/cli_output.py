@@ -19,9 +19,7 @@ from model_trainer.core.events.trainer_metrics_events import (
     is_epoch,
     is_progress_metrics,
 )
-from model_trainer.core.jobs.train_job import (
-    bits_per_char,
-)
+from model_trainer.core.training.loss import bits_per_char
 
 
 class _Bar(Protocol):

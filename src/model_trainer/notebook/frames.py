@@ -9,7 +9,6 @@ extra; the numbers are the outcomes' own.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +20,7 @@ from model_trainer.core.events.trainer_metrics_events import is_config
 from model_trainer.core.extras import require_extra
 from model_trainer.core.jobs.run_store import EVENTS_FILE, RunSummary
 from model_trainer.core.training.checkpoint import load_history
+from model_trainer.core.training.loss import bits_per_char
 
 SCORE_COLUMNS = ("char", "surprisal_bits", "token_index", "rank", "top_k")
 HISTORY_COLUMNS = (*EpochMetrics.__annotations__, "val_bits_per_char")
@@ -68,7 +68,7 @@ def history_frame_of(folder: Path) -> Frame:
             **metrics,
             "val_bits_per_char": None
             if metrics["val_loss"] is None
-            else (metrics["val_loss"] / (1.0 if unit == "char" else chars)) / math.log(2.0),
+            else bits_per_char(metrics["val_loss"], unit, chars),
         }
         for metrics in history
     ]

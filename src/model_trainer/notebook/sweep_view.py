@@ -32,6 +32,7 @@ from model_trainer.core.events.job_events import (
     is_job_progress,
 )
 from model_trainer.core.events.trainer_metrics_events import is_config, is_epoch
+from model_trainer.core.training.loss import bits_per_char
 from model_trainer.notebook.frontend import DisplayFn, ipython_display
 
 PENDING: Final = "running"
@@ -55,11 +56,6 @@ class SweepSnapshot(TypedDict):
     running: str | None
     trials: list[TrialRow]
     state: str
-
-
-def _bits(loss: float, unit: LossUnit, chars_per_token: float) -> float:
-    per_char = loss if unit == "char" else loss / chars_per_token
-    return per_char / math.log(2.0)
 
 
 class SweepBoard:
@@ -116,7 +112,7 @@ class SweepBoard:
             self._units[job] = (event.get("loss_unit", "token"), event.get("chars_per_token", 1.0))
         elif is_epoch(event) and event["val_loss"] is not None:
             unit, chars = self._units.get(job, ("token", 1.0))
-            value = _bits(event["val_loss"], unit, chars)
+            value = bits_per_char(event["val_loss"], unit, chars)
             kept = [i for i, e in enumerate(row["epochs"]) if e < event["epoch"]]
             row["epochs"] = [row["epochs"][i] for i in kept] + [event["epoch"]]
             row["bits_per_char"] = [row["bits_per_char"][i] for i in kept] + [value]

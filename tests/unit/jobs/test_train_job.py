@@ -27,7 +27,6 @@ from model_trainer.core.jobs.run_lock import writer_state
 from model_trainer.core.jobs.run_store import list_runs
 from model_trainer.core.jobs.runner import JobHandle
 from model_trainer.core.jobs.train_job import (
-    bits_per_char,
     resume_train,
     start_train,
 )
@@ -35,6 +34,7 @@ from model_trainer.core.tokenizers.io import load_tokenizer
 from model_trainer.core.training.checkpoint import load_latest_checkpoint
 from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.dataset import plan_training
+from model_trainer.core.training.loss import bits_per_char
 from model_trainer.core.training.manifest import (
     build_manifest,
     file_fingerprint,

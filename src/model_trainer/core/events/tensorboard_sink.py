@@ -31,6 +31,7 @@ from model_trainer.core.events.trainer_metrics_events import (
     is_progress_metrics,
 )
 from model_trainer.core.extras import require_extra
+from model_trainer.core.training.loss import bits_per_char, perplexity
 
 TENSORBOARD_DIR: Final = "tensorboard"
 HPARAMS: Final = (
@@ -104,7 +105,7 @@ class TensorBoardSink:
             val = event["val_loss"]
             if val is not None:
                 writer.add_scalar("epoch/val_loss", val, step)
-                writer.add_scalar("epoch/val_perplexity", math.exp(min(val, 100.0)), step)
+                writer.add_scalar("epoch/val_perplexity", perplexity(val), step)
                 writer.add_scalar("epoch/val_bits_per_char", self._bits(job, val), step)
                 self._best[job] = min(val, self._best.get(job, math.inf))
         elif is_eval(event):
@@ -118,7 +119,7 @@ class TensorBoardSink:
         config = self._configs.get(job)
         unit = "token" if config is None else config.get("loss_unit", "token")
         chars = 1.0 if config is None else config.get("chars_per_token", 1.0)
-        return (loss if unit == "char" else loss / chars) / math.log(2.0)
+        return bits_per_char(loss, unit, chars)
 
     def _finish(self, job: str) -> None:
         """Write run ``job``'s hyperparameters and close its file (its job has ended)."""

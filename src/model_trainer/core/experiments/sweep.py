@@ -43,9 +43,10 @@ from model_trainer.core.jobs.run_store import (
     validate_run_id,
 )
 from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory
-from model_trainer.core.jobs.train_job import bits_per_char, resume_train, start_train
+from model_trainer.core.jobs.train_job import resume_train, start_train
 from model_trainer.core.training.checkpoint import CHECKPOINT_DIR, latest_name, load_history
 from model_trainer.core.training.early_stop import early_stopping, watched_loss
+from model_trainer.core.training.loss import bits_per_char
 from model_trainer.core.training.outcome import train_outcome
 
 SWEEP_FILE: Final = "sweep.json"

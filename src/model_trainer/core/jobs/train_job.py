@@ -16,7 +16,6 @@ A cancelled run's ``result()`` is its ``TrainOutcome`` with ``cancelled`` True; 
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -87,7 +86,7 @@ from model_trainer.core.training.checkpoint import (
 )
 from model_trainer.core.training.dataset import plan_training
 from model_trainer.core.training.device import available_device, resolve_precision
-from model_trainer.core.training.loss import loss_unit_of
+from model_trainer.core.training.loss import bits_per_char, loss_unit_of
 from model_trainer.core.training.manifest import (
     Manifest,
     build_manifest,
@@ -101,12 +100,6 @@ from model_trainer.core.training.manifest import (
 SNIPPET_CHARS: Final = 400
 PROMPT_CHARS: Final = 60
 SAMPLE_TOKENS: Final[dict[LossUnit, int]] = {"char": 200, "token": 60}
-
-
-def bits_per_char(loss: float, loss_unit: LossUnit, chars_per_token: float) -> float:
-    """A loss in nats per ``loss_unit`` as bits per character."""
-    per_char = loss if loss_unit == "char" else loss / chars_per_token
-    return per_char / math.log(2.0)
 
 
 def checkpoint_step(folder: Path) -> int | None:

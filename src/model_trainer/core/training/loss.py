@@ -45,6 +45,12 @@ def loss_unit_of(tokenizer: TokenizerHandle) -> LossUnit:
     return "char" if tokenizer.kind == "char" else "token"
 
 
+def bits_per_char(loss: float, loss_unit: LossUnit, chars_per_token: float) -> float:
+    """A loss in nats per ``loss_unit`` as bits per character."""
+    per_char = loss if loss_unit == "char" else loss / chars_per_token
+    return per_char / math.log(2.0)
+
+
 def check_loss(loss: float, best: float | None, *, step: int) -> None:
     """Raise when a training-loss reading is not finite or has diverged from ``best``."""
     if not math.isfinite(loss):

@@ -99,11 +99,11 @@ def windowed_scores(
             group = windows[first : first + per_batch]
             batch = torch.stack([inputs[w["start"] : w["end"]] for w in group])  # (B, C)
             logits = model(batch)  # (B, C, V)
-            scored = torch.cat(
-                [logits[j, w["first_scored"] - w["start"] :] for j, w in enumerate(group)]
-            )  # (T, V)
-            wanted = torch.cat([targets[w["first_scored"] : w["end"]] for w in group])  # (T,)
-            put_scores(out, group[0]["first_scored"], token_scores(scored, wanted, top_k))
+            # A window at a time: its rows are a view, and its passes stay in the cache.
+            for j, w in enumerate(group):
+                scored = logits[j, w["first_scored"] - w["start"] :]  # (t, V)
+                wanted = targets[w["first_scored"] : w["end"]]  # (t,)
+                put_scores(out, w["first_scored"], token_scores(scored, wanted, top_k))
             _progress(group[-1]["end"], targets.shape[0])
     return out
 

@@ -210,3 +210,31 @@ def test_step_equals_forward(
     assert isinstance(stepper, StepModel)
     assert state.length == ids.shape[1]
     torch.testing.assert_close(torch.cat(pieces, dim=1), full)
+
+
+def test_step_reads_pieces_of_any_length_after_a_past(
+    tokenizer: CharTokenizer, settings: Settings, sample_ids: Tensor
+) -> None:
+    model = _gpt2(_prepare(tokenizer, settings)).eval()
+    ids = sample_ids
+    with torch.no_grad():
+        full = model(ids)
+        pieces: list[Tensor] = []
+        state: GPT2State | None = None
+        for start, end in ((0, 1), (1, 4), (4, 5), (5, 9), (9, ids.shape[1])):
+            logits, state = model.step(ids[:, start:end], state)
+            pieces.append(logits)
+            assert state.length == end
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full)
+
+
+def test_forward_applies_the_configured_dropout_in_training_only(sample_ids: Tensor) -> None:
+    config = build_gpt2_config(
+        GPT2_SIZES["tiny"], vocab_size=64, n_positions=16, eos_id=0, dropout=0.5
+    )
+    torch.manual_seed(0)
+    model = GPT2LM.from_config(config)
+    ids = sample_ids % 64
+    assert not torch.equal(model(ids), model(ids))
+    model.eval()
+    torch.testing.assert_close(model(ids), model(ids))

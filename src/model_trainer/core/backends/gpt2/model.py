@@ -4,10 +4,14 @@ Two things Hugging Face's model does on every training step that this kit's use 
 are left out, while the model stays a ``GPT2LMHeadModel`` whose saved folder
 ``from_pretrained`` loads:
 
-- ``forward`` without an attention mask runs the embeddings, Hugging Face's own blocks and
-  the head directly. ``GPT2Model.forward`` would also build position ids, scan them for
-  packed sequences (a ``diff``, a ``cumsum`` and a read-back to the host, which stalls a GPU
-  once per step) and prepare a mask that SDPA's causal kernel does not use.
+- ``forward`` without an attention mask, and ``step``, run Hugging Face's modules (its
+  embeddings, layer norms, ``Conv1D`` layers, MLPs, dropouts and head) in GPT-2's order,
+  with causal attention through SDPA (``lean_block``). ``GPT2Model.forward`` would also
+  build position ids, scan them for packed sequences (a ``diff``, a ``cumsum`` and a
+  read-back to the host, which stalls a GPU once per step) and prepare a mask that SDPA's
+  causal kernel does not use; its blocks add a cache, cross-attention and an attention
+  registry that this kit's use never takes, a Python cost on every layer of every step.
+  ``step`` keeps keys and values in buffers of the model's context, written in place.
 - A model built fresh (``from_config``) has no trained biases in its ``Conv1D`` layers, as
   nanoGPT's ``bias=False``: they stay at zero, so each layer is one matrix product
   (``BiasFreeConv1D``) instead of an ``addmm`` that copies the bias into every output and a
@@ -22,7 +26,9 @@ from typing import Protocol
 
 import torch
 from torch import Tensor, nn
-from transformers import DynamicCache, GPT2Config, GPT2LMHeadModel
+from torch.nn import functional
+from transformers import GPT2Config, GPT2LMHeadModel
+from transformers.models.gpt2.modeling_gpt2 import GPT2Block
 from transformers.pytorch_utils import Conv1D
 
 from model_trainer.core.errors import ModelTrainerError
@@ -82,20 +88,59 @@ def drop_conv_biases(hf: GPT2LMHeadModel) -> None:
 
 
 class GPT2State:
-    """The key/value cache of the tokens read so far; ``length`` says how many."""
+    """The keys and values of the tokens read so far, and how many (``length``).
 
-    def __init__(self, cache: DynamicCache) -> None:
-        self._cache = cache
+    Each layer's keys and values sit in a ``(B, H, N, D)`` buffer of the model's context
+    ``N``; ``GPT2LM.step`` writes the next tokens' in place.
+    """
 
-    @property
-    def cache(self) -> DynamicCache:
-        """The Hugging Face cache; ``GPT2LM.step`` extends it in place."""
-        return self._cache
+    def __init__(self, keys: list[Tensor], values: list[Tensor], length: int) -> None:
+        self.keys = keys
+        self.values = values
+        self._length = length
 
     @property
     def length(self) -> int:
         """Number of tokens read so far (the next token's position)."""
-        return self._cache.get_seq_length()
+        return self._length
+
+
+def lean_block(
+    block: GPT2Block, x: Tensor, past: GPT2State | None = None, layer: int = 0
+) -> Tensor:
+    """Hugging Face's GPT-2 block ``block`` on ``x`` ``(B, T, C)``, causal, without a mask.
+
+    With ``past``, ``x`` follows its ``past.length`` tokens: the keys and values of ``x`` are
+    written into layer ``layer``'s buffers and the queries attend to all that came before.
+    """
+    attn = block.attn
+    b, t, c = x.shape
+    heads = attn.num_heads
+    q, k, v = attn.c_attn(block.ln_1(x)).split(c, dim=2)  # each (B, T, C)
+    q = q.view(b, t, heads, c // heads).transpose(1, 2)  # (B, H, T, D)
+    k = k.view(b, t, heads, c // heads).transpose(1, 2)  # (B, H, T, D)
+    v = v.view(b, t, heads, c // heads).transpose(1, 2)  # (B, H, T, D)
+    start = 0 if past is None else past.length
+    if past is not None:
+        past.keys[layer][:, :, start : start + t] = k
+        past.values[layer][:, :, start : start + t] = v
+        k = past.keys[layer][:, :, : start + t]  # (B, H, L, D)
+        v = past.values[layer][:, :, : start + t]  # (B, H, L, D)
+    mask: Tensor | None = None
+    if start and t > 1:  # the new queries see every earlier token, and each other causally
+        mask = torch.ones(t, start + t, dtype=torch.bool, device=x.device).tril(start)  # (T, L)
+    y = functional.scaled_dot_product_attention(
+        q,
+        k,
+        v,
+        attn_mask=mask,
+        dropout_p=attn.attn_dropout.p if attn.training else 0.0,
+        is_causal=start == 0 and t > 1,
+        scale=attn.scaling,
+    )  # (B, H, T, D)
+    x = x + attn.resid_dropout(attn.c_proj(y.transpose(1, 2).reshape(b, t, c)))
+    out: Tensor = x + block.mlp(block.ln_2(x))
+    return out
 
 
 class GPT2LM(nn.Module):
@@ -124,7 +169,7 @@ class GPT2LM(nn.Module):
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """Return the logits ``(B, T, vocab)`` of ``input_ids`` ``(B, T)``.
 
-        Without a mask: Hugging Face's modules in ``GPT2Model.forward``'s order, causal
+        Without a mask: Hugging Face's modules in GPT-2's order (``lean_block``), causal
         attention through SDPA's ``is_causal``; with one, Hugging Face's whole forward.
         """
         if attention_mask is not None:
@@ -132,16 +177,27 @@ class GPT2LM(nn.Module):
                 input_ids=input_ids, attention_mask=attention_mask, use_cache=False
             )
             return out.logits
-        body = self.hf.transformer
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)  # (T,)
-        hidden: Tensor = body.drop(body.wte(input_ids) + body.wpe(positions))  # (B, T, C)
-        for block in body.h:
-            hidden = block(hidden)  # (B, T, C)
-        logits: Tensor = self.hf.lm_head(body.ln_f(hidden))  # (B, T, V)
-        return logits
+        return self._run(input_ids, None)
 
     def step(self, input_ids: Tensor, state: GPT2State | None) -> tuple[Tensor, GPT2State]:
-        """Read ``input_ids`` ``(B, T)`` after the tokens in ``state`` (advanced in place)."""
-        cache = DynamicCache(config=self.hf.config) if state is None else state.cache
-        out: _LogitsOut = self.hf(input_ids=input_ids, cache=cache, use_cache=True)
-        return out.logits, GPT2State(cache)
+        """Read ``input_ids`` ``(B, T)`` after the tokens in ``state`` (its buffers written)."""
+        if state is None:
+            config = self.hf.config
+            b, heads = input_ids.shape[0], config.n_head
+            shape = (b, heads, config.n_positions, config.n_embd // heads)  # (B, H, N, D)
+            dtype = self.hf.transformer.wte.weight.dtype
+            keys = [input_ids.new_empty(shape, dtype=dtype) for _ in range(config.n_layer)]
+            values = [input_ids.new_empty(shape, dtype=dtype) for _ in range(config.n_layer)]
+            state = GPT2State(keys, values, 0)
+        logits = self._run(input_ids, state)
+        return logits, GPT2State(state.keys, state.values, state.length + input_ids.shape[1])
+
+    def _run(self, input_ids: Tensor, past: GPT2State | None) -> Tensor:
+        body = self.hf.transformer
+        start = 0 if past is None else past.length
+        positions = torch.arange(start, start + input_ids.shape[1], device=input_ids.device)
+        hidden: Tensor = body.drop(body.wte(input_ids) + body.wpe(positions))  # (B, T, C)
+        for layer, block in enumerate(body.h):
+            hidden = lean_block(block, hidden, past, layer)  # (B, T, C)
+        logits: Tensor = self.hf.lm_head(body.ln_f(hidden))  # (B, T, V)
+        return logits

@@ -238,3 +238,12 @@ def test_forward_applies_the_configured_dropout_in_training_only(sample_ids: Ten
     assert not torch.equal(model(ids), model(ids))
     model.eval()
     torch.testing.assert_close(model(ids), model(ids))
+
+
+def test_forward_refuses_a_layer_that_is_not_a_gpt2_block(
+    tokenizer: CharTokenizer, settings: Settings, sample_ids: Tensor
+) -> None:
+    model = _gpt2(_prepare(tokenizer, settings))
+    model.hf.transformer.h[1] = torch.nn.Identity()
+    with pytest.raises(TypeError, match="layer 1 is a Identity, not a GPT2Block"):
+        model(sample_ids)

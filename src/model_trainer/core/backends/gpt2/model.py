@@ -198,6 +198,8 @@ class GPT2LM(nn.Module):
         positions = torch.arange(start, start + input_ids.shape[1], device=input_ids.device)
         hidden: Tensor = body.drop(body.wte(input_ids) + body.wpe(positions))  # (B, T, C)
         for layer, block in enumerate(body.h):
+            if not isinstance(block, GPT2Block):
+                raise TypeError(f"layer {layer} is a {type(block).__name__}, not a GPT2Block")
             hidden = lean_block(block, hidden, past, layer)  # (B, T, C)
         logits: Tensor = self.hf.lm_head(body.ln_f(hidden))  # (B, T, V)
         return logits

@@ -47,6 +47,7 @@ from model_trainer.core.training.checkpoint import (
     save_checkpoint,
     start_position,
 )
+from model_trainer.core.training.early_stop import NEVER
 
 PYTHON = sys.executable
 
@@ -182,13 +183,13 @@ def checkpoint(folder: Path, prepared: PreparedLMModel, epochs: int) -> None:
 def test_outcome_of_a_run_is_its_last_checkpoint(
     tmp_path: Path, prepare: PrepareModel, make_config: MakeConfig
 ) -> None:
-    bare = run_outcome(tmp_path, loss_unit="char", num_epochs=2)
+    bare = run_outcome(tmp_path, loss_unit="char", num_epochs=2, stopping=NEVER)
     assert math.isnan(bare["loss"])
     assert math.isnan(bare["perplexity"])
     assert (bare["loss_unit"], bare["steps"], bare["epochs_completed"]) == ("char", 0, 0)
     assert bare["cancelled"]
     checkpoint(tmp_path, prepare(make_config()), 2)
-    assert run_outcome(tmp_path, loss_unit="token", num_epochs=2) == {
+    assert run_outcome(tmp_path, loss_unit="token", num_epochs=2, stopping=NEVER) == {
         "loss": 1.0,
         "perplexity": math.exp(1.0),
         "val_loss": 2.5,
@@ -201,6 +202,18 @@ def test_outcome_of_a_run_is_its_last_checkpoint(
         "cancelled": False,
         "stop_reason": "completed",
     }
+
+
+def test_a_run_that_stopped_early_is_no_cancelled_run(
+    tmp_path: Path, prepare: PrepareModel, make_config: MakeConfig
+) -> None:
+    checkpoint(tmp_path, prepare(make_config()), 2)  # validation loss flat: no improvement
+    patient = run_outcome(
+        tmp_path, loss_unit="char", num_epochs=3, stopping={"patience": 1, "min_delta": 0.0}
+    )
+    assert (patient["stop_reason"], patient["cancelled"]) == ("early_stopping", False)
+    stopped = run_outcome(tmp_path, loss_unit="char", num_epochs=3, stopping=NEVER)
+    assert (stopped["stop_reason"], stopped["cancelled"]) == ("cancelled", True)
 
 
 class PrepareModel(Protocol):
@@ -250,6 +263,7 @@ class Fake:
             folder=self.folder,
             log_path=self.log,
             num_epochs=2,
+            stopping=NEVER,
             poll_s=0.02,
         )
         assert torchrun.pid is None
@@ -350,7 +364,7 @@ def test_the_outcome_of_a_run_rank_0_ended(
     job = fake.job()
     end = job.result()
     assert job.state == state
-    assert end == run_outcome(fake.folder, loss_unit="char", num_epochs=2)
+    assert end == run_outcome(fake.folder, loss_unit="char", num_epochs=2, stopping=NEVER)
     assert (end["loss_unit"], end["epochs_completed"], end["cancelled"]) == (
         "char",
         epochs,
@@ -405,6 +419,7 @@ def test_a_stop_before_torchrun_starts_stops_it_once_it_has(tmp_path: Path) -> N
         folder=fake.folder,
         log_path=fake.log,
         num_epochs=2,
+        stopping=NEVER,
     )
     handle: JobHandle[TrainOutcome] = JobHandle(
         kind="train", job_id="run", run_id="run", run_dir="", work=torchrun, announce=False

@@ -50,6 +50,7 @@ from model_trainer.core.training.checkpoint import (
     latest_name,
     read_meta,
 )
+from model_trainer.core.training.early_stop import EarlyStopping, early_stopping
 from model_trainer.core.training.manifest import read_manifest
 from model_trainer.core.training.outcome import train_outcome
 
@@ -136,8 +137,13 @@ class EventTail:
         return [decode_event(line.decode("utf-8")) for line in lines]
 
 
-def run_outcome(folder: Path, *, loss_unit: LossUnit, num_epochs: int) -> TrainOutcome:
-    """A run's ``TrainOutcome`` as its last checkpoint says: its epochs and its step."""
+def run_outcome(
+    folder: Path, *, loss_unit: LossUnit, num_epochs: int, stopping: EarlyStopping
+) -> TrainOutcome:
+    """A run's ``TrainOutcome`` as its last checkpoint says: its epochs and its step.
+
+    Fewer than ``num_epochs`` epochs is an early stop when ``stopping`` says so, else a Stop.
+    """
     root = folder / CHECKPOINT_DIR
     name = latest_name(str(root))
     meta = None if name is None else read_meta(str(root / name / STATE_FILE))
@@ -147,6 +153,7 @@ def run_outcome(folder: Path, *, loss_unit: LossUnit, num_epochs: int) -> TrainO
         loss_unit=loss_unit,
         out_dir=str(folder),
         num_epochs=num_epochs,
+        stopping=stopping,
     )
 
 
@@ -163,7 +170,8 @@ class Torchrun:
         run_id: the run it trains.
         folder: that run's folder.
         log_path: the file torchrun's output is appended to.
-        num_epochs: the epochs the run plans (fewer finished: the run was cancelled).
+        num_epochs: the epochs the run plans (fewer finished: stopped early or cancelled).
+        stopping: the run's early-stopping rule, which tells the two apart.
         poll_s: how often the run's events are read while torchrun runs.
     """
 
@@ -176,6 +184,7 @@ class Torchrun:
         folder: Path,
         log_path: Path,
         num_epochs: int,
+        stopping: EarlyStopping,
         poll_s: float = POLL_S,
     ) -> None:
         self.command = command
@@ -184,6 +193,7 @@ class Torchrun:
         self.folder = folder
         self.log_path = log_path
         self.num_epochs = num_epochs
+        self.stopping = stopping
         self.poll_s = poll_s
         self.process: subprocess.Popen[bytes] | None = None
         self._loss_unit: LossUnit = "token"
@@ -240,7 +250,12 @@ class Torchrun:
                 record["error_message"] or f"run {self.run_id!r} failed",
             )
         self._end_message = record["error_message"]
-        return run_outcome(self.folder, loss_unit=self._loss_unit, num_epochs=self.num_epochs)
+        return run_outcome(
+            self.folder,
+            loss_unit=self._loss_unit,
+            num_epochs=self.num_epochs,
+            stopping=self.stopping,
+        )
 
     def cancel_message(self, outcome: TrainOutcome) -> str | None:
         """What the job's ``TRAINING_CANCELLED`` record says when the run was cancelled."""
@@ -316,7 +331,7 @@ def _launch(
     program: list[str],
     *,
     run_id: str,
-    num_epochs: int,
+    config: ModelTrainConfig,
     nproc_per_node: int,
     settings: Settings,
     sinks: Sequence[EventSink],
@@ -347,7 +362,8 @@ def _launch(
         run_id=run_id,
         folder=run_dir(settings, run_id),
         log_path=Path(settings["runs_dir"]) / LAUNCH_DIR / run_id / LOG_FILE,
-        num_epochs=num_epochs,
+        num_epochs=config["num_epochs"],
+        stopping=early_stopping(config),
         poll_s=poll_s,
     )
     return torchrun_job(torchrun, sinks=sinks, view=view)
@@ -402,7 +418,7 @@ def launch_distributed(
     return _launch(
         ["train", "--config", str(config_path.resolve()), "--run-id", run_id],
         run_id=run_id,
-        num_epochs=config["num_epochs"],
+        config=config,
         nproc_per_node=nproc_per_node,
         settings=settings,
         sinks=sinks,
@@ -453,7 +469,7 @@ def resume_distributed(
     return _launch(
         ["resume", run_id],
         run_id=run_id,
-        num_epochs=manifest["config"]["num_epochs"],
+        config=manifest["config"],
         nproc_per_node=nproc_per_node,
         settings=settings,
         sinks=sinks,

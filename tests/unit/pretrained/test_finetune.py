@@ -158,3 +158,25 @@ def test_conflicting_fields_are_refused_before_a_run_starts(
     )
     assert not runs.exists()
     del corpus
+
+
+def test_lr_find_ramps_a_pretrained_start_with_its_own_tokenizer(
+    checkpoints: dict[Arch, str], corpus: str, tmp_path: Path
+) -> None:
+    runs = str(tmp_path / "runs")
+    result = mt.lr_find(
+        init_from=checkpoints["gpt2"],
+        corpus_path=corpus,
+        max_seq_len=32,
+        batch_size=4,
+        num_steps=6,
+        device="cpu",
+        runs_dir=runs,
+        show=False,
+    ).result()
+    assert len(result["losses"]) == 6
+    assert result["suggested_lr"] in result["learning_rates"]
+    assert mt.list_runs(runs_dir=runs) == []
+    with pytest.raises(ModelTrainerError) as error:
+        mt.lr_find(init_from=checkpoints["gpt2"], model_size="tiny", runs_dir=runs, show=False)
+    assert error.value.message.startswith("model_size 'tiny' conflicts with init_from=")

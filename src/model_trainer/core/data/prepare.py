@@ -1,7 +1,8 @@
 """A run's data: its split, its tokenizer and its ids, each made once and then cached.
 
 A run calls, in order: ``RunSource`` (resolves the paths, reads no text),
-``run_tokenizer`` (trained on the training part, streamed, or read from the cache) and
+``start_tokenizer`` (a pretrained start's own, else ``run_tokenizer``'s: trained on the
+training part, streamed, or read from the cache) and
 ``prepare_run_data`` (each part's ids, memory-mapped). A second run on the same source and
 tokenizer reads every one of them from the cache.
 """
@@ -35,6 +36,7 @@ from model_trainer.core.data.split import Part, SplitSpec, plan_split
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.job_events import make_progress_event
 from model_trainer.core.tokenizers.io import load_tokenizer, train_tokenizer_pieces
+from model_trainer.core.tokenizers.pretrained import load_pretrained_tokenizer
 
 Stage = Callable[[str, float], None]
 """Called with what is being done and the share of it done, 0 to 1."""
@@ -152,6 +154,21 @@ def run_tokenizer(
             train_tokenizer_pieces(kind, pieces, vocab_size).save(str(scratch))
             os.replace(scratch, path)
     return load_tokenizer(str(path))
+
+
+def start_tokenizer(
+    cfg: ModelTrainConfig, source: RunSource, stage: Stage = quiet
+) -> TokenizerHandle:
+    """The tokenizer a new run of ``cfg`` starts with.
+
+    A pretrained start (``init_from``) brings its own; otherwise ``run_tokenizer``'s.
+
+    Raises:
+        ModelTrainerError: the errors of ``load_pretrained_tokenizer`` or ``run_tokenizer``.
+    """
+    if cfg["init_from"]:
+        return load_pretrained_tokenizer(cfg["init_from"])
+    return run_tokenizer(source, cfg["tokenizer_kind"], cfg["vocab_size"], stage)
 
 
 def prepare_run_data(

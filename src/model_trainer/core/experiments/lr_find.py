@@ -1,12 +1,13 @@
 """The learning-rate finder: a short run whose learning rate grows exponentially.
 
-A fresh model of the run's config trains for at most ``num_steps`` updates on the run's
-training split while the learning rate climbs from ``start_lr`` to ``end_lr``, each step a
-constant factor higher. Nothing is saved: no run folder, no checkpoint. The training loss
-is smoothed (an exponential moving average with bias correction); the ramp stops early when
-the smoothed loss explodes (above ``diverge_factor`` times its lowest) or a loss is not
-finite. The suggestion is the learning rate where the smoothed loss falls fastest against
-``log(lr)``, before its minimum.
+A fresh model of the run's config (or its pretrained start, ``init_from``) trains for at
+most ``num_steps`` updates on the run's training split, from the same source, tokenizer and
+token cache a run of the config reads, while the learning rate climbs from ``start_lr`` to
+``end_lr``, each step a constant factor higher. Nothing is saved: no run folder, no
+checkpoint. The training loss is smoothed (an exponential moving average with bias
+correction); the ramp stops early when the smoothed loss explodes (above ``diverge_factor``
+times its lowest) or a loss is not finite. The suggestion is the learning rate where the
+smoothed loss falls fastest against ``log(lr)``, before its minimum.
 """
 
 from __future__ import annotations
@@ -21,14 +22,21 @@ import torch
 from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelTrainConfig
-from model_trainer.core.contracts.validators import validate_model_train_config
+from model_trainer.core.contracts.validators import (
+    resolve_init_from,
+    validate_model_train_config,
+)
+from model_trainer.core.data.prepare import (
+    RunSource,
+    prepare_run_data,
+    stage_events,
+    start_tokenizer,
+)
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.events.trainer_metrics_events import make_progress_metrics_event
 from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory, new_job_id
-from model_trainer.core.tokenizers.io import train_tokenizer
-from model_trainer.core.training.corpus import load_corpus, split_text
-from model_trainer.core.training.dataset import TokenWindows, encode_data
+from model_trainer.core.training.dataset import TokenWindows
 from model_trainer.core.training.loss import cross_entropy
 from model_trainer.core.training.optimizer import make_optimizer
 
@@ -121,25 +129,29 @@ class LrFindWork:
     """The body of a learning-rate search, run on its job's thread."""
 
     def __init__(
-        self, cfg: ModelTrainConfig, ramp: LrRamp, settings: Settings, registry: ModelRegistry
+        self,
+        cfg: ModelTrainConfig,
+        ramp: LrRamp,
+        settings: Settings,
+        registry: ModelRegistry,
+        source: RunSource,
     ) -> None:
         self.cfg = cfg
         self.ramp = ramp
         self.settings = settings
         self.registry = registry
+        self.source = source
 
     def __call__(self, control: JobControl) -> LrFindResult:
         """Ramp the learning rate up on a fresh model; return what each step measured."""
         cfg, ramp = self.cfg, self.ramp
         torch.manual_seed(cfg["seed"])
-        train_text, _ = split_text(
-            load_corpus(cfg["corpus_path"], self.settings), cfg["val_fraction"]
-        )
-        tokenizer = train_tokenizer(cfg["tokenizer_kind"], train_text, cfg["vocab_size"])
+        stage = stage_events(control.emit, job_id=control.job_id, user_id=control.user_id)
+        tokenizer = start_tokenizer(cfg, self.source, stage)
         prepared = self.registry.get(cfg["model_family"]).prepare(
             cfg, self.settings, tokenizer=tokenizer
         )
-        ids = encode_data(train_text, "", prepared["tok_for_dataset"])["train_ids"]
+        ids = prepare_run_data(self.source, prepared["tokenizer"], stage)["data"]["train_ids"]
         windows = TokenWindows(
             ids,
             seq_len=cfg["max_seq_len"],
@@ -228,11 +240,15 @@ def start_lr_find(
     """Start a learning-rate search of ``cfg`` along ``ramp`` on a thread; returns at once.
 
     Raises:
-        ModelTrainerError: ``INVALID_CONFIG`` for a bad config field or ramp setting,
-            ``MODEL_NOT_FOUND`` for an unregistered family.
+        ModelTrainerError: ``INVALID_CONFIG`` for a bad config field (or one that conflicts
+            with ``init_from``) or ramp setting, ``MODEL_NOT_FOUND`` for an unregistered
+            family, the corpus's errors (``CORPUS_NOT_FOUND``, ``CORPUS_EMPTY``, ...).
     """
+    cfg = resolve_init_from(cfg)
     validate_model_train_config(cfg, registry.require(cfg["model_family"], "supports_train"))
     check_ramp(ramp)
+    source = RunSource(cfg, settings)
+    source.parts()
 
     def cancel_message(result: LrFindResult) -> str | None:
         if result["stop"] != "cancelled":
@@ -244,7 +260,7 @@ def start_lr_find(
         job_id=new_job_id("lr_find"),
         run_id="",
         run_dir="",
-        work=LrFindWork(cfg, ramp, settings, registry),
+        work=LrFindWork(cfg, ramp, settings, registry, source),
         sinks=sinks,
         view=view,
         cancel_message=cancel_message,

@@ -48,8 +48,8 @@ from model_trainer.core.data.prepare import (
     RunSource,
     Stage,
     prepare_run_data,
-    run_tokenizer,
     stage_events,
+    start_tokenizer,
 )
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import read_events
@@ -77,7 +77,6 @@ from model_trainer.core.jobs.run_store import (
 )
 from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory
 from model_trainer.core.tokenizers.io import load_tokenizer
-from model_trainer.core.tokenizers.pretrained import load_pretrained_tokenizer
 from model_trainer.core.training.checkpoint import (
     CHECKPOINT_DIR,
     STATE_FILE,
@@ -238,11 +237,11 @@ class _TrainWork:
 
     def _tokenizer(self, source: RunSource, stage: Stage) -> TokenizerHandle:
         path = str(self.folder / TOKENIZER_FILE)
-        if self.cfg["init_from"]:  # a pretrained start brings its own tokenizer
-            return load_pretrained_tokenizer(self.cfg["init_from"])
-        if self.resume:
+        if self.resume and not self.cfg["init_from"]:
             return load_tokenizer(path)
-        tokenizer = run_tokenizer(source, self.cfg["tokenizer_kind"], self.cfg["vocab_size"], stage)
+        tokenizer = start_tokenizer(self.cfg, source, stage)
+        if self.cfg["init_from"]:  # the pretrained model's own, read from its folder
+            return tokenizer
         tokenizer.save(path)
         manifest = read_manifest(str(self.folder))
         write_manifest(

@@ -112,6 +112,10 @@ class PretrainedTokenizer:
         self._eos = eos
         self._bos = eos if hf.bos_token_id is None else hf.bos_token_id
         self._pad = eos if hf.pad_token_id is None else hf.pad_token_id
+        # Decoders drop a word marker's space at the start of a text: one id is decoded
+        # after an anchor, whose own text is then cut off.
+        self._anchor = self._backend.encode("a", add_special_tokens=False).ids
+        self._anchor_text = self.decode(self._anchor)
 
     @property
     def hf(self) -> HFTokenizer:
@@ -171,8 +175,8 @@ class PretrainedTokenizer:
         ]
 
     def id_to_text(self, token_id: int) -> str:
-        """Return the text of one id (a partial character as U+FFFD)."""
-        return self._backend.decode([token_id], skip_special_tokens=False)
+        """Return the text of one id (a partial character as U+FFFD), its leading space kept."""
+        return self.decode([*self._anchor, token_id])[len(self._anchor_text) :]
 
     def save(self, path: str) -> None:
         """Write the ``tokenizers`` JSON to ``path``."""

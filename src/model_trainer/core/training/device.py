@@ -48,13 +48,18 @@ def resolve_device(requested: DeviceName, *, cuda: bool, mps: bool, count: int) 
     return requested
 
 
+def cuda_count() -> int:
+    """How many CUDA devices this machine has (0 without CUDA)."""
+    return torch.cuda.device_count()
+
+
 def available_device(requested: DeviceName) -> str:
     """``resolve_device`` for this machine."""
     return resolve_device(
         requested,
         cuda=torch.cuda.is_available(),
         mps=torch.backends.mps.is_available(),
-        count=torch.cuda.device_count(),
+        count=cuda_count(),
     )
 
 

@@ -139,6 +139,7 @@ def sweep(
     num_trials: int | None = None,
     seed: int = 0,
     sweep_id: str | None = None,
+    devices: Sequence[str] | None = None,
     runs_dir: str | None = None,
     show: bool = True,
     sinks: Sequence[EventSink] = (),
@@ -150,19 +151,25 @@ def sweep(
     ``space`` maps config fields to lists of values. ``sampler`` is ``grid`` (every
     combination, at most ``num_trials``), ``random`` or ``optuna`` (TPE, pruning a trial
     whose validation falls behind; the ``optuna`` extra), both with ``num_trials``. Every
-    trial is an ordinary run ``<sweep_id>-t<NN>``; they run one at a time. With ``show``
-    one live view shows every trial's validation curve in bits per character, a table
-    sorted by the best value and a Stop button, which ends the running trial with a
-    checkpoint and the sweep after it (``resume_sweep`` continues it).
+    trial is an ordinary run ``<sweep_id>-t<NN>``. Trials run in slots, one trial a slot at
+    once, on the slot's device: ``devices`` None gives one slot a GPU (``cuda:0``,
+    ``cuda:1``, ...) on a machine with several and a base device of ``auto`` or ``cuda``,
+    else one slot on the base device (one trial at a time); a list names each slot's device
+    (``["cuda:0", "cuda:2"]``, ``["cpu", "cpu"]``). Trials that may compile (``compile``
+    True or ``auto``) take one slot. With ``show`` one live view shows every trial's
+    validation curve in bits per character, a table sorted by the best value with the
+    running trials marked, and a Stop button, which ends every running trial with a
+    checkpoint and the sweep after them (``resume_sweep`` continues it).
     ``job.result()`` is a ``SweepResult``: each trial's values, config, outcome and value,
     and ``best_run_id``.
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` naming the field and the value for a bad
             base config or space (empty, a name that is not a config field, a value of the
-            wrong type or against its rule), sampler or trial count, or a taken sweep id;
-            a sweep whose every trial failed raises (from ``result()``) with the first
-            trial's code and each trial's error.
+            wrong type or against its rule), sampler, trial count or ``devices``, or a taken
+            sweep id; ``CUDA_NOT_AVAILABLE`` for a slot's device the machine lacks; a sweep
+            whose every trial failed raises (from ``result()``) with the first trial's code
+            and each trial's error.
     """
     settings = runs_settings(runs_dir)
     name = sweep_id or f"sweep-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{token_hex(2)}"
@@ -175,6 +182,7 @@ def sweep(
         seed=seed,
         sweep_id=name,
         registry=registry,
+        devices=devices,
         sinks=sinks,
         view=_sweep_view(show, name),
     )
@@ -183,21 +191,27 @@ def sweep(
 def resume_sweep(
     sweep_id: str,
     *,
+    devices: Sequence[str] | None = None,
     runs_dir: str | None = None,
     show: bool = True,
     sinks: Sequence[EventSink] = (),
     registry: ModelRegistry = default_registry,
 ) -> JobHandle[SweepResult]:
-    """Continue a stopped sweep: its finished trials are kept, the stopped one resumes.
+    """Continue a stopped sweep: its finished trials are kept, the stopped ones resume.
+
+    Its slots are picked again for this machine, ``devices`` as for ``sweep``; a stopped
+    trial continues from its checkpoint on the device of the slot it gets.
 
     Raises:
         ModelTrainerError: ``MODEL_NOT_FOUND`` (no such sweep), ``MODEL_LOAD_FAILED`` (a
-            damaged ``sweep.json``).
+            damaged ``sweep.json``), ``INVALID_CONFIG`` (bad ``devices``),
+            ``CUDA_NOT_AVAILABLE`` (a slot's device the machine lacks).
     """
     return resume_stored_sweep(
         sweep_id,
         runs_settings(runs_dir),
         registry=registry,
+        devices=devices,
         sinks=sinks,
         view=_sweep_view(show, sweep_id),
     )

@@ -1,12 +1,14 @@
 """The live view of a sweep: trials' curves, a table sorted by their best value, and Stop.
 
 Every trial's validation curve is drawn in bits per character on one chart, with a table
-of the trials sorted by their best value and the trial running now marked.
+of the trials sorted by their best value and the trials running now marked (several run at
+once when the sweep has several slots, e.g. one per GPU).
 
 ``SweepBoard`` is an event sink fed by the sweep's job (which forwards every trial's
-events): ``emit`` only records, under a short lock, and wakes the view's render thread, so
-nothing is drawn on a training thread. In a notebook ``SweepPanel`` shows the board in
-widgets updated in place; elsewhere ``SweepConsole`` prints one line per finished trial.
+events, from each trial's thread): ``emit`` only records, under a short lock, and wakes the
+view's render thread, so nothing is drawn on a training thread. In a notebook ``SweepPanel``
+shows the board in widgets updated in place; elsewhere ``SweepConsole`` prints one line per
+finished trial.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class SweepSnapshot(TypedDict):
     """What the view shows at one moment."""
 
     sweep_id: str
-    running: str | None
+    running: list[str]
     trials: list[TrialRow]
     state: str
 
@@ -66,16 +68,23 @@ class SweepBoard:
         self.sweep_id = sweep_id
         self._rows: dict[str, TrialRow] = {}
         self._units: dict[str, tuple[LossUnit, float]] = {}
-        self._running: str | None = None
+        self._running: list[str] = []
         self._state = "running"
         self.changed = threading.Event()
         self.ended: list[TrialRow] = []
 
     def emit(self, event: Event) -> None:
         """Record one event of the sweep or of one of its trials."""
+        self.record(event)
+
+    def record(self, event: Event) -> list[TrialRow]:
+        """Record one event; returns the trials it ended (safe from several threads)."""
         with self._lock:
+            before = len(self.ended)
             self._record(event)
+            ended = self.ended[before:]
         self.changed.set()
+        return ended
 
     def close(self) -> None:
         """Nothing to release; the view draws its last frame on the sweep's end event."""
@@ -87,6 +96,7 @@ class SweepBoard:
                 payload = event.get("payload", {})
                 run_id = str(payload.get("run_id", ""))
                 params = payload.get("params", {})
+                device = payload.get("device")
                 text = (
                     ", ".join(f"{k}={v}" for k, v in params.items())
                     if isinstance(params, dict)
@@ -95,15 +105,15 @@ class SweepBoard:
                 self._rows[run_id] = {
                     "run_id": run_id,
                     "params": text,
-                    "state": PENDING,
+                    "state": PENDING if device is None else f"{PENDING} on {device}",
                     "epochs": [],
                     "bits_per_char": [],
                     "best": None,
                 }
-                self._running = run_id
+                self._running = [*self._running, run_id]
             elif is_completed(event) or is_failed(event):
                 self._state = "stopped" if is_failed(event) else "completed"
-                self._running = None
+                self._running = []
             return
         row = self._rows.get(job)
         if row is None:
@@ -120,7 +130,7 @@ class SweepBoard:
         elif is_completed(event) or is_failed(event):
             row["state"] = _failed_state(event) if is_failed(event) else "completed"
             self.ended.append({**row})
-            self._running = None if self._running == job else self._running
+            self._running = [run_id for run_id in self._running if run_id != job]
 
     def snapshot(self) -> SweepSnapshot:
         """The trials sorted by their best value (trials without one last)."""
@@ -136,7 +146,7 @@ class SweepBoard:
                 }
                 for row in self._rows.values()
             ]
-            running, state = self._running, self._state
+            running, state = list(self._running), self._state
         trials.sort(key=lambda row: math.inf if row["best"] is None else row["best"])
         return {"sweep_id": self.sweep_id, "running": running, "trials": trials, "state": state}
 
@@ -152,7 +162,7 @@ def sweep_png(snapshot: SweepSnapshot) -> bytes:
     FigureCanvasAgg(figure)
     axes = figure.subplots()
     for row in snapshot["trials"]:
-        width = 2.5 if row["run_id"] == snapshot["running"] else 1.2
+        width = 2.5 if row["run_id"] in snapshot["running"] else 1.2
         axes.plot(row["epochs"], row["bits_per_char"], "o-", linewidth=width, label=row["params"])
     axes.set_xlabel("epoch")
     axes.set_ylabel("validation bits per character")
@@ -164,7 +174,7 @@ def sweep_png(snapshot: SweepSnapshot) -> bytes:
 
 
 def sweep_table_html(snapshot: SweepSnapshot) -> str:
-    """The trials as an HTML table, best first; the running trial in bold."""
+    """The trials as an HTML table, best first; the running trials in bold."""
     lines = [
         "<table><tr><th>#</th><th>run</th><th>values</th><th>state</th>"
         "<th>best val bits/char</th></tr>"
@@ -173,7 +183,7 @@ def sweep_table_html(snapshot: SweepSnapshot) -> str:
         best = "-" if row["best"] is None else f"{row['best']:.4f}"
         cells = (str(rank), row["run_id"], row["params"], row["state"], best)
         text = "".join(f"<td>{html.escape(cell)}</td>" for cell in cells)
-        style = ' style="font-weight:bold"' if row["run_id"] == snapshot["running"] else ""
+        style = ' style="font-weight:bold"' if row["run_id"] in snapshot["running"] else ""
         lines.append(f"<tr{style}>{text}</tr>")
     lines.append("</table>")
     return "\n".join(lines)
@@ -244,7 +254,7 @@ class SweepPanel:
     def flush(self) -> SweepSnapshot:
         """Draw the board as it is now; returns what was drawn."""
         snapshot = self.board.snapshot()
-        running = snapshot["running"] or "-"
+        running = ", ".join(snapshot["running"]) or "-"
         self.status.value = html.escape(
             f"sweep {snapshot['sweep_id']}: {snapshot['state']}, running: {running}"
         )
@@ -273,9 +283,7 @@ class SweepConsole:
 
     def emit(self, event: Event) -> None:
         """Record one event; print each trial as it ends."""
-        before = len(self.board.ended)
-        self.board.emit(event)
-        for row in self.board.ended[before:]:
+        for row in self.board.record(event):
             best = "-" if row["best"] is None else f"{row['best']:.4f}"
             print(
                 f"trial {row['run_id']} ({row['params']}): {row['state']}, "

@@ -1,12 +1,18 @@
 import math
 import os
+import threading
+import time
 import typing
 from pathlib import Path
 
 import pytest
+import torch
 
+from model_trainer.core.backends.adapter import family_backend
 from model_trainer.core.backends.char_lstm import CHAR_LSTM_SIZES
-from model_trainer.core.backends.fake import FAKE_SIZES
+from model_trainer.core.backends.fake import FAKE_SIZES, FakeShape
+from model_trainer.core.backends.fake.backend import FAKE_PARTS, build_fake
+from model_trainer.core.backends.fake.model import FakeLM
 from model_trainer.core.backends.family import (
     BackendRegistration,
     Capability,
@@ -21,7 +27,13 @@ from model_trainer.core.backends.registry import (
 )
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import generate_config, score_config, train_config
-from model_trainer.core.contracts.model import EpochMetrics, TrainContext, TrainData
+from model_trainer.core.contracts.model import (
+    EpochMetrics,
+    ModelTrainConfig,
+    TrainContext,
+    TrainData,
+)
+from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.tokenizers.char import CharTokenizer
 from model_trainer.core.training.corpus import builtin_text
@@ -168,3 +180,32 @@ def test_require_refuses_a_capability_the_family_lacks() -> None:
         registry.require("rnn", "supports_train")
     assert missing.value.code == "MODEL_NOT_FOUND"
     assert not registry.is_loaded("quiet")
+
+
+def test_models_built_on_several_threads_at_once_start_from_their_own_seeds(
+    settings: Settings,
+) -> None:
+    def slow_build(shape: FakeShape, cfg: ModelTrainConfig, tokenizer: TokenizerHandle) -> FakeLM:
+        time.sleep(0.05)  # another thread seeds meanwhile, unless builds take turns
+        return build_fake(shape, cfg, tokenizer)
+
+    backend = family_backend({**FAKE_PARTS, "build": slow_build})
+    tokenizer = CharTokenizer.from_text("abcdef")
+
+    def weights(seed: int) -> list[torch.Tensor]:
+        cfg = train_config(model_family="fake", model_size="tiny", seed=seed, device="cpu")
+        model = backend.prepare(cfg, settings, tokenizer=tokenizer)["model"]
+        return [p.detach().clone() for p in model.parameters()]
+
+    alone = {seed: weights(seed) for seed in (1, 2)}
+    together: dict[int, list[torch.Tensor]] = {}
+    threads = [
+        threading.Thread(target=lambda seed=seed: together.update({seed: weights(seed)}))
+        for seed in (1, 2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for seed in (1, 2):
+        assert all(torch.equal(a, b) for a, b in zip(alone[seed], together[seed], strict=True))

@@ -33,6 +33,7 @@ from model_trainer.core.contracts.schema import (
     train_overlay,
 )
 from model_trainer.core.contracts.typed_json import without_none
+from model_trainer.core.contracts.validators import validate_model_train_config
 from model_trainer.core.errors import ModelTrainerError
 
 SCHEMAS: list[tuple[tuple[Field, ...], type[object]]] = [
@@ -143,6 +144,12 @@ def test_every_generate_field_is_settable_from_the_command_line(field: Field) ->
     cfg = generate_config_of(build_parser().parse_args(["generate", "r1", *prompt, *words]))
     text = None if field["name"] == "prompt_path" else "p"
     assert cfg == {**defaults(GENERATE_FIELDS), "prompt_text": text, field["name"]: value}
+
+
+def test_the_device_flag_takes_a_gpu_by_index() -> None:
+    cfg = train_config_of(build_parser().parse_args(["train", "--device", "cuda:1"]))
+    assert cfg["device"] == "cuda:1"
+    validate_model_train_config(cfg)
 
 
 def test_short_flags_still_work() -> None:

@@ -43,6 +43,12 @@ BAD_TRAIN: list[tuple[str, object]] = [
     ("max_steps_per_epoch", -1),
     ("seed", -1),
     ("device", "tpu"),
+    ("device", "gpu"),
+    ("device", "cuda:"),
+    ("device", "cuda:-1"),
+    ("device", "cuda:x"),
+    ("device", "cuda:01"),
+    ("device", 0),
     ("precision", "fp8"),
     ("compile", "yes"),
     ("eval_max_tokens", -1),
@@ -73,6 +79,11 @@ def _as_train(raw: dict[str, object]) -> ModelTrainConfig:
     for key, value in raw.items():
         cfg.__setitem__(key, value)
     return cfg
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "mps", "cuda:0", "cuda:12"])
+def test_a_device_is_a_kind_or_a_cuda_index(device: str) -> None:
+    assert train_config(device=device)["device"] == device
 
 
 def test_bpe_needs_a_byte_vocabulary() -> None:
@@ -124,8 +135,9 @@ def test_json_overlay_is_strict() -> None:
         ('{"learning_rate": "fast"}', "learning_rate must be a number, got 'fast'"),
         ('{"learning_rate": false}', "learning_rate must be a number, got False"),
         ('{"model_size": 3}', "model_size must be a string, got 3"),
-        ('{"device": "tpu"}', "device must be one of auto, cpu, cuda, mps, got 'tpu'"),
-        ('{"device": 1}', "device must be one of auto, cpu, cuda, mps, got 1"),
+        ('{"device": "tpu"}', "device must be one of auto, cpu, cuda, mps, or cuda:N"),
+        ('{"device": "cuda:x"}', "(N a device index), got 'cuda:x'"),
+        ('{"device": 1}', "device must be a string, got 1"),
         ('{"precision": "fp8"}', "precision must be one of auto, fp32, bf16, got 'fp8'"),
         ('{"tokenizer_kind": "word"}', "tokenizer_kind must be one of char, bpe"),
         ('{"compile": 1}', "compile must be one of True, False, auto, got 1"),

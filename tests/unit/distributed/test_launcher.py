@@ -446,6 +446,9 @@ def test_launch_refuses_before_starting_anything(
     with pytest.raises(ModelTrainerError) as caught:
         launch_distributed(cfg, 2, settings, run_id="../x")
     assert caught.value.code == "INVALID_CONFIG"
+    with pytest.raises(ModelTrainerError, match="under torchrun") as caught:
+        launch_distributed({**cfg, "device": "cuda:1"}, 2, settings)
+    assert caught.value.code == "INVALID_CONFIG"
     (Path(settings["runs_dir"]) / "taken").mkdir(parents=True)
     with pytest.raises(ModelTrainerError) as caught:
         launch_distributed(cfg, 2, settings, run_id="taken")

@@ -9,6 +9,7 @@ from model_trainer.core.training.distributed import (
     DEFAULT_TIMEOUT_S,
     SOLO_WORLD,
     backend_for,
+    check_rank_device,
     cuda_index,
     group_failed,
     timeout_from_env,
@@ -72,6 +73,16 @@ def test_a_cuda_rank_takes_the_gpu_of_its_local_rank() -> None:
     assert cuda_index("cuda", 3) == 3
     assert cuda_index("cpu", 3) == -1
     assert cuda_index("mps", 0) == -1
+
+
+def test_a_rank_refuses_a_gpu_by_index() -> None:
+    for device in ("auto", "cuda", "cpu"):
+        check_rank_device(device)
+    with pytest.raises(ModelTrainerError) as caught:
+        check_rank_device("cuda:1")
+    assert caught.value.code == "INVALID_CONFIG"
+    assert caught.value.message.startswith("device must be auto, cuda or cpu under torchrun")
+    assert caught.value.message.endswith("got 'cuda:1'")
 
 
 def test_timeout() -> None:

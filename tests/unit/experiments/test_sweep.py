@@ -13,7 +13,7 @@ from model_trainer import api, experiment_api
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event
-from model_trainer.core.events.job_events import is_completed
+from model_trainer.core.events.job_events import is_completed, is_job_progress
 from model_trainer.core.events.sinks import CallbackSink, ListSink
 from model_trainer.core.events.trainer_metrics_events import is_config, is_epoch
 from model_trainer.core.experiments.sweep import (
@@ -22,6 +22,7 @@ from model_trainer.core.experiments.sweep import (
     grid_params,
     random_params,
     read_record,
+    sweep_slots,
     sweep_value,
 )
 from model_trainer.core.jobs.run_store import list_runs
@@ -29,6 +30,7 @@ from model_trainer.core.jobs.runner import JobHandle
 from model_trainer.core.training.checkpoint import load_history
 from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.early_stop import watched_loss
+from model_trainer.core.training.manifest import read_manifest
 from model_trainer.notebook.sweep_view import SweepConsole
 
 BASE: dict[str, object] = {
@@ -355,3 +357,184 @@ def test_an_optuna_trial_stopped_midway_resumes_and_is_told_to_optuna(
     assert [t["state"] for t in job.result()["trials"]] == ["stopped"]
     resumed = experiment_api.resume_sweep("optstop", runs_dir=runs, show=False).result()
     assert [t["state"] for t in resumed["trials"]] == ["completed", "completed"]
+
+
+def test_slots_are_one_a_gpu_when_there_are_several_else_the_base_device() -> None:
+    four = ["cuda:0", "cuda:1", "cuda:2", "cuda:3"]
+    assert sweep_slots(None, "cpu", 0, compiles=False) == ["cpu"]
+    assert sweep_slots(None, "auto", 0, compiles=False) == ["auto"]
+    assert sweep_slots(None, "auto", 1, compiles=False) == ["auto"]
+    assert sweep_slots(None, "cuda", 1, compiles=False) == ["cuda"]
+    assert sweep_slots(None, "cuda", 4, compiles=False) == four
+    assert sweep_slots(None, "auto", 4, compiles=False) == four
+    assert sweep_slots(None, "cuda:2", 4, compiles=False) == ["cuda:2"]
+    assert sweep_slots(None, "cpu", 4, compiles=False) == ["cpu"]
+    assert sweep_slots(None, "mps", 0, compiles=False) == ["mps"]
+    # torch.compile is not safe on several threads: trials that compile take one slot.
+    assert sweep_slots(None, "cuda", 4, compiles=True) == ["cuda"]
+
+
+def test_slots_named_by_a_list_are_checked() -> None:
+    assert sweep_slots(["cuda:0", "cuda:2"], "cpu", 0, compiles=False) == ["cuda:0", "cuda:2"]
+    assert sweep_slots(("cpu", "cpu"), "auto", 4, compiles=False) == ["cpu", "cpu"]
+    assert sweep_slots(["cuda:1"], "cpu", 2, compiles=True) == ["cuda:1"]
+    bad: list[tuple[list[str] | str, bool, str]] = [
+        ([], False, "devices must be a non-empty list of devices, one a slot"),
+        ("cuda:0", False, "devices must be a non-empty list .*; got 'cuda:0'"),
+        (["gpu"], False, r"devices\[0\] must be one of auto, cpu, cuda, mps, or cuda:N"),
+        (["cpu", "cuda:x"], False, r"devices\[1\] must be .*, got 'cuda:x'"),
+        (["cpu", "cuda:"], False, r"devices\[1\] must be .*, got 'cuda:'"),
+        (["cpu", "cpu"], True, r"devices \['cpu', 'cpu'\] runs trials at once.*compile=False"),
+    ]
+    for devices, compiles, message in bad:
+        with pytest.raises(ModelTrainerError, match=message) as caught:
+            sweep_slots(devices, "cpu", 0, compiles=compiles)
+        assert caught.value.code == "INVALID_CONFIG"
+
+
+def _most_at_once(events: list[Event], run_ids: list[str]) -> int:
+    """The most trials running at once, from their jobs' started and end events."""
+    running, most = 0, 0
+    for event in events:
+        if event["job_id"] not in run_ids:
+            continue
+        if event["type"] == "trainer.job.started.v1":
+            running += 1
+            most = max(most, running)
+        elif event["type"] in ("trainer.job.completed.v1", "trainer.job.failed.v1"):
+            running -= 1
+    return most
+
+
+def test_two_slots_run_two_trials_at_once_each_on_its_slots_device(
+    base: dict[str, object], runs: str, settings: Settings
+) -> None:
+    sink = ListSink()
+    job = experiment_api.sweep(
+        {**base, "device": "auto"},
+        {"learning_rate": [1e-3, 1e-2], "seed": [0, 1]},
+        sweep_id="pair",
+        devices=["cpu", "cpu"],
+        runs_dir=runs,
+        show=False,
+        sinks=[sink],
+    )
+    result = job.result()
+    run_ids = [f"pair-t{i:02d}" for i in range(4)]
+    assert [trial["run_id"] for trial in result["trials"]] == run_ids
+    assert [trial["state"] for trial in result["trials"]] == ["completed"] * 4
+    assert sorted(run["run_id"] for run in api.list_runs(runs_dir=runs)) == run_ids
+    assert _most_at_once(sink.events, run_ids) == 2
+    for trial in result["trials"]:
+        manifest = read_manifest(str(Path(runs) / trial["run_id"]))
+        assert manifest["config"]["device"] == "cpu"
+        assert manifest["config"]["learning_rate"] == trial["params"]["learning_rate"]
+    values = {trial["run_id"]: trial["value"] or math.inf for trial in result["trials"]}
+    assert result["best_run_id"] == min(values, key=values.__getitem__)
+    assert result["best_value"] == min(values.values())
+    started = [e for e in sink.events if e["job_id"] == "pair" and is_job_progress(e)]
+    assert [e["message"].split(" on ")[-1] for e in started] == ["cpu"] * 4
+    assert all(e.get("payload", {})["device"] == "cpu" for e in started if is_job_progress(e))
+    record = read_record({**settings, "runs_dir": runs}, "pair")
+    assert [t["state"] for t in record["trials"]] == ["completed"] * 4
+
+
+def test_stop_in_a_two_slot_sweep_stops_every_running_trial_and_resume_finishes(
+    base: dict[str, object], runs: str, settings: Settings
+) -> None:
+    holder: list[JobHandle[SweepResult]] = []
+    stopped = threading.Event()
+
+    def stop_in_third_trial(event: Event) -> None:
+        if event["job_id"] == "both-t02" and is_epoch(event) and not stopped.is_set():
+            stopped.set()
+            holder[0].cancel()
+
+    job = experiment_api.sweep(
+        {**base, "num_epochs": 3},
+        {"learning_rate": [1e-3, 2e-3, 3e-3, 4e-3]},
+        sweep_id="both",
+        devices=["cpu", "cpu"],
+        runs_dir=runs,
+        show=False,
+        sinks=[CallbackSink(stop_in_third_trial)],
+    )
+    holder.append(job)
+    result = job.result()
+    assert job.state == "cancelled"
+    assert result["stopped"]
+    states = {trial["run_id"]: trial["state"] for trial in result["trials"]}
+    assert states["both-t02"] == "stopped"
+    assert set(states.values()) <= {"completed", "stopped"}
+    finished = [run_id for run_id, state in states.items() if state == "completed"]
+    assert finished  # a third trial starts only once one of the first two has ended
+    record = read_record({**settings, "runs_dir": runs}, "both")
+    assert {t["run_id"]: t["state"] for t in record["trials"]} == states
+    kept = {run_id: load_history(str(Path(runs) / run_id)) for run_id in finished}
+    outcomes = {t["run_id"]: t["outcome"] for t in result["trials"] if t["run_id"] in finished}
+
+    resumed = experiment_api.resume_sweep(
+        "both", devices=["cpu", "cpu"], runs_dir=runs, show=False
+    ).result()
+    assert [t["state"] for t in resumed["trials"]] == ["completed"] * 4
+    for trial in resumed["trials"]:
+        assert trial["outcome"] is not None
+        assert trial["outcome"]["epochs_completed"] == 3
+        if trial["run_id"] in finished:
+            assert load_history(str(Path(runs) / trial["run_id"])) == kept[trial["run_id"]]
+            assert trial["outcome"] == outcomes[trial["run_id"]]
+    assert [run["run_id"] for run in list_runs({**settings, "runs_dir": runs})] == [
+        f"both-t{i:02d}" for i in range(4)
+    ]
+
+
+def test_a_trial_that_cannot_start_stops_the_running_ones_and_ends_the_sweep(
+    base: dict[str, object], runs: str, settings: Settings
+) -> None:
+    # Each value passes alone; BPE with 100 ids does not (the second trial).
+    job = experiment_api.sweep(
+        base,
+        {"tokenizer_kind": ["char", "bpe"], "vocab_size": [100]},
+        sweep_id="nostart",
+        devices=["cpu", "cpu"],
+        runs_dir=runs,
+        show=False,
+    )
+    with pytest.raises(ModelTrainerError, match="vocab_size must be an integer >= 260") as caught:
+        job.result()
+    assert caught.value.code == "INVALID_CONFIG"
+    record = read_record({**settings, "runs_dir": runs}, "nostart")
+    assert [(t["run_id"], t["state"]) for t in record["trials"]] == [
+        ("nostart-t00", "stopped"),
+        ("nostart-t01", "running"),
+    ]
+    assert [run["state"] for run in list_runs({**settings, "runs_dir": runs})] == ["cancelled"]
+
+
+def test_bad_devices_are_refused_before_anything_is_written(
+    base: dict[str, object], runs: str
+) -> None:
+    space = {"seed": [0, 1]}
+    with pytest.raises(ModelTrainerError, match="devices must be a non-empty list") as empty:
+        experiment_api.sweep(base, space, sweep_id="dev", devices=[], runs_dir=runs, show=False)
+    assert empty.value.code == "INVALID_CONFIG"
+    with pytest.raises(ModelTrainerError, match="'cuda:0' was asked for") as absent:
+        experiment_api.sweep(
+            base, space, sweep_id="dev", devices=["cuda:0"], runs_dir=runs, show=False
+        )
+    assert absent.value.code == "CUDA_NOT_AVAILABLE"
+    with pytest.raises(ModelTrainerError, match="may compile") as compiled:
+        experiment_api.sweep(
+            base,
+            {"compile": [False, "auto"]},
+            sweep_id="dev",
+            devices=["cpu", "cpu"],
+            runs_dir=runs,
+            show=False,
+        )
+    assert compiled.value.code == "INVALID_CONFIG"
+    assert not (Path(runs) / "dev").exists()
+    experiment_api.sweep(base, {"seed": [0]}, sweep_id="done", runs_dir=runs, show=False).result()
+    with pytest.raises(ModelTrainerError, match=r"devices\[0\] must be") as resumed:
+        experiment_api.resume_sweep("done", devices=["gpu"], runs_dir=runs, show=False)
+    assert resumed.value.code == "INVALID_CONFIG"

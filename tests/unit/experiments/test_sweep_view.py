@@ -69,7 +69,7 @@ def test_the_panel_draws_every_trial_sorted_by_its_best_value(
         assert row["epochs"] == [1, 2]
         assert row["best"] == pytest.approx(values[row["run_id"]])
         assert row["params"].startswith("learning_rate=")
-    assert (snapshot["state"], snapshot["running"]) == ("completed", None)
+    assert (snapshot["state"], snapshot["running"]) == ("completed", [])
     assert bytes(panel.image.value).startswith(PNG_MAGIC)
     assert "view-t00" in panel.table.value
     assert panel.stop_button.disabled
@@ -90,7 +90,8 @@ def test_stop_asks_once_and_the_running_trial_is_marked() -> None:
     )
     panel.emit(make_progress_event(job_id="other", user_id=0, progress=0, message="x"))
     snapshot = panel.board.snapshot()
-    assert snapshot["running"] == "s-t00"
+    assert snapshot["running"] == ["s-t00"]
+    assert [row["state"] for row in snapshot["trials"]] == ["running"]
     assert '<tr style="font-weight:bold">' in sweep_table_html(snapshot)
     assert sweep_png(snapshot).startswith(PNG_MAGIC)
     panel.stop_button.click()
@@ -113,6 +114,50 @@ def test_stop_asks_once_and_the_running_trial_is_marked() -> None:
     snapshot = panel.board.snapshot()
     assert [row["state"] for row in snapshot["trials"]] == ["stopped"]
     assert snapshot["state"] == "stopped"
+
+
+def test_trials_running_at_once_are_all_marked_until_each_ends() -> None:
+    panel = SweepPanel("two", lambda: None, display=lambda obj, **_: None, background=False)
+    for index, device in enumerate(("cuda:0", "cuda:1")):
+        panel.emit(
+            make_progress_event(
+                job_id="two",
+                user_id=0,
+                progress=0,
+                message=f"trial {index + 1}/3",
+                payload={
+                    "run_id": f"two-t0{index}",
+                    "index": index,
+                    "params": {"seed": index},
+                    "device": device,
+                },
+            )
+        )
+    snapshot = panel.flush()
+    assert snapshot["running"] == ["two-t00", "two-t01"]
+    assert sorted(row["state"] for row in snapshot["trials"]) == [
+        "running on cuda:0",
+        "running on cuda:1",
+    ]
+    assert sweep_table_html(snapshot).count('<tr style="font-weight:bold">') == 2
+    assert panel.status.value == "sweep two: running, running: two-t00, two-t01"
+    ended = panel.board.record(
+        make_failed_event(
+            job_id="two-t00", user_id=0, error_kind="user", code="CORPUS_EMPTY", message="short"
+        )
+    )
+    assert [(row["run_id"], row["state"]) for row in ended] == [
+        ("two-t00", "failed (CORPUS_EMPTY)")
+    ]
+    assert panel.flush()["running"] == ["two-t01"]
+    assert panel.status.value == "sweep two: running, running: two-t01"
+    panel.emit(
+        make_failed_event(
+            job_id="two", user_id=0, error_kind="user", code="TRAINING_CANCELLED", message="x"
+        )
+    )
+    assert panel.flush()["running"] == []
+    assert panel.status.value == "sweep two: stopped, running: -"
 
 
 def test_a_failed_trial_shows_its_code() -> None:

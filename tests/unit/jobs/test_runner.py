@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import UserList
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import TypedDict
 import pytest
 
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.events.codec import read_events
+from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.job_events import make_progress_event
 from model_trainer.core.events.sinks import ListSink
 from model_trainer.core.jobs.runner import JobControl, JobHandle, JobState, json_size
@@ -329,6 +330,39 @@ def test_on_cancel_calls_its_stop_once_at_the_cancel_or_at_once_after_it() -> No
     early.cancel()
     early.start().result()
     assert late == ["stop"]
+
+
+def test_events_emitted_from_several_threads_reach_every_sink_in_the_history_order() -> None:
+    class SlowSink(ListSink):
+        def emit(self, event: Event) -> None:
+            time.sleep(0)  # let another thread run between two events' sinks
+            super().emit(event)
+
+    first, second = SlowSink(), ListSink()
+
+    def work(control: JobControl) -> Outcome:
+        def emit_many(name: str) -> None:
+            for step in range(100):
+                control.emit(
+                    make_progress_event(
+                        job_id=control.job_id, user_id=0, progress=step, message=name
+                    )
+                )
+
+        threads = [threading.Thread(target=emit_many, args=(name,)) for name in "abc"]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return {"value": 0, "cancelled": False}
+
+    handle = JobHandle(
+        kind="sweep", job_id="s", run_id="", run_dir="", work=work, sinks=[first, second]
+    )
+    handle.start().result()
+    assert len(handle.events) == 302
+    assert first.events == handle.events
+    assert second.events == handle.events
 
 
 def test_json_size_counts_the_bytes_json_dumps_writes() -> None:

@@ -401,6 +401,25 @@ def test_resume_refuses_a_changed_corpus_or_tokenizer(tmp_path: Path, fast: Sett
     assert resume_train("data", fast).result()["epochs_completed"] == 3
 
 
+def test_a_run_resumes_on_the_device_it_is_given(tmp_path: Path, fast: Settings) -> None:
+    cfg: ModelTrainConfig = {**_cfg(_corpus(tmp_path)), "device": "auto"}
+    _cancelled_at_step(cfg, fast, "moved", 2)
+    with pytest.raises(ModelTrainerError) as absent:
+        resume_train("moved", fast, device="cuda:7")
+    assert absent.value.code == "CUDA_NOT_AVAILABLE"
+    assert "'cuda:7'" in absent.value.message
+    with pytest.raises(ModelTrainerError, match=r"device must be one of .*, got 'gpu'"):
+        resume_train("moved", fast, device="gpu")
+    events = ListSink()
+    assert (
+        resume_train("moved", fast, device="cpu", sinks=[events]).result()["epochs_completed"] == 2
+    )
+    assert [e.get("device") for e in events.events if e["type"] == "trainer.metrics.config.v1"] == [
+        "cpu"
+    ]
+    assert read_manifest(str(Path(fast["runs_dir"]) / "moved"))["config"]["device"] == "auto"
+
+
 def test_a_cancel_before_the_first_checkpoint_says_there_is_nothing_to_resume(
     tmp_path: Path, fast: Settings
 ) -> None:

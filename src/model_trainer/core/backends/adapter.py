@@ -9,6 +9,7 @@ set up on its device with its seed, the training loop and the evaluation.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from typing import Generic, Protocol, TypedDict, TypeVar
 
@@ -40,6 +41,11 @@ from model_trainer.core.training.loop import run_training
 
 TBackendConfig = TypeVar("TBackendConfig")
 ShapeT = TypeVar("ShapeT")
+
+_BUILDING = threading.Lock()
+"""Held while a model is seeded and built: torch's random state is the process's, so models
+built on several threads at once (a sweep's trials) take turns and each starts from the
+weights of its own seed."""
 
 
 class Scorer(Protocol):
@@ -180,9 +186,10 @@ def family_functions(parts: FamilyParts[ShapeT]) -> BackendFunctions[FamilyConfi
         train = cfg["train"]
         meta = new_meta(train, tokenizer)
         device = available_device(train["device"])
-        torch.manual_seed(train["seed"])
-        model = parts["build"](cfg["shape"], train, tokenizer).to(device)
-        return prepared_model(model=model, meta=meta, tokenizer=tokenizer, device=device)
+        with _BUILDING:
+            torch.manual_seed(train["seed"])
+            model = parts["build"](cfg["shape"], train, tokenizer)
+        return prepared_model(model=model.to(device), meta=meta, tokenizer=tokenizer, device=device)
 
     def train(
         prepared: PreparedLMModel, cfg: FamilyConfig[ShapeT], context: TrainContext

@@ -15,7 +15,12 @@ from torch.nn import Parameter
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.tokenizer import Encoder, TokenizerHandle, TokenizerKind
 
-DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+DeviceName = str
+"""``auto``, ``cpu``, ``cuda``, ``mps``, or ``cuda:N`` (the CUDA device of index N).
+
+A string rather than a ``Literal`` so that ``cuda:1`` passes the CLI flag and JSON as it is;
+``check_device`` (``validators.py``) is the rule.
+"""
 Precision = Literal["auto", "fp32", "bf16"]
 CompileChoice = Literal[True, False, "auto"]
 LossUnit = Literal["token", "char"]

@@ -54,7 +54,7 @@ TRAIN_FIELDS: Final[tuple[Field, ...]] = (
     _field("checkpoint_every_steps", 0, "also checkpoint every N steps (0: at epoch ends only)"),
     _field("max_steps_per_epoch", 0, "cap on batches per epoch (0: no cap)"),
     _field("seed", 0, "random seed"),
-    _field("device", "auto", "device (auto: cuda, else mps, else cpu)"),
+    _field("device", "auto", "device (auto: cuda, else mps, else cpu; cuda:N: the N-th GPU)"),
     _field("precision", "auto", "arithmetic precision (auto: chosen for the device)"),
     _field(
         "compile", False, "compile the model with torch.compile (auto: when it pays for itself)"

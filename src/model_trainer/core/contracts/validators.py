@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Final
 
@@ -19,6 +20,7 @@ from model_trainer.core.contracts.schema import TRAIN_FIELDS, defaults, train_ov
 from model_trainer.core.errors import ConfigError
 
 _DEVICES = ("auto", "cpu", "cuda", "mps")
+_CUDA_INDEX = re.compile(r"cuda:(0|[1-9][0-9]*)")
 _PRECISIONS = ("auto", "fp32", "bf16")
 _TOKENIZERS = ("char", "bpe", "pretrained")
 PRETRAINED_FAMILY: Final = "hf_causal_lm"
@@ -57,6 +59,17 @@ def _one_of(field: str, value: object, allowed: tuple[str, ...]) -> None:
         raise _bad(field, value, "one of " + ", ".join(allowed))
 
 
+def check_device(field: str, value: object) -> None:
+    """Refuse a ``value`` of ``field`` that names no device: one of ``_DEVICES`` or ``cuda:N``.
+
+    Raises:
+        ConfigError: ``INVALID_CONFIG`` naming ``field`` and ``value``.
+    """
+    if value in _DEVICES or (isinstance(value, str) and _CUDA_INDEX.fullmatch(value)):
+        return
+    raise _bad(field, value, "one of " + ", ".join(_DEVICES) + ", or cuda:N (N a device index)")
+
+
 def validate_model_train_config(
     cfg: ModelTrainConfig, capabilities: BackendCapabilities | None = None
 ) -> None:
@@ -88,7 +101,7 @@ def validate_model_train_config(
     _at_least("checkpoint_every_steps", cfg["checkpoint_every_steps"], 0)
     _at_least("max_steps_per_epoch", cfg["max_steps_per_epoch"], 0)
     _at_least("seed", cfg["seed"], 0)
-    _one_of("device", cfg["device"], _DEVICES)
+    check_device("device", cfg["device"])
     _one_of("precision", cfg["precision"], _PRECISIONS)
     if not isinstance(cfg["compile"], bool) and cfg["compile"] != "auto":
         raise _bad("compile", cfg["compile"], "true, false or 'auto'")

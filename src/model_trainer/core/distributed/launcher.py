@@ -50,6 +50,7 @@ from model_trainer.core.training.checkpoint import (
     latest_name,
     read_meta,
 )
+from model_trainer.core.training.distributed import check_rank_device
 from model_trainer.core.training.early_stop import EarlyStopping, early_stopping
 from model_trainer.core.training.manifest import read_manifest
 from model_trainer.core.training.outcome import train_outcome
@@ -397,6 +398,7 @@ def launch_distributed(
     validate_model_train_config(
         config, registry.require(config["model_family"], "supports_distributed")
     )
+    check_rank_device(config["device"])
     run_id = (
         new_run_id(config["model_family"], config["model_size"])
         if run_id is None

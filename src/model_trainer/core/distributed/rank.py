@@ -36,6 +36,7 @@ from model_trainer.core.training.dataset import load_data
 from model_trainer.core.training.device import available_device
 from model_trainer.core.training.distributed import (
     Collective,
+    check_rank_device,
     process_group,
     timeout_from_env,
     world_from_env,
@@ -174,6 +175,7 @@ def _run_rank(
     source = os.environ if env is None else env
     world = world_from_env(source)
     validate_model_train_config(cfg, registry.require(cfg["model_family"], "supports_distributed"))
+    check_rank_device(cfg["device"])
     device = available_device(cfg["device"])
     timeout_s = timeout_from_env(source)
     with process_group(

@@ -4,13 +4,19 @@ A sampler picks each trial's values: ``grid`` walks every combination in order, 
 draws each field's value (seeded), ``optuna`` asks Optuna's TPE sampler and prunes a trial
 whose validation losses (the kit's epoch and evaluation events) fall behind the median of
 the trials before it. Every trial is an ordinary run, ``<sweep_id>-t<NN>``, in the runs
-folder (with its checkpoints, model and report); trials run one at a time.
+folder (with its checkpoints, model and report).
+
+Trials run in *slots*, one trial a slot at once, each on its slot's device (``sweep_slots``):
+on a machine with several GPUs one slot a GPU, else one slot and trials one at a time. Each
+trial trains on its own thread; the sweep's thread starts a trial on every free slot, waits
+for any to end, records it, and starts the next in the freed slot.
 
 The sweep's record, ``<runs_dir>/<sweep_id>/sweep.json``, holds the base config, the space
-and every trial decided so far with its state, rewritten atomically at each change. A
-Stop ends the running trial with a checkpoint and the sweep after it; ``resume_sweep``
-keeps every finished trial, continues the stopped one from its checkpoint and goes on.
-A trial's value is its lowest validation loss in bits per character.
+and every trial decided so far with its state, rewritten atomically at each change (only
+ever by the sweep's thread). A Stop ends every running trial with a checkpoint and the sweep
+after them; ``resume_sweep`` keeps every finished trial, continues each stopped one from its
+checkpoint and goes on, in slots picked again for the machine it runs on. A trial's value is
+its lowest validation loss in bits per character.
 """
 
 from __future__ import annotations
@@ -18,18 +24,20 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import queue
 import random
 import shutil
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Final, Literal, TypedDict
 
 from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import Settings
-from model_trainer.core.contracts.model import ModelTrainConfig, TrainOutcome
+from model_trainer.core.contracts.model import DeviceName, ModelTrainConfig, TrainOutcome
 from model_trainer.core.contracts.schema import TRAIN_FIELDS, train_overlay
 from model_trainer.core.contracts.typed_json import read_typed
-from model_trainer.core.contracts.validators import validate_model_train_config
+from model_trainer.core.contracts.validators import check_device, validate_model_train_config
 from model_trainer.core.errors import ModelTrainerError, ModelTrainerErrorCode
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.job_events import JsonValue, make_progress_event
@@ -45,6 +53,7 @@ from model_trainer.core.jobs.run_store import (
 from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory
 from model_trainer.core.jobs.train_job import resume_train, start_train
 from model_trainer.core.training.checkpoint import CHECKPOINT_DIR, latest_name, load_history
+from model_trainer.core.training.device import available_device, cuda_count
 from model_trainer.core.training.early_stop import early_stopping, watched_loss
 from model_trainer.core.training.loss import bits_per_char
 from model_trainer.core.training.outcome import train_outcome
@@ -151,6 +160,58 @@ def random_params(
     return [{name: rng.choice(values) for name, values in space.items()} for _ in range(count)]
 
 
+def sweep_slots(
+    devices: Sequence[str] | None, base: DeviceName, cuda_devices: int, *, compiles: bool
+) -> list[str]:
+    """The device of each slot of a sweep: as many trials run at once as there are slots.
+
+    ``devices`` None picks them: one slot a GPU (``cuda:0``, ``cuda:1``, ...) when the base
+    config's device ``base`` is ``auto`` or ``cuda`` and the machine has several CUDA devices
+    (``cuda_devices``), else one slot on ``base`` (trials one at a time). A list names each
+    slot's device: ``["cuda:0", "cuda:2"]``, or ``["cpu", "cpu"]`` for two trials at once on a
+    CPU. Trials that may compile (``compiles``: ``compile`` True or ``auto`` in the base or
+    the space) take one slot, as ``torch.compile`` is not safe on several threads at once.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` naming ``devices`` and the value for something
+            other than a non-empty list of device names, or several slots for trials that
+            compile.
+    """
+    if devices is None:
+        several = base in ("auto", "cuda") and cuda_devices > 1 and not compiles
+        return [f"cuda:{index}" for index in range(cuda_devices)] if several else [base]
+    if isinstance(devices, str) or not isinstance(devices, Sequence) or not devices:
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"devices must be a non-empty list of devices, one a slot (e.g. ['cuda:0', "
+            f"'cuda:1']), or None for one a GPU; got {devices!r}",
+        )
+    for number, device in enumerate(devices):
+        check_device(f"devices[{number}]", device)
+    if len(devices) > 1 and compiles:
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"devices {list(devices)!r} runs trials at once, and these trials may compile "
+            f"(compile True or 'auto'), which is not safe on several threads; give one device "
+            f"or set compile=False",
+        )
+    return list(devices)
+
+
+def _slots(record: SweepRecord, devices: Sequence[str] | None) -> list[str]:
+    """The slots of ``record``'s sweep on this machine, each device checked present."""
+    compiles = [record["base"]["compile"], *record["space"].get("compile", [])]
+    slots = sweep_slots(
+        devices,
+        record["base"]["device"],
+        cuda_count(),
+        compiles=any(choice is not False for choice in compiles),
+    )
+    for device in slots:
+        available_device(device)
+    return slots
+
+
 def sweep_value(folder: Path) -> float | None:
     """A trial run's lowest validation loss (training loss without a split) in bits per char."""
     history = load_history(str(folder))
@@ -212,6 +273,7 @@ class Planner:
     def __init__(self, record: SweepRecord) -> None:
         self.record = record
         self._study: OptunaStudy | None = None
+        self._lock = threading.Lock()
         space, count = record["space"], record["num_trials"]
         if record["sampler"] == "grid":
             self._planned = grid_params(space)[:count]
@@ -229,18 +291,24 @@ class Planner:
 
     def ask(self, index: int) -> dict[str, SpaceValue]:
         """The values of trial ``index``."""
-        if self._study is not None:
-            return self._study.ask(index)
-        return self._planned[index]
+        with self._lock:
+            if self._study is not None:
+                return self._study.ask(index)
+            return self._planned[index]
 
     def pruned(self, index: int, step: int, value: float) -> bool:
-        """Hear a validation value of trial ``index``; True when the trial should stop."""
-        return self._study is not None and self._study.report(index, step, value)
+        """Hear a validation value of trial ``index``; True when the trial should stop.
+
+        Called on the trial's thread, while the sweep's thread may ask or tell.
+        """
+        with self._lock:
+            return self._study is not None and self._study.report(index, step, value)
 
     def tell(self, trial: TrialRecord) -> None:
         """Hear how a trial ended."""
-        if self._study is not None:
-            self._study.tell(trial)
+        with self._lock:
+            if self._study is not None:
+                self._study.tell(trial)
 
 
 class OptunaStudy:
@@ -342,75 +410,145 @@ class _TrialWatch:
             self.stop()
 
 
-class SweepWork:
-    """The body of a sweep, run on its job's thread: one trial after another."""
+class _Running:
+    """A trial running in a slot: its record, its job, its watch and the slot's device."""
 
-    def __init__(self, record: SweepRecord, settings: Settings, registry: ModelRegistry) -> None:
+    def __init__(
+        self, trial: TrialRecord, job: JobHandle[TrainOutcome], watch: _TrialWatch, device: str
+    ) -> None:
+        self.trial = trial
+        self.job = job
+        self.watch = watch
+        self.device = device
+
+
+class SweepWork:
+    """The body of a sweep, run on its job's thread: a trial on each free slot at once."""
+
+    def __init__(
+        self,
+        record: SweepRecord,
+        settings: Settings,
+        registry: ModelRegistry,
+        slots: Sequence[str],
+    ) -> None:
         self.record = record
         self.settings = settings
         self.registry = registry
+        self.slots = list(slots)
 
     def __call__(self, control: JobControl) -> SweepResult:
-        """Run every trial not yet ended, one at a time; return every trial's result."""
-        record = self.record
-        planner = Planner(record)
-        total = planner.count()
-        for index in range(total):
-            known = [trial for trial in record["trials"] if trial["index"] == index]
-            if known and known[0]["state"] in ENDED:
-                continue
-            if control.cancelled():
-                break
-            trial: TrialRecord = (
-                known[0]
-                if known
-                else {
-                    "index": index,
-                    "run_id": f"{record['sweep_id']}-t{index:02d}",
-                    "params": planner.ask(index),
-                    "state": "running",
-                    "value": None,
-                    "error_code": None,
-                    "error_message": None,
-                }
-            )
-            if not known:
-                record["trials"].append(trial)
-            trial["state"] = "running"
-            write_record(self.settings, record)
-            control.emit(
-                make_progress_event(
-                    job_id=control.job_id,
-                    user_id=control.user_id,
-                    progress=index * 100 // total,
-                    message=f"trial {index + 1}/{total}: {trial['run_id']}",
-                    payload=_payload(trial),
-                )
-            )
-            watch = _TrialWatch(control, planner, index)
-            job = self._start(trial, watch)
-            watch.stop = job.cancel
-            control.on_cancel(job.cancel)
-            job.wait()
-            self._ended(trial, job, watch)
-            if trial["state"] != "stopped":
-                planner.tell(trial)
-            write_record(self.settings, record)
+        """Run every trial not yet ended, one a slot at once; return every trial's result.
+
+        A trial ends on its own thread and is recorded here, on the sweep's thread, which
+        then starts the next trial in the freed slot. A trial that cannot start ends the
+        sweep with its error, the running ones stopped with a checkpoint first.
+        """
+        planner = Planner(self.record)
+        ended = {trial["index"] for trial in self.record["trials"] if trial["state"] in ENDED}
+        waiting = [index for index in range(planner.count()) if index not in ended]
+        free = list(self.slots)
+        running: list[_Running] = []
+        ends: queue.SimpleQueue[_Running] = queue.SimpleQueue()
+        try:
+            while True:
+                while free and waiting and not control.cancelled():
+                    started = self._begin(control, planner, waiting.pop(0), free.pop(0), ends)
+                    running.append(started)
+                if not running:
+                    break
+                done = ends.get()
+                running.remove(done)
+                free.append(done.device)
+                self._ended(planner, done)
+        finally:
+            self._halt(planner, running)
         return self._result(control.cancelled())
 
-    def _start(self, trial: TrialRecord, watch: _TrialWatch) -> JobHandle[TrainOutcome]:
+    def _begin(
+        self,
+        control: JobControl,
+        planner: Planner,
+        index: int,
+        device: str,
+        ends: queue.SimpleQueue[_Running],
+    ) -> _Running:
+        """Start trial ``index`` on ``device``; its end is put on ``ends``."""
+        record = self.record
+        total = planner.count()
+        known = [trial for trial in record["trials"] if trial["index"] == index]
+        trial: TrialRecord = (
+            known[0]
+            if known
+            else {
+                "index": index,
+                "run_id": f"{record['sweep_id']}-t{index:02d}",
+                "params": planner.ask(index),
+                "state": "running",
+                "value": None,
+                "error_code": None,
+                "error_message": None,
+            }
+        )
+        if not known:
+            record["trials"].append(trial)
+        trial["state"] = "running"
+        write_record(self.settings, record)
+        control.emit(
+            make_progress_event(
+                job_id=control.job_id,
+                user_id=control.user_id,
+                progress=index * 100 // total,
+                message=f"trial {index + 1}/{total}: {trial['run_id']} on {device}",
+                payload=_payload(trial, device),
+            )
+        )
+        watch = _TrialWatch(control, planner, index)
+        job = self._start(trial, watch, device)
+        watch.stop = job.cancel
+        control.on_cancel(job.cancel)
+        running = _Running(trial, job, watch, device)
+        threading.Thread(
+            target=_put_at_end, args=(running, ends), name=f"{trial['run_id']}-end", daemon=True
+        ).start()
+        return running
+
+    def _start(
+        self, trial: TrialRecord, watch: _TrialWatch, device: str
+    ) -> JobHandle[TrainOutcome]:
         folder = run_dir(self.settings, trial["run_id"])
         sinks: tuple[EventSink, ...] = (CallbackSink(watch.emit),)
         if folder.exists() and latest_name(str(folder / CHECKPOINT_DIR)) is not None:
-            return resume_train(trial["run_id"], self.settings, sinks=sinks, registry=self.registry)
+            return resume_train(
+                trial["run_id"], self.settings, sinks=sinks, registry=self.registry, device=device
+            )
         if folder.exists():
             shutil.rmtree(folder)
-        cfg = trial_config(self.record["base"], trial["params"])
+        cfg: ModelTrainConfig = {
+            **trial_config(self.record["base"], trial["params"]),
+            "device": device,
+        }
         return start_train(
             cfg, self.settings, sinks=sinks, run_id=trial["run_id"], registry=self.registry
         )
 
-    def _ended(self, trial: TrialRecord, job: JobHandle[TrainOutcome], watch: _TrialWatch) -> None:
+    def _ended(self, planner: Planner, running: _Running) -> None:
+        """Record how a trial ended; tell the planner unless it was stopped."""
+        trial = running.trial
+        self._state(trial, running.job, running.watch)
+        if trial["state"] != "stopped":
+            planner.tell(trial)
+        write_record(self.settings, self.record)
+
+    def _halt(self, planner: Planner, running: list[_Running]) -> None:
+        """Stop the trials still running (when a trial could not start), and record them."""
+        for each in running:
+            each.job.cancel()
+        for each in running:
+            each.job.wait()
+            self._ended(planner, each)
+
+    def _state(self, trial: TrialRecord, job: JobHandle[TrainOutcome], watch: _TrialWatch) -> None:
         folder = run_dir(self.settings, trial["run_id"])
         error = job.error
         trial["value"] = sweep_value(folder)
@@ -456,9 +594,15 @@ class SweepWork:
         }
 
 
-def _payload(trial: TrialRecord) -> dict[str, JsonValue]:
+def _put_at_end(running: _Running, ends: queue.SimpleQueue[_Running]) -> None:
+    """Wait for a trial's job to end, then put it on ``ends`` (a waiter's thread)."""
+    running.job.wait()
+    ends.put(running)
+
+
+def _payload(trial: TrialRecord, device: str) -> dict[str, JsonValue]:
     params: dict[str, JsonValue] = dict(trial["params"].items())
-    return {"run_id": trial["run_id"], "index": trial["index"], "params": params}
+    return {"run_id": trial["run_id"], "index": trial["index"], "params": params, "device": device}
 
 
 def _cancel_message(result: SweepResult) -> str | None:
@@ -475,6 +619,7 @@ def _start(
     record: SweepRecord,
     settings: Settings,
     *,
+    slots: Sequence[str],
     registry: ModelRegistry,
     sinks: Sequence[EventSink],
     view: ViewFactory | None,
@@ -484,7 +629,7 @@ def _start(
         job_id=record["sweep_id"],
         run_id="",
         run_dir=str(sweep_folder(settings, record["sweep_id"])),
-        work=SweepWork(record, settings, registry),
+        work=SweepWork(record, settings, registry, slots),
         sinks=sinks,
         view=view,
         cancel_message=_cancel_message,
@@ -503,17 +648,21 @@ def start_sweep(
     seed: int = 0,
     sweep_id: str,
     registry: ModelRegistry,
+    devices: Sequence[str] | None = None,
     sinks: Sequence[EventSink] = (),
     view: ViewFactory | None = None,
 ) -> JobHandle[SweepResult]:
     """Start a sweep over ``space`` around ``base`` on a thread; returns its handle at once.
 
-    ``num_trials`` caps a grid and is required for ``random`` and ``optuna``.
+    ``num_trials`` caps a grid and is required for ``random`` and ``optuna``. ``devices``
+    names the device of each slot (one trial a slot at once); None: one slot a GPU on a
+    machine with several, else one slot on the base config's device (``sweep_slots``).
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` naming the field and the value for a bad base
-            config, space, sampler, trial count or sweep id, or a sweep id already taken;
-            ``MODEL_NOT_FOUND`` for an unregistered family.
+            config, space, sampler, trial count, sweep id or ``devices``, or a sweep id
+            already taken; ``MODEL_NOT_FOUND`` for an unregistered family;
+            ``CUDA_NOT_AVAILABLE`` for a slot's device the machine lacks.
     """
     validate_model_train_config(base, registry.require(base["model_family"], "supports_train"))
     checked = check_space(base, space)
@@ -549,8 +698,9 @@ def start_sweep(
         "seed": seed,
         "trials": [],
     }
+    slots = _slots(record, devices)
     write_record(settings, record)
-    return _start(record, settings, registry=registry, sinks=sinks, view=view)
+    return _start(record, settings, slots=slots, registry=registry, sinks=sinks, view=view)
 
 
 def resume_sweep(
@@ -558,14 +708,20 @@ def resume_sweep(
     settings: Settings,
     *,
     registry: ModelRegistry,
+    devices: Sequence[str] | None = None,
     sinks: Sequence[EventSink] = (),
     view: ViewFactory | None = None,
 ) -> JobHandle[SweepResult]:
-    """Continue a stopped sweep: finished trials kept, the stopped one resumed; returns at once.
+    """Continue a stopped sweep: finished trials kept, stopped ones resumed; returns at once.
+
+    Its slots are picked again for this machine (``devices`` as for ``start_sweep``): a
+    stopped trial continues from its checkpoint on the device of the slot it gets.
 
     Raises:
         ModelTrainerError: ``MODEL_NOT_FOUND`` (no such sweep), ``MODEL_LOAD_FAILED`` (a
-            damaged record), ``INVALID_CONFIG`` (a bad sweep id).
+            damaged record), ``INVALID_CONFIG`` (a bad sweep id or ``devices``),
+            ``CUDA_NOT_AVAILABLE`` (a slot's device the machine lacks).
     """
     record = read_record(settings, sweep_id)
-    return _start(record, settings, registry=registry, sinks=sinks, view=view)
+    slots = _slots(record, devices)
+    return _start(record, settings, slots=slots, registry=registry, sinks=sinks, view=view)

@@ -122,7 +122,11 @@ class JobControl:
         self._on_cancel = on_cancel
 
     def emit(self, event: Event) -> None:
-        """Record an event in the job's history and pass it to every sink."""
+        """Record an event in the job's history and pass it to every sink.
+
+        Safe from several threads at once (a sweep's trials): one event at a time goes to
+        the history and to every sink, so each sink sees the history's order.
+        """
         self._emit(event)
 
     def cancelled(self) -> bool:
@@ -197,6 +201,7 @@ class JobHandle(Viewable, Generic[OutcomeT]):
         self._on_state = on_state
         self._on_end = on_end
         self._lock = threading.Lock()
+        self._emitting = threading.RLock()
         self._events: list[Event] = []
         self._state: JobState = "queued"
         self._end: tuple[OutcomeT] | ModelTrainerError = ModelTrainerError(
@@ -275,10 +280,11 @@ class JobHandle(Viewable, Generic[OutcomeT]):
         return end[0]
 
     def _emit(self, event: Event) -> None:
-        with self._lock:
-            self._events.append(event)
-        for sink in self._sinks:
-            sink.emit(event)
+        with self._emitting:
+            with self._lock:
+                self._events.append(event)
+            for sink in self._sinks:
+                sink.emit(event)
 
     def _on_cancel(self, stop: Callable[[], None]) -> None:
         with self._lock:

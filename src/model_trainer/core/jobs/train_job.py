@@ -31,6 +31,7 @@ from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import generate_config, score_config
 from model_trainer.core.contracts.model import (
     CharScore,
+    DeviceName,
     EpochMetrics,
     LossUnit,
     ModelBackend,
@@ -475,10 +476,14 @@ def resume_train(
     view: ViewFactory | None = None,
     registry: ModelRegistry = default_registry,
     world_size: int = 1,
+    device: DeviceName | None = None,
 ) -> JobHandle[TrainOutcome]:
     """Continue a cancelled, failed or killed run from its last checkpoint, same run id.
 
     Its events go to ``sinks`` and to the view ``view`` makes (the handle's ``view``).
+    ``device`` (default: the run's own) is the device it continues on, e.g. another GPU
+    than the one it started on (a sweep's trial resumed in a free slot); the manifest keeps
+    the device the run started on, and each start's config event names the one it ran on.
 
     The config is read from the run's ``manifest.json``; events are appended to its
     ``events.jsonl``, so its history and curves continue where they stopped. ``world_size``
@@ -490,7 +495,8 @@ def resume_train(
 
     Raises:
         ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run, or no checkpoint to resume
-            from), ``INVALID_CONFIG`` (a completed run, or one another process writes),
+            from), ``INVALID_CONFIG`` (a completed run, one another process writes, a bad
+            ``device``), ``CUDA_NOT_AVAILABLE`` (a device this machine lacks),
             ``MODEL_INCOMPATIBLE`` (another world size, a changed corpus or tokenizer), the
             corpus's errors.
     """
@@ -506,6 +512,7 @@ def resume_train(
             view=view,
             registry=registry,
             world_size=world_size,
+            device=device,
         )
         stack.pop_all()
     return handle
@@ -521,6 +528,7 @@ def _resume(
     view: ViewFactory | None,
     registry: ModelRegistry,
     world_size: int,
+    device: DeviceName | None,
 ) -> JobHandle[TrainOutcome]:
     record = refresh_job(folder, settings, lock_held=True)
     if record["state"] == "completed":
@@ -543,6 +551,8 @@ def _resume(
             f"first one); start a new run",
         )
     cfg = manifest["config"]
+    if device is not None:
+        cfg = {**cfg, "device": device}
     available_device(cfg["device"])
     source = resumable_source(folder, manifest, settings)
     resumed: JobRecord = {

@@ -109,6 +109,20 @@ def backend_for(device: str) -> Backend:
     return "nccl" if device.startswith("cuda") else "gloo"
 
 
+def check_rank_device(device: str) -> None:
+    """Refuse ``cuda:N`` as the device of a torchrun rank: each trains on its local rank's GPU.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` naming ``device`` and the value.
+    """
+    if ":" in device:
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"device must be auto, cuda or cpu under torchrun (each rank trains on the GPU of "
+            f"its local rank; CUDA_VISIBLE_DEVICES picks the GPUs), got {device!r}",
+        )
+
+
 def cuda_index(device: str, local_rank: int) -> int:
     """The CUDA device a rank trains on: its local rank on CUDA; -1 (none) elsewhere."""
     return local_rank if device.startswith("cuda") else -1

@@ -488,27 +488,79 @@ def test_stop_in_a_two_slot_sweep_stops_every_running_trial_and_resume_finishes(
     ]
 
 
-def test_a_trial_that_cannot_start_stops_the_running_ones_and_ends_the_sweep(
+def test_a_trial_that_cannot_start_fails_alone_and_the_sweep_goes_on(
     base: dict[str, object], runs: str, settings: Settings
 ) -> None:
     # Each value passes alone; BPE with 100 ids does not (the second trial).
-    job = experiment_api.sweep(
+    result = experiment_api.sweep(
         base,
-        {"tokenizer_kind": ["char", "bpe"], "vocab_size": [100]},
+        {"tokenizer_kind": ["char", "bpe", "char"], "vocab_size": [100]},
         sweep_id="nostart",
         devices=["cpu", "cpu"],
         runs_dir=runs,
         show=False,
+    ).result()
+    states = [(t["run_id"], t["state"], t["error_code"]) for t in result["trials"]]
+    assert states == [
+        ("nostart-t00", "completed", None),
+        ("nostart-t01", "failed", "INVALID_CONFIG"),
+        ("nostart-t02", "completed", None),
+    ]
+    failed = result["trials"][1]
+    assert failed["outcome"] is None
+    assert failed["error_message"] is not None
+    assert "vocab_size must be an integer >= 260" in failed["error_message"]
+    assert result["best_run_id"] in ("nostart-t00", "nostart-t02")
+    record = read_record({**settings, "runs_dir": runs}, "nostart")
+    assert [(t["run_id"], t["state"], t["error_code"]) for t in record["trials"]] == states
+    assert [run["run_id"] for run in list_runs({**settings, "runs_dir": runs})] == [
+        "nostart-t00",
+        "nostart-t02",
+    ]
+
+
+def test_a_sweep_whose_trials_all_fail_to_start_raises_each_ones_error(
+    base: dict[str, object], runs: str
+) -> None:
+    job = experiment_api.sweep(
+        base,
+        {"tokenizer_kind": ["bpe"], "vocab_size": [100, 120]},
+        sweep_id="none",
+        runs_dir=runs,
+        show=False,
     )
-    with pytest.raises(ModelTrainerError, match="vocab_size must be an integer >= 260") as caught:
+    with pytest.raises(ModelTrainerError) as caught:
         job.result()
     assert caught.value.code == "INVALID_CONFIG"
-    record = read_record({**settings, "runs_dir": runs}, "nostart")
-    assert [(t["run_id"], t["state"]) for t in record["trials"]] == [
-        ("nostart-t00", "stopped"),
-        ("nostart-t01", "running"),
-    ]
-    assert [run["state"] for run in list_runs({**settings, "runs_dir": runs})] == ["cancelled"]
+    assert "none-t00: INVALID_CONFIG" in caught.value.message
+    assert "none-t01: INVALID_CONFIG" in caught.value.message
+
+
+def test_a_sweep_that_fails_itself_stops_its_running_trials_first(
+    base: dict[str, object], runs: str, settings: Settings
+) -> None:
+    record_folder = Path(runs) / "broken"
+
+    def break_the_record(event: Event) -> None:
+        if is_config(event) and event["job_id"] == "broken-t01":  # the long trial runs
+            (record_folder / "sweep.json").unlink()
+            record_folder.rmdir()
+            record_folder.write_text("not a folder", encoding="utf-8")
+
+    job = experiment_api.sweep(
+        base,
+        {"num_epochs": [1, 500, 1]},
+        sweep_id="broken",
+        devices=["cpu", "cpu"],
+        runs_dir=runs,
+        show=False,
+        sinks=[CallbackSink(break_the_record)],
+    )
+    with pytest.raises(ModelTrainerError) as caught:
+        job.result()
+    assert caught.value.code == "INTERNAL_ERROR"
+    states = {run["run_id"]: run["state"] for run in list_runs({**settings, "runs_dir": runs})}
+    assert states == {"broken-t00": "completed", "broken-t01": "cancelled"}
 
 
 def test_bad_devices_are_refused_before_anything_is_written(

@@ -441,8 +441,8 @@ class SweepWork:
         """Run every trial not yet ended, one a slot at once; return every trial's result.
 
         A trial ends on its own thread and is recorded here, on the sweep's thread, which
-        then starts the next trial in the freed slot. A trial that cannot start ends the
-        sweep with its error, the running ones stopped with a checkpoint first.
+        then starts the next trial in the freed slot. A trial that cannot start (a config
+        its values make invalid) is recorded as failed with its error, and the next starts.
         """
         planner = Planner(self.record)
         ended = {trial["index"] for trial in self.record["trials"] if trial["state"] in ENDED}
@@ -453,8 +453,12 @@ class SweepWork:
         try:
             while True:
                 while free and waiting and not control.cancelled():
-                    started = self._begin(control, planner, waiting.pop(0), free.pop(0), ends)
-                    running.append(started)
+                    device = free.pop(0)
+                    started = self._begin(control, planner, waiting.pop(0), device, ends)
+                    if started is None:
+                        free.append(device)
+                    else:
+                        running.append(started)
                 if not running:
                     break
                 done = ends.get()
@@ -472,8 +476,11 @@ class SweepWork:
         index: int,
         device: str,
         ends: queue.SimpleQueue[_Running],
-    ) -> _Running:
-        """Start trial ``index`` on ``device``; its end is put on ``ends``."""
+    ) -> _Running | None:
+        """Start trial ``index`` on ``device``; its end is put on ``ends``.
+
+        None when it cannot start: it is then recorded as failed, with its error.
+        """
         record = self.record
         total = planner.count()
         known = [trial for trial in record["trials"] if trial["index"] == index]
@@ -504,7 +511,15 @@ class SweepWork:
             )
         )
         watch = _TrialWatch(control, planner, index)
-        job = self._start(trial, watch, device)
+        try:
+            job = self._start(trial, watch, device)
+        except ModelTrainerError as error:
+            trial["state"] = "failed"
+            trial["error_code"] = error.code
+            trial["error_message"] = error.message
+            planner.tell(trial)
+            write_record(self.settings, record)
+            return None
         watch.stop = job.cancel
         control.on_cancel(job.cancel)
         running = _Running(trial, job, watch, device)
@@ -541,11 +556,12 @@ class SweepWork:
         write_record(self.settings, self.record)
 
     def _halt(self, planner: Planner, running: list[_Running]) -> None:
-        """Stop the trials still running (when a trial could not start), and record them."""
+        """Stop the trials still running (when the sweep itself fails), and record them."""
         for each in running:
             each.job.cancel()
         for each in running:
             each.job.wait()
+        for each in running:
             self._ended(planner, each)
 
     def _state(self, trial: TrialRecord, job: JobHandle[TrainOutcome], watch: _TrialWatch) -> None:

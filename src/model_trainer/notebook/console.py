@@ -1,5 +1,8 @@
 """The console sink: a tqdm bar per epoch and one compact text line per epoch, on a stream.
 
+Before training starts, each stage of preparing the data (training the tokenizer, encoding
+a split) has a bar of its own, from the job's progress events.
+
 Used where there is no notebook front end (a terminal, CI running the notebooks): nothing is
 displayed, nothing waits on widgets. Every figure on the line comes from the events (time
 left included), so a fixed list of events always prints the same text.
@@ -28,6 +31,7 @@ from model_trainer.notebook.units import (
 )
 
 BAR_FORMAT: Final = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix}"
+STAGE_FORMAT: Final = "{desc}: {percentage:3.0f}%|{bar}|"
 
 
 class _Bar(Protocol):
@@ -68,6 +72,8 @@ class ConsoleSink:
         self._chars_per_token: float | None = None
         self._bar: _Bar | None = None
         self._bar_epoch = 0
+        self._stage = ""
+        self._training = False
         self._lines: list[str] = []
 
     def emit(self, event: Event) -> None:
@@ -84,7 +90,10 @@ class ConsoleSink:
             self._set_unit(event["loss_unit"])
             measured = self._loss(event["val_loss"])
             self._line(f"step {event['global_step']}: val {measured} {self._label()}")
+        elif event["type"] == "trainer.job.progress.v1" and not self._training:
+            self._stage_bar(event["message"], event["progress"])
         elif event["type"] == "trainer.metrics.config.v1":
+            self._training = True
             self._progress.on_config(event)
             self._chars_per_token = event.get("chars_per_token")
             self._set_unit(event.get("loss_unit", "token"))
@@ -158,6 +167,26 @@ class ConsoleSink:
             self._bar = bar
         self._bar.set_postfix_str(postfix, refresh=False)
         self._bar.update(in_epoch - self._bar.n)
+
+    def _stage_bar(self, stage: str, percent: int) -> None:
+        """Advance the bar of data stage ``stage`` to ``percent``, a new bar for a new stage."""
+        if self._bar is not None and self._stage != stage:
+            self._end_bar(fill=False)
+        if self._bar is None:
+            self._stage = stage
+            bar: _Bar = tqdm.tqdm(
+                total=100,
+                desc=stage,
+                file=self._stream,
+                mininterval=self._mininterval,
+                miniters=1,
+                position=0,
+                leave=True,
+                ncols=self._ncols,
+                bar_format=STAGE_FORMAT,
+            )
+            self._bar = bar
+        self._bar.update(percent - self._bar.n)
 
     def _end_bar(self, *, fill: bool) -> None:
         bar, self._bar = self._bar, None

@@ -195,3 +195,43 @@ def test_show_prints_the_lines_so_far_again(run_events: list[Event]) -> None:
         "completed: train 2.5000 (ppl 12.18) · val 2.7000 (ppl 14.88) nats/token"
         " · model in runs/r1/model\n"
     )
+
+
+def test_each_data_stage_before_training_has_a_bar() -> None:
+    stream = io.StringIO()
+    sink = ConsoleSink(stream=stream, mininterval=0.0, ncols=60)
+
+    def stage(percent: int, what: str) -> Event:
+        return make_progress_event(job_id="j", user_id=1, progress=percent, message=what, ts=0.0)
+
+    tokenizer, encoding = "training the char tokenizer", "encoding the train split"
+    for event in (
+        stage(0, tokenizer),
+        stage(50, tokenizer),
+        stage(100, tokenizer),
+        stage(40, encoding),
+        stage(100, encoding),
+        make_config_event(
+            job_id="j",
+            user_id=1,
+            model_family="char_lstm",
+            model_size="small",
+            total_epochs=2,
+            loss_unit="char",
+            ts=0.0,
+        ),
+        stage(50, "epoch 1/2"),  # a job's progress once training runs: the epoch lines say it
+    ):
+        sink.emit(event)
+    sink.close()
+    assert stream.getvalue() == (
+        f"\r{tokenizer}:   0%|{' ' * 25}|"
+        f"\r{tokenizer}:  50%|{'#' * 12}5{' ' * 12}|"
+        f"\r{tokenizer}: 100%|{'#' * 25}|"
+        f"\r{tokenizer}: 100%|{'#' * 25}|\n"
+        f"\r{encoding}:   0%|{' ' * 28}|"
+        f"\r{encoding}:  40%|{'#' * 11}2{' ' * 16}|"
+        f"\r{encoding}: 100%|{'#' * 28}|"
+        f"\r{encoding}: 100%|{'#' * 28}|\n"
+        "char_lstm/small: 2 epochs, loss in nats/token\n"
+    )

@@ -429,6 +429,7 @@ def test_two_slots_run_two_trials_at_once_each_on_its_slots_device(
         manifest = read_manifest(str(Path(runs) / trial["run_id"]))
         assert manifest["config"]["device"] == "cpu"
         assert manifest["config"]["learning_rate"] == trial["params"]["learning_rate"]
+        assert trial["config"] == manifest["config"]  # the slot's device, not the base's auto
     values = {trial["run_id"]: trial["value"] or math.inf for trial in result["trials"]}
     assert result["best_run_id"] == min(values, key=values.__getitem__)
     assert result["best_value"] == min(values.values())

@@ -56,6 +56,7 @@ from model_trainer.core.training.checkpoint import CHECKPOINT_DIR, latest_name, 
 from model_trainer.core.training.device import available_device, cuda_count
 from model_trainer.core.training.early_stop import early_stopping, watched_loss
 from model_trainer.core.training.loss import bits_per_char
+from model_trainer.core.training.manifest import MANIFEST_FILE, read_manifest
 from model_trainer.core.training.outcome import train_outcome
 
 SWEEP_FILE: Final = "sweep.json"
@@ -581,9 +582,15 @@ class SweepWork:
         record = self.record
         trials: list[SweepTrial] = []
         for trial in sorted(record["trials"], key=lambda trial: trial["index"]):
-            cfg = trial_config(record["base"], trial["params"])
             folder = run_dir(self.settings, trial["run_id"])
-            outcome = stored_outcome(folder, cfg) if folder.exists() else None
+            started = (folder / MANIFEST_FILE).is_file()
+            # A run's manifest holds the config it trains with: its slot's device included.
+            cfg = (
+                read_manifest(str(folder))["config"]
+                if started
+                else trial_config(record["base"], trial["params"])
+            )
+            outcome = stored_outcome(folder, cfg) if started else None
             trials.append({**trial, "config": cfg, "outcome": outcome})
         failed = [trial for trial in trials if trial["state"] == "failed"]
         if trials and len(failed) == len(trials) and not stopped:

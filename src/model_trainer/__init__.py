@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from model_trainer.api import (
+        clear_cache,
         compare_runs,
         evaluate,
         generate,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "clear_cache",
     "compare_runs",
     "compare_scores",
     "evaluate",

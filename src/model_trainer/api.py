@@ -40,6 +40,8 @@ from model_trainer.core.contracts.model import (
 from model_trainer.core.contracts.schema import TRAIN_FIELDS, train_overlay
 from model_trainer.core.contracts.tokenizer import TokenizerKind
 from model_trainer.core.contracts.validators import PRETRAINED_FAMILY
+from model_trainer.core.data.cache import cache_root
+from model_trainer.core.data.evict import Evicted, trim_cache
 from model_trainer.core.data.memory import Corpus, save_corpus
 from model_trainer.core.distributed.launcher import launch_distributed as launch_torchrun
 from model_trainer.core.distributed.launcher import resume_distributed as resume_torchrun
@@ -507,6 +509,18 @@ def generate(
 def list_runs(*, runs_dir: str | None = None) -> list[RunSummary]:
     """Every run in the runs folder, oldest first: id, state, model, epochs, last val loss."""
     return stored_runs(runs_settings(runs_dir))
+
+
+def clear_cache(*, runs_dir: str | None = None) -> Evicted:
+    """Empty the runs folder's token cache; returns the source folders removed and the bytes.
+
+    Each corpus's split, tokenizers and ids go; they are rebuilt when a run needs them.
+    Kept: a source another process is building, and the saved in-memory corpora
+    (``.cache/sources``) that runs read again when resumed. Without a call the cache keeps
+    itself within ``MODEL_TRAINER_CACHE_MAX_MB`` (default 20,000; 0: no limit), the least
+    recently used sources going first.
+    """
+    return trim_cache(cache_root(runs_settings(runs_dir)), 0)
 
 
 def run_events(run: str | TrainJob, runs_dir: str | None) -> tuple[str, list[Event]]:

@@ -29,6 +29,7 @@ STEPS = 3
 SNIPPET = "def f(x):\n    return x + 1\n"
 
 NOTEBOOK_API = [
+    "clear_cache",
     "compare_runs",
     "compare_scores",
     "evaluate",

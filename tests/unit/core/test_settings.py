@@ -14,6 +14,7 @@ def test_defaults_from_empty_environment() -> None:
         "heartbeat_timeout_s": 60.0,
         "progress_interval_s": 0.5,
         "num_threads": 0,
+        "cache_max_mb": 20_000,
     }
 
 
@@ -29,6 +30,7 @@ def test_every_variable_is_read() -> None:
             "MODEL_TRAINER_HEARTBEAT_TIMEOUT_S": "2.5",
             "MODEL_TRAINER_PROGRESS_INTERVAL_S": "0.1",
             "MODEL_TRAINER_NUM_THREADS": "3",
+            "MODEL_TRAINER_CACHE_MAX_MB": "0",
         }
     )
     assert settings == {
@@ -37,6 +39,7 @@ def test_every_variable_is_read() -> None:
         "heartbeat_timeout_s": 2.5,
         "progress_interval_s": 0.1,
         "num_threads": 3,
+        "cache_max_mb": 0,
     }
 
 
@@ -46,6 +49,7 @@ def test_every_variable_is_read() -> None:
         ("MODEL_TRAINER_MAX_CORPUS_CHARS", "lots", "must be an integer, got 'lots'"),
         ("MODEL_TRAINER_MAX_CORPUS_CHARS", "0", "must be >= 1, got 0"),
         ("MODEL_TRAINER_NUM_THREADS", "-1", "must be >= 0, got -1"),
+        ("MODEL_TRAINER_CACHE_MAX_MB", "-5", "must be >= 0 (0: no limit), got -5"),
         ("MODEL_TRAINER_HEARTBEAT_TIMEOUT_S", "soon", "must be a number, got 'soon'"),
     ],
 )

@@ -65,6 +65,7 @@ def test_settings_travel_to_torchrun_in_the_environment() -> None:
         "heartbeat_timeout_s": 0.25,
         "progress_interval_s": 1e-7,
         "num_threads": 2,
+        "cache_max_mb": 512,
     }
     env = settings_env(settings)
     assert env["MODEL_TRAINER_PROGRESS_INTERVAL_S"] == "0.0000001"

@@ -17,6 +17,7 @@ class Settings(TypedDict):
     heartbeat_timeout_s: float
     progress_interval_s: float
     num_threads: int
+    cache_max_mb: int
 
 
 _DEFAULTS: Settings = {
@@ -25,6 +26,7 @@ _DEFAULTS: Settings = {
     "heartbeat_timeout_s": 60.0,
     "progress_interval_s": 0.5,
     "num_threads": 0,
+    "cache_max_mb": 20_000,
 }
 
 
@@ -62,11 +64,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             source, "MODEL_TRAINER_PROGRESS_INTERVAL_S", _DEFAULTS["progress_interval_s"]
         ),
         "num_threads": _int(source, "MODEL_TRAINER_NUM_THREADS", _DEFAULTS["num_threads"]),
+        "cache_max_mb": _int(source, "MODEL_TRAINER_CACHE_MAX_MB", _DEFAULTS["cache_max_mb"]),
     }
     if settings["max_corpus_chars"] < 1:
         raise ModelTrainerError(
             "INVALID_CONFIG",
             f"MODEL_TRAINER_MAX_CORPUS_CHARS must be >= 1, got {settings['max_corpus_chars']}",
+        )
+    if settings["cache_max_mb"] < 0:
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"MODEL_TRAINER_CACHE_MAX_MB must be >= 0 (0: no limit), "
+            f"got {settings['cache_max_mb']}",
         )
     if settings["num_threads"] < 0:
         raise ModelTrainerError(

@@ -7,7 +7,9 @@ Under ``<runs_dir>/.cache/``:
 - ``<key>/tokenizer-<kind>-<vocab_size>.json``: the tokenizer trained on its training part;
 - ``<key>/<tokenizer_id>/<part>.bin``: the part's ids, ``uint16`` when the vocabulary fits,
   else ``uint32``, documents joined by the end-of-text id;
-- ``<key>/<tokenizer_id>/<part>.json``: its ``TokenFile`` record, written after the ids.
+- ``<key>/<tokenizer_id>/<part>.json``: its ``TokenFile`` record, written after the ids;
+- ``<key>/.used``: stamped at each use, for ``evict.trim_cache``, which keeps the cache
+  within ``settings["cache_max_mb"]``.
 
 Every file is written under a temporary name and renamed into place. Builders of one folder
 hold an exclusive lock on its ``.lock`` file, so of two processes building the same cache
@@ -38,6 +40,7 @@ from model_trainer.core.data.split import Part
 from model_trainer.core.tokenizers.bpe import safe_pieces
 
 CACHE_DIR: Final = ".cache"
+LOCK_FILE: Final = ".lock"
 SNIPPET_CHARS: Final = 1000
 UINT16_IDS: Final = 1 << 16
 IdsDtype = Literal["uint16", "uint32"]
@@ -73,7 +76,7 @@ def cache_root(settings: Settings) -> Path:
 def locked(folder: Path) -> Iterator[None]:
     """Hold the exclusive lock of ``folder`` (made when missing) while the block runs."""
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("a") as handle:
+    with (folder / LOCK_FILE).open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

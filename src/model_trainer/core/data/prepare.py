@@ -31,6 +31,7 @@ from model_trainer.core.data.cache import (
     temporary,
     write_atomic,
 )
+from model_trainer.core.data.evict import keep_within, mark_used
 from model_trainer.core.data.sources import Source, digest, open_source
 from model_trainer.core.data.split import Part, SplitSpec, plan_split
 from model_trainer.core.events.codec import Event
@@ -105,9 +106,11 @@ class RunSource:
         held = None if self.val is None else self.val.fingerprint
         self.fingerprint = digest([self.corpus.fingerprint, held, fraction])
         """The corpus, the validation source and the split, as one digest."""
-        self.folder: Path = cache_root(settings) / self.fingerprint
+        self.root = cache_root(settings)
+        self.folder: Path = self.root / self.fingerprint
         self.val_fraction = cfg["val_fraction"]
         self.cap = settings["max_corpus_chars"]
+        self.cache_max_mb = settings["cache_max_mb"]
 
     def parts(self) -> tuple[Part, Part | None]:
         """The training and validation parts, the split planned once and then cached.
@@ -117,6 +120,7 @@ class RunSource:
         """
         path = self.folder / "split.json"
         with locked(self.folder):
+            mark_used(self.folder)
             if path.is_file():
                 spec = read_typed(path, SplitSpec, where=str(path), code="INTERNAL_ERROR")
             else:
@@ -176,6 +180,8 @@ def prepare_run_data(
 ) -> RunData:
     """Each part of ``source`` as ids of ``tokenizer``, encoded once, memory-mapped.
 
+    Once new ids are built, the cache is trimmed to its size (``evict.keep_within``).
+
     Raises:
         ModelTrainerError: the errors of ``RunSource.parts`` and of reading the source.
     """
@@ -206,6 +212,8 @@ def prepare_run_data(
     val_ids = None
     if val is not None:
         val_ids, record = ids("val", val)
+    if built:
+        keep_within(source.root, source.cache_max_mb, keep=source.folder)
     return {
         "data": {"train_ids": train_ids, "val_ids": val_ids},
         "chars_per_token": record["num_chars"] / record["num_tokens"],

@@ -75,6 +75,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "MODEL_TRAINER_HEARTBEAT_TIMEOUT_S": _number(settings["heartbeat_timeout_s"]),
         "MODEL_TRAINER_PROGRESS_INTERVAL_S": _number(settings["progress_interval_s"]),
         "MODEL_TRAINER_NUM_THREADS": str(settings["num_threads"]),
+        "MODEL_TRAINER_CACHE_MAX_MB": str(settings["cache_max_mb"]),
     }
 
 

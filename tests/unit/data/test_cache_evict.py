@@ -18,7 +18,7 @@ from model_trainer.core.data.evict import (
     mark_used,
     trim_cache,
 )
-from model_trainer.core.data.memory import SOURCES_DIR, save_corpus
+from model_trainer.core.data.memory import SOURCES_DIR
 from model_trainer.core.data.prepare import RunSource, prepare_run_data, run_tokenizer
 from model_trainer.core.training.corpus import builtin_text
 
@@ -91,7 +91,8 @@ def test_a_run_that_builds_a_new_source_trims_the_oldest_away(
     # Each source holds about 0.8 MB of ids: the limit keeps the one just built alone.
     assert [folder.exists() for folder in folders] == [False, False, True]
     assert folder_bytes(root) <= MB
-    save_corpus(["kept"], small)
+    (root / SOURCES_DIR).mkdir()
+    (root / SOURCES_DIR / "saved.jsonl").write_text('{"text": "kept"}\n', encoding="utf-8")
     again = RunSource(train_config(corpus_path=str(tmp_path / "corpus0.txt")), small)
     prepare_run_data(again, run_tokenizer(again, "char", 0))  # rebuilt when needed again
     assert again.folder.exists()

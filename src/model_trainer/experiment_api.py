@@ -23,8 +23,9 @@ from model_trainer.core.contracts.model import (
 from model_trainer.core.contracts.tokenizer import TokenizerKind
 from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.experiments.lr_find import LrFindResult, LrRamp, start_lr_find
-from model_trainer.core.experiments.sweep import SweepResult, start_sweep
 from model_trainer.core.experiments.sweep import resume_sweep as resume_stored_sweep
+from model_trainer.core.experiments.sweep import start_sweep
+from model_trainer.core.experiments.sweep_record import SweepResult
 from model_trainer.core.jobs.run_store import (
     existing_run_dir,
 )

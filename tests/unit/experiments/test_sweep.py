@@ -16,13 +16,11 @@ from model_trainer.core.events.codec import Event
 from model_trainer.core.events.job_events import is_completed, is_job_progress
 from model_trainer.core.events.sinks import CallbackSink, ListSink
 from model_trainer.core.events.trainer_metrics_events import is_config, is_epoch
-from model_trainer.core.experiments.sweep import (
+from model_trainer.core.experiments.sweep_plan import grid_params, random_params, sweep_slots
+from model_trainer.core.experiments.sweep_record import (
     SWEEP_FILE,
     SweepResult,
-    grid_params,
-    random_params,
     read_record,
-    sweep_slots,
     sweep_value,
 )
 from model_trainer.core.jobs.run_store import list_runs

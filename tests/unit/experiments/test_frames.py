@@ -12,17 +12,14 @@ from model_trainer.core.contracts.model import ScoreOutcome
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.extras import require_extra
 from model_trainer.core.training.checkpoint import load_history
-from model_trainer.core.training.corpus import builtin_text
 from model_trainer.notebook.frames import HISTORY_COLUMNS, SCORE_COLUMNS
 
 
-def test_frames_of_runs_history_and_scores(tmp_path: Path, runs: str) -> None:
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(builtin_text()[:4000], encoding="utf-8")
+def test_frames_of_runs_history_and_scores(corpus: str, runs: str) -> None:
     job = api.train(
         model_family="char_lstm",
         model_size="tiny",
-        corpus_path=str(corpus),
+        corpus_path=corpus,
         num_epochs=2,
         max_seq_len=16,
         batch_size=8,

@@ -20,7 +20,6 @@ from model_trainer.core.experiments.lr_find import (
     smooth,
     suggest,
 )
-from model_trainer.core.training.corpus import builtin_text
 from model_trainer.notebook.lr_view import LrFindView
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -71,20 +70,14 @@ def test_a_bad_ramp_names_the_field_and_the_value(field: str, value: float, mess
     assert caught.value.code == "INVALID_CONFIG"
 
 
-def corpus(folder: Path) -> str:
-    path = folder / "corpus.txt"
-    path.write_text(builtin_text()[:4000], encoding="utf-8")
-    return str(path)
-
-
 def test_lr_find_on_a_tiny_model_suggests_a_rate_in_range_and_leaves_no_run(
-    tmp_path: Path, runs: str
+    corpus: str, runs: str
 ) -> None:
     sink = ListSink()
     job = experiment_api.lr_find(
         model_family="char_lstm",
         model_size="tiny",
-        corpus_path=corpus(tmp_path),
+        corpus_path=corpus,
         max_seq_len=16,
         batch_size=8,
         device="cpu",
@@ -117,11 +110,11 @@ def test_lr_find_on_a_tiny_model_suggests_a_rate_in_range_and_leaves_no_run(
     assert experiment_api.show_lr_find(result)._repr_png_().startswith(PNG_MAGIC)
 
 
-def test_stop_ends_the_search_with_what_it_measured(tmp_path: Path, runs: str) -> None:
+def test_stop_ends_the_search_with_what_it_measured(corpus: str, runs: str) -> None:
     job = experiment_api.lr_find(
         model_family="char_lstm",
         model_size="tiny",
-        corpus_path=corpus(tmp_path),
+        corpus_path=corpus,
         max_seq_len=16,
         batch_size=8,
         device="cpu",
@@ -147,12 +140,12 @@ def test_lr_find_checks_the_config_and_the_ramp_first(runs: str) -> None:
 
 
 def test_a_gentle_ramp_runs_every_step_and_a_wild_one_ends_at_a_non_finite_loss(
-    tmp_path: Path, runs: str
+    corpus: str, runs: str
 ) -> None:
     gentle = experiment_api.lr_find(
         model_family="char_lstm",
         model_size="tiny",
-        corpus_path=corpus(tmp_path),
+        corpus_path=corpus,
         max_seq_len=16,
         batch_size=8,
         device="cpu",
@@ -167,7 +160,7 @@ def test_a_gentle_ramp_runs_every_step_and_a_wild_one_ends_at_a_non_finite_loss(
     wild = experiment_api.lr_find(
         model_family="char_lstm",
         model_size="tiny",
-        corpus_path=corpus(tmp_path),
+        corpus_path=corpus,
         max_seq_len=16,
         batch_size=8,
         device="cpu",

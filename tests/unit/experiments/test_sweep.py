@@ -26,7 +26,6 @@ from model_trainer.core.experiments.sweep_record import (
 from model_trainer.core.jobs.run_store import list_runs
 from model_trainer.core.jobs.runner import JobHandle
 from model_trainer.core.training.checkpoint import load_history
-from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.early_stop import watched_loss
 from model_trainer.core.training.manifest import read_manifest
 from model_trainer.notebook.sweep_view import SweepConsole
@@ -44,10 +43,8 @@ BASE: dict[str, object] = {
 
 
 @pytest.fixture
-def base(tmp_path: Path) -> dict[str, object]:
-    path = tmp_path / "corpus.txt"
-    path.write_text(builtin_text()[:4000], encoding="utf-8")
-    return {**BASE, "corpus_path": str(path)}
+def base(corpus: str) -> dict[str, object]:
+    return {**BASE, "corpus_path": corpus}
 
 
 def test_grid_and_random_params_are_fixed_by_the_space_and_seed() -> None:

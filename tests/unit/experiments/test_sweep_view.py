@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from model_trainer import experiment_api
 from model_trainer.core.events.job_events import make_failed_event, make_progress_event
-from model_trainer.core.training.corpus import builtin_text
 from model_trainer.notebook.sweep_view import (
     SweepBoard,
     SweepConsole,
@@ -22,9 +19,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
-def base(tmp_path: Path) -> dict[str, object]:
-    path = tmp_path / "corpus.txt"
-    path.write_text(builtin_text()[:4000], encoding="utf-8")
+def base(corpus: str) -> dict[str, object]:
     return {
         "model_family": "char_lstm",
         "model_size": "tiny",
@@ -33,7 +28,7 @@ def base(tmp_path: Path) -> dict[str, object]:
         "batch_size": 8,
         "max_steps_per_epoch": 3,
         "device": "cpu",
-        "corpus_path": str(path),
+        "corpus_path": corpus,
     }
 
 

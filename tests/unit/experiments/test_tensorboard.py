@@ -20,7 +20,6 @@ from model_trainer.core.events.trainer_metrics_events import (
     make_epoch_event,
 )
 from model_trainer.core.jobs.run_store import EVENTS_FILE
-from model_trainer.core.training.corpus import builtin_text
 
 
 def scalars(folder: str, tag: str) -> list[tuple[int, float]]:
@@ -36,13 +35,11 @@ def close(pairs: list[tuple[int, float]], expected: list[tuple[int, float]]) -> 
     )
 
 
-def test_a_runs_tensorboard_scalars_are_its_events_numbers(tmp_path: Path, runs: str) -> None:
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(builtin_text()[:4000], encoding="utf-8")
+def test_a_runs_tensorboard_scalars_are_its_events_numbers(corpus: str, runs: str) -> None:
     job = api.train(
         model_family="char_lstm",
         model_size="tiny",
-        corpus_path=str(corpus),
+        corpus_path=corpus,
         num_epochs=2,
         max_seq_len=16,
         batch_size=8,
@@ -109,9 +106,7 @@ def test_the_sink_needs_no_config_and_close_finishes_open_runs(tmp_path: Path) -
     assert "epoch/val_loss" not in reader.Tags()["scalars"]
 
 
-def test_the_command_line_writes_tensorboard_files(tmp_path: Path, runs: str) -> None:
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(builtin_text()[:3000], encoding="utf-8")
+def test_the_command_line_writes_tensorboard_files(corpus: str, runs: str) -> None:
     status = main(
         [
             "train",
@@ -120,7 +115,7 @@ def test_the_command_line_writes_tensorboard_files(tmp_path: Path, runs: str) ->
             "--size",
             "tiny",
             "--corpus",
-            str(corpus),
+            corpus,
             "--epochs",
             "1",
             "--max-seq-len",

@@ -152,19 +152,12 @@ class ConsoleSink:
         )
         if self._bar is None:
             self._bar_epoch = event["epoch"]
-            bar: _Bar = tqdm.tqdm(
+            self._bar = self._new_bar(
+                f"epoch {event['epoch']}/{event['total_epochs']}",
                 total=per_epoch if per_epoch > 0 else None,
                 initial=in_epoch - 1,
-                desc=f"epoch {event['epoch']}/{event['total_epochs']}",
-                file=self._stream,
-                mininterval=self._mininterval,
-                miniters=1,
-                position=0,
-                leave=True,
-                ncols=self._ncols,
                 bar_format=BAR_FORMAT,
             )
-            self._bar = bar
         self._bar.set_postfix_str(postfix, refresh=False)
         self._bar.update(in_epoch - self._bar.n)
 
@@ -174,19 +167,23 @@ class ConsoleSink:
             self._end_bar(fill=False)
         if self._bar is None:
             self._stage = stage
-            bar: _Bar = tqdm.tqdm(
-                total=100,
-                desc=stage,
-                file=self._stream,
-                mininterval=self._mininterval,
-                miniters=1,
-                position=0,
-                leave=True,
-                ncols=self._ncols,
-                bar_format=STAGE_FORMAT,
-            )
-            self._bar = bar
+            self._bar = self._new_bar(stage, total=100, initial=0, bar_format=STAGE_FORMAT)
         self._bar.update(percent - self._bar.n)
+
+    def _new_bar(self, desc: str, *, total: int | None, initial: int, bar_format: str) -> _Bar:
+        bar: _Bar = tqdm.tqdm(
+            total=total,
+            initial=initial,
+            desc=desc,
+            file=self._stream,
+            mininterval=self._mininterval,
+            miniters=1,
+            position=0,
+            leave=True,
+            ncols=self._ncols,
+            bar_format=bar_format,
+        )
+        return bar
 
     def _end_bar(self, *, fill: bool) -> None:
         bar, self._bar = self._bar, None

@@ -22,6 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from transformers import (
     GPT2LMHeadModel,
+    PreTrainedModel,
     Trainer,
     TrainerCallback,
     TrainerControl,
@@ -139,6 +140,21 @@ def theirs(hf: GPT2LMHeadModel, shape: common.Shape, steps: int, stamps: Stamps)
         batch_size=shape["batch_size"],
         seed=0,
     )
+    hf_trainer_steps(
+        hf, windows, steps=steps, learning_rate=LR, weight_decay=WEIGHT_DECAY, stamps=stamps
+    )
+
+
+def hf_trainer_steps(
+    model: PreTrainedModel,
+    windows: TokenWindows,
+    *,
+    steps: int,
+    learning_rate: float,
+    weight_decay: float,
+    stamps: Stamps,
+) -> None:
+    """``steps`` of HF's ``Trainer`` on ``windows`` (no logging, eval, saving or workers)."""
     with tempfile.TemporaryDirectory() as out_dir:
         args = TrainingArguments(
             output_dir=out_dir,
@@ -150,12 +166,12 @@ def theirs(hf: GPT2LMHeadModel, shape: common.Shape, steps: int, stamps: Stamps)
             dataloader_num_workers=0,
             disable_tqdm=True,
             max_steps=steps,
-            per_device_train_batch_size=shape["batch_size"],
-            learning_rate=LR,
-            weight_decay=WEIGHT_DECAY,
+            per_device_train_batch_size=windows.batch_size,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
         )
         trainer = Trainer(
-            model=hf, args=args, train_dataset=Windows(windows), callbacks=[StepStamps(stamps)]
+            model=model, args=args, train_dataset=Windows(windows), callbacks=[StepStamps(stamps)]
         )
         with contextlib.redirect_stdout(sys.stderr):
             trainer.train()

@@ -15,19 +15,17 @@ saved with ``save_pretrained`` and loaded as any Hugging Face model is. Three fi
 
 from __future__ import annotations
 
-import contextlib
-import sys
 import tempfile
 from pathlib import Path
 from typing import TypedDict
 
 import torch
 from torch import Tensor
-from transformers import AutoModelForCausalLM, PreTrainedModel, Trainer, TrainingArguments
+from transformers import AutoModelForCausalLM, PreTrainedModel
 
 import common
 import harness
-from bench_hf_trainer import Stamps, StepStamps, Windows
+from bench_hf_trainer import Stamps, hf_trainer_steps
 from model_trainer.core.backends.hf_causal_lm.model import HFCausalLM
 from model_trainer.core.backends.hf_causal_lm.tiny import save_tiny_checkpoint
 from model_trainer.core.backends.registry import default_registry
@@ -243,28 +241,14 @@ def train_figure(opts: harness.Options, setup: Setup, folder: str) -> None:
         windows = TokenWindows(
             data["train_ids"], seq_len=setup["seq_len"], batch_size=setup["batch_size"], seed=0
         )
-        with tempfile.TemporaryDirectory() as out_dir:
-            args = TrainingArguments(
-                output_dir=out_dir,
-                report_to="none",
-                logging_steps=50,
-                eval_strategy="no",
-                save_strategy="no",
-                use_cpu=True,
-                dataloader_num_workers=0,
-                disable_tqdm=True,
-                max_steps=setup["steps"],
-                per_device_train_batch_size=setup["batch_size"],
-                learning_rate=LR,
-            )
-            trainer = Trainer(
-                model=model,
-                args=args,
-                train_dataset=Windows(windows),
-                callbacks=[StepStamps(stamps)],
-            )
-            with contextlib.redirect_stdout(sys.stderr):
-                trainer.train()
+        hf_trainer_steps(
+            model,
+            windows,
+            steps=setup["steps"],
+            learning_rate=LR,
+            weight_decay=0.0,  # Trainer's default
+            stamps=stamps,
+        )
         steady["theirs"].append(stamps.steady_rate(tokens_per_step))
         return steady["theirs"][-1]
 

@@ -34,7 +34,7 @@ import common
 import harness
 from model_trainer.core.backends.gpt2.model import GPT2LM
 from model_trainer.core.contracts.defaults import train_config
-from model_trainer.core.contracts.model import ModelTrainConfig, PreparedLMModel, TrainContext
+from model_trainer.core.contracts.model import ModelTrainConfig, PreparedLMModel, TrainingCallbacks
 from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.dataset import TokenWindows, encode_corpus, encode_data
 from model_trainer.core.training.loop import run_training
@@ -118,18 +118,18 @@ def ours(prepared: PreparedLMModel, cfg: ModelTrainConfig, stamps: Stamps) -> No
         return False
 
     with tempfile.TemporaryDirectory() as run_dir:
-        context: TrainContext = {
-            "run_dir": run_dir,
-            "resume": False,
-            "data": encode_data(builtin_text(), "", prepared["tok_for_dataset"]),
-            "callbacks": {
-                "heartbeat": lambda _: None,
-                "cancelled": cancelled,
-                "progress": None,
+        callbacks: TrainingCallbacks = {
+            "heartbeat": lambda _: None,
+            "cancelled": cancelled,
+            "progress": None,
+            "run": {
+                "run_dir": run_dir,
+                "resume": False,
+                "data": encode_data(builtin_text(), "", prepared["tok_for_dataset"]),
+                "settings": common.settings(),
             },
-            "settings": common.settings(),
         }
-        run_training(prepared, cfg, context)
+        run_training(prepared, cfg, callbacks)
 
 
 def theirs(hf: GPT2LMHeadModel, shape: common.Shape, steps: int, stamps: Stamps) -> None:

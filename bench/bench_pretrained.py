@@ -30,7 +30,7 @@ from model_trainer.core.backends.hf_causal_lm.model import HFCausalLM
 from model_trainer.core.backends.hf_causal_lm.tiny import save_tiny_checkpoint
 from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.contracts.defaults import generate_config, score_config, train_config
-from model_trainer.core.contracts.model import ModelTrainConfig, PreparedLMModel, TrainContext
+from model_trainer.core.contracts.model import ModelTrainConfig, PreparedLMModel, TrainingCallbacks
 from model_trainer.core.contracts.validators import resolve_init_from
 from model_trainer.core.inference.api import generate, score
 from model_trainer.core.inference.narrow import model_as
@@ -220,18 +220,18 @@ def train_figure(opts: harness.Options, setup: Setup, folder: str) -> None:
             return False
 
         with tempfile.TemporaryDirectory() as run_dir:
-            context: TrainContext = {
-                "run_dir": run_dir,
-                "resume": False,
-                "data": data,
-                "callbacks": {
-                    "heartbeat": common.nothing,
-                    "cancelled": cancelled,
-                    "progress": None,
+            callbacks: TrainingCallbacks = {
+                "heartbeat": common.nothing,
+                "cancelled": cancelled,
+                "progress": None,
+                "run": {
+                    "run_dir": run_dir,
+                    "resume": False,
+                    "data": data,
+                    "settings": common.settings(),
                 },
-                "settings": common.settings(),
             }
-            run_training(prepared, cfg, context)
+            run_training(prepared, cfg, callbacks)
         steady["ours"].append(stamps.steady_rate(tokens_per_step))
         return steady["ours"][-1]
 

@@ -34,7 +34,6 @@ from model_trainer.core.contracts.model import (
     PreparedLMModel,
     ScoreConfig,
     ScoreOutcome,
-    SourceLoader,
     TrainOutcome,
 )
 from model_trainer.core.contracts.schema import TRAIN_FIELDS, train_overlay
@@ -362,20 +361,13 @@ def load_model(
             big for the GPU), ``CUDA_NOT_AVAILABLE``, ``INVALID_CONFIG`` (``max_seq_len``).
     """
     registry.require(PRETRAINED_FAMILY, "supports_score")
-    backend = registry.get(PRETRAINED_FAMILY)
-    if not isinstance(backend, SourceLoader):
-        raise ModelTrainerError(
-            "MODEL_INCOMPATIBLE",
-            f"model_family {PRETRAINED_FAMILY!r} of this registry cannot load a "
-            f"source ({type(backend).__name__} has no load_source)",
-        )
     options: LoadOptions = {
         "device": device,
         "dtype": dtype,
         "local_files_only": local_files_only,
         "max_seq_len": max_seq_len,
     }
-    return backend.load_source(source, options)
+    return registry.get(PRETRAINED_FAMILY).load_source(source, options)
 
 
 def _load_run(

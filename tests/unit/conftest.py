@@ -7,14 +7,17 @@ train. All live in a registry of their own, beside the built-in families.
 
 from __future__ import annotations
 
-from functools import partial
-
 import pytest
 
-from model_trainer.core.backends.adapter import FamilyParts, family_backend
+from model_trainer.core.backends.adapter import (
+    BackendFunctions,
+    create_backend,
+    evaluator,
+    same_config,
+)
 from model_trainer.core.backends.artifact import ModuleFormat
 from model_trainer.core.backends.fake import FAKE_SIZES, FakeShape
-from model_trainer.core.backends.fake.backend import build_fake
+from model_trainer.core.backends.fake.backend import prepare_fake
 from model_trainer.core.backends.fake.model import FakeLM
 from model_trainer.core.backends.family import family_capabilities
 from model_trainer.core.backends.registry import BUILTIN_BACKENDS, ModelRegistry
@@ -23,17 +26,19 @@ from model_trainer.core.contracts.model import (
     BackendCapabilities,
     GenerateConfig,
     GenerateOutcome,
+    ModelTrainConfig,
     PreparedLMModel,
     ScoreConfig,
     ScoreOutcome,
     TokenCallback,
 )
 from model_trainer.core.inference.forward_only import generate_forward_only, score_forward_only
+from model_trainer.core.training.loop import run_training
 
 
-def _parts(
+def _table(
     name: str, capabilities: BackendCapabilities, calls: list[str]
-) -> FamilyParts[FakeShape]:
+) -> BackendFunctions[ModelTrainConfig]:
     files = ModuleFormat(
         name, model_type=FakeLM, shape_type=FakeShape, sizes=FAKE_SIZES, build=FakeLM
     )
@@ -55,12 +60,15 @@ def _parts(
     return {
         "name": name,
         "capabilities": capabilities,
-        "sizes": FAKE_SIZES,
-        "build": build_fake,
-        "save": files.save,
-        "load": files.load,
+        "convert_config": same_config,
+        "prepare": prepare_fake,
+        "train": run_training,
+        "evaluate": evaluator(files.load),
         "score": score,
         "generate": generate,
+        "stream": generate,
+        "save": files.save,
+        "load": files.load,
     }
 
 
@@ -84,8 +92,5 @@ def custom_registry(calls: list[str]) -> ModelRegistry:
         ),
         ("frozen", family_capabilities(FAKE_SIZES, train=False)),
     ):
-        parts = _parts(name, capabilities, calls)
-        registry.register(
-            name, {"factory": partial(family_backend, parts), "capabilities": capabilities}
-        )
+        registry.add(create_backend(_table(name, capabilities, calls)))
     return registry

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from model_trainer import api
+from model_trainer.core.backends.adapter import create_backend
+from model_trainer.core.backends.fake.backend import FAKE_BACKEND_FUNCS
 from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import load_settings, with_overrides
 from model_trainer.core.contracts.defaults import generate_config, score_config
@@ -130,13 +132,15 @@ def test_resume_is_refused_for_a_family_that_cannot_train(
     stopped.cancel()
     stopped.wait()
     assert stopped.state == "cancelled"
-    frozen = ModelRegistry(
-        {
-            "rec": {
-                "factory": lambda: custom_registry.get("frozen"),
+    frozen = ModelRegistry({})
+    frozen.add(
+        create_backend(
+            {
+                **FAKE_BACKEND_FUNCS,
+                "name": "rec",
                 "capabilities": custom_registry.get_capabilities("frozen"),
             }
-        }
+        )
     )
     with pytest.raises(ModelTrainerError) as error:
         api.resume("rec-run", runs_dir=runs, show=False, registry=frozen)

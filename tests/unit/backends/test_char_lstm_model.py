@@ -4,9 +4,8 @@ import pytest
 import torch
 from torch import Tensor
 
-from model_trainer.core.backends.adapter import family_functions
+from model_trainer.core.backends.adapter import family_shape
 from model_trainer.core.backends.char_lstm import CHAR_LSTM_SIZES
-from model_trainer.core.backends.char_lstm.backend import CHAR_LSTM_PARTS
 from model_trainer.core.backends.char_lstm.model import CharLSTM, LSTMState
 from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.config.settings import Settings
@@ -37,19 +36,19 @@ def test_sizes_are_the_registry_sizes() -> None:
 
 def test_unknown_size_lists_the_valid_ones() -> None:
     with pytest.raises(ModelTrainerError) as info:
-        family_functions(CHAR_LSTM_PARTS)["convert_config"](
-            train_config(model_family="char_lstm", model_size="gpt2")
-        )
+        family_shape(train_config(model_family="char_lstm", model_size="gpt2"), CHAR_LSTM_SIZES)
     assert info.value.code == "INVALID_MODEL_SIZE"
     assert "'gpt2'" in info.value.message
     assert "tiny, small, medium, large" in info.value.message
 
 
-def test_convert_attaches_the_shape() -> None:
+def test_the_size_names_the_shape() -> None:
     cfg = train_config(model_family="char_lstm", model_size="large")
-    converted = family_functions(CHAR_LSTM_PARTS)["convert_config"](cfg)
-    assert converted["shape"] == {"embed_dim": 512, "hidden_dim": 1024, "num_layers": 3}
-    assert converted["train"] is cfg
+    assert family_shape(cfg, CHAR_LSTM_SIZES) == {
+        "embed_dim": 512,
+        "hidden_dim": 1024,
+        "num_layers": 3,
+    }
 
 
 @pytest.mark.parametrize(

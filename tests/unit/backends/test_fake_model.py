@@ -5,9 +5,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional
 
-from model_trainer.core.backends.adapter import family_functions
+from model_trainer.core.backends.adapter import family_shape
 from model_trainer.core.backends.fake import FAKE_SIZES
-from model_trainer.core.backends.fake.backend import FAKE_PARTS
 from model_trainer.core.backends.fake.model import FakeLM
 from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.config.settings import Settings
@@ -33,11 +32,10 @@ def _fake(prepared: PreparedLMModel) -> FakeLM:
 
 def test_only_tiny_exists() -> None:
     assert tuple(FAKE_SIZES) == ("tiny",)
-    convert = family_functions(FAKE_PARTS)["convert_config"]
-    tiny = convert(train_config(model_family="fake", model_size="tiny"))
-    assert tiny["shape"] == {"num_layers": 2, "width": 32, "kernel_size": 3}
+    tiny = family_shape(train_config(model_family="fake", model_size="tiny"), FAKE_SIZES)
+    assert tiny == {"num_layers": 2, "width": 32, "kernel_size": 3}
     with pytest.raises(ModelTrainerError) as info:
-        convert(train_config(model_family="fake", model_size="small"))
+        family_shape(train_config(model_family="fake", model_size="small"), FAKE_SIZES)
     assert info.value.code == "INVALID_MODEL_SIZE"
     assert "'small'" in info.value.message
     assert "valid sizes: tiny" in info.value.message

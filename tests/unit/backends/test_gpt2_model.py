@@ -5,9 +5,8 @@ import torch
 from torch import Tensor
 from transformers import GPT2LMHeadModel
 
-from model_trainer.core.backends.adapter import family_functions
+from model_trainer.core.backends.adapter import family_shape
 from model_trainer.core.backends.gpt2 import GPT2_SIZES
-from model_trainer.core.backends.gpt2.backend import GPT2_PARTS
 from model_trainer.core.backends.gpt2.config import build_gpt2_config
 from model_trainer.core.backends.gpt2.model import GPT2LM, BiasFreeConv1D, GPT2State
 from model_trainer.core.backends.registry import default_registry
@@ -42,19 +41,15 @@ def test_sizes_are_the_registry_sizes() -> None:
 
 def test_unknown_size_lists_the_valid_ones() -> None:
     with pytest.raises(ModelTrainerError) as info:
-        family_functions(GPT2_PARTS)["convert_config"](
-            train_config(model_family="gpt2", model_size="huge")
-        )
+        family_shape(train_config(model_family="gpt2", model_size="huge"), GPT2_SIZES)
     assert info.value.code == "INVALID_MODEL_SIZE"
     assert "'huge'" in info.value.message
     assert "tiny, small, medium, gpt2" in info.value.message
 
 
-def test_convert_attaches_the_shape() -> None:
+def test_the_size_names_the_shape() -> None:
     cfg = train_config(model_family="gpt2", model_size="medium")
-    converted = family_functions(GPT2_PARTS)["convert_config"](cfg)
-    assert converted["shape"] == {"n_layer": 6, "n_head": 6, "n_embd": 384}
-    assert converted["train"] is cfg
+    assert family_shape(cfg, GPT2_SIZES) == {"n_layer": 6, "n_head": 6, "n_embd": 384}
 
 
 def test_config_is_set_up_for_speed() -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from model_trainer.core.backends.adapter import family_backend
+from model_trainer.core.backends.adapter import create_backend, family_shape, fresh_model
 from model_trainer.core.backends.char_lstm import CHAR_LSTM_SIZES
-from model_trainer.core.backends.fake import FAKE_SIZES, FakeShape
-from model_trainer.core.backends.fake.backend import FAKE_PARTS, build_fake
+from model_trainer.core.backends.fake import FAKE_SIZES
+from model_trainer.core.backends.fake.backend import FAKE_BACKEND_FUNCS
 from model_trainer.core.backends.fake.model import FakeLM
 from model_trainer.core.backends.family import (
     BackendRegistration,
@@ -30,8 +30,9 @@ from model_trainer.core.contracts.defaults import generate_config, score_config,
 from model_trainer.core.contracts.model import (
     EpochMetrics,
     ModelTrainConfig,
-    TrainContext,
+    PreparedLMModel,
     TrainData,
+    TrainingCallbacks,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
@@ -69,22 +70,26 @@ def test_unknown_and_duplicate_families() -> None:
         registry.register("gpt2", BUILTIN_BACKENDS["gpt2"])
     registry.register("fake2", BUILTIN_BACKENDS["fake"])
     assert registry.get("fake2").name() == "fake"
+    registry.register("lost", {**BUILTIN_BACKENDS["fake"], "backend": "json:dumps"})
+    with pytest.raises(ModelTrainerError) as lost:
+        registry.get("lost")
+    assert lost.value.code == "MODEL_NOT_FOUND"
+    assert lost.value.message == (
+        "model_family 'lost': 'json:dumps' names no backend (create_backend(...))"
+    )
+    with pytest.raises(ModelTrainerError, match="'fake' is empty or already registered"):
+        registry.add(registry.get("fake"))
 
 
-def _context(
+def _callbacks(
     run_dir: Path, settings: Settings, data: TrainData, seen: list[EpochMetrics]
-) -> TrainContext:
+) -> TrainingCallbacks:
     return {
-        "run_dir": str(run_dir),
-        "resume": False,
-        "data": data,
-        "settings": settings,
-        "callbacks": {
-            "heartbeat": lambda _t: None,
-            "cancelled": lambda: False,
-            "progress": None,
-            "epoch_end": seen.append,
-        },
+        "heartbeat": lambda _t: None,
+        "cancelled": lambda: False,
+        "progress": None,
+        "epoch_end": seen.append,
+        "run": {"run_dir": str(run_dir), "resume": False, "data": data, "settings": settings},
     }
 
 
@@ -113,7 +118,8 @@ def test_each_family_learns_saves_evaluates_scores_and_samples(
     seen: list[EpochMetrics] = []
     run_dir = tmp_path / "run"
     data = load_data(cfg, settings, prepared["tokenizer"])
-    outcome = backend.train(cfg, prepared=prepared, context=_context(run_dir, settings, data, seen))
+    callbacks = _callbacks(run_dir, settings, data, seen)
+    outcome = backend.train(cfg, prepared=prepared, callbacks=callbacks)
     assert outcome["epochs_completed"] == epochs
     assert not outcome["cancelled"]
     assert [m["epoch"] for m in seen] == list(range(1, epochs + 1))
@@ -161,7 +167,7 @@ def test_adapter_validates_size_and_inputs(settings: Settings) -> None:
 def test_require_refuses_a_capability_the_family_lacks() -> None:
     fake = BUILTIN_BACKENDS["fake"]
     lacking: BackendRegistration = {
-        "factory": fake["factory"],
+        "backend": fake["backend"],
         "capabilities": family_capabilities(FAKE_SIZES, score=False, distributed=False),
     }
     registry = ModelRegistry({"fake": fake, "quiet": lacking})
@@ -185,11 +191,16 @@ def test_require_refuses_a_capability_the_family_lacks() -> None:
 def test_models_built_on_several_threads_at_once_start_from_their_own_seeds(
     settings: Settings,
 ) -> None:
-    def slow_build(shape: FakeShape, cfg: ModelTrainConfig, tokenizer: TokenizerHandle) -> FakeLM:
-        time.sleep(0.05)  # another thread seeds meanwhile, unless builds take turns
-        return build_fake(shape, cfg, tokenizer)
+    def prepare(
+        cfg: ModelTrainConfig, settings: Settings, tokenizer: TokenizerHandle
+    ) -> PreparedLMModel:
+        def slow_build() -> FakeLM:
+            time.sleep(0.05)  # another thread seeds meanwhile, unless builds take turns
+            return FakeLM(family_shape(cfg, FAKE_SIZES), tokenizer.vocab_size)
 
-    backend = family_backend({**FAKE_PARTS, "build": slow_build})
+        return fresh_model(cfg, tokenizer, slow_build)
+
+    backend = create_backend({**FAKE_BACKEND_FUNCS, "prepare": prepare})
     tokenizer = CharTokenizer.from_text("abcdef")
 
     def weights(seed: int) -> list[torch.Tensor]:

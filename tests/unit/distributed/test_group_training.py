@@ -15,8 +15,8 @@ from model_trainer.core.contracts.model import (
     EpochMetrics,
     ModelTrainConfig,
     PreparedLMModel,
-    TrainContext,
     TrainData,
+    TrainingCallbacks,
     TrainOutcome,
 )
 from model_trainer.core.errors import ModelTrainerError
@@ -51,18 +51,13 @@ class Driver:
 
     def context(
         self, folder: Path, settings: Settings, data: TrainData, *, resume: bool = False
-    ) -> TrainContext:
+    ) -> TrainingCallbacks:
         return {
-            "run_dir": str(folder),
-            "resume": resume,
-            "data": data,
-            "settings": settings,
-            "callbacks": {
-                "heartbeat": lambda now: None,
-                "cancelled": self.cancelled,
-                "progress": None,
-                "epoch_end": self.epochs.append,
-            },
+            "heartbeat": lambda now: None,
+            "cancelled": self.cancelled,
+            "progress": None,
+            "epoch_end": self.epochs.append,
+            "run": {"run_dir": str(folder), "resume": resume, "data": data, "settings": settings},
         }
 
     def on_eval(self, step: int, loss: float) -> None:
@@ -103,7 +98,7 @@ class Trial:
         data = load_data(cfg, self.settings, model["tokenizer"])
         context = driver.context(self.root / name, self.settings, data, resume=resume)
         if listen:
-            context["callbacks"]["evaluated"] = driver.on_eval
+            context["evaluated"] = driver.on_eval
         return run_training(model, cfg, context)
 
 

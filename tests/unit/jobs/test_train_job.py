@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from model_trainer.core.backends.adapter import FamilyConfig, create_backend, family_functions
-from model_trainer.core.backends.fake import FakeShape
-from model_trainer.core.backends.fake.backend import FAKE_PARTS
+from model_trainer.core.backends.adapter import create_backend
+from model_trainer.core.backends.fake.backend import FAKE_BACKEND_FUNCS, prepare_fake
 from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
@@ -573,23 +572,15 @@ class CountingTokenizer:
 
 def test_the_corpus_is_encoded_once_per_run(settings: Settings) -> None:
     counters: list[CountingTokenizer] = []
-    funcs = family_functions(FAKE_PARTS)
-    prepare = funcs["prepare"]
 
-    def counted(cfg: FamilyConfig[FakeShape], s: Settings, tok: TokenizerHandle) -> PreparedLMModel:
-        prepared = prepare(cfg, s, tok)
+    def counted(cfg: ModelTrainConfig, s: Settings, tok: TokenizerHandle) -> PreparedLMModel:
+        prepared = prepare_fake(cfg, s, tok)
         counter = CountingTokenizer(prepared["tokenizer"])
         counters.append(counter)
         return {**prepared, "tokenizer": counter}
 
-    registry = ModelRegistry(
-        {
-            "fake": {
-                "factory": lambda: create_backend({**funcs, "prepare": counted}),
-                "capabilities": FAKE_PARTS["capabilities"],
-            }
-        }
-    )
+    registry = ModelRegistry({})
+    registry.add(create_backend({**FAKE_BACKEND_FUNCS, "prepare": counted}))
     cfg = train_config(
         model_family="fake",
         model_size="tiny",

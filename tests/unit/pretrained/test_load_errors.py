@@ -216,8 +216,8 @@ def test_only_the_pretrained_family_saves_and_loads_sources(
     with pytest.raises(ModelTrainerError) as error:
         mt.load_model(checkpoints["gpt2"], registry=registry)
     assert error.value.message == (
-        "model_family 'hf_causal_lm' of this registry cannot load a source (_Backend has no "
-        "load_source)"
+        "model_family 'fake' cannot load a source from outside the runs folder (its table has "
+        "no load_source)"
     )
     prepared = mt.load_model(checkpoints["gpt2"], device="cpu")
     with pytest.raises(ModelTrainerError) as error:

@@ -17,8 +17,8 @@ from model_trainer.core.contracts.model import (
     ModelTrainConfig,
     Precision,
     PreparedLMModel,
-    TrainContext,
     TrainData,
+    TrainingCallbacks,
     TrainOutcome,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
@@ -72,18 +72,13 @@ class Driver:
 
     def context(
         self, run_dir: Path, settings: Settings, data: TrainData, *, resume: bool = False
-    ) -> TrainContext:
+    ) -> TrainingCallbacks:
         return {
-            "run_dir": str(run_dir),
-            "resume": resume,
-            "data": data,
-            "settings": settings,
-            "callbacks": {
-                "heartbeat": self.beat,
-                "cancelled": self.cancelled,
-                "progress": lambda step, epoch, loss: self.progress.append((step, epoch, loss)),
-                "epoch_end": self.epochs.append,
-            },
+            "heartbeat": self.beat,
+            "cancelled": self.cancelled,
+            "progress": lambda step, epoch, loss: self.progress.append((step, epoch, loss)),
+            "epoch_end": self.epochs.append,
+            "run": {"run_dir": str(run_dir), "resume": resume, "data": data, "settings": settings},
         }
 
 
@@ -346,7 +341,7 @@ def test_without_validation_and_with_token_units(lab: Lab, bpe_like: TokenizerHa
     cfg = lab.config(num_epochs=1, val_fraction=0.0)
     prepared = prepared_of(lab.make_model(), bpe_like)
     context = Driver().context(lab.root / "plain", lab.settings, lab.data(cfg, prepared))
-    context["callbacks"]["epoch_end"] = None
+    context["epoch_end"] = None
     outcome = run_training(prepared, cfg, context)
     assert outcome["val_loss"] is None
     assert outcome["val_perplexity"] is None
@@ -362,7 +357,7 @@ def test_step_checkpoints_and_evaluations(lab: Lab) -> None:
     context = Driver(cancel_after_checks=5).context(
         lab.root / "steps", lab.settings, lab.data(cfg, prepared)
     )
-    context["callbacks"]["evaluated"] = lambda step, loss: evals.append((step, loss))
+    context["evaluated"] = lambda step, loss: evals.append((step, loss))
     outcome = run_training(prepared, cfg, context)
     assert outcome["cancelled"]
     assert [step for step, _ in evals] == [2, 4]

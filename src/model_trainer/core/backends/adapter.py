@@ -1,17 +1,19 @@
-"""A family's parts in, a ``ModelBackend`` out (seed Phase 4).
+"""The family contract: the spec's ``BackendFunctions`` table, made a backend by ``create_backend``.
 
-A family supplies what differs (``FamilyParts``): its sizes, a model builder, its save and
-load, and its own score and generate. ``family_functions`` fills the spec's table
-(``BackendFunctions``) from them with what every family shares: the size lookup, the model
-set up on its device with its seed, the training loop and the evaluation.
-``create_backend`` turns that table into a ``ModelBackend``.
+A family is one table of plain functions with the spec's signatures. What every family
+shares is a plain function a table names: the loop's ``run_training`` (``train``),
+``evaluate_run`` (``evaluate``), the forward-only ``score_forward_only`` and
+``generate_forward_only``, ``ModuleFormat``'s ``save`` and ``load``; ``fresh_model`` and
+``family_shape`` build a ``prepare``. ``capabilities`` is optional: without it a family
+does what its table provides (train, evaluate, score, generate) on one process, any size
+its ``convert_config`` accepts.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from typing import Generic, Protocol, TypedDict, TypeVar
+from typing import Generic, NotRequired, Protocol, TypedDict, TypeVar
 
 import torch
 
@@ -23,6 +25,7 @@ from model_trainer.core.contracts.model import (
     GenerateConfig,
     GenerateOutcome,
     LMModelProto,
+    LoadOptions,
     ModelArtifact,
     ModelBackend,
     ModelTrainConfig,
@@ -30,14 +33,13 @@ from model_trainer.core.contracts.model import (
     ScoreConfig,
     ScoreOutcome,
     TokenCallback,
-    TrainContext,
+    TrainingCallbacks,
     TrainOutcome,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.device import available_device
 from model_trainer.core.training.evaluate import evaluate_run
-from model_trainer.core.training.loop import run_training
 
 TBackendConfig = TypeVar("TBackendConfig")
 ShapeT = TypeVar("ShapeT")
@@ -48,18 +50,8 @@ built on several threads at once (a sweep's trials) take turns and each starts f
 weights of its own seed."""
 
 
-class Scorer(Protocol):
-    """A family's scoring: the figures of ``cfg``'s text under ``prepared``."""
-
-    def __call__(
-        self, prepared: PreparedLMModel, cfg: ScoreConfig, settings: Settings
-    ) -> ScoreOutcome:
-        """Score ``cfg``'s text."""
-        ...
-
-
-class Generator(Protocol):
-    """A family's sampling, calling ``on_token`` for every sampled token."""
+class Streamer(Protocol):
+    """A family's sampling that calls ``on_token`` for every sampled token as it goes."""
 
     def __call__(
         self,
@@ -74,29 +66,52 @@ class Generator(Protocol):
 
 
 class BackendFunctions(TypedDict, Generic[TBackendConfig]):
-    """The functions that define one model family."""
+    """The functions that define one model family (the spec's table).
+
+    ``capabilities`` defaults to ``default_capabilities()``; ``stream`` (sampling that
+    reports each token as it is drawn) to ``generate``, whose tokens are then reported once
+    it returns; ``load_source`` (a model from outside the runs folder) to none.
+    """
 
     name: str
-    capabilities: BackendCapabilities
     convert_config: Callable[[ModelTrainConfig], TBackendConfig]
     prepare: Callable[[TBackendConfig, Settings, TokenizerHandle], PreparedLMModel]
-    train: Callable[[PreparedLMModel, TBackendConfig, TrainContext], TrainOutcome]
+    train: Callable[[PreparedLMModel, TBackendConfig, TrainingCallbacks], TrainOutcome]
     evaluate: Callable[[str, TBackendConfig, Settings], EvalOutcome]
-    score: Scorer
-    generate: Generator
+    score: Callable[[PreparedLMModel, ScoreConfig, Settings], ScoreOutcome]
+    generate: Callable[[PreparedLMModel, GenerateConfig, Settings], GenerateOutcome]
     save: Callable[[PreparedLMModel, str], ModelArtifact]
     load: Callable[[str, Settings], PreparedLMModel]
+    capabilities: NotRequired[BackendCapabilities]
+    stream: NotRequired[Streamer]
+    load_source: NotRequired[Callable[[str, LoadOptions], PreparedLMModel]]
+
+
+def default_capabilities() -> BackendCapabilities:
+    """What a table without ``capabilities`` does: all it provides, on one process, any size.
+
+    An empty ``supported_sizes`` leaves the size to the family's ``convert_config``.
+    """
+    return {
+        "supports_train": True,
+        "supports_evaluate": True,
+        "supports_score": True,
+        "supports_generate": True,
+        "supports_distributed": False,
+        "supported_sizes": (),
+    }
 
 
 class _Backend(Generic[TBackendConfig]):
     def __init__(self, funcs: BackendFunctions[TBackendConfig]) -> None:
         self._funcs = funcs
+        self._capabilities = funcs.get("capabilities", default_capabilities())
 
     def name(self) -> str:
         return self._funcs["name"]
 
     def capabilities(self) -> BackendCapabilities:
-        return self._funcs["capabilities"]
+        return self._capabilities
 
     def prepare(
         self, cfg: ModelTrainConfig, settings: Settings, *, tokenizer: TokenizerHandle
@@ -104,9 +119,9 @@ class _Backend(Generic[TBackendConfig]):
         return self._funcs["prepare"](self._funcs["convert_config"](cfg), settings, tokenizer)
 
     def train(
-        self, cfg: ModelTrainConfig, *, prepared: PreparedLMModel, context: TrainContext
+        self, cfg: ModelTrainConfig, *, prepared: PreparedLMModel, callbacks: TrainingCallbacks
     ) -> TrainOutcome:
-        return self._funcs["train"](prepared, self._funcs["convert_config"](cfg), context)
+        return self._funcs["train"](prepared, self._funcs["convert_config"](cfg), callbacks)
 
     def evaluate(self, *, run_dir: str, cfg: ModelTrainConfig, settings: Settings) -> EvalOutcome:
         return self._funcs["evaluate"](run_dir, self._funcs["convert_config"](cfg), settings)
@@ -124,13 +139,31 @@ class _Backend(Generic[TBackendConfig]):
         settings: Settings,
         on_token: TokenCallback | None = None,
     ) -> GenerateOutcome:
-        return self._funcs["generate"](prepared, cfg, settings, on_token=on_token)
+        stream = self._funcs.get("stream")
+        if stream is not None:
+            return stream(prepared, cfg, settings, on_token=on_token)
+        outcome = self._funcs["generate"](prepared, cfg, settings)
+        if on_token is not None:
+            for index, sequence in enumerate(outcome["sequences"]):
+                for text, prob in zip(sequence["tokens"], sequence["token_probs"], strict=True):
+                    on_token(index, text, prob)
+        return outcome
 
     def save(self, prepared: PreparedLMModel, out_dir: str) -> ModelArtifact:
         return self._funcs["save"](prepared, out_dir)
 
     def load(self, artifact_path: str, settings: Settings) -> PreparedLMModel:
         return self._funcs["load"](artifact_path, settings)
+
+    def load_source(self, source: str, options: LoadOptions) -> PreparedLMModel:
+        load_source = self._funcs.get("load_source")
+        if load_source is None:
+            raise ModelTrainerError(
+                "MODEL_INCOMPATIBLE",
+                f"model_family {self.name()!r} cannot load a source from outside the runs "
+                "folder (its table has no load_source)",
+            )
+        return load_source(source, options)
 
 
 def create_backend(funcs: BackendFunctions[TBackendConfig]) -> ModelBackend:
@@ -141,78 +174,48 @@ def create_backend(funcs: BackendFunctions[TBackendConfig]) -> ModelBackend:
     return _Backend(funcs)
 
 
-class FamilyConfig(TypedDict, Generic[ShapeT]):
-    """A training config with the shape its ``model_size`` names."""
-
-    shape: ShapeT
-    train: ModelTrainConfig
+def same_config(cfg: ModelTrainConfig) -> ModelTrainConfig:
+    """A ``convert_config`` for a family that reads the run config as it is."""
+    return cfg
 
 
-class FamilyParts(TypedDict, Generic[ShapeT]):
-    """What one model family supplies; training and evaluation come from the core.
+def family_shape(cfg: ModelTrainConfig, sizes: Mapping[str, ShapeT]) -> ShapeT:
+    """The shape ``cfg["model_size"]`` names among ``sizes``.
 
-    ``build(shape, cfg, tokenizer)`` returns a fresh model (torch is seeded and the model is
-    moved to its device by the core). ``score`` and ``generate`` are the family's own, or the
-    shared forward-only ones (``core/inference/forward_only.py``) named explicitly.
+    Raises:
+        ModelTrainerError: ``INVALID_MODEL_SIZE`` naming the size and the valid ones.
+    """
+    size = cfg["model_size"]
+    if size not in sizes:
+        raise ModelTrainerError(
+            "INVALID_MODEL_SIZE",
+            f"model_size {size!r} is not a {cfg['model_family']} size; "
+            f"valid sizes: {', '.join(sizes)}",
+        )
+    return sizes[size]
+
+
+def fresh_model(
+    cfg: ModelTrainConfig, tokenizer: TokenizerHandle, build: Callable[[], LMModelProto]
+) -> PreparedLMModel:
+    """A run's start: ``build()`` under the run's seed, moved to the run's device."""
+    meta = new_meta(cfg, tokenizer)
+    device = available_device(cfg["device"])
+    with _BUILDING:
+        torch.manual_seed(cfg["seed"])
+        model = build()
+    return prepared_model(model=model.to(device), meta=meta, tokenizer=tokenizer, device=device)
+
+
+def evaluator(
+    load: Callable[[str, Settings], PreparedLMModel],
+) -> Callable[[str, ModelTrainConfig, Settings], EvalOutcome]:
+    """An ``evaluate`` for a family that reads the run config as it is.
+
+    It is ``evaluate_run`` of the run's saved model, read with ``load``.
     """
 
-    name: str
-    capabilities: BackendCapabilities
-    sizes: Mapping[str, ShapeT]
-    build: Callable[[ShapeT, ModelTrainConfig, TokenizerHandle], LMModelProto]
-    save: Callable[[PreparedLMModel, str], ModelArtifact]
-    load: Callable[[str, Settings], PreparedLMModel]
-    score: Scorer
-    generate: Generator
+    def evaluate(run_dir: str, cfg: ModelTrainConfig, settings: Settings) -> EvalOutcome:
+        return evaluate_run(run_dir, cfg, settings, load)
 
-
-def family_functions(parts: FamilyParts[ShapeT]) -> BackendFunctions[FamilyConfig[ShapeT]]:
-    """The spec's table for the family of ``parts``, the shared steps filled in."""
-    name, sizes = parts["name"], parts["sizes"]
-
-    def convert_config(cfg: ModelTrainConfig) -> FamilyConfig[ShapeT]:
-        size = cfg["model_size"]
-        if size not in sizes:
-            raise ModelTrainerError(
-                "INVALID_MODEL_SIZE",
-                f"model_size {size!r} is not a {name} size; valid sizes: {', '.join(sizes)}",
-            )
-        return {"shape": sizes[size], "train": cfg}
-
-    def prepare(
-        cfg: FamilyConfig[ShapeT], settings: Settings, tokenizer: TokenizerHandle
-    ) -> PreparedLMModel:
-        del settings
-        train = cfg["train"]
-        meta = new_meta(train, tokenizer)
-        device = available_device(train["device"])
-        with _BUILDING:
-            torch.manual_seed(train["seed"])
-            model = parts["build"](cfg["shape"], train, tokenizer)
-        return prepared_model(model=model.to(device), meta=meta, tokenizer=tokenizer, device=device)
-
-    def train(
-        prepared: PreparedLMModel, cfg: FamilyConfig[ShapeT], context: TrainContext
-    ) -> TrainOutcome:
-        return run_training(prepared, cfg["train"], context)
-
-    def evaluate(run_dir: str, cfg: FamilyConfig[ShapeT], settings: Settings) -> EvalOutcome:
-        return evaluate_run(run_dir, cfg["train"], settings, parts["load"])
-
-    return {
-        "name": name,
-        "capabilities": parts["capabilities"],
-        "convert_config": convert_config,
-        "prepare": prepare,
-        "train": train,
-        "evaluate": evaluate,
-        "score": parts["score"],
-        "generate": parts["generate"],
-        "save": parts["save"],
-        "load": parts["load"],
-    }
-
-
-def family_backend(parts: FamilyParts[ShapeT]) -> ModelBackend:
-    """The ``ModelBackend`` of the family of ``parts``."""
-    return create_backend(family_functions(parts))
+    return evaluate

@@ -1,15 +1,16 @@
-"""A family as the registry knows it before building it: its capabilities, its factory.
+"""A family as the registry knows it before importing it: its capabilities, where it lives.
 
 This module is light on purpose: each family's ``__init__.py`` uses it to state its sizes
-and capabilities without importing its model code, so the registry knows them cheaply.
+and capabilities without importing its model code, so the registry knows them cheaply; the
+module holding the backend is named as a string and imported on first use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Literal, TypedDict
 
-from model_trainer.core.contracts.model import BackendCapabilities, ModelBackend
+from model_trainer.core.contracts.model import BackendCapabilities
 from model_trainer.core.errors import ModelTrainerError
 
 Capability = Literal[
@@ -22,9 +23,13 @@ Capability = Literal[
 
 
 class BackendRegistration(TypedDict):
-    """How to build a backend, and what it can do without building it."""
+    """Where a family's backend lives, and what it can do without importing it.
 
-    factory: Callable[[], ModelBackend]
+    ``backend`` is ``"package.module:name"``: the module defining the family's
+    ``create_backend(...)`` under ``name``.
+    """
+
+    backend: str
     capabilities: BackendCapabilities
 
 

@@ -1,12 +1,14 @@
 """The model registry: the only route from a family name to its backend.
 
-Each family's package states its sizes and capabilities without importing its model code;
-its backend is built on first ``get``. ``require`` refuses what a family cannot do before
-any work starts.
+Each family's package states its sizes and capabilities without importing its model code,
+and names the module of its backend; that module is imported on first ``get``. A family
+defined elsewhere (a notebook) is added as a backend with ``add``. ``require`` refuses what
+a family cannot do before any work starts.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from typing import Literal
 
@@ -42,7 +44,7 @@ class ModelRegistry:
         return tuple(self._registrations)
 
     def register(self, name: str, registration: BackendRegistration) -> None:
-        """Add a family; a name already taken is an error."""
+        """Add a family by where its backend lives; a name already taken is an error."""
         if not name or name in self._registrations:
             raise ModelTrainerError(
                 "INVALID_CONFIG",
@@ -50,6 +52,12 @@ class ModelRegistry:
                 f"registered: {', '.join(self._registrations)}",
             )
         self._registrations[name] = registration
+
+    def add(self, backend: ModelBackend) -> None:
+        """Add a built backend (``create_backend(table)``) under its name."""
+        name = backend.name()
+        self.register(name, {"backend": "", "capabilities": backend.capabilities()})
+        self._cache[name] = backend
 
     def _registration(self, name: str) -> BackendRegistration:
         if name not in self._registrations:
@@ -64,7 +72,7 @@ class ModelRegistry:
         """The backend of ``name``, built on first use."""
         registration = self._registration(name)
         if name not in self._cache:
-            self._cache[name] = registration["factory"]()
+            self._cache[name] = _import_backend(name, registration["backend"])
         return self._cache[name]
 
     def get_capabilities(self, name: str) -> BackendCapabilities:
@@ -85,6 +93,17 @@ class ModelRegistry:
     def is_loaded(self, name: str) -> bool:
         """Whether ``name`` has been built."""
         return name in self._cache
+
+
+def _import_backend(name: str, where: str) -> ModelBackend:
+    module, _, attribute = where.partition(":")
+    found: object = getattr(importlib.import_module(module), attribute, None)
+    if not isinstance(found, ModelBackend):
+        raise ModelTrainerError(
+            "MODEL_NOT_FOUND",
+            f"model_family {name!r}: {where!r} names no backend (create_backend(...))",
+        )
+    return found
 
 
 _BUILTIN: dict[str, BackendRegistration] = dict(BUILTIN_BACKENDS.items())

@@ -262,26 +262,6 @@ class Reading(TypedDict):
     tokens: int
 
 
-class TrainingCallbacks(TypedDict):
-    """Hooks the training loop calls; all run on the training thread.
-
-    The spec's three are required: ``heartbeat(now)`` and ``progress(step, epoch, loss)``
-    are called when a reading is due (the loss is read back from the device only then),
-    ``cancelled()`` before each optimizer update. The rest are optional: ``reading`` gets
-    the same reading with its learning rate (read from the scheduler) and the tokens
-    trained since the last one, over every rank; ``epoch_end`` gets each epoch's metrics
-    after its checkpoint is written; ``evaluated(step, val_loss)`` gets each validation run
-    every ``eval_every_steps`` steps.
-    """
-
-    heartbeat: Callable[[float], None]
-    cancelled: Callable[[], bool]
-    progress: Callable[[int, int, float], None] | None
-    reading: NotRequired[Callable[[Reading], None]]
-    epoch_end: NotRequired[Callable[[EpochMetrics], None] | None]
-    evaluated: NotRequired[Callable[[int, float], None]]
-
-
 class TrainData(TypedDict):
     """A run's corpus, encoded once: the training ids and the validation ids, if any.
 
@@ -293,16 +273,38 @@ class TrainData(TypedDict):
     val_ids: Tensor | None  # (M,)
 
 
-class TrainContext(TypedDict):
-    """Where a run lives, its encoded data, and how it is driven."""
+class TrainRun(TypedDict):
+    """Where a run lives and its encoded data: what the kit's loop trains on."""
 
     run_dir: str
     resume: bool
     data: TrainData
-    callbacks: TrainingCallbacks
     settings: Settings
 
 
+class TrainingCallbacks(TypedDict):
+    """What a family's ``train`` is handed: the spec's hooks, and the run it trains.
+
+    The spec's three are required: ``heartbeat(now)`` and ``progress(step, epoch, loss)``
+    are called when a reading is due (the loss is read back from the device only then),
+    ``cancelled()`` before each optimizer update. The rest are optional: ``reading`` gets
+    the same reading with its learning rate (read from the scheduler) and the tokens
+    trained since the last one, over every rank; ``epoch_end`` gets each epoch's metrics
+    after its checkpoint is written; ``evaluated(step, val_loss)`` gets each validation run
+    every ``eval_every_steps`` steps. ``run`` is the run folder and the corpus the job
+    encoded; a job always passes it, and the kit's loop (``run_training``) needs it.
+    """
+
+    heartbeat: Callable[[float], None]
+    cancelled: Callable[[], bool]
+    progress: Callable[[int, int, float], None] | None
+    reading: NotRequired[Callable[[Reading], None]]
+    epoch_end: NotRequired[Callable[[EpochMetrics], None] | None]
+    evaluated: NotRequired[Callable[[int, float], None]]
+    run: NotRequired[TrainRun]
+
+
+@runtime_checkable
 class ModelBackend(Protocol):
     """One model family: build, train, evaluate, score, sample, save and load."""
 
@@ -321,9 +323,9 @@ class ModelBackend(Protocol):
         ...
 
     def train(
-        self, cfg: ModelTrainConfig, *, prepared: PreparedLMModel, context: TrainContext
+        self, cfg: ModelTrainConfig, *, prepared: PreparedLMModel, callbacks: TrainingCallbacks
     ) -> TrainOutcome:
-        """Train ``prepared`` in place, checkpointing into the run folder."""
+        """Train ``prepared`` in place, checkpointing into ``callbacks["run"]``'s folder."""
         ...
 
     def evaluate(self, *, run_dir: str, cfg: ModelTrainConfig, settings: Settings) -> EvalOutcome:
@@ -355,6 +357,10 @@ class ModelBackend(Protocol):
         """Read a model folder written by ``save``."""
         ...
 
+    def load_source(self, source: str, options: LoadOptions) -> PreparedLMModel:
+        """Load the model ``source`` names (a folder, or a model id in a local cache)."""
+        ...
+
 
 class LoadOptions(TypedDict):
     """How to load a pretrained model: device, weight precision, downloads, scoring window."""
@@ -363,12 +369,3 @@ class LoadOptions(TypedDict):
     dtype: Precision
     local_files_only: bool
     max_seq_len: int | None
-
-
-@runtime_checkable
-class SourceLoader(Protocol):
-    """A backend that loads a model from a source outside the runs folder (a pretrained one)."""
-
-    def load_source(self, source: str, options: LoadOptions) -> PreparedLMModel:
-        """Load the model ``source`` names (a folder, or a model id in a local cache)."""
-        ...

@@ -73,12 +73,16 @@ def check_device(field: str, value: object) -> None:
 def validate_model_train_config(
     cfg: ModelTrainConfig, capabilities: BackendCapabilities | None = None
 ) -> None:
-    """Check every field of a training config; with ``capabilities``, the size too."""
-    if capabilities is not None and cfg["model_size"] not in capabilities["supported_sizes"]:
+    """Check every field of a training config; with ``capabilities``, the size too.
+
+    A family whose ``supported_sizes`` is empty checks the size itself (``convert_config``).
+    """
+    sizes = () if capabilities is None else capabilities["supported_sizes"]
+    if sizes and cfg["model_size"] not in sizes:
         raise ConfigError(
             "INVALID_MODEL_SIZE",
             f"model_size {cfg['model_size']!r} is not a size of {cfg['model_family']}; "
-            f"valid sizes: {', '.join(capabilities['supported_sizes'])}",
+            f"valid sizes: {', '.join(sizes)}",
         )
     if not cfg["corpus_path"]:
         raise _bad("corpus_path", cfg["corpus_path"], "a path or builtin:python-docs")

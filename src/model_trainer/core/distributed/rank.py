@@ -24,7 +24,7 @@ import torch
 
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.config.settings import Settings
-from model_trainer.core.contracts.model import ModelTrainConfig, TrainContext, TrainOutcome
+from model_trainer.core.contracts.model import ModelTrainConfig, TrainingCallbacks, TrainOutcome
 from model_trainer.core.contracts.validators import validate_model_train_config
 from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.jobs.run_store import TOKENIZER_FILE, existing_run_dir, new_run_id, run_dir
@@ -95,18 +95,18 @@ class _FollowerWork:
         backend = self.registry.get(self.cfg["model_family"])
         prepared = backend.prepare(self.cfg, self.settings, tokenizer=tokenizer)
         control.set_prepared(prepared)
-        context: TrainContext = {
-            "run_dir": str(self.folder),
-            "resume": self.resume,
-            "data": load_data(self.cfg, self.settings, prepared["tokenizer"]),
-            "callbacks": {
-                "heartbeat": _ignore,
-                "cancelled": control.cancelled,
-                "progress": None,
+        callbacks: TrainingCallbacks = {
+            "heartbeat": _ignore,
+            "cancelled": control.cancelled,
+            "progress": None,
+            "run": {
+                "run_dir": str(self.folder),
+                "resume": self.resume,
+                "data": load_data(self.cfg, self.settings, prepared["tokenizer"]),
+                "settings": self.settings,
             },
-            "settings": self.settings,
         }
-        return backend.train(self.cfg, prepared=prepared, context=context)
+        return backend.train(self.cfg, prepared=prepared, callbacks=callbacks)
 
 
 def start_rank_train(

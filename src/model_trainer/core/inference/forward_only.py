@@ -2,7 +2,7 @@
 
 They know no architecture: the model's context is ``prepared["max_seq_len"]`` positions,
 texts are scored in sliding windows of it, and each sampled token runs the whole sequence
-again. A family without faster ones of its own names these in its ``FamilyParts``.
+again. A family without faster ones of its own names these in its ``BackendFunctions`` table.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from model_trainer.core.contracts.model import (
     ModelBackend,
     ModelTrainConfig,
     PreparedLMModel,
-    TrainContext,
+    TrainingCallbacks,
     TrainOutcome,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
@@ -201,21 +201,21 @@ class _TrainWork:
             updates_per_epoch=plan["updates_per_epoch"],
             loss_unit=self.loss_unit,
         )
-        context: TrainContext = {
-            "run_dir": str(self.folder),
-            "resume": self.resume,
-            "data": data,
-            "callbacks": {
-                "heartbeat": self.recorder.heartbeat,
-                "cancelled": control.cancelled,
-                "progress": None,
-                "reading": reporter.reading,
-                "epoch_end": lambda metrics: self._epoch_end(control, reporter, metrics),
-                "evaluated": reporter.evaluated,
+        callbacks: TrainingCallbacks = {
+            "heartbeat": self.recorder.heartbeat,
+            "cancelled": control.cancelled,
+            "progress": None,
+            "reading": reporter.reading,
+            "epoch_end": lambda metrics: self._epoch_end(control, reporter, metrics),
+            "evaluated": reporter.evaluated,
+            "run": {
+                "run_dir": str(self.folder),
+                "resume": self.resume,
+                "data": data,
+                "settings": self.settings,
             },
-            "settings": self.settings,
         }
-        outcome = backend.train(cfg, prepared=prepared, context=context)
+        outcome = backend.train(cfg, prepared=prepared, callbacks=callbacks)
         if outcome["cancelled"]:
             return outcome
         artifact = backend.save(prepared, str(self.folder / MODEL_DIR))

@@ -41,9 +41,9 @@ from model_trainer.core.contracts.model import (
     LMModelProto,
     ModelTrainConfig,
     PreparedLMModel,
-    TrainContext,
     TrainingCallbacks,
     TrainOutcome,
+    TrainRun,
 )
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.checkpoint import (
@@ -482,12 +482,24 @@ def _resume(
     return meta["position"], meta["history"]
 
 
-def run_training(
-    prepared: PreparedLMModel, cfg: ModelTrainConfig, context: TrainContext
-) -> TrainOutcome:
-    """Train ``prepared["model"]`` in place on ``context["data"]``, checkpointing as it goes.
+def _run_of(callbacks: TrainingCallbacks) -> TrainRun:
+    run = callbacks.get("run")
+    if run is None:
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            "callbacks: the kit's loop trains the run a job prepares; callbacks['run'] "
+            "(run_dir, resume, data, settings) is missing",
+        )
+    return run
 
-    With ``context["resume"]`` it continues from the run's last checkpoint at the exact
+
+def run_training(
+    prepared: PreparedLMModel, cfg: ModelTrainConfig, callbacks: TrainingCallbacks
+) -> TrainOutcome:
+    """Train ``prepared["model"]`` in place on ``callbacks["run"]``'s data, checkpointing.
+
+    The spec's ``train(prepared, cfg, callbacks)``: a family's table names it as its
+    ``train``. With the run's ``resume`` it continues from the run's last checkpoint at the exact
     batch it stopped at. A cancel ends the run with a checkpoint and ``cancelled=True``.
     ``callbacks["epoch_end"]`` gets each epoch's metrics once its checkpoint is written. In a
     process group this trains one rank of several (see the module's docstring).
@@ -497,8 +509,10 @@ def run_training(
             ``MODEL_NOT_FOUND`` (resume without a checkpoint), ``MODEL_INCOMPATIBLE`` (a
             checkpoint of another seed or model), ``TRAINING_NAN_LOSS``,
             ``TRAINING_DIVERGED``, ``TRAINING_OOM``, ``CUDA_OOM``; the last good checkpoint
-            stays in place. ``INTERNAL_ERROR`` when the process group fails.
+            stays in place. ``INTERNAL_ERROR`` when the process group fails;
+            ``INVALID_CONFIG`` when ``callbacks`` carries no ``run``.
     """
+    context = _run_of(callbacks)
     collective = current_collective()
     collective.meet_once()
     device = prepared["device"]
@@ -540,7 +554,6 @@ def run_training(
                 save_best(root, checkpoint)
         position.update(at)
 
-    callbacks = context["callbacks"]
     epoch_end = callbacks.get("epoch_end")
     for metrics in BaseTrainer().train_epochs(
         model=model,

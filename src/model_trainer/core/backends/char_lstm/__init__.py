@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TypedDict
 
 from model_trainer.core.backends.family import BackendRegistration, family_capabilities
-from model_trainer.core.contracts.model import ModelBackend
 
 
 class LSTMShape(TypedDict):
@@ -26,10 +25,7 @@ CHAR_LSTM_SIZES: dict[str, LSTMShape] = {
 CAPABILITIES = family_capabilities(CHAR_LSTM_SIZES)
 
 
-def _backend() -> ModelBackend:
-    from model_trainer.core.backends.char_lstm.backend import char_lstm_backend
-
-    return char_lstm_backend
-
-
-REGISTRATION: BackendRegistration = {"factory": _backend, "capabilities": CAPABILITIES}
+REGISTRATION: BackendRegistration = {
+    "backend": "model_trainer.core.backends.char_lstm.backend:char_lstm_backend",
+    "capabilities": CAPABILITIES,
+}

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from model_trainer.core.backends.adapter import FamilyParts, family_backend
+from model_trainer.core.backends.adapter import (
+    BackendFunctions,
+    create_backend,
+    evaluator,
+    family_shape,
+    fresh_model,
+    same_config,
+)
 from model_trainer.core.backends.artifact import ModuleFormat
 from model_trainer.core.backends.char_lstm import CAPABILITIES, CHAR_LSTM_SIZES, LSTMShape
 from model_trainer.core.backends.char_lstm.model import CharLSTM
@@ -20,14 +27,16 @@ from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.inference.generate import generate_cached
 from model_trainer.core.inference.narrow import model_as
 from model_trainer.core.inference.score import score_stateful
+from model_trainer.core.training.loop import run_training
 
 
-def build_char_lstm(
-    shape: LSTMShape, cfg: ModelTrainConfig, tokenizer: TokenizerHandle
-) -> CharLSTM:
-    """A fresh char-LSTM of ``shape`` over the tokenizer's vocabulary."""
-    del cfg
-    return CharLSTM(shape, tokenizer.vocab_size)
+def prepare_char_lstm(
+    cfg: ModelTrainConfig, settings: Settings, tokenizer: TokenizerHandle
+) -> PreparedLMModel:
+    """A fresh char-LSTM of ``cfg``'s size over the tokenizer's vocabulary."""
+    del settings
+    shape = family_shape(cfg, CHAR_LSTM_SIZES)
+    return fresh_model(cfg, tokenizer, lambda: CharLSTM(shape, tokenizer.vocab_size))
 
 
 def score_char_lstm(
@@ -65,15 +74,18 @@ CHAR_LSTM_FORMAT = ModuleFormat(
 )
 """Its model folders: weights, ``config.json`` with the shape, ``tokenizer.json``."""
 
-CHAR_LSTM_PARTS: FamilyParts[LSTMShape] = {
+CHAR_LSTM_BACKEND_FUNCS: BackendFunctions[ModelTrainConfig] = {
     "name": "char_lstm",
     "capabilities": CAPABILITIES,
-    "sizes": CHAR_LSTM_SIZES,
-    "build": build_char_lstm,
-    "save": CHAR_LSTM_FORMAT.save,
-    "load": CHAR_LSTM_FORMAT.load,
+    "convert_config": same_config,
+    "prepare": prepare_char_lstm,
+    "train": run_training,
+    "evaluate": evaluator(CHAR_LSTM_FORMAT.load),
     "score": score_char_lstm,
     "generate": generate_char_lstm,
+    "stream": generate_char_lstm,
+    "save": CHAR_LSTM_FORMAT.save,
+    "load": CHAR_LSTM_FORMAT.load,
 }
 
-char_lstm_backend = family_backend(CHAR_LSTM_PARTS)
+char_lstm_backend = create_backend(CHAR_LSTM_BACKEND_FUNCS)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TypedDict
 
 from model_trainer.core.backends.family import BackendRegistration, family_capabilities
-from model_trainer.core.contracts.model import ModelBackend
 
 
 class FakeShape(TypedDict):
@@ -23,10 +22,7 @@ FAKE_SIZES: dict[str, FakeShape] = {
 CAPABILITIES = family_capabilities(FAKE_SIZES)
 
 
-def _backend() -> ModelBackend:
-    from model_trainer.core.backends.fake.backend import fake_backend
-
-    return fake_backend
-
-
-REGISTRATION: BackendRegistration = {"factory": _backend, "capabilities": CAPABILITIES}
+REGISTRATION: BackendRegistration = {
+    "backend": "model_trainer.core.backends.fake.backend:fake_backend",
+    "capabilities": CAPABILITIES,
+}

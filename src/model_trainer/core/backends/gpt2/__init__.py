@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TypedDict
 
 from model_trainer.core.backends.family import BackendRegistration, family_capabilities
-from model_trainer.core.contracts.model import ModelBackend
 
 
 class GPT2Shape(TypedDict):
@@ -26,10 +25,7 @@ GPT2_SIZES: dict[str, GPT2Shape] = {
 CAPABILITIES = family_capabilities(GPT2_SIZES)
 
 
-def _backend() -> ModelBackend:
-    from model_trainer.core.backends.gpt2.backend import gpt2_backend
-
-    return gpt2_backend
-
-
-REGISTRATION: BackendRegistration = {"factory": _backend, "capabilities": CAPABILITIES}
+REGISTRATION: BackendRegistration = {
+    "backend": "model_trainer.core.backends.gpt2.backend:gpt2_backend",
+    "capabilities": CAPABILITIES,
+}

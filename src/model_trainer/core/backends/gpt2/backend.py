@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from model_trainer.core.backends.adapter import FamilyParts, family_backend
+from model_trainer.core.backends.adapter import (
+    BackendFunctions,
+    create_backend,
+    evaluator,
+    family_shape,
+    fresh_model,
+    same_config,
+)
 from model_trainer.core.backends.gpt2 import CAPABILITIES, GPT2_SIZES, GPT2Shape
 from model_trainer.core.backends.gpt2.config import build_gpt2_config
 from model_trainer.core.backends.gpt2.io import load_gpt2, save_gpt2
@@ -23,6 +30,7 @@ from model_trainer.core.inference.generate import generate_cached
 from model_trainer.core.inference.narrow import model_as
 from model_trainer.core.inference.score import score_windowed
 from model_trainer.core.training.device import available_device
+from model_trainer.core.training.loop import run_training
 
 
 def build_gpt2(shape: GPT2Shape, cfg: ModelTrainConfig, tokenizer: TokenizerHandle) -> GPT2LM:
@@ -45,6 +53,15 @@ def build_gpt2(shape: GPT2Shape, cfg: ModelTrainConfig, tokenizer: TokenizerHand
         eos_id=tokenizer.eos_id,
     )
     return GPT2LM.from_config(config)
+
+
+def prepare_gpt2(
+    cfg: ModelTrainConfig, settings: Settings, tokenizer: TokenizerHandle
+) -> PreparedLMModel:
+    """A fresh GPT-2 of ``cfg``'s size (``build_gpt2``)."""
+    del settings
+    shape = family_shape(cfg, GPT2_SIZES)
+    return fresh_model(cfg, tokenizer, lambda: build_gpt2(shape, cfg, tokenizer))
 
 
 def score_gpt2(prepared: PreparedLMModel, cfg: ScoreConfig, settings: Settings) -> ScoreOutcome:
@@ -83,15 +100,18 @@ def generate_gpt2(
     )
 
 
-GPT2_PARTS: FamilyParts[GPT2Shape] = {
+GPT2_BACKEND_FUNCS: BackendFunctions[ModelTrainConfig] = {
     "name": "gpt2",
     "capabilities": CAPABILITIES,
-    "sizes": GPT2_SIZES,
-    "build": build_gpt2,
-    "save": save_gpt2,
-    "load": load_gpt2,
+    "convert_config": same_config,
+    "prepare": prepare_gpt2,
+    "train": run_training,
+    "evaluate": evaluator(load_gpt2),
     "score": score_gpt2,
     "generate": generate_gpt2,
+    "stream": generate_gpt2,
+    "save": save_gpt2,
+    "load": load_gpt2,
 }
 
-gpt2_backend = family_backend(GPT2_PARTS)
+gpt2_backend = create_backend(GPT2_BACKEND_FUNCS)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Final, TypedDict
 
 from model_trainer.core.backends.family import BackendRegistration, family_capabilities
-from model_trainer.core.contracts.model import ModelBackend
 
 FAMILY: Final = "hf_causal_lm"
 SIZE: Final = "pretrained"
@@ -25,10 +24,7 @@ SIZES: dict[str, PretrainedShape] = {SIZE: {}}
 CAPABILITIES = family_capabilities(SIZES, distributed=False)
 
 
-def _backend() -> ModelBackend:
-    from model_trainer.core.backends.hf_causal_lm.backend import hf_causal_lm_backend
-
-    return hf_causal_lm_backend
-
-
-REGISTRATION: BackendRegistration = {"factory": _backend, "capabilities": CAPABILITIES}
+REGISTRATION: BackendRegistration = {
+    "backend": "model_trainer.core.backends.hf_causal_lm.backend:hf_causal_lm_backend",
+    "capabilities": CAPABILITIES,
+}

@@ -10,28 +10,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from model_trainer.core.backends.adapter import FamilyParts, family_backend
+from model_trainer.core.backends.adapter import (
+    BackendFunctions,
+    create_backend,
+    evaluator,
+    family_shape,
+    fresh_model,
+    same_config,
+)
 from model_trainer.core.backends.artifact import artifact_meta
-from model_trainer.core.backends.hf_causal_lm import CAPABILITIES, FAMILY, SIZES, PretrainedShape
+from model_trainer.core.backends.hf_causal_lm import CAPABILITIES, FAMILY, SIZES
 from model_trainer.core.backends.hf_causal_lm.io import load_pretrained, save_pretrained_model
 from model_trainer.core.backends.hf_causal_lm.lora import add_lora, merge_lora, require_peft
 from model_trainer.core.backends.hf_causal_lm.model import HFCausalLM
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import (
-    BackendCapabilities,
-    EvalOutcome,
     GenerateConfig,
     GenerateOutcome,
     LoadOptions,
     ModelArtifact,
-    ModelBackend,
     ModelTrainConfig,
     PreparedLMModel,
     ScoreConfig,
     ScoreOutcome,
     TokenCallback,
-    TrainContext,
-    TrainOutcome,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
@@ -39,11 +41,10 @@ from model_trainer.core.inference.generate import generate_cached
 from model_trainer.core.inference.narrow import model_as
 from model_trainer.core.inference.score import score_windowed
 from model_trainer.core.training.device import available_device, resolve_precision
+from model_trainer.core.training.loop import run_training
 
 
-def build_pretrained(
-    shape: PretrainedShape, cfg: ModelTrainConfig, tokenizer: TokenizerHandle
-) -> HFCausalLM:
+def build_pretrained(cfg: ModelTrainConfig, tokenizer: TokenizerHandle) -> HFCausalLM:
     """The model ``cfg["init_from"]`` names, ready to fine-tune with ``tokenizer``.
 
     Raises:
@@ -51,7 +52,6 @@ def build_pretrained(
             ``tokenizer`` is not the model's; ``INVALID_CONFIG`` when ``max_seq_len`` is
             beyond the model's context or LoRA is asked for without ``peft``.
     """
-    del shape
     if cfg["lora_rank"] > 0:
         require_peft()
     device = available_device(cfg["device"])
@@ -74,6 +74,25 @@ def build_pretrained(
     if cfg["lora_rank"] > 0:
         add_lora(model, cfg["lora_rank"])
     return model
+
+
+def prepare_pretrained(
+    cfg: ModelTrainConfig, settings: Settings, tokenizer: TokenizerHandle
+) -> PreparedLMModel:
+    """The pretrained start of a run (``build_pretrained``), read after the model's BOS.
+
+    Raises:
+        ModelTrainerError: the errors of ``build_pretrained``.
+    """
+    del settings
+    family_shape(cfg, SIZES)
+    prepared = fresh_model(cfg, tokenizer, lambda: build_pretrained(cfg, tokenizer))
+    return {**prepared, "start_id": model_as(prepared, HFCausalLM).start_id}
+
+
+def load_source(source: str, options: LoadOptions) -> PreparedLMModel:
+    """Load ``source`` (a folder, or a model id in the HF cache) as ``options`` say."""
+    return load_pretrained(source, **options)
 
 
 def save_pretrained(prepared: PreparedLMModel, out_dir: str) -> ModelArtifact:
@@ -128,79 +147,19 @@ def generate_pretrained(
     )
 
 
-HF_CAUSAL_LM_PARTS: FamilyParts[PretrainedShape] = {
+HF_CAUSAL_LM_BACKEND_FUNCS: BackendFunctions[ModelTrainConfig] = {
     "name": FAMILY,
     "capabilities": CAPABILITIES,
-    "sizes": SIZES,
-    "build": build_pretrained,
-    "save": save_pretrained,
-    "load": load_saved,
+    "convert_config": same_config,
+    "prepare": prepare_pretrained,
+    "train": run_training,
+    "evaluate": evaluator(load_saved),
     "score": score_pretrained,
     "generate": generate_pretrained,
+    "stream": generate_pretrained,
+    "save": save_pretrained,
+    "load": load_saved,
+    "load_source": load_source,
 }
 
-
-class PretrainedBackend:
-    """The family's ``ModelBackend``, and a ``SourceLoader`` for ``mt.load_model``."""
-
-    def __init__(self, inner: ModelBackend) -> None:
-        self._inner = inner
-
-    def load_source(self, source: str, options: LoadOptions) -> PreparedLMModel:
-        """Load ``source`` (a folder, or a model id in the HF cache) as ``options`` say."""
-        return load_pretrained(source, **options)
-
-    def name(self) -> str:
-        """``hf_causal_lm``."""
-        return self._inner.name()
-
-    def capabilities(self) -> BackendCapabilities:
-        """What the family can do."""
-        return self._inner.capabilities()
-
-    def prepare(
-        self, cfg: ModelTrainConfig, settings: Settings, *, tokenizer: TokenizerHandle
-    ) -> PreparedLMModel:
-        """The pretrained start of a run (``build_pretrained``), read after its BOS."""
-        prepared = self._inner.prepare(cfg, settings, tokenizer=tokenizer)
-        return {**prepared, "start_id": model_as(prepared, HFCausalLM).start_id}
-
-    def train(
-        self, cfg: ModelTrainConfig, *, prepared: PreparedLMModel, context: TrainContext
-    ) -> TrainOutcome:
-        """Fine-tune ``prepared`` with the kit's loop."""
-        return self._inner.train(cfg, prepared=prepared, context=context)
-
-    def evaluate(self, *, run_dir: str, cfg: ModelTrainConfig, settings: Settings) -> EvalOutcome:
-        """Evaluate the run's saved model on its validation split."""
-        return self._inner.evaluate(run_dir=run_dir, cfg=cfg, settings=settings)
-
-    def score(
-        self, *, prepared: PreparedLMModel, cfg: ScoreConfig, settings: Settings
-    ) -> ScoreOutcome:
-        """Score a text (``score_pretrained``)."""
-        return self._inner.score(prepared=prepared, cfg=cfg, settings=settings)
-
-    def generate(
-        self,
-        *,
-        prepared: PreparedLMModel,
-        cfg: GenerateConfig,
-        settings: Settings,
-        on_token: TokenCallback | None = None,
-    ) -> GenerateOutcome:
-        """Sample with the model's cache (``generate_pretrained``)."""
-        return self._inner.generate(
-            prepared=prepared, cfg=cfg, settings=settings, on_token=on_token
-        )
-
-    def save(self, prepared: PreparedLMModel, out_dir: str) -> ModelArtifact:
-        """Write a Hugging Face folder (``save_pretrained``)."""
-        return self._inner.save(prepared, out_dir)
-
-    def load(self, artifact_path: str, settings: Settings) -> PreparedLMModel:
-        """Read a Hugging Face folder (``load_saved``)."""
-        return self._inner.load(artifact_path, settings)
-
-
-hf_causal_lm_backend = PretrainedBackend(family_backend(HF_CAUSAL_LM_PARTS))
+hf_causal_lm_backend = create_backend(HF_CAUSAL_LM_BACKEND_FUNCS)

@@ -150,6 +150,8 @@ def train_round(
                 "max_steps_per_epoch": steps,
                 "checkpoint_every_steps": 0,
                 "progress_interval_s": common.settings()["progress_interval_s"],
+                "eval_max_tokens": 0,  # no validation split here
+                "epoch_eval_max_tokens": 0,
             },
         )
         for _ in epochs:

@@ -181,6 +181,8 @@ def trainer_epoch(
             "max_steps_per_epoch": steps,
             "checkpoint_every_steps": 0,
             "progress_interval_s": progress_interval_s,
+            "eval_max_tokens": 0,  # no validation split here
+            "epoch_eval_max_tokens": 0,
         },
     )
     for _ in epochs:

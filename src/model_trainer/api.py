@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from model_trainer.core.backends.family import Capability
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.config.settings import Settings, load_settings, with_overrides
-from model_trainer.core.contracts.defaults import BUILTIN_CORPUS, train_config_from_mapping
+from model_trainer.core.contracts.defaults import train_config_from_mapping
 from model_trainer.core.contracts.model import (
     CompileChoice,
     DetailLevel,
@@ -36,9 +36,13 @@ from model_trainer.core.contracts.model import (
     ScoreOutcome,
     TrainOutcome,
 )
-from model_trainer.core.contracts.schema import TRAIN_FIELDS, train_overlay
+from model_trainer.core.contracts.schema import TRAIN_DEFAULTS, TRAIN_FIELDS, train_overlay
 from model_trainer.core.contracts.tokenizer import TokenizerKind
-from model_trainer.core.contracts.validators import PRETRAINED_FAMILY
+from model_trainer.core.contracts.validators import (
+    PRETRAINED_FAMILY,
+    validate_generate_config,
+    validate_score_config,
+)
 from model_trainer.core.data.cache import cache_root
 from model_trainer.core.data.evict import Evicted, trim_cache
 from model_trainer.core.data.memory import Corpus, save_corpus
@@ -48,7 +52,6 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.events.tensorboard_sink import TensorBoardSink
-from model_trainer.core.inference import api as inference
 from model_trainer.core.jobs.eval_job import start_eval
 from model_trainer.core.jobs.run_store import (
     EVENTS_FILE,
@@ -101,39 +104,39 @@ def view_factory(show: bool, unit: DisplayUnit) -> ViewFactory | None:
 
 def train(
     *,
-    model_family: str = "char_lstm",
-    model_size: str = "small",
-    corpus_path: str = BUILTIN_CORPUS,
-    tokenizer_kind: TokenizerKind = "char",
-    vocab_size: int = 512,
-    max_seq_len: int = 128,
-    num_epochs: int = 3,
-    batch_size: int = 32,
-    learning_rate: float = 3e-3,
-    weight_decay: float = 0.01,
-    warmup_steps: int = 20,
-    grad_clip: float = 1.0,
-    grad_accum_steps: int = 1,
-    val_fraction: float = 0.1,
-    eval_every_steps: int = 0,
-    checkpoint_every_steps: int = 0,
-    max_steps_per_epoch: int = 0,
-    seed: int = 0,
-    device: DeviceName = "auto",
-    precision: Precision = "auto",
-    compile: CompileChoice = False,
-    eval_max_tokens: int = 8192,
-    epoch_eval_max_tokens: int = 0,
-    early_stopping_patience: int = 0,
-    early_stopping_min_delta: float = 0.0,
-    text_field: str = "text",
-    glob: str = "**/*.txt",
-    val_path: str | None = None,
-    dataset_split: str = "train",
-    val_split: str = "validation",
-    init_from: str = "",
-    gradient_checkpointing: bool = False,
-    lora_rank: int = 0,
+    model_family: str = TRAIN_DEFAULTS["model_family"],
+    model_size: str = TRAIN_DEFAULTS["model_size"],
+    corpus_path: str = TRAIN_DEFAULTS["corpus_path"],
+    tokenizer_kind: TokenizerKind = TRAIN_DEFAULTS["tokenizer_kind"],
+    vocab_size: int = TRAIN_DEFAULTS["vocab_size"],
+    max_seq_len: int = TRAIN_DEFAULTS["max_seq_len"],
+    num_epochs: int = TRAIN_DEFAULTS["num_epochs"],
+    batch_size: int = TRAIN_DEFAULTS["batch_size"],
+    learning_rate: float = TRAIN_DEFAULTS["learning_rate"],
+    weight_decay: float = TRAIN_DEFAULTS["weight_decay"],
+    warmup_steps: int = TRAIN_DEFAULTS["warmup_steps"],
+    grad_clip: float = TRAIN_DEFAULTS["grad_clip"],
+    grad_accum_steps: int = TRAIN_DEFAULTS["grad_accum_steps"],
+    val_fraction: float = TRAIN_DEFAULTS["val_fraction"],
+    eval_every_steps: int = TRAIN_DEFAULTS["eval_every_steps"],
+    checkpoint_every_steps: int = TRAIN_DEFAULTS["checkpoint_every_steps"],
+    max_steps_per_epoch: int = TRAIN_DEFAULTS["max_steps_per_epoch"],
+    seed: int = TRAIN_DEFAULTS["seed"],
+    device: DeviceName = TRAIN_DEFAULTS["device"],
+    precision: Precision = TRAIN_DEFAULTS["precision"],
+    compile: CompileChoice = TRAIN_DEFAULTS["compile"],
+    eval_max_tokens: int = TRAIN_DEFAULTS["eval_max_tokens"],
+    epoch_eval_max_tokens: int = TRAIN_DEFAULTS["epoch_eval_max_tokens"],
+    early_stopping_patience: int = TRAIN_DEFAULTS["early_stopping_patience"],
+    early_stopping_min_delta: float = TRAIN_DEFAULTS["early_stopping_min_delta"],
+    text_field: str = TRAIN_DEFAULTS["text_field"],
+    glob: str = TRAIN_DEFAULTS["glob"],
+    val_path: str | None = TRAIN_DEFAULTS["val_path"],
+    dataset_split: str = TRAIN_DEFAULTS["dataset_split"],
+    val_split: str = TRAIN_DEFAULTS["val_split"],
+    init_from: str = TRAIN_DEFAULTS["init_from"],
+    gradient_checkpointing: bool = TRAIN_DEFAULTS["gradient_checkpointing"],
+    lora_rank: int = TRAIN_DEFAULTS["lora_rank"],
     corpus: Corpus | None = None,
     val_corpus: Corpus | None = None,
     run_id: str | None = None,
@@ -442,8 +445,10 @@ def score(
         "top_k": top_k,
         "seed": seed,
     }
+    validate_score_config(cfg)
     prepared = _prepared(model, runs_dir, registry, "supports_score")
-    return inference.score(prepared, cfg, runs_settings(runs_dir), registry=registry)
+    backend = registry.get(prepared["model_family"])
+    return backend.score(prepared=prepared, cfg=cfg, settings=runs_settings(runs_dir))
 
 
 def generate(
@@ -485,14 +490,16 @@ def generate(
         "seed": seed,
         "stop_sequences": list(stop_sequences),
     }
+    validate_generate_config(cfg)
     prepared = _prepared(model, runs_dir, registry, "supports_generate")
+    backend = registry.get(prepared["model_family"])
     settings = runs_settings(runs_dir)
     if not show:
-        return inference.generate(prepared, cfg, settings, registry=registry)
+        return backend.generate(prepared=prepared, cfg=cfg, settings=settings)
     stream = StreamingGeneration(prompt=prompt_text)
     stream.show()
-    outcome = inference.generate(
-        prepared, cfg, settings, on_token=stream.on_token, registry=registry
+    outcome = backend.generate(
+        prepared=prepared, cfg=cfg, settings=settings, on_token=stream.on_token
     )
     stream.finish(outcome)
     return outcome

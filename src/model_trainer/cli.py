@@ -28,7 +28,6 @@ from typing import (
 from model_trainer.cli_flags import add_config_flags, given_fields
 from model_trainer.cli_output import ConsoleProgress, print_json
 from model_trainer.core.config.settings import Settings, load_settings, with_overrides
-from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import (
     EvalOutcome,
     GenerateConfig,
@@ -232,23 +231,16 @@ def demo_config(*, quick: bool) -> ModelTrainConfig:
     seen, some 100 s of training on two idle CPU cores, to about 2.2 bits per character.
     """
     if quick:
-        return train_config(
-            model_size="tiny",
-            num_epochs=1,
-            max_steps_per_epoch=4,
-            max_seq_len=32,
-            batch_size=8,
-            warmup_steps=1,
-        )
-    return train_config(
-        model_size="small",
-        num_epochs=4,
-        max_steps_per_epoch=0,
-        max_seq_len=128,
-        batch_size=32,
-        learning_rate=3e-3,
-        warmup_steps=20,
-    )
+        fields: dict[str, object] = {
+            "model_size": "tiny",
+            "num_epochs": 1,
+            "max_steps_per_epoch": 4,
+            "max_seq_len": 32,
+            "batch_size": 8,
+            "warmup_steps": 1,
+        }
+        return train_overlay(fields, where="demo")
+    return train_overlay({"num_epochs": 4}, where="demo")
 
 
 def _progress_sinks() -> list[CallbackSink]:

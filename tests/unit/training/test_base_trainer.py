@@ -637,6 +637,8 @@ def test_spec_shaped_callbacks_train_two_epochs(
             "max_steps_per_epoch": 4,
             "checkpoint_every_steps": 0,
             "progress_interval_s": 1e9,
+            "eval_max_tokens": 0,
+            "epoch_eval_max_tokens": 0,
         },
     )
     history = list(epochs)
@@ -683,6 +685,8 @@ def test_loss_fn_and_readings(make_model: MakeModel, windows: TokenWindows) -> N
                 "max_steps_per_epoch": 3,
                 "checkpoint_every_steps": 0,
                 "progress_interval_s": 0.0,
+                "eval_max_tokens": 0,
+                "epoch_eval_max_tokens": 0,
             },
             loss_fn=reader.loss,
         )

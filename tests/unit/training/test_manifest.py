@@ -192,13 +192,12 @@ def test_manifest_not_json(tmp_path: Path) -> None:
     assert caught.value.code == "MODEL_LOAD_FAILED"
 
 
-def test_manifest_config_with_a_bad_value(tmp_path: Path) -> None:
+def test_manifest_is_read_as_written_its_values_checked_where_a_run_resumes(
+    tmp_path: Path,
+) -> None:
     write_manifest(str(tmp_path), manifest())
     path = tmp_path / "manifest.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     data["config"]["batch_size"] = 0
     path.write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(ModelTrainerError) as caught:
-        read_manifest(str(tmp_path))
-    assert caught.value.code == "INVALID_CONFIG"
-    assert "batch_size" in caught.value.message
+    assert read_manifest(str(tmp_path))["config"]["batch_size"] == 0

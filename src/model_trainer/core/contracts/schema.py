@@ -148,6 +148,10 @@ def train_overlay(
     return overlay(ModelTrainConfig, TRAIN_FIELDS, values, base, where=where)
 
 
+TRAIN_DEFAULTS: Final[ModelTrainConfig] = train_overlay({}, where="defaults")
+"""The schema's defaults as a config: the one source of every keyword default."""
+
+
 def score_overlay(values: Mapping[str, object], *, where: str = "config") -> ScoreConfig:
     """``values`` over the defaults as a ``ScoreConfig``, unvalidated."""
     return overlay(ScoreConfig, SCORE_FIELDS, values, where=where)

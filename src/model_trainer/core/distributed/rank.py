@@ -30,7 +30,11 @@ from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.jobs.run_store import TOKENIZER_FILE, existing_run_dir, new_run_id, run_dir
 from model_trainer.core.jobs.runner import JobControl, JobHandle
 from model_trainer.core.jobs.signals import stop_on_signals
-from model_trainer.core.jobs.train_job import resumable_source, resume_train, start_train
+from model_trainer.core.jobs.train_job import (
+    resumable_source,
+    resume_train,
+    start_checked_train,
+)
 from model_trainer.core.tokenizers.io import load_tokenizer
 from model_trainer.core.training.dataset import load_data
 from model_trainer.core.training.device import available_device
@@ -130,7 +134,7 @@ def start_rank_train(
             run_id, settings, sinks=sinks, registry=registry, world_size=collective.world_size
         )
     if collective.rank == 0:
-        return start_train(
+        return start_checked_train(
             cfg,
             settings,
             sinks=sinks,
@@ -174,7 +178,9 @@ def _run_rank(
 ) -> int:
     source = os.environ if env is None else env
     world = world_from_env(source)
-    validate_model_train_config(cfg, registry.require(cfg["model_family"], "supports_distributed"))
+    capabilities = registry.require(cfg["model_family"], "supports_distributed")
+    if not resume:  # a resumed run's stored config is checked once, by rank 0's resume_train
+        validate_model_train_config(cfg, capabilities)
     check_rank_device(cfg["device"])
     device = available_device(cfg["device"])
     timeout_s = timeout_from_env(source)

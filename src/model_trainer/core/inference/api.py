@@ -1,10 +1,10 @@
 """Score and sample with a prepared model through its family's backend, from the registry.
 
-``prepared["model_family"]`` names the family; the registry refuses a family without the
-capability, and otherwise the family's own functions run (GPT-2 with its key/value cache,
-the char-LSTM with its state, the fake model with the shared forward-only ones).
-``generate`` takes ``on_token(sequence_index, token_text, prob)`` to stream each sampled
-token, e.g. into a notebook cell.
+Each is a boundary: the config is validated here, once. ``prepared["model_family"]`` names
+the family; the registry refuses a family without the capability, and otherwise the
+family's own functions run (GPT-2 with its key/value cache, the char-LSTM with its state,
+the fake model with the shared forward-only ones). ``generate`` takes
+``on_token(sequence_index, token_text, prob)`` to stream each sampled token.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from model_trainer.core.contracts.model import (
     ScoreOutcome,
     TokenCallback,
 )
+from model_trainer.core.contracts.validators import validate_generate_config, validate_score_config
 
 
 def score(
@@ -34,6 +35,7 @@ def score(
         ModelTrainerError: ``MODEL_NOT_FOUND`` (a family ``registry`` does not know),
             ``MODEL_INCOMPATIBLE`` (a family without ``supports_score``), the family's errors.
     """
+    validate_score_config(cfg)
     family = prepared["model_family"]
     registry.require(family, "supports_score")
     return registry.get(family).score(prepared=prepared, cfg=cfg, settings=settings)
@@ -54,6 +56,7 @@ def generate(
             ``MODEL_INCOMPATIBLE`` (a family without ``supports_generate``), the family's
             errors.
     """
+    validate_generate_config(cfg)
     family = prepared["model_family"]
     registry.require(family, "supports_generate")
     backend = registry.get(family)

@@ -40,7 +40,6 @@ from model_trainer.core.contracts.model import (
 )
 from model_trainer.core.contracts.stateful import StepModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
-from model_trainer.core.contracts.validators import validate_generate_config
 from model_trainer.core.inference.inputs import prompt_text
 from model_trainer.core.inference.sampling import make_generator, sample_next
 
@@ -198,7 +197,6 @@ def _run(
     context_len: int | None,
     on_token: TokenCallback | None,
 ) -> GenerateOutcome:
-    validate_generate_config(cfg)
     tokenizer = prepared["tokenizer"]
     prompt = fit_prompt(
         prepared.get("start_id", prepared["eos_id"]),

@@ -47,7 +47,6 @@ from model_trainer.core.contracts.model import (
 )
 from model_trainer.core.contracts.stateful import StepModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
-from model_trainer.core.contracts.validators import validate_score_config
 from model_trainer.core.inference.char_scores import CharScores
 from model_trainer.core.inference.inputs import check_top_k, score_text
 from model_trainer.core.inference.surprisal import (
@@ -158,7 +157,6 @@ class _Encoded(TypedDict):
 def _encode(
     prepared: PreparedLMModel, cfg: ScoreConfig, settings: Settings, piece_chars: int
 ) -> _Encoded:
-    validate_score_config(cfg)
     tokenizer = prepared["tokenizer"]
     check_top_k(cfg["top_k"], tokenizer.vocab_size)
     text = score_text(cfg, settings)

@@ -28,7 +28,6 @@ import torch
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.config.resources import measure_resources
 from model_trainer.core.config.settings import Settings
-from model_trainer.core.contracts.defaults import generate_config, score_config
 from model_trainer.core.contracts.model import (
     CharScore,
     DeviceName,
@@ -40,6 +39,7 @@ from model_trainer.core.contracts.model import (
     TrainingCallbacks,
     TrainOutcome,
 )
+from model_trainer.core.contracts.schema import generate_overlay, score_overlay
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.contracts.validators import (
     resolve_init_from,
@@ -278,7 +278,7 @@ class _TrainWork:
         if capabilities["supports_score"]:
             scored = backend.score(
                 prepared=prepared,
-                cfg=score_config(text=snippet, detail_level="per_char"),
+                cfg=score_overlay({"text": snippet, "detail_level": "per_char"}),
                 settings=self.settings,
             )
             scores = scored.get("per_char", [])
@@ -286,10 +286,12 @@ class _TrainWork:
         if capabilities["supports_generate"]:
             generated = backend.generate(
                 prepared=prepared,
-                cfg=generate_config(
-                    prompt_text=prompt,
-                    max_new_tokens=SAMPLE_TOKENS[self.loss_unit],
-                    seed=self.cfg["seed"],
+                cfg=generate_overlay(
+                    {
+                        "prompt_text": prompt,
+                        "max_new_tokens": SAMPLE_TOKENS[self.loss_unit],
+                        "seed": self.cfg["seed"],
+                    }
                 ),
                 settings=self.settings,
             )
@@ -423,6 +425,32 @@ def start_train(
     """
     cfg = resolve_init_from(cfg)
     validate_model_train_config(cfg, registry.require(cfg["model_family"], "supports_train"))
+    return start_checked_train(
+        cfg,
+        settings,
+        sinks=sinks,
+        view=view,
+        run_id=run_id,
+        registry=registry,
+        world_size=world_size,
+    )
+
+
+def start_checked_train(
+    cfg: ModelTrainConfig,
+    settings: Settings,
+    *,
+    sinks: Sequence[EventSink] = (),
+    view: ViewFactory | None = None,
+    run_id: str | None = None,
+    registry: ModelRegistry = default_registry,
+    world_size: int = 1,
+) -> JobHandle[TrainOutcome]:
+    """``start_train`` of a config already validated where it came in (a torchrun rank).
+
+    Raises:
+        ModelTrainerError: ``start_train``'s errors, but for the config's own.
+    """
     run_id = (
         new_run_id(cfg["model_family"], cfg["model_size"])
         if run_id is None
@@ -537,7 +565,9 @@ def _resume(
             f"run_id {run_id!r} is completed; there is nothing to resume (start a new run)",
         )
     manifest = read_manifest(str(folder))
-    registry.require(manifest["config"]["model_family"], "supports_train")
+    validate_model_train_config(
+        manifest["config"], registry.require(manifest["config"]["model_family"], "supports_train")
+    )
     if manifest["world_size"] != world_size:
         raise ModelTrainerError(
             "MODEL_INCOMPATIBLE",

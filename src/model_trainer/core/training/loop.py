@@ -97,8 +97,8 @@ class LoopOptions(TypedDict):
     max_steps_per_epoch: int
     checkpoint_every_steps: int
     progress_interval_s: float
-    eval_max_tokens: NotRequired[int]
-    epoch_eval_max_tokens: NotRequired[int]
+    eval_max_tokens: int
+    epoch_eval_max_tokens: int
     early_stopping: NotRequired[EarlyStopping]
 
 
@@ -206,8 +206,8 @@ class _Loop:
         self.saved_step = start["global_step"]
         self.tally = _Tally(epoch=start["epoch"], steps=0, position=start, device=device)
         # The validation windows read mid-epoch and at an epoch's end: fixed for the run.
-        self.mid_sample = self._sample(options.get("eval_max_tokens", 0))
-        self.end_sample = self._sample(options.get("epoch_eval_max_tokens", 0))
+        self.mid_sample = self._sample(options["eval_max_tokens"])
+        self.end_sample = self._sample(options["epoch_eval_max_tokens"])
 
     def _sample(self, max_tokens: int) -> Tensor | None:
         """A fixed sample of the validation windows (this rank's share of ``max_tokens``)."""

@@ -32,6 +32,7 @@ typecheck: $(STAMP)
 
 rules: $(STAMP)
 	$(BIN)/python scripts/check_rules.py src tests bench scripts notebooks
+	$(BIN)/python scripts/check_layers.py src
 
 unit: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --cov=model_trainer --cov-branch --cov-report=term-missing --cov-fail-under=100 tests

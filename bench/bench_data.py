@@ -43,11 +43,11 @@ import harness
 from model_trainer.core.config.settings import Settings, load_settings, with_overrides
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.data.corpus import BUILTIN_PYTHON_DOCS, builtin_text
 from model_trainer.core.data.prepare import RunSource, prepare_run_data
 from model_trainer.core.data.sources import read_pieces
 from model_trainer.core.tokenizers.bpe import CHUNK_CHARS, BPETokenizer, chunk_text
 from model_trainer.core.tokenizers.char import CharTokenizer
-from model_trainer.core.training.corpus import BUILTIN_PYTHON_DOCS, builtin_text
 
 MB = 1_000_000
 MIB = 1024.0 * 1024.0

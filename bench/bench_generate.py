@@ -16,12 +16,12 @@ from torch import Tensor
 import common
 import harness
 from model_trainer.core.backends.char_lstm.model import CharLSTM
+from model_trainer.core.backends.dispatch import generate
 from model_trainer.core.backends.gpt2.model import GPT2LM
 from model_trainer.core.contracts.defaults import generate_config
 from model_trainer.core.contracts.model import GenerateConfig, PreparedLMModel
-from model_trainer.core.inference.api import generate
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.inference.generate import fit_prompt, generate_naive
-from model_trainer.core.training.corpus import builtin_text
 
 HF_TARGET = 1.0
 NAIVE_TARGET = 2.5

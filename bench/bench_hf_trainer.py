@@ -35,7 +35,7 @@ import harness
 from model_trainer.core.backends.gpt2.model import GPT2LM
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import ModelTrainConfig, PreparedLMModel, TrainingCallbacks
-from model_trainer.core.training.corpus import builtin_text
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.training.dataset import TokenWindows, encode_corpus, encode_data
 from model_trainer.core.training.loop import run_training
 

@@ -26,17 +26,17 @@ from transformers import AutoModelForCausalLM, PreTrainedModel
 import common
 import harness
 from bench_hf_trainer import Stamps, hf_trainer_steps
+from model_trainer.core.backends.dispatch import generate, score
 from model_trainer.core.backends.hf_causal_lm.model import HFCausalLM
 from model_trainer.core.backends.hf_causal_lm.tiny import save_tiny_checkpoint
 from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.contracts.defaults import generate_config, score_config, train_config
 from model_trainer.core.contracts.model import ModelTrainConfig, PreparedLMModel, TrainingCallbacks
 from model_trainer.core.contracts.validators import resolve_init_from
-from model_trainer.core.inference.api import generate, score
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.inference.narrow import model_as
 from model_trainer.core.inference.windows import plan_windows, windows_per_batch
 from model_trainer.core.tokenizers.pretrained import load_pretrained_tokenizer
-from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.dataset import TokenWindows, encode_data
 from model_trainer.core.training.loop import run_training
 

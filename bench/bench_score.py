@@ -19,12 +19,12 @@ from torch.nn import functional
 import common
 import harness
 from model_trainer.core.backends.char_lstm.model import CharLSTM
+from model_trainer.core.backends.dispatch import score
 from model_trainer.core.contracts.defaults import score_config
 from model_trainer.core.contracts.model import PreparedLMModel, ScoreConfig
-from model_trainer.core.inference.api import score
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.inference.score import CHUNK_TOKENS
 from model_trainer.core.inference.windows import plan_windows, windows_per_batch
-from model_trainer.core.training.corpus import builtin_text
 
 TARGET = 0.9
 CHARS = 100_000

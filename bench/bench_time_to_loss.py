@@ -42,10 +42,10 @@ from bench_gpt2_vs_minimal import MinimalGPT
 from model_trainer.core.backends.char_lstm import CHAR_LSTM_SIZES
 from model_trainer.core.backends.gpt2 import GPT2_SIZES
 from model_trainer.core.contracts.defaults import train_config
+from model_trainer.core.data.corpus import builtin_text, split_text
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.sinks import CallbackSink
 from model_trainer.core.events.trainer_metrics_events import is_epoch, is_eval, is_progress_metrics
-from model_trainer.core.training.corpus import builtin_text, split_text
 from model_trainer.core.training.dataset import TokenWindows, epoch_length
 from model_trainer.core.training.evaluate import evaluate_loss, sample_windows
 from model_trainer.core.training.optimizer import make_optimizer

@@ -23,8 +23,8 @@ from model_trainer.core.contracts.model import (
     PreparedLMModel,
     TrainingCallbacks,
 )
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.tokenizers.char import CharTokenizer
-from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.dataset import TokenWindows, encode_corpus
 from model_trainer.core.training.loop import BaseTrainer
 from model_trainer.core.training.optimizer import make_optimizer

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from model_trainer.core.config.settings import load_settings, with_overrides
 from model_trainer.core.contracts.defaults import score_config, train_config
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.jobs.score_job import start_score
 from model_trainer.core.jobs.train_job import start_train
-from model_trainer.core.training.corpus import builtin_text
 
 TEXT_BYTES = 5_000_000
 

@@ -46,6 +46,8 @@ from model_trainer.core.contracts.schema import (
     train_overlay,
 )
 from model_trainer.core.contracts.typed_json import load_json
+from model_trainer.core.contracts.units import bits_per_char
+from model_trainer.core.data.corpus import read_text_file
 from model_trainer.core.distributed.rank import RankEnd, distributed_resume, distributed_train
 from model_trainer.core.errors import ModelTrainerError, ModelTrainerErrorCode, user_error
 from model_trainer.core.events.sinks import CallbackSink, EventSink
@@ -65,9 +67,7 @@ from model_trainer.core.jobs.train_job import (
     resume_train,
     start_train,
 )
-from model_trainer.core.training.corpus import read_text_file
 from model_trainer.core.training.distributed import under_torchrun
-from model_trainer.core.training.loss import bits_per_char
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1

@@ -12,6 +12,7 @@ from typing import (
 
 from tqdm import tqdm
 
+from model_trainer.core.contracts.units import bits_per_char
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.job_events import is_completed, is_failed
 from model_trainer.core.events.trainer_metrics_events import (
@@ -19,7 +20,6 @@ from model_trainer.core.events.trainer_metrics_events import (
     is_epoch,
     is_progress_metrics,
 )
-from model_trainer.core.training.loss import bits_per_char
 
 
 class _Bar(Protocol):

@@ -15,13 +15,13 @@ import pytest
 
 from model_trainer.cli import demo_config, exit_status, main
 from model_trainer.cli_output import ConsoleProgress, json_ready
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.events.job_events import make_completed_event, make_started_event
 from model_trainer.core.events.trainer_metrics_events import (
     make_config_event,
     make_epoch_event,
     make_progress_metrics_event,
 )
-from model_trainer.core.training.corpus import builtin_text
 
 SUBCOMMANDS = [
     ["demo"],

@@ -12,11 +12,11 @@ import pytest
 
 from model_trainer.cli import build_parser, train_config_of
 from model_trainer.core.config.settings import load_settings, with_overrides
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.events.codec import read_events
 from model_trainer.core.events.trainer_metrics_events import is_epoch
 from model_trainer.core.jobs.report import run_history
 from model_trainer.core.jobs.train_job import start_train
-from model_trainer.core.training.corpus import builtin_text
 
 RUN = "killed"
 

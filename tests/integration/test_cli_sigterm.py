@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.events.codec import read_events
 from model_trainer.core.events.job_events import is_failed
 from model_trainer.core.events.trainer_metrics_events import is_epoch, is_progress_metrics
 from model_trainer.core.training.checkpoint import latest_name
-from model_trainer.core.training.corpus import builtin_text
 
 RUN = "terminated"
 

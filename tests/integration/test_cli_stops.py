@@ -13,8 +13,8 @@ import pytest
 
 from model_trainer.core.config.settings import load_settings, with_overrides
 from model_trainer.core.contracts.defaults import train_config
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.jobs.train_job import start_train
-from model_trainer.core.training.corpus import builtin_text
 
 
 def _command(*args: str) -> list[str]:

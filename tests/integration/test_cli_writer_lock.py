@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.events.codec import read_events
 from model_trainer.core.events.trainer_metrics_events import is_progress_metrics
 from model_trainer.core.training.checkpoint import latest_name
-from model_trainer.core.training.corpus import builtin_text
 
 RUN = "paused"
 

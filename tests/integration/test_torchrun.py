@@ -13,11 +13,11 @@ import pytest
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import ModelTrainConfig
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.distributed.launcher import settings_env
 from model_trainer.core.events.codec import read_events
 from model_trainer.core.events.trainer_metrics_events import is_epoch
 from model_trainer.core.jobs.train_job import start_train
-from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.manifest import read_manifest
 
 ENTRY = Path(__file__).with_name("torchrun_entry.py")

@@ -13,6 +13,7 @@ from model_trainer import api
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import ModelTrainConfig, TrainOutcome
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.distributed.launcher import (
     Torchrun,
     launch_distributed,
@@ -27,7 +28,6 @@ from model_trainer.core.jobs.job_store import read_job
 from model_trainer.core.jobs.runner import JobHandle
 from model_trainer.core.jobs.train_job import start_train
 from model_trainer.core.training.checkpoint import latest_name
-from model_trainer.core.training.corpus import builtin_text
 
 ENV = {
     **os.environ,

@@ -17,10 +17,10 @@ from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import LMModelProto
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.distributed.launcher import settings_env
 from model_trainer.core.distributed.rank import TrainJob, distributed_train, wait_quietly
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.distributed import current_collective
 
 ENTRY = Path(__file__).with_name("torchrun_entry.py")

@@ -18,11 +18,11 @@ from model_trainer.core.contracts.schema import (
     Field,
     field_types,
 )
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import CallbackSink, ListSink
 from model_trainer.core.events.trainer_metrics_events import is_config, is_epoch
-from model_trainer.core.training.corpus import builtin_text
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STEPS = 3

@@ -9,9 +9,9 @@ import datasets
 import pytest
 
 from model_trainer import api
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.data.memory import Corpus
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.manifest import read_manifest
 
 TEXT = builtin_text()[:6000]

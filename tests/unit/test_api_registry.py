@@ -12,11 +12,11 @@ from model_trainer.core.backends.fake.backend import FAKE_BACKEND_FUNCS
 from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import load_settings, with_overrides
 from model_trainer.core.contracts.defaults import generate_config, score_config
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.jobs.eval_job import start_eval
 from model_trainer.core.jobs.generate_job import start_generate
 from model_trainer.core.jobs.score_job import start_score
-from model_trainer.core.training.corpus import builtin_text
 
 
 @pytest.fixture

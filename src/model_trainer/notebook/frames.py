@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Protocol
 
 from model_trainer.core.contracts.model import EpochMetrics, ScoreOutcome
+from model_trainer.core.contracts.units import bits_per_char
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import read_events
 from model_trainer.core.events.trainer_metrics_events import is_config
 from model_trainer.core.extras import require_extra
 from model_trainer.core.jobs.run_store import EVENTS_FILE, RunSummary
 from model_trainer.core.training.checkpoint import load_history
-from model_trainer.core.training.loss import bits_per_char
 
 SCORE_COLUMNS = ("char", "surprisal_bits", "token_index", "rank", "top_k")
 HISTORY_COLUMNS = (*EpochMetrics.__annotations__, "val_bits_per_char")

@@ -25,6 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from model_trainer.core.contracts.model import LossUnit
+from model_trainer.core.contracts.units import bits_per_char
 from model_trainer.core.drawing import render_png
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.job_events import (
@@ -34,7 +35,6 @@ from model_trainer.core.events.job_events import (
     is_job_progress,
 )
 from model_trainer.core.events.trainer_metrics_events import is_config, is_epoch
-from model_trainer.core.training.loss import bits_per_char
 from model_trainer.notebook.frontend import DisplayFn, ipython_display
 
 PENDING: Final = "running"

@@ -18,10 +18,10 @@ from model_trainer.core.backends.gpt2.limits import (
 from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.jobs.train_job import start_train
 from model_trainer.core.tokenizers.char import CharTokenizer
-from model_trainer.core.training.corpus import builtin_text
 
 
 def test_the_parameter_count_is_the_built_model_s(settings: Settings) -> None:

@@ -35,9 +35,9 @@ from model_trainer.core.contracts.model import (
     TrainingCallbacks,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.tokenizers.char import CharTokenizer
-from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.dataset import load_data
 
 

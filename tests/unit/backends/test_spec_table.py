@@ -16,8 +16,8 @@ import model_trainer as mt
 from model_trainer.core.backends.fake import FAKE_SIZES, FakeShape
 from model_trainer.core.backends.fake.model import FakeLM
 from model_trainer.core.contracts.defaults import generate_config, train_config
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.tokenizers.char import CharTokenizer
-from model_trainer.core.training.corpus import builtin_text
 from model_trainer.family import (
     BUILTIN_BACKENDS,
     BackendFunctions,

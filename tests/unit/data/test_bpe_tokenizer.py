@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer, pre_tokenizers
 
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.tokenizers.bpe import (
     CHUNK_CHARS,
@@ -21,7 +22,6 @@ from model_trainer.core.tokenizers.bpe import (
     byte_alphabet,
     chunk_text,
 )
-from model_trainer.core.training.corpus import builtin_text
 
 SAMPLE = builtin_text()[:6000]
 # Whitespace, letters, digits, punctuation and multi-byte characters, densely mixed.

@@ -9,6 +9,7 @@ from pathlib import Path
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.data.cache import CACHE_DIR, LOCK_FILE
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.data.evict import (
     MB,
     USED_FILE,
@@ -20,7 +21,6 @@ from model_trainer.core.data.evict import (
 )
 from model_trainer.core.data.memory import SOURCES_DIR
 from model_trainer.core.data.prepare import RunSource, prepare_run_data, run_tokenizer
-from model_trainer.core.training.corpus import builtin_text
 
 
 def _source(root: Path, name: str, size: int, used: float) -> Path:

@@ -12,9 +12,9 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.tokenizers.char import CharTokenizer
-from model_trainer.core.training.corpus import builtin_text
 
 
 def test_is_a_tokenizer_handle() -> None:

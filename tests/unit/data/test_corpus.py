@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from model_trainer.core.config.settings import Settings
-from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.corpus import (
+from model_trainer.core.data.corpus import (
     BUILTIN_PYTHON_DOCS,
     builtin_text,
     load_corpus,
     read_text_file,
     split_text,
 )
+from model_trainer.core.errors import ModelTrainerError
 
 
 def _capped(settings: Settings, cap: int) -> Settings:

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from model_trainer.core.data import sources
+from model_trainer.core.data.corpus import BUILTIN_PYTHON_DOCS, builtin_text
 from model_trainer.core.data.sources import (
     Source,
     open_source,
@@ -23,7 +24,6 @@ from model_trainer.core.data.sources import (
     table_rows,
 )
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.corpus import BUILTIN_PYTHON_DOCS, builtin_text
 
 DOCS = ["first doc\n", "", "second — ünïcode\n", "third"]
 

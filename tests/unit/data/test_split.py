@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from model_trainer.core.data.corpus import split_text
 from model_trainer.core.data.sources import Document, Source
 from model_trainer.core.data.split import Part, char_slice, count_chars, plan_split
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.corpus import split_text
 
 CAP = 10_000
 

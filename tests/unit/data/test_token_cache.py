@@ -15,6 +15,7 @@ from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import ModelTrainConfig
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.data.cache import encode_ids, ids_dtype
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.data.memory import save_corpus
 from model_trainer.core.data.prepare import (
     RunData,
@@ -27,7 +28,6 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event
 from model_trainer.core.tokenizers.bpe import BPETokenizer, safe_pieces
 from model_trainer.core.tokenizers.char import CharTokenizer
-from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.dataset import TokenWindows
 
 DOCS = ["alpha beta\n", "", "gamma\ndelta\n", "epsilon"]

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.tokenizers.bpe import BPETokenizer
 from model_trainer.core.tokenizers.char import CharTokenizer
 from model_trainer.core.tokenizers.io import load_tokenizer, train_tokenizer
-from model_trainer.core.training.corpus import builtin_text
 
 SAMPLE = builtin_text()[:4000]
 

@@ -12,8 +12,8 @@ from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config_from_mapping
 from model_trainer.core.contracts.model import ModelTrainConfig, PreparedLMModel
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.tokenizers.io import train_tokenizer
-from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.distributed import SOLO_WORLD, Collective, process_group
 
 

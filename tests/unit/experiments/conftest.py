@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from model_trainer.core.config.settings import Settings
-from model_trainer.core.training.corpus import builtin_text
+from model_trainer.core.data.corpus import builtin_text
 
 
 @pytest.fixture

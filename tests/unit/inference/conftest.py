@@ -11,9 +11,9 @@ from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import PreparedLMModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.tokenizers.bpe import BPETokenizer
 from model_trainer.core.tokenizers.char import CharTokenizer
-from model_trainer.core.training.corpus import builtin_text
 
 Prepare = Callable[[str, TokenizerHandle, int], PreparedLMModel]
 FAMILIES = ("gpt2", "char_lstm", "fake")

@@ -6,6 +6,7 @@ import torch
 
 from model_trainer.core.backends.char_lstm.backend import generate_char_lstm
 from model_trainer.core.backends.char_lstm.model import CharLSTM
+from model_trainer.core.backends.dispatch import generate
 from model_trainer.core.backends.fake.model import FakeLM
 from model_trainer.core.backends.gpt2.backend import generate_gpt2
 from model_trainer.core.backends.gpt2.model import GPT2LM
@@ -15,7 +16,6 @@ from model_trainer.core.contracts.defaults import generate_config
 from model_trainer.core.contracts.model import GenerateConfig, PreparedLMModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.inference.api import generate
 from model_trainer.core.inference.forward_only import generate_forward_only
 from model_trainer.core.inference.generate import (
     fit_prompt,

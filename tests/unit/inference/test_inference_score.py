@@ -7,6 +7,7 @@ import torch
 
 from model_trainer.core.backends.char_lstm.backend import score_char_lstm
 from model_trainer.core.backends.char_lstm.model import CharLSTM
+from model_trainer.core.backends.dispatch import score
 from model_trainer.core.backends.gpt2.backend import score_gpt2
 from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import Settings
@@ -14,7 +15,6 @@ from model_trainer.core.contracts.defaults import score_config
 from model_trainer.core.contracts.model import PreparedLMModel, ScoreConfig
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.inference.api import score
 from model_trainer.core.inference.forward_only import score_forward_only
 from model_trainer.core.inference.score import score_windowed, stateful_scores, windowed_scores
 from model_trainer.core.inference.windows import plan_windows

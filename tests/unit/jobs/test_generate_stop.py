@@ -10,11 +10,11 @@ import pytest
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import generate_config, train_config
 from model_trainer.core.contracts.validators import validate_generate_config
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.jobs.generate_job import start_generate
 from model_trainer.core.jobs.job_store import read_job
 from model_trainer.core.jobs.train_job import start_train
-from model_trainer.core.training.corpus import builtin_text
 
 
 def test_a_huge_max_new_tokens_is_refused() -> None:

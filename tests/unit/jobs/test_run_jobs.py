@@ -7,6 +7,7 @@ import pytest
 
 from model_trainer.core.config.settings import Settings, load_settings, with_overrides
 from model_trainer.core.contracts.defaults import generate_config, score_config, train_config
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import read_events
 from model_trainer.core.events.sinks import ListSink
@@ -16,7 +17,6 @@ from model_trainer.core.jobs.score_job import start_score
 from model_trainer.core.jobs.tokenizer_job import start_tokenizer
 from model_trainer.core.jobs.train_job import start_train
 from model_trainer.core.tokenizers.io import load_tokenizer
-from model_trainer.core.training.corpus import builtin_text
 
 LIFECYCLE = ["trainer.job.started.v1", "trainer.job.completed.v1"]
 

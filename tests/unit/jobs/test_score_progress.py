@@ -8,10 +8,10 @@ import pytest
 
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import score_config, train_config
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.events.job_events import is_job_progress
 from model_trainer.core.jobs.score_job import start_score
 from model_trainer.core.jobs.train_job import start_train
-from model_trainer.core.training.corpus import builtin_text
 
 
 @pytest.mark.parametrize("family", ["char_lstm", "fake"])

@@ -9,12 +9,12 @@ from pathlib import Path
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import ModelTrainConfig
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.events.codec import Event, encode_event, read_events
 from model_trainer.core.events.sinks import CallbackSink
 from model_trainer.core.events.trainer_metrics_events import is_config, is_epoch
 from model_trainer.core.jobs.report import run_history
 from model_trainer.core.jobs.train_job import resume_train, start_train
-from model_trainer.core.training.corpus import builtin_text
 
 STEPS = 3
 

@@ -16,6 +16,8 @@ from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import ModelTrainConfig, PreparedLMModel, TrainOutcome
 from model_trainer.core.contracts.tokenizer import TokenizerHandle, TokenizerKind
+from model_trainer.core.contracts.units import bits_per_char
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.data.prepare import RunSource
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
@@ -31,9 +33,7 @@ from model_trainer.core.jobs.train_job import (
 )
 from model_trainer.core.tokenizers.io import load_tokenizer
 from model_trainer.core.training.checkpoint import load_latest_checkpoint
-from model_trainer.core.training.corpus import builtin_text
 from model_trainer.core.training.dataset import plan_training
-from model_trainer.core.training.loss import bits_per_char
 from model_trainer.core.training.manifest import (
     build_manifest,
     file_fingerprint,

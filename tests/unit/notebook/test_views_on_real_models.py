@@ -2,10 +2,10 @@
 
 import IPython.display
 
+from model_trainer.core.backends.dispatch import generate, score
 from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import generate_config, score_config, train_config
-from model_trainer.core.inference.api import generate, score
 from model_trainer.core.tokenizers.bpe import BPETokenizer
 from model_trainer.core.tokenizers.char import CharTokenizer
 from model_trainer.notebook.generation_view import StreamingGeneration, generation_html

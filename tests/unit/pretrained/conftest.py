@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from model_trainer.core.backends.hf_causal_lm.tiny import ARCHS, Arch, save_tiny_checkpoint
-from model_trainer.core.training.corpus import builtin_text
+from model_trainer.core.data.corpus import builtin_text
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from model_trainer.core.contracts.model import PreparedLMModel
 from model_trainer.core.contracts.tokenizer import TokenizerKind
-from model_trainer.core.training.corpus import builtin_text
+from model_trainer.core.data.corpus import builtin_text
 
 WIDTH = 32
 Cell = Literal["lstm", "gru"]

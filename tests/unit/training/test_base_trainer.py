@@ -19,6 +19,7 @@ from model_trainer.core.contracts.model import (
     TrainingCallbacks,
 )
 from model_trainer.core.contracts.tokenizer import Encoder
+from model_trainer.core.contracts.units import perplexity
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.checkpoint import TrainPosition, start_position
 from model_trainer.core.training.compile import CPU_COMPILE, CompileCosts, compile_pays
@@ -26,13 +27,7 @@ from model_trainer.core.training.dataset import TokenWindows, encode_corpus, epo
 from model_trainer.core.training.distributed import Forward
 from model_trainer.core.training.evaluate import evaluate_loss, sample_windows
 from model_trainer.core.training.loop import BaseTrainer
-from model_trainer.core.training.loss import (
-    DIVERGENCE_NATS,
-    check_loss,
-    oom_code,
-    perplexity,
-    require_finite,
-)
+from model_trainer.core.training.loss import DIVERGENCE_NATS, check_loss, oom_code, require_finite
 from model_trainer.core.training.optimizer import make_optimizer, use_fused
 from model_trainer.core.training.schedule import build_scheduler
 

@@ -22,6 +22,7 @@ from model_trainer.core.contracts.model import (
     TrainOutcome,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.data.corpus import split_text
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.checkpoint import (
     Checkpoint,
@@ -29,7 +30,6 @@ from model_trainer.core.training.checkpoint import (
     load_history,
     load_latest_checkpoint,
 )
-from model_trainer.core.training.corpus import split_text
 from model_trainer.core.training.dataset import load_data
 from model_trainer.core.training.loop import run_training
 

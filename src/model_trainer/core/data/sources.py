@@ -33,8 +33,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Final, Protocol, runtime_checkable
 
+from model_trainer.core.data.corpus import BUILTIN_PREFIX, builtin, require_regular
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.corpus import BUILTIN_PREFIX, builtin, require_regular
 
 Document = Iterable[str]
 BLOCK_BYTES: Final = 1 << 23

@@ -21,6 +21,7 @@ import os
 from collections.abc import Mapping
 from typing import Final, Protocol
 
+from model_trainer.core.contracts.units import bits_per_char, perplexity
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.job_events import is_completed, is_failed
 from model_trainer.core.events.trainer_metrics_events import (
@@ -31,7 +32,6 @@ from model_trainer.core.events.trainer_metrics_events import (
     is_progress_metrics,
 )
 from model_trainer.core.extras import require_extra
-from model_trainer.core.training.loss import bits_per_char, perplexity
 
 TENSORBOARD_DIR: Final = "tensorboard"
 HPARAMS: Final = (

@@ -28,6 +28,7 @@ from typing import Literal
 from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelTrainConfig, TrainOutcome
+from model_trainer.core.contracts.units import bits_per_char
 from model_trainer.core.contracts.validators import validate_model_train_config
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event
@@ -59,7 +60,6 @@ from model_trainer.core.jobs.run_store import run_dir
 from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory
 from model_trainer.core.jobs.train_job import resume_train, start_train
 from model_trainer.core.training.checkpoint import CHECKPOINT_DIR, latest_name
-from model_trainer.core.training.loss import bits_per_char
 from model_trainer.core.training.manifest import MANIFEST_FILE, read_manifest
 
 

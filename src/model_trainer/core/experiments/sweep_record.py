@@ -14,6 +14,7 @@ from typing import Final, Literal, TypedDict
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelTrainConfig, TrainOutcome
 from model_trainer.core.contracts.typed_json import read_typed
+from model_trainer.core.contracts.units import bits_per_char
 from model_trainer.core.errors import ModelTrainerError, ModelTrainerErrorCode
 from model_trainer.core.events.codec import read_events
 from model_trainer.core.events.trainer_metrics_events import is_config
@@ -21,7 +22,6 @@ from model_trainer.core.jobs.job_store import write_json_atomic
 from model_trainer.core.jobs.run_store import EVENTS_FILE, validate_run_id
 from model_trainer.core.training.checkpoint import load_history
 from model_trainer.core.training.early_stop import early_stopping, watched_loss
-from model_trainer.core.training.loss import bits_per_char
 from model_trainer.core.training.outcome import train_outcome
 
 SWEEP_FILE: Final = "sweep.json"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import GenerateConfig, ScoreConfig
+from model_trainer.core.data.corpus import read_text_file
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.training.corpus import read_text_file
 
 
 def check_top_k(top_k: int | None, vocab_size: int) -> None:

@@ -47,6 +47,7 @@ from model_trainer.core.contracts.model import (
 )
 from model_trainer.core.contracts.stateful import StepModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.contracts.units import perplexity
 from model_trainer.core.inference.char_scores import CharScores
 from model_trainer.core.inference.inputs import check_top_k, score_text
 from model_trainer.core.inference.surprisal import (
@@ -57,7 +58,6 @@ from model_trainer.core.inference.surprisal import (
     token_scores,
 )
 from model_trainer.core.inference.windows import plan_windows, windows_per_batch
-from model_trainer.core.training.loss import perplexity
 
 StateT = TypeVar("StateT")
 CHUNK_TOKENS = 512  # the fastest of 128 to 16384 on a CPU thread (all within 20%)

@@ -6,13 +6,13 @@ import time
 from collections.abc import Callable
 
 from model_trainer.core.contracts.model import EpochMetrics, LossUnit, Reading
+from model_trainer.core.contracts.units import perplexity
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.trainer_metrics_events import (
     make_epoch_event,
     make_eval_event,
     make_progress_metrics_event,
 )
-from model_trainer.core.training.loss import perplexity
 
 
 class MetricsReporter:

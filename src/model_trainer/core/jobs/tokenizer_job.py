@@ -7,11 +7,11 @@ from typing import TypedDict
 
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.tokenizer import TokenizerKind
+from model_trainer.core.data.corpus import load_corpus
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.jobs.runner import JobControl, JobHandle, new_job_id
 from model_trainer.core.tokenizers.io import train_tokenizer
-from model_trainer.core.training.corpus import load_corpus
 
 
 class TokenizerOutcome(TypedDict):

@@ -41,6 +41,7 @@ from model_trainer.core.contracts.model import (
 )
 from model_trainer.core.contracts.schema import generate_overlay, score_overlay
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.contracts.units import bits_per_char
 from model_trainer.core.contracts.validators import (
     resolve_init_from,
     validate_model_train_config,
@@ -86,7 +87,7 @@ from model_trainer.core.training.checkpoint import (
 )
 from model_trainer.core.training.dataset import plan_training
 from model_trainer.core.training.device import available_device, resolve_precision
-from model_trainer.core.training.loss import bits_per_char, loss_unit_of
+from model_trainer.core.training.loss import loss_unit_of
 from model_trainer.core.training.manifest import (
     Manifest,
     build_manifest,

@@ -31,7 +31,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from model_trainer.core.contracts.tokenizer import TokenizerKind
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.tokenizers.io import parse_tokenizer_json, read_tokenizer_text
+from model_trainer.core.tokenizers.files import parse_tokenizer_json, read_tokenizer_text
 
 EOS_TEXT = "<|endoftext|>"
 PAD_TEXT = "<pad>"

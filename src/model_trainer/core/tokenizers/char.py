@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from model_trainer.core.contracts.tokenizer import TokenizerKind
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.tokenizers.io import parse_tokenizer_json, read_tokenizer_text
+from model_trainer.core.tokenizers.files import parse_tokenizer_json, read_tokenizer_text
 
 PAD_ID = 0
 EOS_ID = 1

@@ -24,12 +24,13 @@ from model_trainer.core.contracts.model import (
     ModelTrainConfig,
     PreparedLMModel,
 )
+from model_trainer.core.contracts.units import perplexity
 from model_trainer.core.data.prepare import load_run_data
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.dataset import TokenWindows
 from model_trainer.core.training.device import ResolvedPrecision, autocast, resolve_precision
 from model_trainer.core.training.distributed import SOLO, Collective
-from model_trainer.core.training.loss import loss_unit_of, perplexity
+from model_trainer.core.training.loss import loss_unit_of
 
 MODEL_DIR = "model"
 EVAL_BATCH_FACTOR = 2

@@ -45,6 +45,7 @@ from model_trainer.core.contracts.model import (
     TrainOutcome,
     TrainRun,
 )
+from model_trainer.core.contracts.units import perplexity
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.checkpoint import (
     TrainPosition,
@@ -77,7 +78,6 @@ from model_trainer.core.training.loss import (
     cross_entropy,
     loss_unit_of,
     oom_code,
-    perplexity,
     require_finite,
 )
 from model_trainer.core.training.optimizer import make_optimizer

@@ -1,4 +1,4 @@
-"""The training loss and what is read from it: perplexity, its unit, and its sanity checks.
+"""The training loss and what is read from it: its unit and its sanity checks.
 
 The loss is cross-entropy in nats per token (per character for a char tokenizer, whose
 tokens are characters). Divergence: a reading more than ``DIVERGENCE_NATS`` above the lowest
@@ -22,8 +22,6 @@ from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
 
 DIVERGENCE_NATS = 10.0
-# exp() of more overflows a float; such a loss has long been reported as diverged.
-MAX_EXP_LOSS = 700.0
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 """``loss_fn(logits (B, T, V), targets (B, T))``: the mean loss of a batch, a 0-d tensor."""
@@ -35,20 +33,9 @@ def cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
     return functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
 
-def perplexity(loss: float) -> float:
-    """``exp(loss)``, capped where it would overflow."""
-    return math.exp(min(loss, MAX_EXP_LOSS))
-
-
 def loss_unit_of(tokenizer: TokenizerHandle) -> LossUnit:
     """``char`` for a char tokenizer (one token a character), else ``token``."""
     return "char" if tokenizer.kind == "char" else "token"
-
-
-def bits_per_char(loss: float, loss_unit: LossUnit, chars_per_token: float) -> float:
-    """A loss in nats per ``loss_unit`` as bits per character."""
-    per_char = loss if loss_unit == "char" else loss / chars_per_token
-    return per_char / math.log(2.0)
 
 
 def check_loss(loss: float, best: float | None, *, step: int) -> None:

@@ -14,7 +14,14 @@ import math
 from collections.abc import Sequence
 from typing import Final, TypedDict
 
-from model_trainer.core.contracts.model import CharScore, LossUnit
+from model_trainer.core.contracts.model import (
+    CharScore,
+    LossUnit,
+    ModelTrainConfig,
+    PreparedLMModel,
+    TrainOutcome,
+)
+from model_trainer.core.contracts.units import bits_per_char
 from model_trainer.core.drawing import render_png
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.trainer_metrics_events import (
@@ -217,3 +224,34 @@ hover for its bits and rank.</p>
 </body>
 </html>
 """
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def report_metrics(
+    cfg: ModelTrainConfig,
+    prepared: PreparedLMModel,
+    outcome: TrainOutcome,
+    chars_per_token: float,
+) -> list[tuple[str, str]]:
+    """The final-metrics table of a run's report, as (name, value) rows."""
+    unit = outcome["loss_unit"]
+    val_loss = outcome["val_loss"]
+    val_bpc = None if val_loss is None else bits_per_char(val_loss, unit, chars_per_token)
+    params = sum(p.numel() for p in prepared["model"].parameters())
+    return [
+        ("model", f"{cfg['model_family']} {cfg['model_size']} ({params:,} parameters)"),
+        ("corpus", cfg["corpus_path"]),
+        ("tokenizer", f"{prepared['tokenizer'].kind}, {prepared['tokenizer'].vocab_size} ids"),
+        ("epochs", str(outcome["epochs_completed"])),
+        ("optimizer steps", str(outcome["steps"])),
+        (f"train loss (nats per {unit})", _fmt(outcome["loss"])),
+        (f"validation loss (nats per {unit})", _fmt(val_loss)),
+        ("validation perplexity", _fmt(outcome["val_perplexity"], 2)),
+        ("validation bits per character", _fmt(val_bpc)),
+        ("characters per token", _fmt(chars_per_token, 3)),
+        ("tokens per second", f"{outcome['tokens_per_second']:.0f}"),
+        ("device", prepared["device"]),
+    ]

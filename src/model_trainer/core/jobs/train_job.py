@@ -41,7 +41,6 @@ from model_trainer.core.contracts.model import (
 )
 from model_trainer.core.contracts.schema import generate_overlay, score_overlay
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
-from model_trainer.core.contracts.units import bits_per_char
 from model_trainer.core.contracts.validators import (
     resolve_init_from,
     validate_model_train_config,
@@ -63,7 +62,7 @@ from model_trainer.core.events.trainer_metrics_events import (
 )
 from model_trainer.core.jobs.job_store import JobRecord, JobRecorder, new_job_record
 from model_trainer.core.jobs.metrics_reporter import MetricsReporter
-from model_trainer.core.jobs.report import draw_curves, render_report, run_history
+from model_trainer.core.jobs.report import draw_curves, render_report, report_metrics, run_history
 from model_trainer.core.jobs.run_lock import RunLock, hold_run_lock
 from model_trainer.core.jobs.run_store import (
     CURVES_FILE,
@@ -308,37 +307,6 @@ class _TrainWork:
             scores=scores,
         )
         (self.folder / REPORT_FILE).write_text(page, encoding="utf-8")
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def report_metrics(
-    cfg: ModelTrainConfig,
-    prepared: PreparedLMModel,
-    outcome: TrainOutcome,
-    chars_per_token: float,
-) -> list[tuple[str, str]]:
-    """The final-metrics table of a run's report, as (name, value) rows."""
-    unit = outcome["loss_unit"]
-    val_loss = outcome["val_loss"]
-    val_bpc = None if val_loss is None else bits_per_char(val_loss, unit, chars_per_token)
-    params = sum(p.numel() for p in prepared["model"].parameters())
-    return [
-        ("model", f"{cfg['model_family']} {cfg['model_size']} ({params:,} parameters)"),
-        ("corpus", cfg["corpus_path"]),
-        ("tokenizer", f"{prepared['tokenizer'].kind}, {prepared['tokenizer'].vocab_size} ids"),
-        ("epochs", str(outcome["epochs_completed"])),
-        ("optimizer steps", str(outcome["steps"])),
-        (f"train loss (nats per {unit})", _fmt(outcome["loss"])),
-        (f"validation loss (nats per {unit})", _fmt(val_loss)),
-        ("validation perplexity", _fmt(outcome["val_perplexity"], 2)),
-        ("validation bits per character", _fmt(val_bpc)),
-        ("characters per token", _fmt(chars_per_token, 3)),
-        ("tokens per second", f"{outcome['tokens_per_second']:.0f}"),
-        ("device", prepared["device"]),
-    ]
 
 
 def _start(

@@ -22,6 +22,7 @@ from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.config.settings import Settings, load_settings, with_overrides
 from model_trainer.core.contracts.defaults import BUILTIN_CORPUS, train_config_from_mapping
 from model_trainer.core.contracts.model import (
+    Attribution,
     CompileChoice,
     DetailLevel,
     DeviceName,
@@ -428,6 +429,8 @@ def score(
     detail_level: DetailLevel = "summary",
     top_k: int | None = None,
     seed: int | None = None,
+    attribution: Attribution = "char_probability",
+    beam: int = 1,
     runs_dir: str | None = None,
     registry: ModelRegistry = default_registry,
 ) -> ScoreOutcome:
@@ -435,8 +438,12 @@ def score(
 
     ``model`` is a run id, a train job's handle (waited for, its model as trained, also
     after a Stop) or a loaded run. The outcome gives the loss in nats per token, the
-    perplexity and the bits per character; ``detail_level="per_char"`` adds each
-    character's surprisal, and ``top_k`` the ``top_k`` tokens the model expected there.
+    perplexity and the bits per character of the canonical tokenization;
+    ``detail_level="per_char"`` adds each character's surprisal, ``-log2 P(c | text before
+    it)`` under the model's distribution over strings (``attribution="even_spread"``: the
+    token's surprisal shared evenly by its characters), and ``top_k`` the ``top_k``
+    characters the model expected there. ``beam`` sums over that many tokenizations of the
+    text (one more forward pass each): 1 reads the canonical one, a wide beam is exact.
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` (not exactly one of text and path, a bad
@@ -449,6 +456,8 @@ def score(
         "detail_level": detail_level,
         "top_k": top_k,
         "seed": seed,
+        "attribution": attribution,
+        "beam": beam,
     }
     prepared = _prepared(model, runs_dir, registry, "supports_score")
     return inference.score(prepared, cfg, runs_settings(runs_dir), registry=registry)

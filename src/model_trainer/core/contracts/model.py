@@ -25,6 +25,9 @@ Precision = Literal["auto", "fp32", "bf16"]
 CompileChoice = Literal[True, False, "auto"]
 LossUnit = Literal["token", "char"]
 DetailLevel = Literal["summary", "per_char"]
+Attribution = Literal["char_probability", "even_spread"]
+"""How a token model's surprisal reaches characters: each character's own probability under
+the model's distribution over strings, or the token's surprisal shared evenly."""
 StopReason = Literal["max_new_tokens", "eos", "stop_sequence", "context_full"]
 TrainStop = Literal["completed", "early_stopping", "cancelled"]
 """Why a run ended: all its epochs, early stopping, or a Stop."""
@@ -78,6 +81,8 @@ class ScoreConfig(TypedDict):
     detail_level: DetailLevel
     top_k: int | None
     seed: int | None
+    attribution: Attribution
+    beam: int
 
 
 class GenerateConfig(TypedDict):
@@ -139,11 +144,21 @@ class CharScore(TypedDict):
 
 
 class ScoreOutcome(TypedDict):
-    """Scores of a text; ``per_char`` is present with ``detail_level="per_char"``."""
+    """Scores of a text; ``per_char`` is present with ``detail_level="per_char"``.
+
+    ``canonical_bits`` is the surprisal of the text's one canonical tokenization (the
+    tokens the tokenizer makes; ``loss``, ``perplexity`` and ``bits_per_char`` are read
+    from it). ``char_bits``, present with per-character detail, is ``-log2`` of the
+    probability that the model's text begins with this text, summed over the token
+    sequences that spell it (the sum of the characters' surprisals): at most
+    ``canonical_bits``, and equal to it for a character model.
+    """
 
     loss: float
     perplexity: float
     bits_per_char: float
+    canonical_bits: float
+    char_bits: NotRequired[float]
     num_tokens: int
     num_chars: int
     num_unknown_chars: int

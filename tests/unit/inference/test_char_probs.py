@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from functools import cache
@@ -15,8 +16,15 @@ from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import score_config
 from model_trainer.core.contracts.model import PreparedLMModel, ScoreOutcome
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.inference.api import score
-from model_trainer.core.inference.vocab_text import vocab_text
+from model_trainer.core.inference.char_probs import byte_layout
+from model_trainer.core.inference.vocab_text import (
+    char_at,
+    prefix_range,
+    texts_from_json,
+    vocab_text,
+)
 from model_trainer.core.tokenizers.bpe import BPETokenizer
 
 Prepare = Callable[[str, TokenizerHandle, int], PreparedLMModel]
@@ -165,3 +173,65 @@ def test_a_char_model_keeps_its_token_numbers(
     assert list(probs["per_char"]) == list(even["per_char"])
     assert probs["char_bits"] == probs["canonical_bits"]
     assert even["char_bits"] == even["canonical_bits"]  # exact by construction
+
+
+def test_a_text_with_one_tokenization_stops_the_beam_early(
+    prepare: Prepare, overlapping: BPETokenizer, settings: Settings
+) -> None:
+    prepared = prepare("gpt2", overlapping, 64)
+    one = score(prepared, score_config(text="x", detail_level="per_char"), settings)
+    wide = score(prepared, score_config(text="x", detail_level="per_char", beam=5), settings)
+    assert wide["char_bits"] == pytest.approx(one["char_bits"], rel=1e-9)
+
+
+def test_a_stateful_model_over_bpe_reads_character_probabilities(
+    prepare: Prepare, overlapping: BPETokenizer, settings: Settings
+) -> None:
+    torch.manual_seed(5)
+    prepared = prepare("char_lstm", overlapping, 64)
+    truth = Enumerated(prepared, TEXT.encode())
+    exact = [truth.prefix(end) for end in _char_ends(TEXT, 0)]
+    beam = len(truth.paths(len(TEXT)))
+    cfg = score_config(text=TEXT, detail_level="per_char", beam=beam)
+    assert _kit_prefixes(score(prepared, cfg, settings)) == pytest.approx(exact, rel=1e-6)
+
+
+def test_tokens_that_do_not_spell_the_text_are_refused(overlapping: BPETokenizer) -> None:
+    vocab = vocab_text(overlapping)
+    x = overlapping.encode("x")
+    with pytest.raises(ModelTrainerError) as caught:
+        byte_layout("ab", x, [0], [2], vocab)
+    assert caught.value.code == "MODEL_INCOMPATIBLE"
+    assert "at byte 0" in caught.value.message and "even_spread" in caught.value.message
+
+
+def test_token_bytes_come_from_byte_level_and_byte_fallback_vocabularies() -> None:
+    byte_level = {
+        "model": {"type": "BPE", "vocab": {"a": 0, "Ġb": 1, "é": 2, "<s>": 3, "€": 4}},
+        "decoder": {"type": "ByteLevel"},
+        "added_tokens": [{"id": 3, "content": "<s>"}],
+    }
+    assert texts_from_json(json.dumps(byte_level), "t") == [b"a", b" b", b"\xe9", None, None]
+    fallback = {
+        "model": {"type": "BPE", "vocab": {"<0x41>": 0, "▁hi": 1, "€": 2}},
+        "decoder": {
+            "type": "Sequence",
+            "decoders": [{"type": "Metaspace"}, {"type": "ByteFallback"}],
+        },
+    }
+    assert texts_from_json(json.dumps(fallback), "t") == [b"A", b" hi", "€".encode()]
+    wordpiece = {"model": {"type": "WordPiece", "vocab": {"a": 0}}, "decoder": None}
+    with pytest.raises(ModelTrainerError) as caught:
+        texts_from_json(json.dumps(wordpiece), "bert")
+    assert caught.value.code == "MODEL_INCOMPATIBLE"
+    assert "'bert'" in caught.value.message
+
+
+def test_prefix_ranges_and_whole_characters() -> None:
+    order = [b"a", b"ab", b"abc", b"b", b"\xff", b"\xff\xff"]
+    assert prefix_range(order, b"ab") == (1, 3)
+    assert prefix_range(order, b"") == (0, 6)
+    assert prefix_range(order, b"\xff") == (4, 6)
+    assert prefix_range(order, b"c") == (4, 4)
+    assert [char_at(b"a\xc3\xa9", at) for at in range(4)] == [ord("a"), ord("é"), -1, -1]
+    assert char_at(b"\xe6\x97", 0) == -1  # the character goes on past the piece

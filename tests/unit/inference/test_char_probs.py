@@ -202,7 +202,8 @@ def test_tokens_that_do_not_spell_the_text_are_refused(overlapping: BPETokenizer
     with pytest.raises(ModelTrainerError) as caught:
         byte_layout("ab", x, [0], [2], vocab)
     assert caught.value.code == "MODEL_INCOMPATIBLE"
-    assert "at byte 0" in caught.value.message and "even_spread" in caught.value.message
+    assert "at byte 0" in caught.value.message
+    assert "even_spread" in caught.value.message
 
 
 def test_token_bytes_come_from_byte_level_and_byte_fallback_vocabularies() -> None:

@@ -107,45 +107,47 @@ def byte_layout(
     }
 
 
-def _sorted_cumsum(logits: Tensor, order: Tensor) -> Tensor:
-    """``(n, S + 1)`` float64 cumulative probabilities of ``logits`` (n, V) in ``order``."""
+def _sorted_cumsum(logits: Tensor, order: Tensor) -> tuple[Tensor, Tensor]:
+    """Probabilities of ``logits`` (n, V) in ``order`` (n, S), and float64 cumulative sums."""
     scores = logits.float()
     probs = (scores[:, order] - torch.logsumexp(scores, -1, keepdim=True)).exp()  # (n, S)
-    out = torch.zeros(scores.shape[0], order.shape[0] + 1, dtype=torch.float64)
-    out[:, 1:] = probs.double().cpu().cumsum(1)
-    return out
+    cums = torch.zeros(
+        scores.shape[0], order.shape[0] + 1, dtype=torch.float64, device=scores.device
+    )
+    cums[:, 1:] = probs.double().cumsum(1)
+    return probs, cums
 
 
 class CanonicalMasses:
     """The beam-1 masses, fed the canonical tokenization's logits rows as scoring makes them.
 
     For token ``t`` (bytes ``[a, b)``) it keeps ``M_t(data[a:a + l])`` for ``l = 1..b - a``
-    and, with ``top_k``, the masses of the ``top_k + 1`` likeliest next characters at each
-    character that starts inside the token.
+    (one mass a byte) and, with ``top_k``, the masses of the ``top_k + 1`` likeliest next
+    characters at each character that starts inside the token. The sorted-order ranges are
+    planned once per distinct token text.
     """
 
     def __init__(self, layout: ByteLayout, vocab: VocabText, top_k: int | None) -> None:
-        """Plan the ranges of every token's prefixes."""
+        """Plan the ranges of every distinct token text's prefixes."""
         self._layout = layout
         self._vocab = vocab
         self._keep = 0 if top_k is None else top_k + 1
         data = layout["data"]
-        cache: dict[bytes, tuple[list[int], list[int]]] = {}
-        los: list[int] = []
-        his: list[int] = []
+        distinct: dict[bytes, int] = {}
+        which: list[int] = []
         for a, b in zip(layout["token_start"].tolist(), layout["token_end"].tolist(), strict=True):
-            piece = data[a:b]
-            if piece not in cache:
-                spans = [
-                    prefix_range(vocab["sorted_bytes"], piece[:n]) for n in range(1, b - a + 1)
-                ]
-                cache[piece] = ([lo for lo, _ in spans], [hi for _, hi in spans])
-            lo, hi = cache[piece]
-            los.extend(lo)
-            his.extend(hi)
-        self._lo = torch.tensor(los, dtype=torch.long)  # (P,) one pair a byte
-        self._hi = torch.tensor(his, dtype=torch.long)  # (P,)
-        self.masses = torch.zeros(len(los), dtype=torch.float64)  # (P,)
+            which.append(distinct.setdefault(data[a:b], len(distinct)))
+        spans = [
+            [prefix_range(vocab["sorted_bytes"], piece[:n]) for n in range(1, len(piece) + 1)]
+            for piece in distinct
+        ]
+        self._lo = torch.tensor([lo for part in spans for lo, _ in part], dtype=torch.long)
+        self._hi = torch.tensor([hi for part in spans for _, hi in part], dtype=torch.long)
+        widths = torch.tensor([len(part) for part in spans], dtype=torch.long)
+        self._at = torch.cumsum(widths, 0) - widths  # (U,) where each text's ranges begin
+        self._which = torch.tensor(which, dtype=torch.long)  # (T,) each token's distinct text
+        self._order = vocab["order"]
+        self.masses = torch.zeros(len(data), dtype=torch.float64)  # (bytes,)
         num_chars = layout["char_end"].shape[0]
         self.top_chars = torch.full((num_chars, self._keep), -1, dtype=torch.long)
         self.top_masses = torch.zeros(num_chars, self._keep, dtype=torch.float64)
@@ -155,31 +157,32 @@ class CanonicalMasses:
 
     def rows(self, first: int, logits: Tensor) -> None:
         """Take the logits ``(n, V)`` of canonical positions ``first .. first + n``."""
+        self._order = self._order.to(logits.device)
         for at in range(0, logits.shape[0], ROW_CHUNK):
             self._chunk(first + at, logits[at : at + ROW_CHUNK])
 
     def _chunk(self, first: int, logits: Tensor) -> None:
         layout = self._layout
-        cums = _sorted_cumsum(logits, self._vocab["order"])  # (n, S + 1)
-        begin = int(layout["token_start"][first]) - layout["token_start"][0]
+        probs, cums = _sorted_cumsum(logits, self._order)  # (n, S), (n, S + 1)
+        begin = int(layout["token_start"][first])
         stop = int(layout["token_end"][first + logits.shape[0] - 1])
-        pair_row = (
-            torch.searchsorted(layout["token_end"], torch.arange(int(begin), stop), right=True)
-            - first
-        )  # (p,) which row each byte's pair belongs to
-        lo = self._lo[begin:stop]
-        hi = self._hi[begin:stop]
-        self.masses[begin:stop] = cums[pair_row, hi] - cums[pair_row, lo]
+        places = torch.arange(begin, stop)  # (p,) the bytes of these rows' tokens
+        token = torch.searchsorted(layout["token_end"], places, right=True)  # (p,)
+        flat = self._at[self._which[token]] + places - layout["token_start"][token]  # (p,)
+        row = (token - first).to(cums.device)
+        lo = self._lo[flat].to(cums.device)
+        hi = self._hi[flat].to(cums.device)
+        self.masses[begin:stop] = (cums[row, hi] - cums[row, lo]).cpu()
         if self._keep:
-            self._top(first, cums)
+            self._top(first, probs.cpu())
 
-    def _top(self, first: int, cums: Tensor) -> None:
+    def _top(self, first: int, probs: Tensor) -> None:
         layout = self._layout
         data = layout["data"]
         sorted_bytes = self._vocab["sorted_bytes"]
-        probs = cums[:, 1:] - cums[:, :-1]  # (n, S)
-        chars = ((self._char_row >= first) & (self._char_row < first + cums.shape[0])).nonzero()
-        for i in chars[:, 0].tolist():
+        rows = torch.tensor([first, first + probs.shape[0]])
+        lo_char, hi_char = torch.searchsorted(self._char_row, rows).tolist()
+        for i in range(lo_char, hi_char):
             row = int(self._char_row[i])
             a = int(layout["token_start"][row])
             depth = int(self.char_start[i]) - a
@@ -194,7 +197,7 @@ class CanonicalMasses:
             whole = codes >= 0
             kinds, where = torch.unique(codes[whole], return_inverse=True)
             mass = torch.zeros(kinds.shape[0], dtype=torch.float64)
-            mass.index_add_(0, where, probs[row - first, lo:hi][whole])
+            mass.index_add_(0, where, probs[row - first, lo:hi][whole].double())
             best = torch.topk(mass, min(self._keep, kinds.shape[0]))
             count = best.indices.shape[0]
             self.top_chars[i, :count] = kinds[best.indices]
@@ -256,7 +259,8 @@ class BeamPaths:
         log_path = 0.0
         self._paths.add(tuple(path))
         for first, logits in rows:
-            cums = _sorted_cumsum(logits, self._vocab["order"])  # (n, S + 1)
+            _, cums = _sorted_cumsum(logits, self._vocab["order"].to(logits.device))
+            cums = cums.cpu()  # (n, S + 1)
             lse = torch.logsumexp(logits.double(), -1)  # (n,)
             for r in range(logits.shape[0]):
                 t = first + r

@@ -69,6 +69,7 @@ def test_a_summary_score_has_no_frame(runs: str) -> None:
         "num_tokens": 1,
         "num_chars": 1,
         "num_unknown_chars": 0,
+        "canonical_bits": 1.0,
     }
     with pytest.raises(ModelTrainerError, match="detail_level='per_char'") as caught:
         experiment_api.score_frame(outcome)

@@ -91,8 +91,8 @@ def test_texts_longer_than_the_context_are_scored_in_windows(
     bits = [c["surprisal_bits"] for c in outcome["per_char"]]
     assert all(math.isfinite(b) and b >= 0 for b in bits)
     assert math.fsum(bits) == pytest.approx(outcome["char_bits"], rel=1e-9)
-    assert outcome["char_bits"] <= outcome["canonical_bits"] == pytest.approx(
-        even["canonical_bits"]
+    assert (
+        outcome["char_bits"] <= outcome["canonical_bits"] == pytest.approx(even["canonical_bits"])
     )
 
 

@@ -24,7 +24,7 @@ A string rather than a ``Literal`` so that ``cuda:1`` passes the CLI flag and JS
 Precision = Literal["auto", "fp32", "bf16"]
 CompileChoice = Literal[True, False, "auto"]
 LossUnit = Literal["token", "char"]
-DetailLevel = Literal["summary", "per_char"]
+DetailLevel = Literal["summary", "per_char", "per_word"]
 Attribution = Literal["char_probability", "even_spread"]
 """How a token model's surprisal reaches characters: each character's own probability under
 the model's distribution over strings, or the token's surprisal shared evenly."""
@@ -83,6 +83,7 @@ class ScoreConfig(TypedDict):
     seed: int | None
     attribution: Attribution
     beam: int
+    word_pattern: str
 
 
 class GenerateConfig(TypedDict):
@@ -143,8 +144,22 @@ class CharScore(TypedDict):
     top_k: NotRequired[list[TopKItem]]
 
 
+class WordScore(TypedDict):
+    """One word of a scored text, characters ``[start, end)``.
+
+    ``surprisal_bits`` is the sum of its characters' surprisals plus ``end_bits``,
+    ``-log2 P(the word ends where it ends)``.
+    """
+
+    word: str
+    start: int
+    end: int
+    surprisal_bits: float
+    end_bits: float
+
+
 class ScoreOutcome(TypedDict):
-    """Scores of a text; ``per_char`` is present with ``detail_level="per_char"``.
+    """Scores of a text; ``per_char`` or ``per_word`` with that ``detail_level``.
 
     ``canonical_bits`` is the surprisal of the text's one canonical tokenization (the
     tokens the tokenizer makes; ``loss``, ``perplexity`` and ``bits_per_char`` are read
@@ -163,6 +178,7 @@ class ScoreOutcome(TypedDict):
     num_chars: int
     num_unknown_chars: int
     per_char: NotRequired[Sequence[CharScore]]
+    per_word: NotRequired[list[WordScore]]
 
 
 class GeneratedSequence(TypedDict):

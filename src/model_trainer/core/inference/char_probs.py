@@ -56,12 +56,17 @@ class ByteLayout(TypedDict):
 
 
 class CharResult(TypedDict):
-    """Per-character figures from the character probabilities."""
+    """Per-character figures from the character probabilities.
+
+    ``next_chars[i]`` (kept characters only) holds every next character the model may write
+    after ``text[:i]`` and its probability, the text's own ``text[i]`` included.
+    """
 
     char_bits: Tensor  # (N,) float64 -log2 P(s[i] | s[:i])
     top_chars: Tensor  # (N, k) int64 code points, -1 where fewer than k
     top_char_probs: Tensor  # (N, k) float64
     prefix_bits: float  # -log2 P(the model's text begins with the whole text)
+    next_chars: dict[int, dict[str, float]]
 
 
 def byte_layout(
@@ -127,9 +132,21 @@ class CanonicalMasses:
     planned once per distinct token text.
     """
 
-    def __init__(self, layout: ByteLayout, vocab: VocabText, top_k: int | None) -> None:
-        """Plan the ranges of every distinct token text's prefixes."""
+    def __init__(
+        self,
+        layout: ByteLayout,
+        vocab: VocabText,
+        top_k: int | None,
+        whole_at: frozenset[int] = frozenset(),
+    ) -> None:
+        """Plan the ranges of every distinct token text's prefixes.
+
+        At the characters ``whole_at`` (``N``: after the text, from the row after the last
+        token) the masses of every next character are kept whole, in ``groups``.
+        """
         self._layout = layout
+        self._whole_at = whole_at
+        self.groups: dict[int, tuple[Tensor, Tensor]] = {}
         self._vocab = vocab
         self._keep = 0 if top_k is None else top_k + 1
         data = layout["data"]
@@ -163,6 +180,13 @@ class CanonicalMasses:
 
     def _chunk(self, first: int, logits: Tensor) -> None:
         layout = self._layout
+        num_tokens = layout["token_end"].shape[0]
+        if first + logits.shape[0] > num_tokens:  # the row after the last token
+            after, _ = _sorted_cumsum(logits[-1:], self._order)
+            self.groups[layout["char_end"].shape[0]] = self._group(after[0].cpu(), 0, 0)
+            logits = logits[:-1]
+            if not logits.shape[0]:
+                return
         probs, cums = _sorted_cumsum(logits, self._order)  # (n, S), (n, S + 1)
         begin = int(layout["token_start"][first])
         stop = int(layout["token_end"][first + logits.shape[0] - 1])
@@ -173,35 +197,40 @@ class CanonicalMasses:
         lo = self._lo[flat].to(cums.device)
         hi = self._hi[flat].to(cums.device)
         self.masses[begin:stop] = (cums[row, hi] - cums[row, lo]).cpu()
-        if self._keep:
+        if self._keep or self._whole_at:
             self._top(first, probs.cpu())
 
     def _top(self, first: int, probs: Tensor) -> None:
         layout = self._layout
-        data = layout["data"]
-        sorted_bytes = self._vocab["sorted_bytes"]
         rows = torch.tensor([first, first + probs.shape[0]])
         lo_char, hi_char = torch.searchsorted(self._char_row, rows).tolist()
         for i in range(lo_char, hi_char):
+            if not self._keep and i not in self._whole_at:
+                continue
             row = int(self._char_row[i])
             a = int(layout["token_start"][row])
-            depth = int(self.char_start[i]) - a
-            lo, hi = prefix_range(sorted_bytes, data[a : a + depth])
-            codes = (
-                self._vocab["first_char"][lo:hi]
-                if depth == 0
-                else torch.tensor(
-                    [char_at(p, depth) for p in sorted_bytes[lo:hi]], dtype=torch.long
-                )
-            )
-            whole = codes >= 0
-            kinds, where = torch.unique(codes[whole], return_inverse=True)
-            mass = torch.zeros(kinds.shape[0], dtype=torch.float64)
-            mass.index_add_(0, where, probs[row - first, lo:hi][whole].double())
+            kinds, mass = self._group(probs[row - first], a, int(self.char_start[i]) - a)
+            if i in self._whole_at:
+                self.groups[i] = (kinds, mass)
             best = torch.topk(mass, min(self._keep, kinds.shape[0]))
             count = best.indices.shape[0]
             self.top_chars[i, :count] = kinds[best.indices]
             self.top_masses[i, :count] = best.values
+
+    def _group(self, probs: Tensor, a: int, depth: int) -> tuple[Tensor, Tensor]:
+        """The next characters after ``data[a:a + depth]`` and their masses, from ``probs``."""
+        sorted_bytes = self._vocab["sorted_bytes"]
+        lo, hi = prefix_range(sorted_bytes, self._layout["data"][a : a + depth])
+        codes = (
+            self._vocab["first_char"][lo:hi]
+            if depth == 0
+            else torch.tensor([char_at(p, depth) for p in sorted_bytes[lo:hi]], dtype=torch.long)
+        )
+        whole = codes >= 0
+        kinds, where = torch.unique(codes[whole], return_inverse=True)
+        mass = torch.zeros(kinds.shape[0], dtype=torch.float64)
+        mass.index_add_(0, where, probs[lo:hi][whole].double())
+        return kinds, mass
 
 
 def _log_prefix_beam1(layout: ByteLayout, masses: Tensor, token_lp: Tensor) -> Tensor:
@@ -365,7 +394,28 @@ def char_result(
         "top_chars": top_chars,
         "top_char_probs": top_probs,
         "prefix_bits": float(-log_prefix[-1] + log_prefix[0]) / LN2,
+        "next_chars": _next_chars(text, layout, canonical, token_lp, log_prefix),
     }
+
+
+def _next_chars(
+    text: str,
+    layout: ByteLayout,
+    canonical: CanonicalMasses,
+    token_lp: Tensor,
+    log_prefix: Tensor,
+) -> dict[int, dict[str, float]]:
+    path = torch.cat([torch.zeros(1, dtype=torch.float64), token_lp.double().cumsum(0)])
+    rows = torch.searchsorted(layout["token_end"], canonical.char_start, right=True).tolist()
+    out: dict[int, dict[str, float]] = {}
+    for i, (kinds, mass) in canonical.groups.items():
+        row = rows[i] if i < len(text) else token_lp.shape[0]
+        probs = mass * math.exp(float(path[row] - log_prefix[i]))
+        chars = dict(zip(map(chr, kinds.tolist()), probs.tolist(), strict=True))
+        if i < len(text):
+            chars[text[i]] = math.exp(float(log_prefix[i + 1] - log_prefix[i]))
+        out[i] = chars
+    return out
 
 
 def beam_log_prefix(

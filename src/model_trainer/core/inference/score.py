@@ -60,6 +60,7 @@ from model_trainer.core.inference.surprisal import (
     token_scores,
 )
 from model_trainer.core.inference.windows import plan_windows, windows_per_batch
+from model_trainer.core.inference.words import word_scores
 from model_trainer.core.training.loss import perplexity
 
 StateT = TypeVar("StateT")
@@ -93,9 +94,13 @@ RowsHook = Callable[[int, Tensor], None]
 
 
 def window_rows(
-    model: LMModelProto, ids: Tensor, *, context: int, per_batch: int
+    model: LMModelProto, ids: Tensor, *, context: int, per_batch: int, after: bool = False
 ) -> Iterator[tuple[int, Tensor]]:
-    """The logits of ``ids[1:]`` given ``ids`` (N + 1,), window by window, in order."""
+    """The logits of ``ids[1:]`` given ``ids`` (N + 1,), window by window, in order.
+
+    With ``after``, one more row: the distribution after the last id, read from the last
+    ``context`` ids (the windows of the other rows stay as they are).
+    """
     inputs = ids[:-1]  # (N,)
     windows = plan_windows(inputs.shape[0], context)
     with torch.inference_mode():
@@ -107,6 +112,8 @@ def window_rows(
             for j, w in enumerate(group):
                 yield w["first_scored"], logits[j, w["first_scored"] - w["start"] :]  # (t, V)
             _progress(group[-1]["end"], inputs.shape[0])
+        if after:
+            yield inputs.shape[0], model(ids[None, -context:])[0, -1:]  # (1, V)
 
 
 def windowed_scores(
@@ -117,26 +124,32 @@ def windowed_scores(
     top_k: int | None,
     per_batch: int,
     on_rows: RowsHook | None = None,
+    after: bool = False,
 ) -> TokenScores:
     """Score ``ids[1:]`` given ``ids`` (N + 1,) with sliding windows of ``context`` positions.
 
-    ``on_rows`` is given each window's rows of logits as they are made.
+    ``on_rows`` is given each window's rows of logits as they are made, with ``after`` also
+    the row after the last id.
     """
     targets = ids[1:]  # (N,)
     out = empty_scores(targets.shape[0], top_k)
-    for first, scored in window_rows(model, ids, context=context, per_batch=per_batch):
+    rows = window_rows(model, ids, context=context, per_batch=per_batch, after=after)
+    for first, scored in rows:
         wanted = targets[first : first + scored.shape[0]]  # (t,)
-        put_scores(out, first, token_scores(scored, wanted, top_k))
+        put_scores(out, first, token_scores(scored[: wanted.shape[0]], wanted, top_k))
         if on_rows is not None:
             on_rows(first, scored)
     return out
 
 
 def stateful_rows(
-    model: StepModel[StateT], ids: Tensor, *, chunk_len: int
+    model: StepModel[StateT], ids: Tensor, *, chunk_len: int, after: bool = False
 ) -> Iterator[tuple[int, Tensor]]:
-    """The logits of ``ids[1:]`` given ``ids`` (N + 1,), ``chunk_len`` tokens a step."""
-    inputs = ids[:-1]  # (N,)
+    """The logits of ``ids[1:]`` given ``ids`` (N + 1,), ``chunk_len`` tokens a step.
+
+    With ``after``, one more row: the distribution after the last id.
+    """
+    inputs = ids if after else ids[:-1]  # (N,) or (N + 1,)
     state: StateT | None = None
     with torch.inference_mode():
         for first in range(0, inputs.shape[0], chunk_len):
@@ -153,17 +166,18 @@ def stateful_scores(
     chunk_len: int,
     top_k: int | None,
     on_rows: RowsHook | None = None,
+    after: bool = False,
 ) -> TokenScores:
     """Score ``ids[1:]`` given ``ids`` (N + 1,), ``chunk_len`` tokens a step, state carried.
 
-    ``on_rows`` is given each chunk's rows of logits as they are made.
+    ``on_rows`` is given each chunk's rows of logits as they are made, with ``after`` also
+    the row after the last id.
     """
     targets = ids[1:]  # (N,)
     out = empty_scores(targets.shape[0], top_k)
-    for first, scored in stateful_rows(model, ids, chunk_len=chunk_len):
-        put_scores(
-            out, first, token_scores(scored, targets[first : first + scored.shape[0]], top_k)
-        )
+    for first, scored in stateful_rows(model, ids, chunk_len=chunk_len, after=after):
+        wanted = targets[first : first + scored.shape[0]]  # (t,)
+        put_scores(out, first, token_scores(scored[: wanted.shape[0]], wanted, top_k))
         if on_rows is not None:
             on_rows(first, scored)
     return out
@@ -266,7 +280,9 @@ def _outcome(
     scores: TokenScores,
     tokenizer: TokenizerHandle,
     per_char: bool,
+    *,
     chars: CharResult | None = None,
+    plan: CharPlan | None = None,
 ) -> ScoreOutcome:
     nll = scores["nll"].double()  # (T,)
     total = float(nll.sum())
@@ -292,6 +308,10 @@ def _outcome(
         out["char_bits"] = chars["prefix_bits"]
     elif per_char and tokenizer.kind == "char":
         out["char_bits"] = total / LN2
+    if chars is not None and plan is not None and plan.after:
+        out["per_word"] = word_scores(
+            encoded["text"], plan.words, chars["char_bits"], chars["next_chars"], plan.pattern
+        )
     return out
 
 
@@ -330,6 +350,7 @@ def score_windowed(
         top_k=encoded["top_k"],
         per_batch=per_batch,
         on_rows=None if plan is None else plan.rows,
+        after=plan is not None and plan.after,
     )
     chars = None
     if plan is not None:
@@ -339,7 +360,9 @@ def score_windowed(
             return window_rows(model, ids_of(path), context=context, per_batch=per_batch)
 
         chars = plan.result(scores["nll"], run)
-    return _outcome(encoded, scores, tokenizer, cfg["detail_level"] == "per_char", chars)
+    return _outcome(
+        encoded, scores, tokenizer, cfg["detail_level"] == "per_char", chars=chars, plan=plan
+    )
 
 
 def score_stateful(
@@ -364,6 +387,7 @@ def score_stateful(
         chunk_len=chunk_len,
         top_k=encoded["top_k"],
         on_rows=None if plan is None else plan.rows,
+        after=plan is not None and plan.after,
     )
     chars = None
     if plan is not None:
@@ -373,4 +397,6 @@ def score_stateful(
             return stateful_rows(model, ids_of(path), chunk_len=chunk_len)
 
         chars = plan.result(scores["nll"], run)
-    return _outcome(encoded, scores, tokenizer, cfg["detail_level"] == "per_char", chars)
+    return _outcome(
+        encoded, scores, tokenizer, cfg["detail_level"] == "per_char", chars=chars, plan=plan
+    )

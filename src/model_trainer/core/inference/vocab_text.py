@@ -8,6 +8,7 @@ two entries of a cumulative sum over the sorted probabilities.
 A token's bytes come from the ``tokenizers`` JSON the tokenizer saves: byte-level BPE
 (GPT-2's byte alphabet) or BPE with byte fallback (``<0xNN>`` tokens, ``▁`` for a space).
 Added and special tokens never count as text: they have no bytes and no place in the order.
+A character tokenizer's tokens are its characters, read with ``id_to_text``.
 """
 
 from __future__ import annotations
@@ -90,7 +91,10 @@ _BUILT: dict[str, VocabText] = {}
 
 
 def _vocab_text(json_text: str, source: str) -> VocabText:
-    token_bytes = texts_from_json(json_text, source)
+    return _sorted(texts_from_json(json_text, source))
+
+
+def _sorted(token_bytes: list[bytes | None]) -> VocabText:
     places = sorted(
         (piece, token_id) for token_id, piece in enumerate(token_bytes) if piece is not None
     )
@@ -128,6 +132,14 @@ def vocab_text(tokenizer: TokenizerHandle) -> VocabText:
         ModelTrainerError: the errors of ``texts_from_json``.
     """
     key = tokenizer.tokenizer_id
+    if key not in _BUILT and tokenizer.kind == "char":
+        specials = {tokenizer.eos_id, tokenizer.pad_id, tokenizer.unk_id}
+        _BUILT[key] = _sorted(
+            [
+                None if token_id in specials else tokenizer.id_to_text(token_id).encode("utf-8")
+                for token_id in range(tokenizer.vocab_size)
+            ]
+        )
     if key not in _BUILT:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "tokenizer.json"

@@ -41,6 +41,9 @@ def test_frames_of_runs_history_and_scores(corpus: str, runs: str) -> None:
         val = metrics["val_loss"]
         assert val is not None
         assert row == {**metrics, "val_bits_per_char": val / math.log(2.0)}
+    worded = api.score("framed", text="def f(x):", detail_level="per_word", runs_dir=runs)
+    assert experiment_api.score_frame(worded).to_dict("records") == worded["per_word"]
+    assert [word["word"] for word in worded["per_word"]] == ["def", "f", "(", "x", ")", ":"]
     outcome = api.score(
         "framed", text="def f(x):\n    return x\n", detail_level="per_char", top_k=2, runs_dir=runs
     )

@@ -39,6 +39,7 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.inference.vocab_text import VocabText, char_at, prefix_range
 
 ROW_CHUNK = 64  # logits rows turned into sorted cumulative masses at a time
+TOP_CHUNK = 1 << 16  # characters whose top-k lists are finished at a time
 LN2 = math.log(2.0)
 
 RunPath = Callable[[list[int]], Iterator[tuple[int, Tensor]]]
@@ -63,8 +64,8 @@ class CharResult(TypedDict):
     """
 
     char_bits: Tensor  # (N,) float64 -log2 P(s[i] | s[:i])
-    top_chars: Tensor  # (N, k) int64 code points, -1 where fewer than k
-    top_char_probs: Tensor  # (N, k) float64
+    top_chars: Tensor  # (N, k) int32 code points, -1 where fewer than k
+    top_char_probs: Tensor  # (N, k) float32
     prefix_bits: float  # -log2 P(the model's text begins with the whole text)
     next_chars: dict[int, dict[str, float]]
 
@@ -166,8 +167,8 @@ class CanonicalMasses:
         self._order = vocab["order"]
         self.masses = torch.zeros(len(data), dtype=torch.float64)  # (bytes,)
         num_chars = layout["char_end"].shape[0]
-        self.top_chars = torch.full((num_chars, self._keep), -1, dtype=torch.long)
-        self.top_masses = torch.zeros(num_chars, self._keep, dtype=torch.float64)
+        self.top_chars = torch.full((num_chars, self._keep), -1, dtype=torch.int32)
+        self.top_masses = torch.zeros(num_chars, self._keep, dtype=torch.float32)
         starts = torch.cat([torch.tensor([layout["lead"]]), layout["char_end"][:-1]])  # (N,)
         self.char_start = starts
         self._char_row = torch.searchsorted(layout["token_end"], starts, right=True)  # (N,)
@@ -214,8 +215,8 @@ class CanonicalMasses:
                 self.groups[i] = (kinds, mass)
             best = torch.topk(mass, min(self._keep, kinds.shape[0]))
             count = best.indices.shape[0]
-            self.top_chars[i, :count] = kinds[best.indices]
-            self.top_masses[i, :count] = best.values
+            self.top_chars[i, :count] = kinds[best.indices].int()
+            self.top_masses[i, :count] = best.values.float()
 
     def _group(self, probs: Tensor, a: int, depth: int) -> tuple[Tensor, Tensor]:
         """The next characters after ``data[a:a + depth]`` and their masses, from ``probs``."""
@@ -238,11 +239,8 @@ def _log_prefix_beam1(layout: ByteLayout, masses: Tensor, token_lp: Tensor) -> T
     ends = torch.cat([torch.tensor([layout["lead"]]), layout["char_end"]])  # (N + 1,)
     path = torch.cat([torch.zeros(1, dtype=torch.float64), token_lp.cumsum(0)])  # (T + 1,)
     row = torch.searchsorted(layout["token_end"], ends).clamp(max=token_lp.shape[0] - 1)
-    depth = ends - layout["token_start"][row]  # (N + 1,) bytes into the row's token
-    offsets = layout["token_start"][row] - layout["token_start"][0]
-    picked = masses[(offsets + depth - 1).clamp(min=0)]
-    log_prefix = path[row] + picked.log()
-    return torch.where(ends == 0, torch.zeros_like(log_prefix), log_prefix)
+    log_prefix = path[row].add_(masses[(ends - 1).clamp(min=0)].log())  # (N + 1,)
+    return log_prefix.masked_fill_(ends == 0, 0.0)
 
 
 class _Prefix(TypedDict):
@@ -376,19 +374,21 @@ def char_result(
     nats = log_prefix[:-1] - log_prefix[1:]  # (N,)
     keep = canonical.top_chars.shape[1]
     top_chars = canonical.top_chars
-    top_probs = torch.zeros(top_chars.shape, dtype=torch.float64)
+    top_probs = canonical.top_masses
     if keep:
         path = torch.cat([torch.zeros(1, dtype=torch.float64), token_lp.double().cumsum(0)])
         row = torch.searchsorted(layout["token_end"], canonical.char_start, right=True)
-        scale = (path[row] - log_prefix[:-1]).exp()  # (N,)
-        top_probs = canonical.top_masses * scale[:, None]
-        actual = torch.tensor([ord(char) for char in text], dtype=torch.long)  # (N,)
-        own = top_chars == actual[:, None]
-        top_probs = torch.where(own, (-nats).exp()[:, None].expand_as(top_probs), top_probs)
-        top_probs = torch.where(top_chars >= 0, top_probs, torch.zeros_like(top_probs))
-        ordered = top_probs.argsort(dim=1, descending=True, stable=True)[:, : keep - 1]
-        top_chars = top_chars.gather(1, ordered)
-        top_probs = top_probs.gather(1, ordered)
+        for first in range(0, len(text), TOP_CHUNK):
+            last = min(first + TOP_CHUNK, len(text))
+            _finish_top(
+                text[first:last],
+                top_chars[first:last],
+                top_probs[first:last],
+                (path[row[first:last]] - log_prefix[first:last]).exp(),  # (n,)
+                (-nats[first:last]).exp(),  # (n,)
+            )
+        top_chars = top_chars[:, : keep - 1]
+        top_probs = top_probs[:, : keep - 1]
     return {
         "char_bits": nats / LN2,
         "top_chars": top_chars,
@@ -396,6 +396,18 @@ def char_result(
         "prefix_bits": float(-log_prefix[-1] + log_prefix[0]) / LN2,
         "next_chars": _next_chars(text, layout, canonical, token_lp, log_prefix),
     }
+
+
+def _finish_top(text: str, chars: Tensor, probs: Tensor, scale: Tensor, own_prob: Tensor) -> None:
+    """Masses to probabilities, the text's own character its own, sorted; in place."""
+    probs.mul_(scale[:, None].float())
+    actual = torch.tensor([ord(char) for char in text], dtype=torch.int32)  # (n,)
+    own = chars == actual[:, None]
+    probs.copy_(torch.where(own, own_prob[:, None].float().expand_as(probs), probs))
+    probs.masked_fill_(chars < 0, 0.0)
+    ordered = probs.argsort(dim=1, descending=True, stable=True)
+    chars.copy_(chars.gather(1, ordered))
+    probs.copy_(probs.gather(1, ordered))
 
 
 def _next_chars(

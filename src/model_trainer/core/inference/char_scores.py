@@ -28,8 +28,8 @@ class CharArrays(TypedDict):
     rank: Tensor  # (T,) int64
     top_ids: Tensor  # (T, k) int64, k = 0 without top-k
     top_probs: Tensor  # (T, k) float32
-    top_chars: NotRequired[Tensor]  # (N, k) int64 code points of the likeliest characters
-    top_char_probs: NotRequired[Tensor]  # (N, k) float64
+    top_chars: NotRequired[Tensor]  # (N, k) int32 code points of the likeliest characters
+    top_char_probs: NotRequired[Tensor]  # (N, k) float32
 
 
 class CharScores(Sequence[CharScore]):

@@ -8,6 +8,14 @@ A text longer than the context of a forward-only model is scored whole with the 
 windows of ``windows.py``; a stateful model (``StepModel``) is fed the text in chunks,
 its state carried from one chunk to the next, so chunking changes nothing but memory.
 
+Per-character surprisal is each character's own probability under the model's distribution
+over strings (``char_detail.py``, ``char_probs.py``): the logits rows of each window or chunk
+are handed to the plan as they are made (``on_rows``), and ``beam`` above 1 runs that many
+more tokenizations through the same windows or chunks. ``attribution="even_spread"`` shares
+each token's surprisal evenly by its characters instead; a character model's characters are
+its tokens, so both agree. ``per_word`` adds the row after the last token (``after``), where
+the last word's ending is read.
+
 Characters outside a char vocabulary are encoded as ``tokenizer.unk_id``; the model's
 surprisal of that id counts like another token's, and ``num_unknown_chars`` says how many
 characters it stood for.

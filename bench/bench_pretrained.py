@@ -1,7 +1,7 @@
 """A pretrained-shape model loaded with ``load_model``: scoring, sampling and a fine-tuning step.
 
 A GPT-2-shaped checkpoint (random weights, a byte-level BPE trained on the builtin corpus) is
-saved with ``save_pretrained`` and loaded as any Hugging Face model is. Three figures:
+saved with ``save_pretrained`` and loaded as any Hugging Face model is. The figures:
 
 - per-character scoring (``score`` with ``detail_level="per_char"``) against a plain HF
   forward pass over the very same windows and batches (target 0.9: ours also ranks, spreads
@@ -9,6 +9,8 @@ saved with ``save_pretrained`` and loaded as any Hugging Face model is. Three fi
 - cached sampling (our ``generate``) against HF ``generate`` with the same settings, both
   writing exactly the same number of tokens (eos is never sampled: ours is given an eos id
   outside the vocabulary, HF ``min_new_tokens``);
+- character probabilities (beam 1, target 0.8; beam 4 quoted) against the even spread
+  (``bench_score.char_probability_figures``);
 - fine-tuning steps (``run_training`` from the ``init_from`` start) against HF ``Trainer``
   on the same model, windows and batch (steady state, timed from each step's start).
 """
@@ -26,6 +28,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel
 import common
 import harness
 from bench_hf_trainer import Stamps, hf_trainer_steps
+from bench_score import char_probability_figures
 from model_trainer.core.backends.dispatch import generate, score
 from model_trainer.core.backends.hf_causal_lm.model import HFCausalLM
 from model_trainer.core.backends.hf_causal_lm.tiny import save_tiny_checkpoint
@@ -281,6 +284,8 @@ def main() -> None:
         )
         prepared = default_registry.get("hf_causal_lm").load(folder, common.settings())
         score_figure(opts, setup, prepared)
+        text = builtin_text()[: setup["score_chars"]]
+        char_probability_figures(opts, "pretrained_gpt2", prepared, text, "tokens/s")
         generate_figure(opts, setup, prepared, folder)
         train_figure(opts, setup, folder)
 

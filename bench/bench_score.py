@@ -5,6 +5,11 @@ ranks, and one record per character. The baseline is the plain loop that compute
 per-token losses: encode, the same windows (GPT-2, context 512, half-context stride) or
 the same chunks with the state carried (char-LSTM), a batched forward pass and
 ``cross_entropy(reduction="none")``. The two mean losses are checked to agree.
+
+Then character probabilities against the even spread, the per-character scoring they replace,
+for GPT-2 over a byte-level BPE of ``BPE_VOCAB`` ids (GPT-2's size): the default ``beam=1``
+(target 0.8) and ``beam=4`` (quoted, no target). ``bench_pretrained.py`` prints the same two
+for a pretrained model.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import common
 import harness
 from model_trainer.core.backends.char_lstm.model import CharLSTM
 from model_trainer.core.backends.dispatch import score
+from model_trainer.core.backends.registry import default_registry
 from model_trainer.core.contracts.defaults import score_config
 from model_trainer.core.contracts.model import PreparedLMModel, ScoreConfig
 from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.inference.score import CHUNK_TOKENS
 from model_trainer.core.inference.windows import plan_windows, windows_per_batch
+from model_trainer.core.tokenizers.bpe import BPETokenizer
 
 TARGET = 0.9
 CHARS = 100_000
@@ -33,6 +40,11 @@ CONTEXT = 512
 QUICK_CONTEXT = 64
 TEXT_START = 100_000
 LOSS_TOLERANCE = 1e-4
+CHAR_PROB_TARGET = 0.8
+WIDE_BEAM = 4
+BPE_VOCAB = 50257
+QUICK_BPE_VOCAB = 512
+BPE_TRAIN_CHARS = 2_000_000
 
 
 def window_losses(prepared: PreparedLMModel, text: str) -> Tensor:
@@ -110,6 +122,45 @@ def compare(
     )
 
 
+def char_probability_figures(
+    opts: harness.Options, label: str, prepared: PreparedLMModel, text: str, unit: str
+) -> None:
+    """Character probabilities (beam 1, then ``WIDE_BEAM``) against the even spread."""
+    settings = common.settings()
+    even = score_config(text=text, detail_level="per_char", attribution="even_spread")
+
+    def spread() -> float:
+        return harness.rate(lambda: score(prepared, even, settings)["num_tokens"])
+
+    for beam, target in ((1, CHAR_PROB_TARGET), (WIDE_BEAM, 0.0)):
+        cfg = score_config(text=text, detail_level="per_char", beam=beam)
+
+        def ours(cfg: ScoreConfig = cfg) -> float:
+            return harness.rate(lambda: score(prepared, cfg, settings)["num_tokens"])
+
+        harness.maybe_profile(opts, f"{label} beam {beam}", ours)
+        mine, base = harness.alternate(ours, spread, rounds=opts["rounds"])
+        harness.emit(
+            harness.figure(
+                f"{label}_char_probability_beam{beam}_vs_even_spread",
+                mine,
+                base,
+                unit=unit,
+                target=target,
+            )
+        )
+
+
+def bpe_gpt2(quick: bool, context: int) -> PreparedLMModel:
+    """GPT-2 of the bench's size over a byte-level BPE trained on the builtin corpus."""
+    vocab = QUICK_BPE_VOCAB if quick else BPE_VOCAB
+    tokenizer = BPETokenizer.train(builtin_text()[:BPE_TRAIN_CHARS], vocab)
+    cfg = common.config("gpt2", common.gpt2_shape(quick), max_seq_len=context)
+    cfg["tokenizer_kind"] = "bpe"
+    cfg["vocab_size"] = tokenizer.vocab_size
+    return default_registry.get("gpt2").prepare(cfg, common.settings(), tokenizer=tokenizer)
+
+
 def main() -> None:
     opts = harness.parse_args(__doc__ or "")
     chars = QUICK_CHARS if opts["quick"] else CHARS
@@ -134,6 +185,10 @@ def main() -> None:
         lstm,
         cfg,
         lambda: chunk_losses(lstm, lstm_model, text),
+    )
+    bpe = bpe_gpt2(opts["quick"], context)
+    char_probability_figures(
+        opts, f"{chars}_chars_gpt2_{bpe['model_size']}_bpe_ctx{context}", bpe, text, "tokens/s"
     )
 
 

@@ -22,6 +22,7 @@ from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.config.settings import Settings, load_settings, with_overrides
 from model_trainer.core.contracts.defaults import train_config_from_mapping
 from model_trainer.core.contracts.model import (
+    Attribution,
     CompileChoice,
     DetailLevel,
     DeviceName,
@@ -36,7 +37,12 @@ from model_trainer.core.contracts.model import (
     ScoreOutcome,
     TrainOutcome,
 )
-from model_trainer.core.contracts.schema import TRAIN_DEFAULTS, TRAIN_FIELDS, train_overlay
+from model_trainer.core.contracts.schema import (
+    TRAIN_DEFAULTS,
+    TRAIN_FIELDS,
+    score_overlay,
+    train_overlay,
+)
 from model_trainer.core.contracts.tokenizer import TokenizerKind
 from model_trainer.core.contracts.validators import (
     PRETRAINED_FAMILY,
@@ -423,6 +429,9 @@ def score(
     detail_level: DetailLevel = "summary",
     top_k: int | None = None,
     seed: int | None = None,
+    attribution: Attribution = "char_probability",
+    beam: int = 1,
+    word_pattern: str | None = None,
     runs_dir: str | None = None,
     registry: ModelRegistry = default_registry,
 ) -> ScoreOutcome:
@@ -430,20 +439,30 @@ def score(
 
     ``model`` is a run id, a train job's handle (waited for, its model as trained, also
     after a Stop) or a loaded run. The outcome gives the loss in nats per token, the
-    perplexity and the bits per character; ``detail_level="per_char"`` adds each
-    character's surprisal, and ``top_k`` the ``top_k`` tokens the model expected there.
+    perplexity and the bits per character of the canonical tokenization;
+    ``detail_level="per_char"`` adds each character's surprisal, ``-log2 P(c | text before
+    it)`` under the model's distribution over strings (``attribution="even_spread"``: the
+    token's surprisal shared evenly by its characters), and ``top_k`` the ``top_k``
+    characters the model expected there. ``beam`` sums over that many tokenizations of the
+    text (one more forward pass each): 1 reads the canonical one, a wide beam is exact.
+    ``detail_level="per_word"`` gives each word's surprisal (its characters' plus its ending
+    where it ends; words are matches of ``word_pattern``, default: the schema's).
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` (not exactly one of text and path, a bad
             ``top_k``), ``MODEL_INCOMPATIBLE`` (a family without ``supports_score``), the
             errors of ``load_run`` for a run id.
     """
+    score_defaults = score_overlay({})
     cfg: ScoreConfig = {
         "text": text,
         "path": path,
         "detail_level": detail_level,
         "top_k": top_k,
         "seed": seed,
+        "attribution": attribution,
+        "beam": beam,
+        "word_pattern": score_defaults["word_pattern"] if word_pattern is None else word_pattern,
     }
     validate_score_config(cfg)
     prepared = _prepared(model, runs_dir, registry, "supports_score")

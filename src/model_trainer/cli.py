@@ -379,6 +379,14 @@ def _cmd_score(raw: argparse.Namespace) -> int:
     print(f"tokens           {outcome['num_tokens']}")
     print(f"characters       {outcome['num_chars']}")
     print(f"unknown chars    {outcome['num_unknown_chars']}")
+    print(f"canonical bits   {outcome['canonical_bits']:.4f} (the tokenizer's own tokenization)")
+    if "char_bits" in outcome:
+        print(f"character bits   {outcome['char_bits']:.4f} (every tokenization of the text)")
+    for word in outcome.get("per_word", []):
+        print(
+            f"{word['word']!r:>16} {word['surprisal_bits']:8.3f} bits  "
+            f"(ending {word['end_bits']:.3f})  chars {word['start']}-{word['end']}"
+        )
     for score in outcome.get("per_char", []):
         expected = ", ".join(
             f"{item['text']!r} {item['prob']:.3f}" for item in score.get("top_k", [])
@@ -499,6 +507,14 @@ def build_parser() -> argparse.ArgumentParser:
         const="per_char",
         default=argparse.SUPPRESS,
         help="show every character's score (--detail-level per_char)",
+    )
+    score.add_argument(
+        "--per-word",
+        dest="detail_level",
+        action="store_const",
+        const="per_word",
+        default=argparse.SUPPRESS,
+        help="show every word's score (--detail-level per_word)",
     )
     _which(score)
     _common(score)

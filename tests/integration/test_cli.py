@@ -151,7 +151,14 @@ def test_train_then_use_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert lines[0].startswith("bits per char")
     assert "expected" in lines[-1]
     assert main([*score, "--per-char"]) == 0
-    assert "expected" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "expected" not in out
+    assert "character bits" in out
+    assert main([*score, "--per-word"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].split()[0] == "'The'"
+    assert "(ending " in lines[-1]
+    assert lines[-1].endswith("chars 4-6")
     prompt_file = tmp_path / "prompt.txt"
     prompt_file.write_text("The ", encoding="utf-8")
     assert main(["score", "cli-run", "--runs-dir", str(runs), "--path", str(prompt_file)]) == 0

@@ -20,6 +20,7 @@ from model_trainer.core.backends.fake import FAKE_SIZES, FakeShape
 from model_trainer.core.backends.fake.backend import prepare_fake
 from model_trainer.core.backends.fake.model import FakeLM
 from model_trainer.core.backends.family import family_capabilities
+from model_trainer.core.backends.hf_causal_lm.tiny import ARCHS, Arch, save_tiny_checkpoint
 from model_trainer.core.backends.registry import BUILTIN_BACKENDS, ModelRegistry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import (
@@ -33,6 +34,7 @@ from model_trainer.core.contracts.model import (
     TokenCallback,
 )
 from model_trainer.core.inference.forward_only import generate_forward_only, score_forward_only
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.training.loop import run_training
 
 
@@ -94,3 +96,15 @@ def custom_registry(calls: list[str]) -> ModelRegistry:
     ):
         registry.add(create_backend(_table(name, capabilities, calls)))
     return registry
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[Arch, str]:
+    """A tiny pretrained checkpoint of each architecture, by name (random weights).
+
+    GPT-2 and GPT-NeoX with a byte-level BPE, Llama with a SentencePiece-style BPE with byte
+    fallback; tokenizers trained here, built once per session.
+    """
+    root = tmp_path_factory.mktemp("pretrained")
+    text = builtin_text()[:20000]
+    return {arch: save_tiny_checkpoint(str(root / arch), arch, text) for arch in ARCHS}

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from model_trainer.core.contracts.model import EpochMetrics, ScoreOutcome
+from model_trainer.core.contracts.model import EpochMetrics, ScoreOutcome, WordScore
 from model_trainer.core.contracts.units import bits_per_char
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import read_events
@@ -23,6 +23,7 @@ from model_trainer.core.jobs.run_store import EVENTS_FILE, RunSummary
 from model_trainer.core.training.checkpoint import load_history
 
 SCORE_COLUMNS = ("char", "surprisal_bits", "token_index", "rank", "top_k")
+WORD_COLUMNS = tuple(WordScore.__annotations__)
 HISTORY_COLUMNS = (*EpochMetrics.__annotations__, "val_bits_per_char")
 
 
@@ -76,16 +77,19 @@ def history_frame_of(folder: Path) -> Frame:
 
 
 def score_frame_of(outcome: ScoreOutcome) -> Frame:
-    """A row per character of a per-character score.
+    """A row per character of a per-character score, or per word of a per-word one.
 
     Raises:
-        ModelTrainerError: ``INVALID_CONFIG`` for an outcome without ``per_char`` (scored
-            with ``detail_level="summary"``).
+        ModelTrainerError: ``INVALID_CONFIG`` for an outcome without ``per_char`` or
+            ``per_word`` (scored with ``detail_level="summary"``).
     """
+    if "per_word" in outcome:
+        return _frame_maker()(list(outcome["per_word"]), columns=list(WORD_COLUMNS))
     if "per_char" not in outcome:
         raise ModelTrainerError(
             "INVALID_CONFIG",
-            "score_frame needs per-character scores: score with detail_level='per_char'",
+            "score_frame needs per-character or per-word scores: score with "
+            "detail_level='per_char' or detail_level='per_word'",
         )
     rows = [
         {

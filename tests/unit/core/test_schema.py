@@ -166,6 +166,10 @@ def test_short_flags_still_work() -> None:
         build_parser().parse_args(["score", "r", "--text", "t", "--per-char"])
     )
     assert per_char["detail_level"] == "per_char"
+    per_word = score_config_of(
+        build_parser().parse_args(["score", "r", "--text", "t", "--per-word", "--beam", "2"])
+    )
+    assert (per_word["detail_level"], per_word["beam"]) == ("per_word", 2)
     prompt = generate_config_of(build_parser().parse_args(["generate", "r", "--prompt", "The"]))
     assert prompt["prompt_text"] == "The"
 

@@ -160,6 +160,7 @@ def test_score_config_rules() -> None:
         (_score(text=""), "text must be a non-empty string, got ''"),
         (_score(text="a", top_k=0), "top_k must be an integer >= 1, got 0"),
         (_score(text="a", seed=-2), "seed must be an integer >= 0, got -2"),
+        (_score(text="a", beam=0), "beam must be an integer >= 1, got 0"),
     ]
     for cfg, fragment in cases:
         with pytest.raises(ModelTrainerError) as info:
@@ -170,12 +171,30 @@ def test_score_config_rules() -> None:
     bad_level.__setitem__("detail_level", "all")
     with pytest.raises(ModelTrainerError, match="detail_level must be one of summary, per_char"):
         validate_score_config(bad_level)
+    bad_attribution = _score(text="a")
+    bad_attribution.__setitem__("attribution", "even")
+    with pytest.raises(ModelTrainerError, match="one of char_probability, even_spread"):
+        validate_score_config(bad_attribution)
 
 
 def _score(
-    *, text: str | None = None, path: str | None = None, top_k: int | None = None, seed: int = 0
+    *,
+    text: str | None = None,
+    path: str | None = None,
+    top_k: int | None = None,
+    seed: int = 0,
+    beam: int = 1,
 ) -> ScoreConfig:
-    return {"text": text, "path": path, "detail_level": "summary", "top_k": top_k, "seed": seed}
+    return {
+        "text": text,
+        "path": path,
+        "detail_level": "summary",
+        "top_k": top_k,
+        "seed": seed,
+        "attribution": "char_probability",
+        "beam": beam,
+        "word_pattern": r"\w+",
+    }
 
 
 def _gen(**changes: object) -> GenerateConfig:

@@ -41,6 +41,9 @@ def test_frames_of_runs_history_and_scores(corpus: str, runs: str) -> None:
         val = metrics["val_loss"]
         assert val is not None
         assert row == {**metrics, "val_bits_per_char": val / math.log(2.0)}
+    worded = api.score("framed", text="def f(x):", detail_level="per_word", runs_dir=runs)
+    assert experiment_api.score_frame(worded).to_dict("records") == worded["per_word"]
+    assert [word["word"] for word in worded["per_word"]] == ["def", "f", "(", "x", ")", ":"]
     outcome = api.score(
         "framed", text="def f(x):\n    return x\n", detail_level="per_char", top_k=2, runs_dir=runs
     )
@@ -69,6 +72,7 @@ def test_a_summary_score_has_no_frame(runs: str) -> None:
         "num_tokens": 1,
         "num_chars": 1,
         "num_unknown_chars": 0,
+        "canonical_bits": 1.0,
     }
     with pytest.raises(ModelTrainerError, match="detail_level='per_char'") as caught:
         experiment_api.score_frame(outcome)

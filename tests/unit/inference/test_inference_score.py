@@ -44,7 +44,8 @@ def test_per_char_surprisals_sum_to_the_total(
     family, kind = case
     prepared = prepare(family, tokenizers[kind], 16)
     text = _text(corpus, 150) + "naïve — 東京"
-    out = score(prepared, score_config(text=text, detail_level="per_char", top_k=4), settings)
+    cfg = score_config(text=text, detail_level="per_char", top_k=4, attribution="even_spread")
+    out = score(prepared, cfg, settings)
     per_char = out["per_char"]
     assert "".join(item["char"] for item in per_char) == text
     assert out["num_chars"] == len(text)
@@ -87,7 +88,8 @@ def test_bpe_top_k_sits_at_the_first_char_of_each_token(
     prepare: Prepare, bpe_tok: BPETokenizer, settings: Settings
 ) -> None:
     prepared = prepare("gpt2", bpe_tok, 16)
-    out = score_gpt2(prepared, score_config(text=TEXT, detail_level="per_char", top_k=2), settings)
+    cfg = score_config(text=TEXT, detail_level="per_char", top_k=2, attribution="even_spread")
+    out = score_gpt2(prepared, cfg, settings)
     spans = [(start, end) for _, start, end in bpe_tok.encode_offsets(TEXT)]
     assert out["num_tokens"] == len(spans) < len(TEXT)
     for pos, item in enumerate(out["per_char"]):

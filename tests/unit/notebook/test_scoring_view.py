@@ -40,6 +40,7 @@ def _outcome(text: str, bits: list[float], *, top_k: bool = True) -> ScoreOutcom
         "num_tokens": len(text),
         "num_chars": len(text),
         "num_unknown_chars": 0,
+        "canonical_bits": total,
         "per_char": per_char,
     }
 

@@ -36,7 +36,7 @@ def test_per_token_log_probs_equal_a_direct_forward(
     start = {"gpt2": 0, "gpt_neox": 0, "llama": 1}[arch]  # the model's BOS
     assert prepared["start_id"] == start
     expected = _hf_nll(checkpoints[arch], MIXED, start)
-    outcome = mt.score(prepared, text=MIXED, detail_level="per_char")
+    outcome = mt.score(prepared, text=MIXED, detail_level="per_char", attribution="even_spread")
     chars = list(outcome["per_char"])
     assert "".join(c["char"] for c in chars) == MIXED
     assert outcome["num_tokens"] == len(expected)
@@ -81,10 +81,18 @@ def test_texts_longer_than_the_context_are_scored_in_windows(
 ) -> None:
     prepared = mt.load_model(checkpoints["gpt2"], device="cpu", max_seq_len=16)
     text = MIXED * 4
+    even = mt.score(prepared, text=text, detail_level="per_char", attribution="even_spread")
+    assert even["num_tokens"] > 16
+    assert sum(c["surprisal_bits"] for c in even["per_char"]) == pytest.approx(
+        even["bits_per_char"] * len(text), rel=1e-9
+    )
+    # Character probabilities across windows: each the ratio of two prefix probabilities.
     outcome = mt.score(prepared, text=text, detail_level="per_char")
-    assert outcome["num_tokens"] > 16
-    assert sum(c["surprisal_bits"] for c in outcome["per_char"]) == pytest.approx(
-        outcome["bits_per_char"] * len(text), rel=1e-9
+    bits = [c["surprisal_bits"] for c in outcome["per_char"]]
+    assert all(math.isfinite(b) and b >= 0 for b in bits)
+    assert math.fsum(bits) == pytest.approx(outcome["char_bits"], rel=1e-9)
+    assert (
+        outcome["char_bits"] <= outcome["canonical_bits"] == pytest.approx(even["canonical_bits"])
     )
 
 

@@ -24,7 +24,10 @@ A string rather than a ``Literal`` so that ``cuda:1`` passes the CLI flag and JS
 Precision = Literal["auto", "fp32", "bf16"]
 CompileChoice = Literal[True, False, "auto"]
 LossUnit = Literal["token", "char"]
-DetailLevel = Literal["summary", "per_char"]
+DetailLevel = Literal["summary", "per_char", "per_word"]
+Attribution = Literal["char_probability", "even_spread"]
+"""How a token model's surprisal reaches characters: each character's own probability under
+the model's distribution over strings, or the token's surprisal shared evenly."""
 StopReason = Literal["max_new_tokens", "eos", "stop_sequence", "context_full"]
 TrainStop = Literal["completed", "early_stopping", "cancelled"]
 """Why a run ended: all its epochs, early stopping, or a Stop."""
@@ -78,6 +81,9 @@ class ScoreConfig(TypedDict):
     detail_level: DetailLevel
     top_k: int | None
     seed: int | None
+    attribution: Attribution
+    beam: int
+    word_pattern: str
 
 
 class GenerateConfig(TypedDict):
@@ -138,16 +144,41 @@ class CharScore(TypedDict):
     top_k: NotRequired[list[TopKItem]]
 
 
+class WordScore(TypedDict):
+    """One word of a scored text, characters ``[start, end)``.
+
+    ``surprisal_bits`` is the sum of its characters' surprisals plus ``end_bits``,
+    ``-log2 P(the word ends where it ends)``.
+    """
+
+    word: str
+    start: int
+    end: int
+    surprisal_bits: float
+    end_bits: float
+
+
 class ScoreOutcome(TypedDict):
-    """Scores of a text; ``per_char`` is present with ``detail_level="per_char"``."""
+    """Scores of a text; ``per_char`` or ``per_word`` with that ``detail_level``.
+
+    ``canonical_bits`` is the surprisal of the text's one canonical tokenization (the
+    tokens the tokenizer makes; ``loss``, ``perplexity`` and ``bits_per_char`` are read
+    from it). ``char_bits``, present with per-character detail, is ``-log2`` of the
+    probability that the model's text begins with this text, summed over the token
+    sequences that spell it (the sum of the characters' surprisals): at most
+    ``canonical_bits``, and equal to it for a character model.
+    """
 
     loss: float
     perplexity: float
     bits_per_char: float
+    canonical_bits: float
+    char_bits: NotRequired[float]
     num_tokens: int
     num_chars: int
     num_unknown_chars: int
     per_char: NotRequired[Sequence[CharScore]]
+    per_word: NotRequired[list[WordScore]]
 
 
 class GeneratedSequence(TypedDict):

@@ -88,9 +88,26 @@ TRAIN_FIELDS: Final[tuple[Field, ...]] = (
 SCORE_FIELDS: Final[tuple[Field, ...]] = (
     _field("text", None, "the text to score"),
     _field("path", None, "a UTF-8 file to score"),
-    _field("detail_level", "summary", "summary, or per_char for every character's score"),
-    _field("top_k", None, "also give the K likeliest tokens at each character"),
+    _field(
+        "detail_level",
+        "summary",
+        "summary, per_char for every character's score, or per_word for every word's",
+    ),
+    _field("top_k", None, "also give the K likeliest next characters at each character"),
     _field("seed", None, "random seed"),
+    _field(
+        "attribution",
+        "char_probability",
+        "char_probability (each character's own probability) or even_spread (a token's "
+        "surprisal shared evenly by its characters)",
+    ),
+    _field("beam", 1, "covering tokenizations summed over for character probabilities"),
+    _field(
+        "word_pattern",
+        r"[\w']+|[^\w\s]",
+        "a regular expression for one word (per_word): letters, digits and apostrophes, "
+        "each punctuation mark its own word",
+    ),
 )
 
 GENERATE_FIELDS: Final[tuple[Field, ...]] = (

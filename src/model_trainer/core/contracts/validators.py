@@ -8,10 +8,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, get_args
 
 from model_trainer.core.contracts.model import (
+    Attribution,
     BackendCapabilities,
+    DetailLevel,
     GenerateConfig,
     ModelTrainConfig,
     ScoreConfig,
@@ -30,7 +32,8 @@ PRETRAINED: Final[dict[str, object]] = {
     "tokenizer_kind": "pretrained",
 }
 """The fields a pretrained start (``init_from``) fixes, and their values."""
-_DETAIL_LEVELS = ("summary", "per_char")
+_DETAIL_LEVELS: tuple[str, ...] = get_args(DetailLevel)
+_ATTRIBUTIONS: tuple[str, ...] = get_args(Attribution)
 MAX_NEW_TOKENS = 100_000
 """The most tokens one generation samples: a long text, sampled and recorded token by token."""
 
@@ -184,6 +187,12 @@ def validate_score_config(cfg: ScoreConfig) -> None:
         _at_least("top_k", cfg["top_k"], 1)
     if cfg["seed"] is not None:
         _at_least("seed", cfg["seed"], 0)
+    _one_of("attribution", cfg["attribution"], _ATTRIBUTIONS)
+    _at_least("beam", cfg["beam"], 1)
+    try:
+        re.compile(cfg["word_pattern"])
+    except re.error as exc:
+        raise _bad("word_pattern", cfg["word_pattern"], f"a regular expression ({exc})") from exc
 
 
 def validate_generate_config(cfg: GenerateConfig) -> None:

@@ -9,7 +9,7 @@ is built only when an item is read. The sequence compares equal to a list of the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypedDict, overload
+from typing import NotRequired, TypedDict, overload
 
 import torch
 from torch import Tensor
@@ -28,13 +28,16 @@ class CharArrays(TypedDict):
     rank: Tensor  # (T,) int64
     top_ids: Tensor  # (T, k) int64, k = 0 without top-k
     top_probs: Tensor  # (T, k) float32
+    top_chars: NotRequired[Tensor]  # (N, k) int32 code points of the likeliest characters
+    top_char_probs: NotRequired[Tensor]  # (N, k) float32
 
 
 class CharScores(Sequence[CharScore]):
     """The per-character scores of ``text``; item ``i`` is character ``i``'s ``CharScore``.
 
-    ``name(token_id)`` gives the text of a top-k alternative; ``with_top_k`` says whether
-    the first character of each token carries its ``top_k`` list.
+    ``with_top_k`` says whether characters carry a ``top_k`` list: with ``top_chars`` in
+    the arrays every character lists the characters the model expected there; without,
+    the first character of each token lists its tokens (``name(token_id)`` their text).
     """
 
     def __init__(
@@ -93,6 +96,11 @@ class CharScores(Sequence[CharScore]):
         ranks: list[int] = arrays["rank"][tokens].tolist()
         top_ids: list[list[int]] = arrays["top_ids"][tokens].tolist()
         top_probs: list[list[float]] = arrays["top_probs"][tokens].tolist()
+        char_codes: list[list[int]] = []
+        char_probs: list[list[float]] = []
+        if "top_chars" in arrays:
+            char_codes = arrays["top_chars"][chosen].tolist()
+            char_probs = arrays["top_char_probs"][chosen].tolist()
         out: list[CharScore] = []
         for offset, position in enumerate(range(start, stop, step)):
             item: CharScore = {
@@ -101,7 +109,13 @@ class CharScores(Sequence[CharScore]):
                 "token_index": token_list[offset],
                 "rank": ranks[offset],
             }
-            if self._with_top_k and firsts[offset]:
+            if self._with_top_k and "top_chars" in arrays:
+                item["top_k"] = [
+                    TopKItem(text=chr(code), prob=prob)
+                    for code, prob in zip(char_codes[offset], char_probs[offset], strict=True)
+                    if code >= 0
+                ]
+            elif self._with_top_k and firsts[offset]:
                 item["top_k"] = [
                     TopKItem(text=self._name(token_id), prob=prob)
                     for token_id, prob in zip(top_ids[offset], top_probs[offset], strict=True)

@@ -8,6 +8,14 @@ A text longer than the context of a forward-only model is scored whole with the 
 windows of ``windows.py``; a stateful model (``StepModel``) is fed the text in chunks,
 its state carried from one chunk to the next, so chunking changes nothing but memory.
 
+Per-character surprisal is each character's own probability under the model's distribution
+over strings (``char_detail.py``, ``char_probs.py``): the logits rows of each window or chunk
+are handed to the plan as they are made (``on_rows``), and ``beam`` above 1 runs that many
+more tokenizations through the same windows or chunks. ``attribution="even_spread"`` shares
+each token's surprisal evenly by its characters instead; a character model's characters are
+its tokens, so both agree. ``per_word`` adds the row after the last token (``after``), where
+the last word's ending is read.
+
 Characters outside a char vocabulary are encoded as ``tokenizer.unk_id``; the model's
 surprisal of that id counts like another token's, and ``num_unknown_chars`` says how many
 characters it stood for.
@@ -48,7 +56,9 @@ from model_trainer.core.contracts.model import (
 from model_trainer.core.contracts.stateful import StepModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.contracts.units import perplexity
-from model_trainer.core.inference.char_scores import CharScores
+from model_trainer.core.inference.char_detail import CharPlan, wants_char_probs
+from model_trainer.core.inference.char_probs import CharResult
+from model_trainer.core.inference.char_scores import CharArrays, CharScores
 from model_trainer.core.inference.inputs import check_top_k, score_text
 from model_trainer.core.inference.surprisal import (
     TokenScores,
@@ -58,6 +68,7 @@ from model_trainer.core.inference.surprisal import (
     token_scores,
 )
 from model_trainer.core.inference.windows import plan_windows, windows_per_batch
+from model_trainer.core.inference.words import word_scores
 
 StateT = TypeVar("StateT")
 CHUNK_TOKENS = 512  # the fastest of 128 to 16384 on a CPU thread (all within 20%)
@@ -85,14 +96,20 @@ def _progress(scored: int, total: int) -> None:
         hook(scored, total)
 
 
-def windowed_scores(
-    model: LMModelProto, ids: Tensor, *, context: int, top_k: int | None, per_batch: int
-) -> TokenScores:
-    """Score ``ids[1:]`` given ``ids`` (N + 1,) with sliding windows of ``context`` positions."""
+RowsHook = Callable[[int, Tensor], None]
+"""Told ``(first position, logits (n, V))`` for the rows of each window or chunk."""
+
+
+def window_rows(
+    model: LMModelProto, ids: Tensor, *, context: int, per_batch: int, after: bool = False
+) -> Iterator[tuple[int, Tensor]]:
+    """The logits of ``ids[1:]`` given ``ids`` (N + 1,), window by window, in order.
+
+    With ``after``, one more row: the distribution after the last id, read from the last
+    ``context`` ids (the windows of the other rows stay as they are).
+    """
     inputs = ids[:-1]  # (N,)
-    targets = ids[1:]  # (N,)
     windows = plan_windows(inputs.shape[0], context)
-    out = empty_scores(targets.shape[0], top_k)
     with torch.inference_mode():
         for first in range(0, len(windows), per_batch):
             group = windows[first : first + per_batch]
@@ -100,29 +117,76 @@ def windowed_scores(
             logits = model(batch)  # (B, C, V)
             # A window at a time: its rows are a view, and its passes stay in the cache.
             for j, w in enumerate(group):
-                scored = logits[j, w["first_scored"] - w["start"] :]  # (t, V)
-                wanted = targets[w["first_scored"] : w["end"]]  # (t,)
-                put_scores(out, w["first_scored"], token_scores(scored, wanted, top_k))
-            _progress(group[-1]["end"], targets.shape[0])
+                yield w["first_scored"], logits[j, w["first_scored"] - w["start"] :]  # (t, V)
+            _progress(group[-1]["end"], inputs.shape[0])
+        if after:
+            yield inputs.shape[0], model(ids[None, -context:])[0, -1:]  # (1, V)
+
+
+def windowed_scores(
+    model: LMModelProto,
+    ids: Tensor,
+    *,
+    context: int,
+    top_k: int | None,
+    per_batch: int,
+    on_rows: RowsHook | None = None,
+    after: bool = False,
+) -> TokenScores:
+    """Score ``ids[1:]`` given ``ids`` (N + 1,) with sliding windows of ``context`` positions.
+
+    ``on_rows`` is given each window's rows of logits as they are made, with ``after`` also
+    the row after the last id.
+    """
+    targets = ids[1:]  # (N,)
+    out = empty_scores(targets.shape[0], top_k)
+    rows = window_rows(model, ids, context=context, per_batch=per_batch, after=after)
+    for first, scored in rows:
+        wanted = targets[first : first + scored.shape[0]]  # (t,)
+        put_scores(out, first, token_scores(scored[: wanted.shape[0]], wanted, top_k))
+        if on_rows is not None:
+            on_rows(first, scored)
     return out
 
 
-def stateful_scores(
-    model: StepModel[StateT], ids: Tensor, *, chunk_len: int, top_k: int | None
-) -> TokenScores:
-    """Score ``ids[1:]`` given ``ids`` (N + 1,), ``chunk_len`` tokens a step, state carried."""
-    inputs = ids[:-1]  # (N,)
-    targets = ids[1:]  # (N,)
-    out = empty_scores(targets.shape[0], top_k)
+def stateful_rows(
+    model: StepModel[StateT], ids: Tensor, *, chunk_len: int, after: bool = False
+) -> Iterator[tuple[int, Tensor]]:
+    """The logits of ``ids[1:]`` given ``ids`` (N + 1,), ``chunk_len`` tokens a step.
+
+    With ``after``, one more row: the distribution after the last id.
+    """
+    inputs = ids if after else ids[:-1]  # (N,) or (N + 1,)
     state: StateT | None = None
     with torch.inference_mode():
         for first in range(0, inputs.shape[0], chunk_len):
             chunk = inputs[None, first : first + chunk_len]  # (1, t)
             logits, state = model.step(chunk, state)  # (1, t, V)
-            put_scores(
-                out, first, token_scores(logits[0], targets[first : first + chunk_len], top_k)
-            )
+            yield first, logits[0]
             _progress(min(first + chunk_len, inputs.shape[0]), inputs.shape[0])
+
+
+def stateful_scores(
+    model: StepModel[StateT],
+    ids: Tensor,
+    *,
+    chunk_len: int,
+    top_k: int | None,
+    on_rows: RowsHook | None = None,
+    after: bool = False,
+) -> TokenScores:
+    """Score ``ids[1:]`` given ``ids`` (N + 1,), ``chunk_len`` tokens a step, state carried.
+
+    ``on_rows`` is given each chunk's rows of logits as they are made, with ``after`` also
+    the row after the last id.
+    """
+    targets = ids[1:]  # (N,)
+    out = empty_scores(targets.shape[0], top_k)
+    for first, scored in stateful_rows(model, ids, chunk_len=chunk_len, after=after):
+        wanted = targets[first : first + scored.shape[0]]  # (t,)
+        put_scores(out, first, token_scores(scored[: wanted.shape[0]], wanted, top_k))
+        if on_rows is not None:
+            on_rows(first, scored)
     return out
 
 
@@ -188,28 +252,43 @@ def _joined(parts: list[Tensor]) -> Tensor:
 
 
 def _per_char(
-    encoded: _Encoded, scores: TokenScores, bits: Tensor, tokenizer: TokenizerHandle
+    encoded: _Encoded,
+    scores: TokenScores,
+    bits: Tensor,
+    tokenizer: TokenizerHandle,
+    chars: CharResult | None,
 ) -> CharScores:
     char_bits, char_token = spread_over_chars(
         bits, encoded["starts"], encoded["ends"], len(encoded["text"])
     )
+    arrays: CharArrays = {
+        "char_bits": char_bits,
+        "char_token": char_token,
+        "token_start": encoded["starts"],
+        "rank": scores["rank"],
+        "top_ids": scores["top_ids"],
+        "top_probs": scores["top_probs"],
+    }
+    if chars is not None:
+        arrays["char_bits"] = chars["char_bits"]
+        arrays["top_chars"] = chars["top_chars"]
+        arrays["top_char_probs"] = chars["top_char_probs"]
     return CharScores(
         encoded["text"],
-        {
-            "char_bits": char_bits,
-            "char_token": char_token,
-            "token_start": encoded["starts"],
-            "rank": scores["rank"],
-            "top_ids": scores["top_ids"],
-            "top_probs": scores["top_probs"],
-        },
+        arrays,
         name=tokenizer.id_to_text,
         with_top_k=encoded["top_k"] is not None,
     )
 
 
 def _outcome(
-    encoded: _Encoded, scores: TokenScores, tokenizer: TokenizerHandle, per_char: bool
+    encoded: _Encoded,
+    scores: TokenScores,
+    tokenizer: TokenizerHandle,
+    per_char: bool,
+    *,
+    chars: CharResult | None = None,
+    plan: CharPlan | None = None,
 ) -> ScoreOutcome:
     nll = scores["nll"].double()  # (T,)
     total = float(nll.sum())
@@ -227,10 +306,26 @@ def _outcome(
         "num_tokens": num_tokens,
         "num_chars": num_chars,
         "num_unknown_chars": unknown,
+        "canonical_bits": total / LN2,
     }
     if per_char:
-        out["per_char"] = _per_char(encoded, scores, nll / LN2, tokenizer)
+        out["per_char"] = _per_char(encoded, scores, nll / LN2, tokenizer, chars)
+    if chars is not None:
+        out["char_bits"] = chars["prefix_bits"]
+    elif per_char and tokenizer.kind == "char":
+        out["char_bits"] = total / LN2
+    if chars is not None and plan is not None and plan.after:
+        out["per_word"] = word_scores(
+            encoded["text"], plan.words, chars["char_bits"], chars["next_chars"], plan.pattern
+        )
     return out
+
+
+def _plan(encoded: _Encoded, cfg: ScoreConfig, tokenizer: TokenizerHandle) -> CharPlan | None:
+    if not wants_char_probs(cfg, tokenizer):
+        return None
+    spans = (encoded["starts"], encoded["ends"])
+    return CharPlan(encoded["text"], encoded["ids"], spans, tokenizer, cfg)
 
 
 def score_windowed(
@@ -253,14 +348,27 @@ def score_windowed(
     if per_batch is None:
         accelerator = not prepared["device"].startswith("cpu")
         per_batch = windows_per_batch(context, tokenizer.vocab_size, accelerator=accelerator)
+    plan = _plan(encoded, cfg, tokenizer)
     scores = windowed_scores(
         model,
         encoded["ids"],
         context=context,
         top_k=encoded["top_k"],
         per_batch=per_batch,
+        on_rows=None if plan is None else plan.rows,
+        after=plan is not None and plan.after,
     )
-    return _outcome(encoded, scores, tokenizer, cfg["detail_level"] == "per_char")
+    chars = None
+    if plan is not None:
+        ids_of = plan.path_ids
+
+        def run(path: list[int]) -> Iterator[tuple[int, Tensor]]:
+            return window_rows(model, ids_of(path), context=context, per_batch=per_batch)
+
+        chars = plan.result(scores["nll"], run)
+    return _outcome(
+        encoded, scores, tokenizer, cfg["detail_level"] == "per_char", chars=chars, plan=plan
+    )
 
 
 def score_stateful(
@@ -277,5 +385,24 @@ def score_stateful(
     The text is encoded in pieces of about ``piece_chars`` characters (``text_pieces``).
     """
     encoded = _encode(prepared, cfg, settings, piece_chars)
-    scores = stateful_scores(model, encoded["ids"], chunk_len=chunk_len, top_k=encoded["top_k"])
-    return _outcome(encoded, scores, prepared["tokenizer"], cfg["detail_level"] == "per_char")
+    tokenizer = prepared["tokenizer"]
+    plan = _plan(encoded, cfg, tokenizer)
+    scores = stateful_scores(
+        model,
+        encoded["ids"],
+        chunk_len=chunk_len,
+        top_k=encoded["top_k"],
+        on_rows=None if plan is None else plan.rows,
+        after=plan is not None and plan.after,
+    )
+    chars = None
+    if plan is not None:
+        ids_of = plan.path_ids
+
+        def run(path: list[int]) -> Iterator[tuple[int, Tensor]]:
+            return stateful_rows(model, ids_of(path), chunk_len=chunk_len)
+
+        chars = plan.result(scores["nll"], run)
+    return _outcome(
+        encoded, scores, tokenizer, cfg["detail_level"] == "per_char", chars=chars, plan=plan
+    )

@@ -33,8 +33,8 @@ from model_trainer.core.contracts.model import (
     ScoreOutcome,
     TokenCallback,
 )
-from model_trainer.core.inference.forward_only import generate_forward_only, score_forward_only
 from model_trainer.core.data.corpus import builtin_text
+from model_trainer.core.inference.forward_only import generate_forward_only, score_forward_only
 from model_trainer.core.training.loop import run_training
 
 

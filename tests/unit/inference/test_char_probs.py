@@ -11,13 +11,13 @@ import pytest
 import torch
 
 import model_trainer as mt
+from model_trainer.core.backends.dispatch import score
 from model_trainer.core.backends.hf_causal_lm.tiny import ARCHS, Arch
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import score_config
 from model_trainer.core.contracts.model import PreparedLMModel, ScoreOutcome
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.backends.dispatch import score
 from model_trainer.core.inference.char_probs import byte_layout
 from model_trainer.core.inference.vocab_text import (
     char_at,

@@ -9,12 +9,12 @@ from collections.abc import Callable
 import pytest
 import torch
 
+from model_trainer.core.backends.dispatch import score
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import score_config
 from model_trainer.core.contracts.model import PreparedLMModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.backends.dispatch import score
 from model_trainer.core.tokenizers.bpe import BPETokenizer
 from model_trainer.core.tokenizers.char import CharTokenizer
 

@@ -40,7 +40,7 @@ from model_trainer.core.contracts.model import (
 from model_trainer.core.contracts.schema import (
     TRAIN_DEFAULTS,
     TRAIN_FIELDS,
-    score_overlay,
+    WORD_PATTERN,
     train_overlay,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerKind
@@ -431,7 +431,7 @@ def score(
     seed: int | None = None,
     attribution: Attribution = "char_probability",
     beam: int = 1,
-    word_pattern: str | None = None,
+    word_pattern: str = WORD_PATTERN,
     runs_dir: str | None = None,
     registry: ModelRegistry = default_registry,
 ) -> ScoreOutcome:
@@ -446,14 +446,13 @@ def score(
     characters the model expected there. ``beam`` sums over that many tokenizations of the
     text (one more forward pass each): 1 reads the canonical one, a wide beam is exact.
     ``detail_level="per_word"`` gives each word's surprisal (its characters' plus its ending
-    where it ends; words are matches of ``word_pattern``, default: the schema's).
+    where it ends; words are matches of ``word_pattern``).
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` (not exactly one of text and path, a bad
             ``top_k``), ``MODEL_INCOMPATIBLE`` (a family without ``supports_score``), the
             errors of ``load_run`` for a run id.
     """
-    score_defaults = score_overlay({})
     cfg: ScoreConfig = {
         "text": text,
         "path": path,
@@ -462,7 +461,7 @@ def score(
         "seed": seed,
         "attribution": attribution,
         "beam": beam,
-        "word_pattern": score_defaults["word_pattern"] if word_pattern is None else word_pattern,
+        "word_pattern": word_pattern,
     }
     validate_score_config(cfg)
     prepared = _prepared(model, runs_dir, registry, "supports_score")

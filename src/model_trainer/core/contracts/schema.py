@@ -85,6 +85,9 @@ TRAIN_FIELDS: Final[tuple[Field, ...]] = (
     _field("lora_rank", 0, "train LoRA adapters of this rank, needs peft (init_from; 0: all)"),
 )
 
+WORD_PATTERN: Final = r"[\w']+|[^\w\s]"
+"""One word: a run of letters, digits and apostrophes, or one punctuation mark."""
+
 SCORE_FIELDS: Final[tuple[Field, ...]] = (
     _field("text", None, "the text to score"),
     _field("path", None, "a UTF-8 file to score"),
@@ -104,7 +107,7 @@ SCORE_FIELDS: Final[tuple[Field, ...]] = (
     _field("beam", 1, "covering tokenizations summed over for character probabilities"),
     _field(
         "word_pattern",
-        r"[\w']+|[^\w\s]",
+        WORD_PATTERN,
         "a regular expression for one word (per_word): letters, digits and apostrophes, "
         "each punctuation mark its own word",
     ),

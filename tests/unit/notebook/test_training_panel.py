@@ -403,8 +403,10 @@ def test_slow_frames_stretch_the_interval_but_every_epoch_is_drawn() -> None:
         lambda: None, display=Recorder(), min_redraw_s=0.5, clock=clock, background=False
     )
     feed = feeder(panel)
+    assert panel.drawing_s == 0.0
     feed(_config(per_epoch=4, epochs=3))
     assert panel.redraws == 1
+    assert panel.drawing_s == 0.5  # two clock reads inside the frame: its cost
     for step in range(1, 5):
         feed(_progress(step, per_epoch=4, epochs=3))
     assert panel.redraws == 1  # the interval grew after a 0.5 s frame

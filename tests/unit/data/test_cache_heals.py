@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model_trainer import api
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import ModelTrainConfig
@@ -392,3 +393,41 @@ def test_ids_outside_a_tokenizers_vocabulary_fail_by_name(
     assert info.value.code == "ARTIFACT_DOWNLOAD_FAILED"
     assert "train.bin' cannot be read right after it was built" in info.value.message
     assert "outside the vocabulary of 4" in info.value.message
+
+
+def test_a_run_on_a_damaged_cache_completes_and_its_events_say_what_was_rebuilt(
+    tmp_path: Path,
+) -> None:
+    runs = tmp_path / "runs"
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(DOCS), encoding="utf-8")
+
+    def train(run_id: str) -> list[str]:
+        api.train(
+            model_family="fake",
+            model_size="tiny",
+            corpus_path=str(corpus),
+            num_epochs=1,
+            max_steps_per_epoch=2,
+            max_seq_len=16,
+            batch_size=4,
+            device="cpu",
+            run_id=run_id,
+            runs_dir=str(runs),
+            show=False,
+        ).result()
+        lines = (runs / run_id / "events.jsonl").read_text(encoding="utf-8").splitlines()
+        events = [json.loads(line) for line in lines]
+        return [str(e.get("message")) for e in events if str(e.get("message")).startswith(ENTRY)]
+
+    assert train("first") == []
+    (split,) = runs.rglob("split.json")
+    split.write_text("{", encoding="utf-8")
+    (ids,) = runs.rglob("train.bin")
+    _out_of_range(ids)
+    told = train("second")
+    assert [message.split(":")[0] for message in told] == [
+        f"{ENTRY} {str(split)!r}",
+        f"{ENTRY} {str(ids)!r}",
+    ]
+    assert all(message.endswith("; rebuilding it") for message in told)

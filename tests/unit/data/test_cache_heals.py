@@ -269,6 +269,16 @@ def test_a_damaged_ids_record_is_encoded_again(
     _heals(tmp_path, settings, "train.json", damage, told)
 
 
+def test_an_ids_record_in_the_way_as_a_folder_is_replaced(
+    tmp_path: Path, settings: Settings
+) -> None:
+    def folder(path: Path) -> None:
+        path.unlink()
+        (path / "inside").mkdir(parents=True)
+
+    _heals(tmp_path, settings, "train.json", folder, "not a file")
+
+
 def test_an_ids_record_of_another_length_is_encoded_again(
     tmp_path: Path, settings: Settings
 ) -> None:

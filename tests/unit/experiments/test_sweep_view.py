@@ -58,6 +58,12 @@ def test_the_panel_draws_every_trial_sorted_by_its_best_value(
     assert panel_slot is not None
     assert table_slot is not None
     assert panel_slot != table_slot
+    panel.show()  # shown again (a reload): the same two slots
+    assert [(obj, slot) for obj, slot, _ in shown.calls[2:]] == [
+        (widget, panel_slot),
+        (shown.calls[3][0], table_slot),
+    ]
+    del shown.calls[2:]
     result = experiment_api.sweep(
         base,
         {"learning_rate": [1e-4, 1e-2]},

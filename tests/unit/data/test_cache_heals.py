@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -336,6 +337,33 @@ def test_a_killed_builds_temporary_files_go_with_the_next_build(
     _, repaired = _run(cfg, settings)
     assert repaired == []
     assert not list(Path(settings["runs_dir"]).rglob("*.tmp"))
+
+
+def test_a_file_in_the_way_of_a_cache_folder_or_a_folder_in_the_way_of_a_lock(
+    tmp_path: Path, settings: Settings
+) -> None:
+    cfg = _cfg(tmp_path)
+    first, _ = _run(cfg, settings)
+    before = _ids(first)
+    source_folder = _file(settings, "split.json").parent
+    ids_lock = _file(settings, "train.bin").parent / ".lock"
+    ids_lock.unlink()
+    ids_lock.mkdir()
+    (source_folder / ".lock").unlink()
+    (source_folder / ".lock").mkdir()
+    again, repaired = _run(cfg, settings)
+    assert _ids(again) == before
+    assert repaired == [
+        f"{ENTRY} {str(source_folder / '.lock')!r}: not a file; replaced",
+        f"{ENTRY} {str(ids_lock)!r}: not a file; replaced",
+    ]
+    shutil.rmtree(source_folder)
+    source_folder.write_text("in the way", encoding="utf-8")
+    third, repaired = _run(cfg, settings)
+    assert _ids(third) == before
+    assert repaired == [
+        f"{ENTRY} {str(source_folder)!r}: a file where a cache folder belongs; replaced"
+    ]
 
 
 def test_clear_scratch_and_discard_on_real_files(tmp_path: Path) -> None:

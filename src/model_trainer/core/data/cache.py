@@ -85,10 +85,21 @@ def cache_root(settings: Settings) -> Path:
 
 
 @contextmanager
-def locked(folder: Path) -> Iterator[None]:
-    """Hold the exclusive lock of ``folder`` (made when missing) while the block runs."""
+def locked(folder: Path, repairs: Repairs) -> Iterator[None]:
+    """Hold the exclusive lock of ``folder`` (made when missing) while the block runs.
+
+    A file in the place of ``folder``, or anything but a file in the place of its lock file,
+    is damage to the cache: it is removed first and told to ``repairs``.
+    """
+    lock = folder / LOCK_FILE
+    if folder.exists() and not folder.is_dir():
+        discard(folder)
+        repairs.add(f"{ENTRY} {str(folder)!r}: a file where a cache folder belongs; replaced")
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / LOCK_FILE).open("a") as handle:
+    if lock.exists() and not lock.is_file():
+        discard(lock)
+        repairs.add(f"{ENTRY} {str(lock)!r}: not a file; replaced")
+    with lock.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -224,7 +235,7 @@ def cached_ids(
             scratch.unlink(missing_ok=True)
         write_atomic(record, json.dumps(found))
 
-    with locked(folder):
+    with locked(folder, repairs):
         clear_scratch(folder)
         (tensor, found), built = healed(
             ids,

@@ -141,7 +141,7 @@ class RunSource:
                 path, json.dumps(plan_split(self.corpus, self.val, self.val_fraction, self.cap))
             )
 
-        with locked(self.folder):
+        with locked(self.folder, self.repairs):
             mark_used(self.folder)
             clear_scratch(self.folder)
             spec, _ = healed(
@@ -198,7 +198,7 @@ def run_tokenizer(
         train_tokenizer_pieces(kind, pieces, vocab_size).save(str(scratch))
         os.replace(scratch, path)
 
-    with locked(source.folder):
+    with locked(source.folder, source.repairs):
         clear_scratch(source.folder)
         tokenizer, _ = healed(
             path,

@@ -35,7 +35,7 @@ CHROMIUM_ARGS: Final = (
 )
 KERNEL_NAME: Final = "model-trainer-e2e"
 KERNEL_DISPLAY_NAME: Final = "model-trainer (test)"
-START_TIMEOUT_S: Final = 60.0
+START_TIMEOUT_S: Final = 180.0
 STOP_TIMEOUT_S: Final = 30.0
 
 

@@ -96,6 +96,33 @@ def test_a_bad_in_memory_corpus(tmp_path: Path) -> None:
     assert not (tmp_path / "runs" / "empty").exists()
 
 
+def test_a_lone_surrogate_is_refused_before_training(tmp_path: Path) -> None:
+    # A str can hold it; UTF-8 (the cache, report.html) cannot: refused when read, not after.
+    runs = tmp_path / "runs"
+    with pytest.raises(ModelTrainerError) as info:
+        _train(str(runs), "surrogate", [TEXT, "ab\udc80c"])
+    assert info.value.code == "INVALID_CONFIG"
+    assert info.value.message.startswith(
+        "corpus: document 1 has a lone surrogate U+DC80 at character offset 2,"
+    )
+    assert not (runs / "surrogate").exists()
+    file = tmp_path / "rows.jsonl"
+    file.write_text('{"text": "fine"}\n{"text": "x\\ud800"}\n', encoding="utf-8")
+    with pytest.raises(ModelTrainerError) as read:
+        api.train(
+            model_family="fake",
+            model_size="tiny",
+            corpus_path=str(file),
+            run_id="jsonl",
+            runs_dir=str(runs),
+            device="cpu",
+            show=False,
+        ).result()
+    assert f"line 2 of {str(file)!r} has a lone surrogate U+D800 at character offset 1" in (
+        read.value.message
+    )
+
+
 def test_evaluate_a_run_that_held_nothing_out(tmp_path: Path) -> None:
     runs = str(tmp_path / "runs")
     job = api.train(

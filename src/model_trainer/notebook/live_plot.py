@@ -3,12 +3,14 @@
 The history takes each event in O(1) (an append); a redraw reads its latest state, thinned
 to at most ``max_points`` per curve. The figure is matplotlib's ``Figure`` on an Agg canvas
 of its own: no pyplot state, no global backend switch, so a notebook's inline plots are left
-alone.
+alone. A frame redraws only the lines over a saved picture of the axes and encodes a
+palette PNG (see ``CurvePlot``).
 """
 
 from __future__ import annotations
 
 import html
+import math
 from typing import Final, TypedDict, TypeVar
 
 from matplotlib.axes import Axes
@@ -18,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
 
 from model_trainer.core.contracts.model import LossUnit
-from model_trainer.core.drawing import render_png
+from model_trainer.core.drawing import DRAW_LOCK, AggCanvas, canvas_png
 from model_trainer.core.events.trainer_metrics_events import (
     TrainerCompletedMetricsV1,
     TrainerConfigV1,
@@ -34,7 +36,7 @@ from model_trainer.notebook.units import (
     unit_label,
 )
 
-MAX_POINTS: Final = 2000
+MAX_POINTS: Final = 1000
 _T = TypeVar("_T")
 
 
@@ -124,16 +126,51 @@ class CurveHistory:
 _STEP_COLOR: Final = "#9ecae1"
 _TRAIN_COLOR: Final = "#08519c"
 _VAL_COLOR: Final = "#d94801"
+HEADROOM: Final = 0.25
+"""Room left past the data, as a share of its span, where the curves go next (to the right,
+down for the losses), each time the axes are fitted: most frames keep the axes they have."""
+MARGIN: Final = 0.05
+"""Room left past the data, as a share of its span, on the sides the curves do not grow to."""
+
+Limits = tuple[float, float]
+
+
+def data_span(values: list[float]) -> Limits | None:
+    """The smallest and largest finite value of ``values`` (None when there is none)."""
+    finite = [value for value in values if math.isfinite(value)]
+    return (min(finite), max(finite)) if finite else None
+
+
+def fitted(span: Limits, *, below: float, above: float) -> Limits:
+    """Limits around ``span``, ``below`` and ``above`` times its width left on each side.
+
+    A span of one value has a width of 5% of its size.
+    """
+    low, high = span
+    width = high - low or max(abs(high) * MARGIN, 1e-6)
+    return low - below * width, high + above * width
+
+
+def inside(span: Limits, limits: Limits) -> bool:
+    """Whether ``span`` lies within ``limits``."""
+    return limits[0] <= span[0] and span[1] <= limits[1]
 
 
 class _Curves:
-    """The three lines of one axes: train per step, train per epoch, validation."""
+    """The three lines of one axes: train per step, train per epoch, validation.
+
+    The lines are animated: a full draw of the figure leaves them out, and each frame draws
+    them alone over the saved picture of the axes.
+    """
 
     def __init__(self, axes: Axes, *, legend: bool) -> None:
         self.axes = axes
         (self.step,) = axes.plot([], [], color=_STEP_COLOR, linewidth=1.0, label="train (step)")
         (self.epoch,) = axes.plot([], [], "o-", color=_TRAIN_COLOR, label="train (epoch)")
         (self.val,) = axes.plot([], [], "s-", color=_VAL_COLOR, label="validation")
+        for line in self.lines():
+            line.set_animated(True)
+        axes.set_autoscale_on(False)
         axes.set_xlabel("step")
         axes.grid(visible=True, alpha=0.3)
         if legend:
@@ -150,12 +187,29 @@ class _Curves:
         return self.step, self.epoch, self.val
 
 
+class _Frame(TypedDict):
+    """What decides the axes of a frame: the labels, and the limits of each axis."""
+
+    labels: tuple[str, str]
+    x: Limits
+    loss: Limits
+    log_ppl: Limits
+    empty: bool
+    tight: bool
+
+
 class CurvePlot:
-    """Loss and perplexity side by side, redrawn in place into PNG bytes."""
+    """Loss and perplexity side by side, drawn into PNG bytes.
+
+    A frame updates the lines' data in place and draws only the lines, over a saved picture
+    of the axes (ticks, labels, grid): the costly full draw, where text is laid out, happens
+    only when the axes must change (the curves leave them, the unit changes) or a ``tight``
+    frame is asked for. ``full_draws`` counts those.
+    """
 
     def __init__(self, *, width_in: float = 9.0, height_in: float = 3.2, dpi: int = 80) -> None:
         self.figure = Figure(figsize=(width_in, height_in), dpi=dpi)
-        FigureCanvasAgg(self.figure)
+        self._canvas: AggCanvas = FigureCanvasAgg(self.figure)
         self.figure.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.88, wspace=0.25)
         self._loss = _Curves(self.figure.add_subplot(1, 2, 1), legend=True)
         self._ppl = _Curves(self.figure.add_subplot(1, 2, 2), legend=False)
@@ -168,9 +222,20 @@ class CurvePlot:
         self._waiting = self.figure.text(
             0.5, 0.55, "waiting for the first steps…", ha="center", va="center", color="#666666"
         )
+        self._frame: _Frame | None = None
+        self._background: object | None = None
+        self.full_draws = 0
 
-    def render(self, data: CurveData, unit: DisplayUnit) -> bytes:
-        """Draw ``data`` in ``unit`` (see ``shown_unit``) and return the PNG."""
+    @property
+    def tight(self) -> bool:
+        """Whether the last frame's axes fit its data with no room to grow (or it had none)."""
+        return self._frame is not None and self._frame["tight"]
+
+    def render(self, data: CurveData, unit: DisplayUnit, *, tight: bool = False) -> bytes:
+        """Draw ``data`` in ``unit`` (see ``shown_unit``) and return the PNG.
+
+        ``tight``: fit the axes to the data with no room to grow (a run's final picture).
+        """
         shown = shown_unit(
             unit, loss_unit=data["loss_unit"], chars_per_token=data["chars_per_token"]
         )
@@ -180,21 +245,66 @@ class CurvePlot:
             (data["epoch_x"], data["epoch_loss"]),
             (data["val_x"], data["val_loss"]),
         )
-        for line, (xs, ys) in zip(self._loss.lines(), curves, strict=True):
-            line.set_data(xs, [y * scale for y in ys])
-        for line, (xs, ys) in zip(self._ppl.lines(), curves, strict=True):
-            line.set_data(xs, [display_perplexity(y * scale, shown["unit"]) for y in ys])
+        losses = [[y * scale for y in ys] for _, ys in curves]
+        ppls = [[display_perplexity(y, shown["unit"]) for y in ys] for ys in losses]
+        for line, (xs, _), ys in zip(self._loss.lines(), curves, losses, strict=True):
+            line.set_data(xs, ys)
+        for line, (xs, _), ys in zip(self._ppl.lines(), curves, ppls, strict=True):
+            line.set_data(xs, ys)
         note = f" ({shown['note']})" if shown["note"] else ""
-        self._loss.axes.set_ylabel(f"loss, {unit_label(shown['unit'])}{note}")
-        self._ppl.axes.set_ylabel(perplexity_label(shown["unit"]))
-        empty = not (data["step_x"] or data["epoch_x"] or data["val_x"])
-        self._waiting.set_visible(empty)
+        labels = (f"loss, {unit_label(shown['unit'])}{note}", perplexity_label(shown["unit"]))
+        x_span = data_span([float(x) for xs, _ in curves for x in xs])
+        loss_span = data_span([y for ys in losses for y in ys])
+        log_span = data_span([math.log10(y) for ys in ppls for y in ys if y > 0])
+        with DRAW_LOCK:
+            frame = self._frame
+            fits = (
+                not tight
+                and self._background is not None
+                and frame is not None
+                and frame["labels"] == labels
+                and frame["empty"] == (x_span is None)
+                and (x_span is None or inside(x_span, frame["x"]))
+                and (loss_span is None or inside(loss_span, frame["loss"]))
+                and (log_span is None or inside(log_span, frame["log_ppl"]))
+            )
+            if fits and self._background is not None:
+                self._canvas.restore_region(self._background)
+            else:
+                grow = 0.0 if tight else HEADROOM
+                self._draw_axes(
+                    {
+                        "labels": labels,
+                        "x": fitted(x_span or (0.0, 1.0), below=MARGIN, above=MARGIN + grow),
+                        "loss": fitted(loss_span or (0.0, 1.0), below=MARGIN + grow, above=MARGIN),
+                        "log_ppl": fitted(
+                            log_span or (0.0, 1.0), below=MARGIN + grow, above=MARGIN
+                        ),
+                        "empty": x_span is None,
+                        "tight": tight or x_span is None,
+                    }
+                )
+            for curves_axes in (self._loss, self._ppl):
+                for line in curves_axes.lines():
+                    curves_axes.axes.draw_artist(line)
+            return canvas_png(self._canvas)
+
+    def _draw_axes(self, frame: _Frame) -> None:
+        """Set the axes of ``frame``, draw all but the lines, and save that picture."""
+        self._loss.axes.set_ylabel(frame["labels"][0])
+        self._ppl.axes.set_ylabel(frame["labels"][1])
         for curves_axes in (self._loss.axes, self._ppl.axes):
-            curves_axes.relim()
-            curves_axes.autoscale_view()
+            curves_axes.set_xlim(frame["x"])
             # Before the first step: an empty frame and a word, not made-up tick values.
-            curves_axes.tick_params(labelbottom=not empty, labelleft=not empty)
-        return render_png(self.figure, compress_level=1)
+            curves_axes.tick_params(labelbottom=not frame["empty"], labelleft=not frame["empty"])
+        self._loss.axes.set_ylim(frame["loss"])
+        low, high = frame["log_ppl"]
+        self._ppl.axes.set_ylim(10.0**low, 10.0**high)
+        self._waiting.set_visible(frame["empty"])
+        self._canvas.draw()
+        self._background = self._canvas.copy_from_bbox(self.figure.bbox)
+        self._frame = frame
+        self.full_draws += 1
 
 
 def summary_rows(history: CurveHistory, *, unit: DisplayUnit, status: str) -> list[tuple[str, str]]:

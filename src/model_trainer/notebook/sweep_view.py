@@ -7,8 +7,9 @@ once when the sweep has several slots, e.g. one per GPU).
 ``SweepBoard`` is an event sink fed by the sweep's job (which forwards every trial's
 events, from each trial's thread): ``emit`` only records, under a short lock, and wakes the
 view's render thread, so nothing is drawn on a training thread. In a notebook ``SweepPanel``
-shows the board in widgets updated in place; elsewhere ``SweepConsole`` prints one line per
-finished trial.
+shows the board in widgets updated in place and, when the sweep ends, replaces them by its
+final chart and table as plain outputs (a saved, reopened notebook shows them without the
+widget state); elsewhere ``SweepConsole`` prints one line per finished trial.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import html
 import math
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Final, Protocol, TextIO, TypedDict
 
@@ -35,7 +37,7 @@ from model_trainer.core.events.job_events import (
     is_job_progress,
 )
 from model_trainer.core.events.trainer_metrics_events import is_config, is_epoch
-from model_trainer.notebook.frontend import DisplayFn, ipython_display
+from model_trainer.notebook.frontend import DisplayFn, html_output, ipython_display, png_output
 
 PENDING: Final = "running"
 
@@ -209,6 +211,7 @@ class _Image(Protocol):
 class SweepPanel:
     """The sweep's live view in a notebook: status, Stop, chart and table, drawn off-thread.
 
+    When the sweep ends, the final chart and table replace the widgets where they are shown.
     ``background`` False draws only on ``flush`` (tests).
     """
 
@@ -237,6 +240,11 @@ class SweepPanel:
 
         self.stop_button.on_click(stop)
         self._done = threading.Event()
+        # Frames and showing take turns: the end replaces what ``show`` put up.
+        self._draw_lock = threading.Lock()
+        self._slots: tuple[str, str] | None = None
+        self.final: tuple[bytes, str] | None = None
+        """The final chart (PNG) and the HTML of its status and table, once the sweep ended."""
         if background:
             threading.Thread(target=self._render_loop, daemon=True).start()
 
@@ -248,21 +256,49 @@ class SweepPanel:
         """Nothing to release here."""
 
     def show(self) -> None:
-        """Show the panel (again)."""
-        self._display(self.widget)
+        """Show the panel (again); once the sweep has ended, its final chart and table."""
+        with self._draw_lock:
+            if self.final is not None:
+                png, page = self.final
+                self._display(png_output(png))
+                self._display(html_output(page))
+                return
+            # The end puts the final chart in the widget's place and the table in the output
+            # reserved under it, wherever the panel is shown (outputs of a render thread
+            # reach a cell only through a display id).
+            if self._slots is None:
+                self._slots = (uuid.uuid4().hex, uuid.uuid4().hex)
+            panel_slot, table_slot = self._slots
+            self._display(self.widget, display_id=panel_slot)
+            self._display(html_output(""), display_id=table_slot)
 
     def flush(self) -> SweepSnapshot:
         """Draw the board as it is now; returns what was drawn."""
-        snapshot = self.board.snapshot()
-        running = ", ".join(snapshot["running"]) or "-"
-        self.status.value = html.escape(
-            f"sweep {snapshot['sweep_id']}: {snapshot['state']}, running: {running}"
-        )
-        self.image.value = sweep_png(snapshot)
-        self.table.value = sweep_table_html(snapshot)
-        if snapshot["state"] != "running":
-            self.stop_button.disabled = True
+        with self._draw_lock:
+            snapshot = self.board.snapshot()
+            running = ", ".join(snapshot["running"]) or "-"
+            status = f"sweep {snapshot['sweep_id']}: {snapshot['state']}, running: {running}"
+            self.status.value = html.escape(status)
+            png = sweep_png(snapshot)
+            table = sweep_table_html(snapshot)
+            self.image.value = png
+            self.table.value = table
+            if snapshot["state"] != "running":
+                self.stop_button.disabled = True
+                if self.final is None:
+                    self._finish(png, f"<p>{html.escape(status)}</p>\n{table}")
         return snapshot
+
+    def _finish(self, png: bytes, page: str) -> None:
+        """Keep the final chart and table, and show them where the panel is (lock held)."""
+        self.final = (png, page)
+        if self._slots is None:
+            self._display(png_output(png))
+            self._display(html_output(page))
+            return
+        panel_slot, table_slot = self._slots
+        self._display(png_output(png), display_id=panel_slot, update=True)
+        self._display(html_output(page), display_id=table_slot, update=True)
 
     def _render_loop(self) -> None:
         while True:

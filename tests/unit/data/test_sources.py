@@ -165,6 +165,10 @@ def test_jsonl_bad_rows(tmp_path: Path) -> None:
     broken.write_text('{"text": "x"}\n{"text": \n', encoding="utf-8")
     assert "line 2 of" in _error(broken).message
     assert "is not JSON" in _error(broken).message
+    lone = _error(_jsonl(tmp_path / "e.jsonl", [{"text": "ok"}, {"text": "é\udfff"}]))
+    assert lone.code == "INVALID_CONFIG"
+    assert f"line 2 of {str(tmp_path / 'e.jsonl')!r} has a lone surrogate U+DFFF" in lone.message
+    assert "at character offset 1, which UTF-8 cannot encode" in lone.message
 
 
 def test_csv_rows(tmp_path: Path) -> None:

@@ -226,6 +226,11 @@ def test_in_memory_corpora_are_saved_once_by_content(settings: Settings) -> None
     with pytest.raises(ModelTrainerError) as info:
         save_corpus(["a", 2], settings, field="corpus", text_field="text", split="train")
     assert info.value.message == "corpus: document 1 is a int, not a str"
+    with pytest.raises(ModelTrainerError) as lone:
+        save_corpus("\ud83d!", settings, field="corpus", text_field="text", split="train")
+    assert lone.value.message.startswith(
+        "corpus (a str) has a lone surrogate U+D83D at character offset 0"
+    )
     assert not list(Path(settings["runs_dir"]).rglob("*.tmp"))
 
 

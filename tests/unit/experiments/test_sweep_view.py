@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import IPython.display
 import pytest
 
 from model_trainer import experiment_api
@@ -16,6 +17,17 @@ from model_trainer.notebook.sweep_view import (
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+Shown = tuple[object, str | None, bool]
+
+
+class Recorder:
+    """A display function that keeps each call: what, under which id, as an update or not."""
+
+    def __init__(self) -> None:
+        self.calls: list[Shown] = []
+
+    def __call__(self, obj: object, *, display_id: str | None = None, update: bool = False) -> None:
+        self.calls.append((obj, display_id, update))
 
 
 @pytest.fixture
@@ -35,16 +47,23 @@ def base(corpus: str) -> dict[str, object]:
 def test_the_panel_draws_every_trial_sorted_by_its_best_value(
     base: dict[str, object], runs: str
 ) -> None:
-    shown: list[object] = []
+    shown = Recorder()
     stops: list[str] = []
-    panel = SweepPanel(
-        "view",
-        lambda: stops.append("stop"),
-        display=lambda obj, **_: shown.append(obj),
-        background=False,
-    )
+    panel = SweepPanel("view", lambda: stops.append("stop"), display=shown, background=False)
     panel.show()
-    assert shown == [panel.widget]
+    (widget, panel_slot, _), (reserved, table_slot, _) = shown.calls
+    assert widget is panel.widget
+    assert isinstance(reserved, IPython.display.HTML)
+    assert reserved.data == ""
+    assert panel_slot is not None
+    assert table_slot is not None
+    assert panel_slot != table_slot
+    panel.show()  # shown again (a reload): the same two slots
+    assert [(obj, slot) for obj, slot, _ in shown.calls[2:]] == [
+        (widget, panel_slot),
+        (shown.calls[3][0], table_slot),
+    ]
+    del shown.calls[2:]
     result = experiment_api.sweep(
         base,
         {"learning_rate": [1e-4, 1e-2]},
@@ -68,6 +87,23 @@ def test_the_panel_draws_every_trial_sorted_by_its_best_value(
     assert bytes(panel.image.value).startswith(PNG_MAGIC)
     assert "view-t00" in panel.table.value
     assert panel.stop_button.disabled
+    # The end put plain outputs where the widget and the reserved slot were.
+    (picture, picture_slot, updated), (page, page_slot, page_updated) = shown.calls[2:]
+    assert isinstance(picture, IPython.display.Image)
+    assert picture.data == panel.image.value
+    assert (picture_slot, updated) == (panel_slot, True)
+    assert isinstance(page, IPython.display.HTML)
+    assert (page_slot, page_updated) == (table_slot, True)
+    assert page.data == f"<p>sweep view: completed, running: -</p>\n{panel.table.value}"
+    assert panel.final == (panel.image.value, page.data)
+    # A later frame (nothing new) displays nothing more; shown again: the outputs, no widget.
+    panel.flush()
+    assert len(shown.calls) == 4
+    panel.show()
+    assert [(type(obj), slot, up) for obj, slot, up in shown.calls[4:]] == [
+        (IPython.display.Image, None, False),
+        (IPython.display.HTML, None, False),
+    ]
     panel.close()
 
 
@@ -112,7 +148,8 @@ def test_stop_asks_once_and_the_running_trial_is_marked() -> None:
 
 
 def test_trials_running_at_once_are_all_marked_until_each_ends() -> None:
-    panel = SweepPanel("two", lambda: None, display=lambda obj, **_: None, background=False)
+    shown = Recorder()
+    panel = SweepPanel("two", lambda: None, display=shown, background=False)
     for index, device in enumerate(("cuda:0", "cuda:1")):
         panel.emit(
             make_progress_event(
@@ -153,6 +190,11 @@ def test_trials_running_at_once_are_all_marked_until_each_ends() -> None:
     )
     assert panel.flush()["running"] == []
     assert panel.status.value == "sweep two: stopped, running: -"
+    # Never shown: the end's chart and table are displayed as new outputs.
+    assert [(type(obj), slot, up) for obj, slot, up in shown.calls] == [
+        (IPython.display.Image, None, False),
+        (IPython.display.HTML, None, False),
+    ]
 
 
 def test_a_failed_trial_shows_its_code() -> None:
@@ -179,12 +221,10 @@ def test_an_empty_board_draws_an_empty_chart() -> None:
 def test_the_view_is_a_panel_in_a_notebook_and_lines_elsewhere(
     base: dict[str, object], runs: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    shown: list[object] = []
-    panel = make_sweep_view(
-        lambda: None, "nb", notebook=True, display=lambda obj, **_: shown.append(obj)
-    )
+    shown = Recorder()
+    panel = make_sweep_view(lambda: None, "nb", notebook=True, display=shown)
     assert isinstance(panel, SweepPanel)
-    assert shown == [panel.widget]
+    assert shown.calls[0][0] is panel.widget
     assert isinstance(make_sweep_view(lambda: None, "c", notebook=False), SweepConsole)
     job = experiment_api.sweep(base, {"seed": [0]}, sweep_id="shown", runs_dir=runs)
     job.result()

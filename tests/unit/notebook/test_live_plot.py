@@ -1,7 +1,12 @@
+import io
 import math
 
+import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from PIL import Image
 
+from model_trainer.core.drawing import AggCanvas
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.trainer_metrics_events import (
     TrainerEpochMetricsV1,
@@ -11,8 +16,13 @@ from model_trainer.core.events.trainer_metrics_events import (
     make_eval_event,
 )
 from model_trainer.notebook.live_plot import (
+    HEADROOM,
+    MARGIN,
     CurveHistory,
     CurvePlot,
+    data_span,
+    fitted,
+    inside,
     summary_html,
     summary_rows,
     thin,
@@ -216,3 +226,87 @@ def test_infinite_perplexity_still_draws(unit: DisplayUnit) -> None:
     history.loss_unit = "char"
     png = CurvePlot().render(history.snapshot(), unit)
     assert png.startswith(PNG_MAGIC)
+
+
+def test_spans_limits_and_room_to_grow() -> None:
+    assert data_span([]) is None
+    assert data_span([math.nan, math.inf]) is None
+    assert data_span([3.0, math.nan, 1.0, -math.inf, 2.0]) == (1.0, 3.0)
+    assert fitted((1.0, 3.0), below=0.5, above=0.25) == (0.0, 3.5)
+    low, high = fitted((2.0, 2.0), below=1.0, above=1.0)  # one value: 5% of it each side
+    assert (low, high) == pytest.approx((1.9, 2.1))
+    assert inside((1.0, 3.0), (0.0, 3.0))
+    assert not inside((1.0, 3.5), (0.0, 3.0))
+    assert not inside((-0.5, 3.0), (0.0, 3.0))
+
+
+def _steps(history: CurveHistory, first: int, last: int, shift: float = 0.0) -> None:
+    for step in range(first, last + 1):
+        history.add_step(step, 4.0 * math.exp(-step / 50.0) + 1.0 + shift)
+
+
+def test_a_frame_draws_the_lines_over_saved_axes_until_they_leave_them() -> None:
+    history = CurveHistory()
+    plot = CurvePlot()
+    loss_axes, ppl_axes = plot.figure.axes
+    plot.render(history.snapshot(), "nats_per_token")
+    assert (plot.full_draws, plot.tight) == (1, True)  # an empty frame has nothing to fit
+    _steps(history, 1, 100)
+    first = plot.render(history.snapshot(), "nats_per_token")
+    assert (plot.full_draws, plot.tight) == (2, False)
+    x_low, x_high = loss_axes.get_xlim()
+    span = 99.0
+    # Room to the right (steps to come) and below (losses fall), a margin elsewhere.
+    assert (x_low, x_high) == pytest.approx((1 - MARGIN * span, 100 + (MARGIN + HEADROOM) * span))
+    loss_low, _ = loss_axes.get_ylim()
+    assert loss_low < 1.0 + 4.0 * math.exp(-2.0) - HEADROOM * 4.0 * 0.8
+    # Twenty more steps fit the axes: the same axes, only the lines drawn again.
+    _steps(history, 101, 120)
+    second = plot.render(history.snapshot(), "nats_per_token")
+    assert plot.full_draws == 2
+    assert loss_axes.get_xlim() == (x_low, x_high)
+    assert second != first
+    assert Image.open(io.BytesIO(second)).mode == "P"  # a palette PNG: small
+    # Past the right edge: new axes, drawn in full once.
+    _steps(history, 121, 200)
+    plot.render(history.snapshot(), "nats_per_token")
+    assert plot.full_draws == 3
+    assert loss_axes.get_xlim()[1] > 200
+    # Another unit: new labels, so new axes.
+    plot.render(history.snapshot(), "bits_per_char")
+    assert plot.full_draws == 4
+    # A tight frame (a run's end) fits the data with margins only, and is drawn in full.
+    plot.render(history.snapshot(), "bits_per_char", tight=True)
+    assert (plot.full_draws, plot.tight) == (5, True)
+    assert loss_axes.get_xlim() == pytest.approx((1 - MARGIN * 199, 200 + MARGIN * 199))
+    ppl_low, ppl_high = ppl_axes.get_ylim()
+    assert 1.0 < ppl_low < ppl_high
+
+
+def test_a_blitted_frame_shows_what_a_full_draw_shows() -> None:
+    history = CurveHistory()
+    _steps(history, 1, 100)
+    plot = CurvePlot()
+    plot.render(history.snapshot(), "nats_per_token")
+    # Other curves on the same axes: none of the first frame's lines may be left.
+    history = CurveHistory()
+    _steps(history, 1, 110, shift=-0.3)
+    blitted = plot.render(history.snapshot(), "nats_per_token")
+    assert plot.full_draws == 1
+    # The same frame drawn whole, on the same axes: the same pixels.
+    limits = [axes.get_xlim() + axes.get_ylim() for axes in plot.figure.axes]
+    whole = CurvePlot()
+    whole.render(history.snapshot(), "nats_per_token")
+    for axes, (x0, x1, y0, y1) in zip(whole.figure.axes, limits, strict=True):
+        axes.set_xlim(x0, x1)
+        axes.set_ylim(y0, y1)
+    canvas: AggCanvas = FigureCanvasAgg(whole.figure)
+    canvas.draw()
+    for axes in whole.figure.axes:
+        for line in axes.get_lines():
+            axes.draw_artist(line)
+    expected = np.asarray(canvas.buffer_rgba())[:, :, :3].astype(np.int16)
+    shown = np.asarray(Image.open(io.BytesIO(blitted)).convert("RGB")).astype(np.int16)
+    assert shown.shape == expected.shape
+    # Equal but for the palette's rounding of the antialiased edges.
+    assert np.mean(np.abs(shown - expected) > 48) < 0.001

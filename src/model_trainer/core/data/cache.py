@@ -13,8 +13,11 @@ Under ``<runs_dir>/.cache/``:
 
 Every file is written under a temporary name and renamed into place. Builders of one folder
 hold an exclusive lock on its ``.lock`` file, so of two processes building the same cache
-one builds and the other waits, then reuses. An ids file without a record, or whose size
-disagrees with its record (a crash, a truncated copy), is rebuilt and never read.
+one builds and the other waits, then reuses; a build removes the temporary files a killed
+one left. An ids file without a record is built again. One whose record cannot be read or
+disagrees with it or with the tokenizer (dtype, size, characters, an id outside the
+vocabulary, checked once per mapping by a vectorised max) is discarded and rebuilt
+(``heal.healed``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,15 @@ from torch import Tensor
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.tokenizer import Encoder
 from model_trainer.core.contracts.typed_json import read_typed
+from model_trainer.core.data.heal import (
+    DAMAGED,
+    ENTRY,
+    Repairs,
+    clear_scratch,
+    damaged,
+    discard,
+    healed,
+)
 from model_trainer.core.data.split import Part
 from model_trainer.core.tokenizers.bpe import safe_pieces
 
@@ -73,10 +85,21 @@ def cache_root(settings: Settings) -> Path:
 
 
 @contextmanager
-def locked(folder: Path) -> Iterator[None]:
-    """Hold the exclusive lock of ``folder`` (made when missing) while the block runs."""
+def locked(folder: Path, repairs: Repairs) -> Iterator[None]:
+    """Hold the exclusive lock of ``folder`` (made when missing) while the block runs.
+
+    A file in the place of ``folder``, or anything but a file in the place of its lock file,
+    is damage to the cache: it is removed first and told to ``repairs``.
+    """
+    lock = folder / LOCK_FILE
+    if folder.exists() and not folder.is_dir():
+        discard(folder)
+        repairs.add(f"{ENTRY} {str(folder)!r}: a file where a cache folder belongs; replaced")
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / LOCK_FILE).open("a") as handle:
+    if lock.exists() and not lock.is_file():
+        discard(lock)
+        repairs.add(f"{ENTRY} {str(lock)!r}: not a file; replaced")
+    with lock.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -143,42 +166,82 @@ def encode_part(
     }
 
 
-def _record(ids: Path, record: Path) -> TokenFile | None:
-    """The record of ``ids`` when both are in place and agree on the size, else None."""
-    if not (record.is_file() and ids.is_file()):
-        return None
-    found = read_typed(record, TokenFile, where=str(record), code="INTERNAL_ERROR")
-    expected = found["num_tokens"] * np.dtype(found["dtype"]).itemsize
-    return found if ids.stat().st_size == expected else None
+def read_ids(
+    ids: Path, record: Path, *, vocab_size: int, num_chars: int
+) -> tuple[Tensor, TokenFile]:
+    """The ids file ``ids`` as a 1-D tensor ``(N,)`` of its dtype, and its record ``record``.
 
+    The file is memory-mapped copy-on-write: after one vectorised pass for the largest id,
+    nothing is read until a window is gathered, and nothing is ever written back. The record
+    must be a ``TokenFile`` of the dtype ``vocab_size`` needs and of ``num_chars``
+    characters (its part's), the file exactly its size, and every id below ``vocab_size``.
 
-def open_ids(path: Path, record: TokenFile) -> Tensor:
-    """The ids file at ``path`` memory-mapped as a 1-D tensor ``(N,)`` of its dtype.
-
-    The map is copy-on-write: nothing is read until a window is gathered, and nothing is
-    ever written back.
+    Raises:
+        ModelTrainerError: ``ARTIFACT_DOWNLOAD_FAILED`` naming the file and what is wrong.
     """
-    array = np.memmap(path, dtype=record["dtype"], mode="c", shape=(record["num_tokens"],))
-    return torch.from_numpy(array)
+    if not record.is_file():
+        raise damaged(record, "not a file")
+    found = read_typed(record, TokenFile, where=f"{ENTRY} {str(record)!r}", code=DAMAGED)
+    dtype = ids_dtype(vocab_size)
+    if found["dtype"] != dtype:
+        raise damaged(
+            record, f"dtype {found['dtype']!r}, but a vocabulary of {vocab_size} is kept as {dtype}"
+        )
+    if found["num_chars"] != num_chars:
+        raise damaged(
+            record, f"num_chars {found['num_chars']}, but its part of the split has {num_chars}"
+        )
+    expected = found["num_tokens"] * np.dtype(dtype).itemsize
+    size = ids.stat().st_size if ids.is_file() else None
+    if found["num_tokens"] < 0 or size != expected:
+        held = "no file" if size is None else f"{size} bytes"
+        raise damaged(ids, f"{held}, but its record says {found['num_tokens']} {dtype} ids")
+    array = np.memmap(ids, dtype=dtype, mode="c", shape=(found["num_tokens"],))
+    top = int(array.max())  # one vectorised pass over the map
+    if top >= vocab_size:
+        raise damaged(ids, f"holds the id {top}, outside the vocabulary of {vocab_size}")
+    return torch.from_numpy(array), found
 
 
 def cached_ids(
-    folder: Path, name: str, build: Callable[[BinaryIO], TokenFile]
+    folder: Path,
+    name: str,
+    build: Callable[[BinaryIO], TokenFile],
+    *,
+    vocab_size: int,
+    num_chars: int,
+    repairs: Repairs,
 ) -> tuple[Tensor, TokenFile, bool]:
-    """The ids ``<folder>/<name>.bin``, built by ``build`` unless whole; True when built."""
+    """The ids ``<folder>/<name>.bin`` (see ``read_ids``), built by ``build`` unless whole.
+
+    Returns the ids ``(N,)``, their record, and True when built by this call. A damaged entry
+    is rebuilt once and told to ``repairs``.
+
+    Raises:
+        ModelTrainerError: the errors of ``heal.healed`` and of ``build``.
+    """
     ids = folder / f"{name}.bin"
     record = folder / f"{name}.json"
-    with locked(folder):
-        found = _record(ids, record)
-        built = found is None
-        if found is None:
-            record.unlink(missing_ok=True)
-            scratch = temporary(ids)
-            try:
-                with scratch.open("wb") as out:
-                    found = build(out)
-                os.replace(scratch, ids)
-            finally:
-                scratch.unlink(missing_ok=True)
-            write_atomic(record, json.dumps(found))
-    return open_ids(ids, found), found, built
+
+    def make() -> None:
+        discard(record)
+        discard(ids)
+        scratch = temporary(ids)
+        try:
+            with scratch.open("wb") as out:
+                found = build(out)
+            os.replace(scratch, ids)
+        finally:
+            scratch.unlink(missing_ok=True)
+        write_atomic(record, json.dumps(found))
+
+    with locked(folder, repairs):
+        clear_scratch(folder)
+        (tensor, found), built = healed(
+            ids,
+            present=record.exists(),
+            read=lambda: read_ids(ids, record, vocab_size=vocab_size, num_chars=num_chars),
+            build=make,
+            repairs=repairs,
+        )
+    return tensor, found, built

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.data.cache import cache_root, temporary
-from model_trainer.core.data.sources import TextTable, pick_split, table_rows
+from model_trainer.core.data.sources import TextTable, pick_split, require_utf8, table_rows
 from model_trainer.core.errors import ModelTrainerError
 
 Corpus = str | Sequence[str] | TextTable | Mapping[str, TextTable]
@@ -28,7 +28,7 @@ SOURCES_DIR = "sources"
 
 def _documents(corpus: object, field: str, text_field: str, split: str) -> Iterator[str]:
     if isinstance(corpus, str):
-        yield corpus
+        yield require_utf8(corpus, f"{field} (a str)")
     elif isinstance(corpus, list | tuple):
         for index, document in enumerate(corpus):
             if not isinstance(document, str):
@@ -36,7 +36,7 @@ def _documents(corpus: object, field: str, text_field: str, split: str) -> Itera
                     "INVALID_CONFIG",
                     f"{field}: document {index} is a {type(document).__name__}, not a str",
                 )
-            yield document
+            yield require_utf8(document, f"{field}: document {index}")
     else:
         table = pick_split(corpus, split, f"{field} split", field)
         for document in table_rows(table, text_field, field):
@@ -50,7 +50,7 @@ def save_corpus(
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` for an object that is no corpus, a document
-            that is not a str, a missing ``text_field`` column or split.
+            that is not a str or has a lone surrogate, a missing ``text_field`` column or split.
     """
     folder = cache_root(settings) / SOURCES_DIR
     folder.mkdir(parents=True, exist_ok=True)

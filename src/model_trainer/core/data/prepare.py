@@ -32,8 +32,17 @@ from model_trainer.core.data.cache import (
     write_atomic,
 )
 from model_trainer.core.data.evict import keep_within, mark_used
+from model_trainer.core.data.heal import (
+    DAMAGED,
+    ENTRY,
+    Repairs,
+    clear_scratch,
+    damaged,
+    discard,
+    healed,
+)
 from model_trainer.core.data.sources import Source, digest, open_source
-from model_trainer.core.data.split import Part, SplitSpec, plan_split
+from model_trainer.core.data.split import Part, SplitSpec, plan_split, split_problem
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.job_events import make_progress_event
 from model_trainer.core.tokenizers.io import load_tokenizer, train_tokenizer_pieces
@@ -111,24 +120,50 @@ class RunSource:
         self.val_fraction = cfg["val_fraction"]
         self.cap = settings["max_corpus_chars"]
         self.cache_max_mb = settings["cache_max_mb"]
+        self.repairs = Repairs()
+        """Damaged cache entries rebuilt for this source, until a ``Stage`` is told of them."""
 
     def parts(self) -> tuple[Part, Part | None]:
         """The training and validation parts, the split planned once and then cached.
 
+        A split record that cannot be read or contradicts the sources is planned again
+        (``heal.healed``; told to ``repairs``).
+
         Raises:
-            ModelTrainerError: the errors of ``plan_split`` (only when planning).
+            ModelTrainerError: the errors of ``plan_split`` (only when planning) and of
+                ``heal.healed``.
         """
         path = self.folder / "split.json"
-        with locked(self.folder):
+
+        def plan() -> None:
+            discard(path)
+            write_atomic(
+                path, json.dumps(plan_split(self.corpus, self.val, self.val_fraction, self.cap))
+            )
+
+        with locked(self.folder, self.repairs):
             mark_used(self.folder)
-            if path.is_file():
-                spec = read_typed(path, SplitSpec, where=str(path), code="INTERNAL_ERROR")
-            else:
-                spec = plan_split(self.corpus, self.val, self.val_fraction, self.cap)
-                write_atomic(path, json.dumps(spec))
+            clear_scratch(self.folder)
+            spec, _ = healed(
+                path,
+                present=path.exists(),
+                read=lambda: self._read_split(path),
+                build=plan,
+                repairs=self.repairs,
+            )
         held = spec["val"]
         val = None if held is None else Part(self.val or self.corpus, held)
         return Part(self.corpus, spec["train"]), val
+
+    def _read_split(self, path: Path) -> SplitSpec:
+        """The split record at ``path``, checked against the sources (no text read)."""
+        if not path.is_file():
+            raise damaged(path, "not a file")
+        spec = read_typed(path, SplitSpec, where=f"{ENTRY} {str(path)!r}", code=DAMAGED)
+        problem = split_problem(spec, self.corpus, self.val)
+        if problem is not None:
+            raise damaged(path, problem)
+        return spec
 
 
 def _pieces(part: Part, stage: Stage, what: str) -> Iterator[str]:
@@ -146,18 +181,42 @@ def run_tokenizer(
 ) -> TokenizerHandle:
     """The tokenizer of ``kind`` trained on ``source``'s training part (once; then cached).
 
+    A cached file that does not load, or holds another kind, is trained again; the rebuilds
+    of this source's entries so far are told to ``stage``.
+
     Raises:
-        ModelTrainerError: the errors of ``RunSource.parts`` and of tokenizer training.
+        ModelTrainerError: the errors of ``RunSource.parts``, of tokenizer training and of
+            ``heal.healed``.
     """
     train, _ = source.parts()
     path = source.folder / f"tokenizer-{kind}-{vocab_size}.json"
-    with locked(source.folder):
-        if not path.is_file():
-            pieces = _pieces(train, stage, f"training the {kind} tokenizer")
-            scratch = temporary(path)
-            train_tokenizer_pieces(kind, pieces, vocab_size).save(str(scratch))
-            os.replace(scratch, path)
-    return load_tokenizer(str(path))
+
+    def train_one() -> None:
+        discard(path)
+        pieces = _pieces(train, stage, f"training the {kind} tokenizer")
+        scratch = temporary(path)
+        train_tokenizer_pieces(kind, pieces, vocab_size).save(str(scratch))
+        os.replace(scratch, path)
+
+    with locked(source.folder, source.repairs):
+        clear_scratch(source.folder)
+        tokenizer, _ = healed(
+            path,
+            present=path.exists(),
+            read=lambda: _read_tokenizer(path, kind),
+            build=train_one,
+            repairs=source.repairs,
+        )
+    source.repairs.report(stage)
+    return tokenizer
+
+
+def _read_tokenizer(path: Path, kind: TokenizerKind) -> TokenizerHandle:
+    """The cached tokenizer at ``path``, which must load and be of ``kind``."""
+    tokenizer = load_tokenizer(str(path))
+    if tokenizer.kind != kind:
+        raise damaged(path, f"holds a {tokenizer.kind} tokenizer, not a {kind} one")
+    return tokenizer
 
 
 def start_tokenizer(
@@ -180,7 +239,9 @@ def prepare_run_data(
 ) -> RunData:
     """Each part of ``source`` as ids of ``tokenizer``, encoded once, memory-mapped.
 
-    Once new ids are built, the cache is trimmed to its size (``evict.keep_within``).
+    Once new ids are built, the cache is trimmed to its size (``evict.keep_within``). A
+    damaged ids file or record is encoded again (``cache.cached_ids``); the rebuilds of this
+    source's entries so far are told to ``stage``.
 
     Raises:
         ModelTrainerError: the errors of ``RunSource.parts`` and of reading the source.
@@ -203,6 +264,9 @@ def prepare_run_data(
                 out=out,
                 progress=lambda done: stage(what, done / part.num_chars),
             ),
+            vocab_size=tokenizer.vocab_size,
+            num_chars=part.num_chars,
+            repairs=source.repairs,
         )
         if fresh:
             built.append(name)
@@ -214,6 +278,7 @@ def prepare_run_data(
         val_ids, record = ids("val", val)
     if built:
         keep_within(source.root, source.cache_max_mb, keep=source.folder)
+    source.repairs.report(stage)
     return {
         "data": {"train_ids": train_ids, "val_ids": val_ids},
         "chars_per_token": record["num_chars"] / record["num_tokens"],

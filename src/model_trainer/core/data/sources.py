@@ -27,6 +27,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -41,6 +42,8 @@ BLOCK_BYTES: Final = 1 << 23
 ROWS: Final = 1024
 DATA_EXTRA: Final = "pip install 'model-trainer[data]'"
 DATASET_MARKERS: Final = ("dataset_info.json", "dataset_dict.json")
+SURROGATE: Final = re.compile("[\ud800-\udfff]")
+"""A lone surrogate: a code point a str can hold and UTF-8 cannot encode."""
 
 
 @runtime_checkable
@@ -158,6 +161,24 @@ def _lines(pieces: Iterable[str]) -> Iterator[str]:
         yield rest
 
 
+def require_utf8(text: str, where: str) -> str:
+    """``text`` (the document ``where`` names) when UTF-8 can encode it.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` naming ``where``, the first lone surrogate and
+            its character offset.
+    """
+    found = SURROGATE.search(text)
+    if found is not None:
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"{where} has a lone surrogate U+{ord(found.group()):04X} at character offset "
+            f"{found.start()}, which UTF-8 cannot encode; remove it or replace it "
+            f"(e.g. text.encode('utf-8', 'replace').decode('utf-8'))",
+        )
+    return text
+
+
 def _string(value: object, text_field: str, where: str, name: str) -> str:
     if not isinstance(value, str):
         raise ModelTrainerError(
@@ -165,7 +186,7 @@ def _string(value: object, text_field: str, where: str, name: str) -> str:
             f"text_field {text_field!r}: {where} of {name!r} holds a "
             f"{type(value).__name__}, not a string; fix that row or pick another text_field",
         )
-    return value
+    return require_utf8(value, f"{where} of {name!r}")
 
 
 def _require_column(text_field: str, columns: Iterable[str], name: str) -> None:
@@ -236,7 +257,7 @@ def table_rows(table: TextTable, text_field: str, name: str) -> Iterator[Documen
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` for a missing column or a row whose value is
-            not a string (its row index named).
+            not a string or has a lone surrogate (its row index named).
     """
     _require_column(text_field, table.column_names, name)
     index = 0

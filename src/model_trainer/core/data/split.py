@@ -176,3 +176,36 @@ def plan_split(corpus: Source, val: Source | None, val_fraction: float, cap: int
         "train": {"source": corpus.name, "docs": [0, 1], "chars": [0, cut], "num_chars": cut},
         "val": {"source": corpus.name, "docs": [0, 1], "chars": [cut, total], "num_chars": held},
     }
+
+
+def _part_problem(spec: PartSpec, source: str, name: str) -> str | None:
+    """What in the part ``name`` of a split record contradicts itself or ``source``."""
+    docs, chars = spec["docs"], spec["chars"]
+    if spec["source"] != source:
+        return f"{name}.source is {spec['source']!r}, not {source!r}"
+    if len(docs) != 2 or not 0 <= docs[0] <= docs[1]:
+        return f"{name}.docs {docs} is not a range of documents"
+    if chars is not None and (len(chars) != 2 or not 0 <= chars[0] <= chars[1]):
+        return f"{name}.chars {chars} is not a range of characters"
+    size = spec["num_chars"] if chars is None else chars[1] - chars[0]
+    if spec["num_chars"] < 0 or spec["num_chars"] != size:
+        return f"{name}.num_chars {spec['num_chars']} disagrees with {name}.chars {chars}"
+    return None
+
+
+def split_problem(spec: SplitSpec, corpus: Source, val: Source | None) -> str | None:
+    """What in the split record ``spec`` contradicts itself or the sources (None: nothing).
+
+    The record is checked without reading the text: each part names its source and holds
+    ranges of documents and characters that agree with its size, the training part is not
+    empty, and a validation source has its part.
+    """
+    if val is not None and spec["val"] is None:
+        return f"val is null, but {val.name!r} is the validation source"
+    problems = [_part_problem(spec["train"], corpus.name, "train")]
+    if spec["val"] is not None:
+        problems.append(_part_problem(spec["val"], (val or corpus).name, "val"))
+    found = [problem for problem in problems if problem is not None]
+    if found:
+        return found[0]
+    return None if spec["train"]["num_chars"] > 0 else "train.num_chars is 0"

@@ -37,6 +37,7 @@ from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.tokenizer import Encoder
 from model_trainer.core.contracts.typed_json import read_typed
 from model_trainer.core.data.split import Part
+from model_trainer.core.faults import writing
 from model_trainer.core.tokenizers.bpe import safe_pieces
 
 CACHE_DIR: Final = ".cache"
@@ -75,8 +76,10 @@ def cache_root(settings: Settings) -> Path:
 @contextmanager
 def locked(folder: Path) -> Iterator[None]:
     """Hold the exclusive lock of ``folder`` (made when missing) while the block runs."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / LOCK_FILE).open("a") as handle:
+    with writing(folder / LOCK_FILE):
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = (folder / LOCK_FILE).open("a")
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -92,8 +95,9 @@ def temporary(path: Path) -> Path:
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` under a temporary name, then rename it into place."""
     scratch = temporary(path)
-    scratch.write_text(text, encoding="utf-8")
-    os.replace(scratch, path)
+    with writing(path):
+        scratch.write_text(text, encoding="utf-8")
+        os.replace(scratch, path)
 
 
 def ids_dtype(vocab_size: int) -> IdsDtype:
@@ -175,9 +179,10 @@ def cached_ids(
             record.unlink(missing_ok=True)
             scratch = temporary(ids)
             try:
-                with scratch.open("wb") as out:
+                with writing(ids), scratch.open("wb") as out:
                     found = build(out)
-                os.replace(scratch, ids)
+                with writing(ids):
+                    os.replace(scratch, ids)
             finally:
                 scratch.unlink(missing_ok=True)
             write_atomic(record, json.dumps(found))

@@ -62,6 +62,7 @@ def test_settings_travel_to_torchrun_in_the_environment() -> None:
     settings: Settings = {
         "runs_dir": "some/runs",
         "max_corpus_chars": 1234,
+        "max_stream_chars": 99,
         "heartbeat_timeout_s": 0.25,
         "progress_interval_s": 1e-7,
         "num_threads": 2,

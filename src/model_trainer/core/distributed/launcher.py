@@ -72,6 +72,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return {
         "MODEL_TRAINER_RUNS_DIR": os.path.abspath(settings["runs_dir"]),
         "MODEL_TRAINER_MAX_CORPUS_CHARS": str(settings["max_corpus_chars"]),
+        "MODEL_TRAINER_MAX_STREAM_CHARS": str(settings["max_stream_chars"]),
         "MODEL_TRAINER_HEARTBEAT_TIMEOUT_S": _number(settings["heartbeat_timeout_s"]),
         "MODEL_TRAINER_PROGRESS_INTERVAL_S": _number(settings["progress_interval_s"]),
         "MODEL_TRAINER_NUM_THREADS": str(settings["num_threads"]),

@@ -124,7 +124,7 @@ def train(
     precision: Precision = "auto",
     compile: CompileChoice = False,
     eval_max_tokens: int = 8192,
-    epoch_eval_max_tokens: int = 0,
+    epoch_eval_max_tokens: int = 1_000_000,
     early_stopping_patience: int = 0,
     early_stopping_min_delta: float = 0.0,
     text_field: str = "text",

@@ -213,6 +213,7 @@ class _TrainWork:
                 "reading": reporter.reading,
                 "epoch_end": lambda metrics: self._epoch_end(control, reporter, metrics),
                 "evaluated": reporter.evaluated,
+                "evaluating": stage,
             },
             "settings": self.settings,
         }

@@ -310,6 +310,10 @@ def test_tokenizer_train(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     char = ["tokenizer", "train", "--corpus", corpus, "--kind", "char"]
     assert main([*char, "--out", str(tmp_path / "char.json")]) == 0
     assert capsys.readouterr().out.startswith("saved a char tokenizer of ")
+    assert main([*argv[:-1], str(10**8), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        "error[INVALID_CONFIG]: vocab_size must be an integer in [1, 1_048_576], got 100000000\n"
+    )
 
 
 def test_exit_status_of_codes() -> None:

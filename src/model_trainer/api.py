@@ -235,8 +235,12 @@ def launch_distributed(
     unit: DisplayUnit = "nats_per_token",
     sinks: Sequence[EventSink] = (),
     registry: ModelRegistry = default_registry,
+    oversubscribe: bool = False,
 ) -> TrainJob:
     """Train one run on ``nproc_per_node`` processes (DDP under torchrun); returns at once.
+
+    ``nproc_per_node`` is at most this machine's GPUs (else its CPU cores) unless
+    ``oversubscribe`` is True. Every check is made before the handle is returned.
 
     ``config`` holds ``ModelTrainConfig`` fields (any of them; the rest take ``train``'s
     defaults). torchrun runs as a program of its own, never a fork of this kernel; the job
@@ -262,6 +266,7 @@ def launch_distributed(
         nnodes=nnodes,
         rdzv_endpoint=rdzv_endpoint,
         registry=registry,
+        oversubscribe=oversubscribe,
     )
 
 
@@ -275,10 +280,12 @@ def resume_distributed(
     show: bool = True,
     unit: DisplayUnit = "nats_per_token",
     sinks: Sequence[EventSink] = (),
+    oversubscribe: bool = False,
 ) -> TrainJob:
     """Continue a run trained by ``launch_distributed`` from its last checkpoint; returns at once.
 
-    ``nproc_per_node * nnodes`` must be the number of processes the run started with.
+    ``nproc_per_node * nnodes`` must be the number of processes the run started with (and,
+    unless ``oversubscribe``, ``nproc_per_node`` at most this machine's GPUs or CPU cores).
 
     Raises:
         ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run), ``MODEL_INCOMPATIBLE``
@@ -293,6 +300,7 @@ def resume_distributed(
         view=view_factory(show, unit),
         nnodes=nnodes,
         rdzv_endpoint=rdzv_endpoint,
+        oversubscribe=oversubscribe,
     )
 
 

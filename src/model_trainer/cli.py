@@ -55,6 +55,7 @@ from model_trainer.core.events.tensorboard_sink import TensorBoardSink
 from model_trainer.core.events.trainer_metrics_events import (
     is_config,
 )
+from model_trainer.core.faults import machine_fault
 from model_trainer.core.jobs.eval_job import start_eval
 from model_trainer.core.jobs.generate_job import start_generate
 from model_trainer.core.jobs.run_store import CURVES_FILE, REPORT_FILE, RunSummary, list_runs
@@ -73,6 +74,8 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_CANCELLED: Final = 130
+CLOSED_PIPE: Final = 141
+"""The status of a command whose reader closed standard output (128 + ``SIGPIPE``)."""
 POLL_S: Final = 0.1
 DEMO_PROMPT: Final = "The "
 
@@ -545,6 +548,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(None if argv is None else list(argv))
         handler: Handler = args.handler
         return handler(args)
+    except BrokenPipeError:
+        drop_output()
+        return CLOSED_PIPE
+    except OSError as exc:  # standard output on a full disk, say
+        drop_output()
+        return _report(machine_fault(exc))
     except ModelTrainerError as exc:
-        print(f"error[{exc.code}]: {exc.message}", file=sys.stderr)
-        return exit_status(exc.code)
+        return _report(exc)
+
+
+def _report(exc: ModelTrainerError) -> int:
+    print(f"error[{exc.code}]: {exc.message}", file=sys.stderr)
+    return exit_status(exc.code)
+
+
+def drop_output() -> None:
+    """Point standard output at ``/dev/null`` once it cannot be written.
+
+    Its reader has gone or its disk is full: the interpreter's last flush then says nothing.
+    """
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)

@@ -24,6 +24,7 @@ EXPECTED = {
     "bench_gpt2_vs_minimal.py",
     "bench_gpu.py",
     "bench_hf_trainer.py",
+    "bench_large_inputs.py",
     "bench_memory.py",
     "bench_pretrained.py",
     "bench_score.py",

@@ -9,12 +9,14 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import overload
 
 import pytest
 
 from model_trainer.cli import demo_config, exit_status, main
-from model_trainer.cli_output import ConsoleProgress, json_ready
+from model_trainer.cli_output import JSON_CHUNK, ConsoleProgress, json_ready, write_json
 from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.events.job_events import make_completed_event, make_started_event
 from model_trainer.core.events.trainer_metrics_events import (
@@ -315,6 +317,10 @@ def test_tokenizer_train(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     char = ["tokenizer", "train", "--corpus", corpus, "--kind", "char"]
     assert main([*char, "--out", str(tmp_path / "char.json")]) == 0
     assert capsys.readouterr().out.startswith("saved a char tokenizer of ")
+    assert main([*argv[:-1], str(10**8), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        "error[INVALID_CONFIG]: vocab_size must be an integer in [1, 1_048_576], got 100000000\n"
+    )
 
 
 def test_exit_status_of_codes() -> None:
@@ -328,6 +334,55 @@ def test_exit_status_of_codes() -> None:
 def test_json_ready_replaces_non_finite_numbers() -> None:
     value = {"a": math.nan, "b": [1.0, math.inf, (2, -math.inf)], "c": "x", "d": None}
     assert json_ready(value) == {"a": None, "b": [1.0, None, [2, None]], "c": "x", "d": None}
+
+
+class Counted(Sequence[dict[str, object]]):
+    """A long sequence built item by item, that counts the items it has made."""
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+        self.made = 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, object]: ...
+
+    @overload
+    def __getitem__(
+        self, index: slice[int | None, int | None, int | None]
+    ) -> list[dict[str, object]]: ...
+
+    def __getitem__(
+        self, index: int | slice[int | None, int | None, int | None]
+    ) -> dict[str, object] | list[dict[str, object]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.length))]
+        if index >= self.length:
+            raise IndexError(index)
+        self.made += 1
+        return {"char": chr(65 + index % 26), "bits": index / 7, "top_k": [{"p": math.nan}]}
+
+
+def test_json_is_written_as_json_dumps_writes_it_a_chunk_at_a_time() -> None:
+    chars = Counted(JSON_CHUNK * 2 + 5)
+    value = {
+        "loss": 1.5, "nan": math.nan, "empty": {}, "none": [], "text": "a\"b\u00e9",
+        "nested": {"a": [1, (2, 3), {"b": True, "c": None}]}, "per_char": chars,
+    }  # fmt: skip
+    out = io.StringIO()
+    made: list[int] = []
+
+    class Watched(io.StringIO):
+        def write(self, text: str, /) -> int:
+            made.append(chars.made)
+            return out.write(text)
+
+    write_json(value, Watched())
+    assert chars.made == len(chars)
+    assert made.count(JSON_CHUNK) > 1000  # the first chunk is written before the next is made
+    assert out.getvalue() == json.dumps(json_ready(value), indent=2, allow_nan=False)
 
 
 def test_console_progress_draws_from_events() -> None:

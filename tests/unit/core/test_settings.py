@@ -11,6 +11,7 @@ def test_defaults_from_empty_environment() -> None:
     assert settings == {
         "runs_dir": "runs",
         "max_corpus_chars": 200_000_000,
+        "max_stream_chars": 0,
         "heartbeat_timeout_s": 60.0,
         "progress_interval_s": 0.5,
         "num_threads": 0,
@@ -27,6 +28,7 @@ def test_every_variable_is_read() -> None:
         {
             "MODEL_TRAINER_RUNS_DIR": "/data/runs",
             "MODEL_TRAINER_MAX_CORPUS_CHARS": "1000",
+            "MODEL_TRAINER_MAX_STREAM_CHARS": "5000",
             "MODEL_TRAINER_HEARTBEAT_TIMEOUT_S": "2.5",
             "MODEL_TRAINER_PROGRESS_INTERVAL_S": "0.1",
             "MODEL_TRAINER_NUM_THREADS": "3",
@@ -36,6 +38,7 @@ def test_every_variable_is_read() -> None:
     assert settings == {
         "runs_dir": "/data/runs",
         "max_corpus_chars": 1000,
+        "max_stream_chars": 5000,
         "heartbeat_timeout_s": 2.5,
         "progress_interval_s": 0.1,
         "num_threads": 3,
@@ -49,6 +52,7 @@ def test_every_variable_is_read() -> None:
         ("MODEL_TRAINER_MAX_CORPUS_CHARS", "lots", "must be an integer, got 'lots'"),
         ("MODEL_TRAINER_MAX_CORPUS_CHARS", "0", "must be >= 1, got 0"),
         ("MODEL_TRAINER_NUM_THREADS", "-1", "must be >= 0, got -1"),
+        ("MODEL_TRAINER_MAX_STREAM_CHARS", "-1", "must be >= 0 (0: no limit), got -1"),
         ("MODEL_TRAINER_CACHE_MAX_MB", "-5", "must be >= 0 (0: no limit), got -5"),
         ("MODEL_TRAINER_HEARTBEAT_TIMEOUT_S", "soon", "must be a number, got 'soon'"),
     ],

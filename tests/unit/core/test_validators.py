@@ -42,6 +42,14 @@ BAD_TRAIN: list[tuple[str, object]] = [
     ("checkpoint_every_steps", -1),
     ("max_steps_per_epoch", -1),
     ("seed", -1),
+    ("seed", 10**24),
+    ("seed", 2**32),
+    ("batch_size", 10**20),
+    ("max_seq_len", 2**20 + 1),
+    ("vocab_size", 10**8),
+    ("grad_accum_steps", 2**20 + 1),
+    ("num_epochs", 2**40 + 1),
+    ("max_steps_per_epoch", 10**30),
     ("device", "tpu"),
     ("device", "gpu"),
     ("device", "cuda:"),
@@ -161,6 +169,12 @@ def test_score_config_rules() -> None:
         (_score(text="a", top_k=0), "top_k must be an integer >= 1, got 0"),
         (_score(text="a", seed=-2), "seed must be an integer >= 0, got -2"),
         (_score(text="a", beam=0), "beam must be an integer >= 1, got 0"),
+        (_score(text="a", beam=65), "beam must be an integer in [1, 64], got 65"),
+        (
+            _score(text="a", seed=10**24),
+            f"seed must be an integer in [0, 4_294_967_295], got {10**24}",
+        ),
+        (_score(text="a", top_k=2**21), "top_k must be an integer in [1, 1_048_576], got 2097152"),
     ]
     for cfg, fragment in cases:
         with pytest.raises(ModelTrainerError) as info:
@@ -219,6 +233,9 @@ def test_generate_config_rules() -> None:
         (_gen(top_p="all"), "top_p must be in (0, 1], got 'all'"),
         (_gen(num_return_sequences=0), "num_return_sequences must be an integer >= 1, got 0"),
         (_gen(seed=-1), "seed must be an integer >= 0, got -1"),
+        (_gen(seed=2**32), "seed must be an integer in [0, 4_294_967_295], got 4294967296"),
+        (_gen(top_k=2**21), "top_k must be an integer in [1, 1_048_576], got 2097152"),
+        (_gen(num_return_sequences=2**21), "num_return_sequences must be an integer in [1, "),
         (_gen(stop_sequences=[""]), "stop_sequences must be a list of non-empty strings"),
     ]
     for bad, fragment in cases:

@@ -47,7 +47,10 @@ def test_builtin_over_the_cap(settings: Settings) -> None:
         load_corpus(BUILTIN_PYTHON_DOCS, _capped(settings, 1000))
     assert info.value.code == "CORPUS_TOO_LARGE"
     assert f"has {len(builtin_text())} characters" in info.value.message
-    assert "max_corpus_chars=1000" in info.value.message
+    assert (
+        "the max_corpus_chars setting (1000); raise it with MODEL_TRAINER_MAX_CORPUS_CHARS"
+        in info.value.message
+    )
 
 
 def test_load_file_keeps_bytes_as_written(tmp_path: Path, settings: Settings) -> None:

@@ -105,4 +105,11 @@ def test_over_the_cap_stops_reading() -> None:
     with pytest.raises(ModelTrainerError) as info:
         count_chars(_memory("a" * 6, "b" * 6), "corpus_path", 10)
     assert info.value.code == "CORPUS_TOO_LARGE"
-    assert "max_corpus_chars=10" in info.value.message
+    assert info.value.message == (
+        "corpus_path: corpus 'docs' has over 10 characters, over the max_stream_chars "
+        "setting (10); raise it or set 0 (no limit) with MODEL_TRAINER_MAX_STREAM_CHARS"
+    )
+
+
+def test_no_cap_reads_every_character() -> None:
+    assert count_chars(_memory("a" * 6, "b" * 6), "corpus_path", 0) == [6, 6]

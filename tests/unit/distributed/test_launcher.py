@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -62,6 +63,7 @@ def test_settings_travel_to_torchrun_in_the_environment() -> None:
     settings: Settings = {
         "runs_dir": "some/runs",
         "max_corpus_chars": 1234,
+        "max_stream_chars": 99,
         "heartbeat_timeout_s": 0.25,
         "progress_interval_s": 1e-7,
         "num_threads": 2,
@@ -75,7 +77,9 @@ def test_settings_travel_to_torchrun_in_the_environment() -> None:
 def test_torchrun_command_for_one_node_and_for_several() -> None:
     one = torchrun_command(nproc_per_node=2, nnodes=1, rdzv_endpoint=None, rdzv_id="r", python="py")
     assert one == ["py", "-m", "torch.distributed.run", "--nproc-per-node=2", "--standalone"]
-    many = torchrun_command(nproc_per_node=8, nnodes=2, rdzv_endpoint="h:29400", rdzv_id="r")
+    many = torchrun_command(
+        nproc_per_node=8, nnodes=2, rdzv_endpoint="h:29400", rdzv_id="r", oversubscribe=True
+    )
     assert many == [
         PYTHON,
         "-m",
@@ -91,16 +95,23 @@ def test_torchrun_command_for_one_node_and_for_several() -> None:
 @pytest.mark.parametrize(
     ("nproc", "nnodes", "endpoint", "words"),
     [
-        (0, 1, None, "nproc_per_node=0"),
-        (2, 0, "h:1", "nnodes=0"),
-        (2, 2, None, "nnodes=2 needs rdzv_endpoint"),
+        ("0", 1, None, "nproc_per_node must be an integer >= 1, got 0"),
+        ('"2"', 1, None, "nproc_per_node must be an integer >= 1, got '2'"),
+        ("2.5", 1, None, "nproc_per_node must be an integer >= 1, got 2.5"),
+        ("true", 1, None, "nproc_per_node must be an integer >= 1, got True"),
+        ("1000000", 1, None, "nproc_per_node must be an integer in [1, "),
+        ("1", 0, "h:1", "nnodes must be an integer >= 1, got 0"),
+        ("1", 2, None, "nnodes=2 needs rdzv_endpoint"),
     ],
 )
 def test_torchrun_command_refuses(
-    nproc: int, nnodes: int, endpoint: str | None, words: str
+    nproc: str, nnodes: int, endpoint: str | None, words: str
 ) -> None:
+    """``nproc`` is JSON: any value a caller without types could pass."""
     with pytest.raises(ModelTrainerError) as caught:
-        torchrun_command(nproc_per_node=nproc, nnodes=nnodes, rdzv_endpoint=endpoint, rdzv_id="r")
+        torchrun_command(
+            nproc_per_node=json.loads(nproc), nnodes=nnodes, rdzv_endpoint=endpoint, rdzv_id="r"
+        )
     assert caught.value.code == "INVALID_CONFIG"
     assert words in caught.value.message
 

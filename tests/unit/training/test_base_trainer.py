@@ -26,7 +26,7 @@ from model_trainer.core.training.compile import CPU_COMPILE, CompileCosts, compi
 from model_trainer.core.training.dataset import TokenWindows, encode_corpus, epoch_length
 from model_trainer.core.training.distributed import Forward
 from model_trainer.core.training.evaluate import evaluate_loss, sample_windows
-from model_trainer.core.training.loop import BaseTrainer
+from model_trainer.core.training.loop import EVAL_QUIET_S, EVAL_STAGE, BaseTrainer
 from model_trainer.core.training.loss import DIVERGENCE_NATS, check_loss, oom_code, require_finite
 from model_trainer.core.training.optimizer import make_optimizer, use_fused
 from model_trainer.core.training.schedule import build_scheduler
@@ -46,9 +46,12 @@ Fault = Literal["nan", "nan_weights", "spike", "oom", "error"]
 class Recorder:
     """Training callbacks that record what they receive; cancels after ``cancel_after`` checks."""
 
-    def __init__(self, cancel_after: int | None = None, *, report: bool = True) -> None:
+    def __init__(
+        self, cancel_after: int | None = None, *, report: bool = True, stages: bool = False
+    ) -> None:
         self.cancel_after = cancel_after
         self.report = report
+        self.stages: list[tuple[str, float]] | None = [] if stages else None
         self.checks = 0
         self.beats: list[float] = []
         self.progress: list[tuple[int, int, float]] = []
@@ -60,12 +63,19 @@ class Recorder:
         return self.cancel_after is not None and self.checks > self.cancel_after
 
     def callbacks(self) -> TrainingCallbacks:
-        return {
+        callbacks: TrainingCallbacks = {
             "heartbeat": self.beats.append,
             "cancelled": self.cancelled,
             "progress": self.on_progress if self.report else None,
             "evaluated": self.on_eval,
         }
+        if self.stages is not None:
+            callbacks["evaluating"] = self._stage
+        return callbacks
+
+    def _stage(self, what: str, done: float) -> None:
+        assert self.stages is not None
+        self.stages.append((what, done))
 
     def on_progress(self, step: int, epoch: int, loss: float) -> None:
         self.progress.append((step, epoch, loss))
@@ -133,6 +143,7 @@ class Options(TypedDict, total=False):
     forward: Forward
     eval_max_tokens: int
     epoch_eval_max_tokens: int
+    eval_quiet_s: float
 
 
 @pytest.fixture
@@ -172,6 +183,7 @@ def train(
             "progress_interval_s": options.get("progress_interval_s", 1e9),
             "eval_max_tokens": options.get("eval_max_tokens", 0),
             "epoch_eval_max_tokens": options.get("epoch_eval_max_tokens", 0),
+            "eval_quiet_s": options.get("eval_quiet_s", EVAL_QUIET_S),
         },
         start=options.get("start", start_position()),
         on_checkpoint=recorder.on_checkpoint,
@@ -695,3 +707,35 @@ def test_loss_fn_and_readings(make_model: MakeModel, windows: TokenWindows) -> N
     assert [r["loss"] for r in reader.readings] == [p[2] for p in recorder.progress]
     assert reader.readings[-1]["learning_rate"] == pytest.approx(history[0]["learning_rate"])
     assert [r["learning_rate"] for r in reader.readings] == pytest.approx([3e-3, 3e-3, 3e-3 * 0.1])
+
+
+@pytest.mark.parametrize("listens", [True, False])
+def test_a_long_closing_validation_reports_each_percent_with_a_heartbeat(
+    make_model: MakeModel, windows: TokenWindows, text: str, codec: Encoder, listens: bool
+) -> None:
+    ids = encode_corpus(text[:4001], codec)  # about 250 windows of 16, read 2 at a time
+    val = TokenWindows(ids, seq_len=16, batch_size=1, seed=0, shuffle=False)
+    recorder = Recorder(stages=listens)
+    train(
+        make_model(), windows, recorder, val=val, num_epochs=1, max_steps_per_epoch=1,
+        eval_quiet_s=0.0,
+    )  # fmt: skip
+    total = val.num_windows
+    reported: list[float] = []
+    for done in range(2, total + 2, 2):  # the windows read after each batch
+        share, percent = min(done, total) / total, min(done, total) * 100 // total
+        if not reported or percent != int(reported[-1] * 100):
+            reported.append(share)
+    assert total > 200
+    assert len(recorder.beats) - 1 == len(reported)  # and the epoch's last reading
+    if recorder.stages is not None:
+        assert recorder.stages == [(EVAL_STAGE, share) for share in reported]
+
+
+def test_a_short_closing_validation_reports_nothing(
+    make_model: MakeModel, windows: TokenWindows, val_windows: TokenWindows
+) -> None:
+    recorder = Recorder(stages=True)
+    train(make_model(), windows, recorder, val=val_windows, num_epochs=1, max_steps_per_epoch=1)
+    assert recorder.stages == []
+    assert len(recorder.beats) == 1  # the epoch's last reading only

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -431,3 +432,30 @@ def test_an_older_folder_of_the_same_step_is_replaced(
     assert publish_checkpoint_dir(write_checkpoint_dir(root, run.checkpoint(2))) == "ckpt-2"
     assert not (tmp_path / "ckpt-2" / "stale").exists()
     assert latest_name(root) == "ckpt-3"
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint_whole(
+    tmp_path: Path, tmpfs: Callable[[str, bool], Path], make_model: MakeModel
+) -> None:
+    run = Run(make_model(), steps=1)
+    first = run.checkpoint(1, [metrics(1, 2.0, None)])
+    size = sum(
+        path.stat().st_size for path in Path(save_checkpoint(str(tmp_path), first)).iterdir()
+    )
+    root = tmpfs(f"{size // 1024 + 64}k", False) / "checkpoint"
+    save_checkpoint(str(root), first)
+    done = subprocess.run(
+        ["dd", "if=/dev/zero", f"of={root.parent / 'filler'}", "bs=4k"],
+        capture_output=True,
+        check=False,
+    )
+    assert b"No space left" in done.stderr
+    with pytest.raises(ModelTrainerError) as caught:
+        save_checkpoint(str(root), run.checkpoint(2))
+    assert caught.value.code == "ARTIFACT_UPLOAD_FAILED"
+    assert caught.value.message.startswith(f"cannot write {root}")
+    assert "no space left on its device" in caught.value.message
+    assert sorted(os.listdir(root)) == [LATEST, "ckpt-1"]
+    loaded = load_latest_checkpoint(str(root))
+    assert loaded is not None
+    assert loaded["meta"]["position"]["global_step"] == 1

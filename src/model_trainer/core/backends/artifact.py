@@ -26,6 +26,7 @@ from model_trainer.core.contracts.model import (
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.contracts.typed_json import parse_typed
 from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.faults import writing
 from model_trainer.core.tokenizers.io import load_tokenizer
 from model_trainer.core.training.device import available_device
 
@@ -104,10 +105,11 @@ def write_artifact(
 ) -> ModelArtifact:
     """Write the tokenizer and the JSON ``meta`` into ``out_dir`` (weights are the caller's)."""
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     tokenizer_path = folder / TOKENIZER_FILE
-    prepared["tokenizer"].save(str(tokenizer_path))
-    (folder / meta_file).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        prepared["tokenizer"].save(str(tokenizer_path))
+        (folder / meta_file).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return {
         "path": str(folder),
         "model_family": prepared["model_family"],
@@ -225,7 +227,8 @@ def save_weights(model: nn.Module, path: Path) -> None:
     tensors: dict[str, Tensor] = {
         name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()
     }
-    save_file(tensors, str(path))
+    with writing(path, SafetensorError):
+        save_file(tensors, str(path))
 
 
 def load_weights(model: LMModelProto, path: Path) -> None:
@@ -291,7 +294,8 @@ class ModuleFormat(Generic[ShapeT]):
             "shape": self.sizes[prepared["model_size"]],
         }
         folder = Path(out_dir)
-        folder.mkdir(parents=True, exist_ok=True)
+        with writing(folder):
+            folder.mkdir(parents=True, exist_ok=True)
         save_weights(model, folder / WEIGHTS_FILE)
         return write_artifact(prepared, out_dir, meta_file=META_FILE, meta=meta)
 

@@ -10,10 +10,16 @@ from model_trainer.core.errors import ModelTrainerError
 
 
 class Settings(TypedDict):
-    """Process-wide settings; every field has a ``MODEL_TRAINER_*`` variable."""
+    """Process-wide settings; every field has a ``MODEL_TRAINER_*`` variable.
+
+    ``max_corpus_chars`` caps a text read whole into memory (a tokenizer job's corpus, a
+    text to score or a prompt read from a file); ``max_stream_chars`` caps a training
+    corpus, which the token cache streams, and is 0 (no limit) by default.
+    """
 
     runs_dir: str
     max_corpus_chars: int
+    max_stream_chars: int
     heartbeat_timeout_s: float
     progress_interval_s: float
     num_threads: int
@@ -23,6 +29,7 @@ class Settings(TypedDict):
 _DEFAULTS: Settings = {
     "runs_dir": "runs",
     "max_corpus_chars": 200_000_000,
+    "max_stream_chars": 0,
     "heartbeat_timeout_s": 60.0,
     "progress_interval_s": 0.5,
     "num_threads": 0,
@@ -57,6 +64,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "max_corpus_chars": _int(
             source, "MODEL_TRAINER_MAX_CORPUS_CHARS", _DEFAULTS["max_corpus_chars"]
         ),
+        "max_stream_chars": _int(
+            source, "MODEL_TRAINER_MAX_STREAM_CHARS", _DEFAULTS["max_stream_chars"]
+        ),
         "heartbeat_timeout_s": _float(
             source, "MODEL_TRAINER_HEARTBEAT_TIMEOUT_S", _DEFAULTS["heartbeat_timeout_s"]
         ),
@@ -70,6 +80,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ModelTrainerError(
             "INVALID_CONFIG",
             f"MODEL_TRAINER_MAX_CORPUS_CHARS must be >= 1, got {settings['max_corpus_chars']}",
+        )
+    if settings["max_stream_chars"] < 0:
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"MODEL_TRAINER_MAX_STREAM_CHARS must be >= 0 (0: no limit), "
+            f"got {settings['max_stream_chars']}",
         )
     if settings["cache_max_mb"] < 0:
         raise ModelTrainerError(

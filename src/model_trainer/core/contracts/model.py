@@ -322,8 +322,10 @@ class TrainingCallbacks(TypedDict):
     the same reading with its learning rate (read from the scheduler) and the tokens
     trained since the last one, over every rank; ``epoch_end`` gets each epoch's metrics
     after its checkpoint is written; ``evaluated(step, val_loss)`` gets each validation run
-    every ``eval_every_steps`` steps. ``run`` is the run folder and the corpus the job
-    encoded; a job always passes it, and the kit's loop (``run_training``) needs it.
+    every ``eval_every_steps`` steps; ``evaluating(what, done)`` hears how far an epoch's
+    closing validation is (``done`` from 0 to 1) once it has run ``eval_quiet_s``. ``run``
+    is the run folder and the corpus the job encoded; a job always passes it, and the kit's
+    loop (``run_training``) needs it.
     """
 
     heartbeat: Callable[[float], None]
@@ -332,6 +334,7 @@ class TrainingCallbacks(TypedDict):
     reading: NotRequired[Callable[[Reading], None]]
     epoch_end: NotRequired[Callable[[EpochMetrics], None] | None]
     evaluated: NotRequired[Callable[[int, float], None]]
+    evaluating: NotRequired[Callable[[str, float], None]]
     run: NotRequired[TrainRun]
 
 

@@ -66,8 +66,9 @@ TRAIN_FIELDS: Final[tuple[Field, ...]] = (
     ),
     _field(
         "epoch_eval_max_tokens",
-        0,
-        "validation tokens read at an epoch's end, a fixed sample (0: the whole split)",
+        1_000_000,
+        "validation tokens read at an epoch's end, a fixed sample, so a large split is "
+        "bounded (0: the whole split)",
     ),
     _field(
         "early_stopping_patience",

@@ -36,15 +36,37 @@ _DETAIL_LEVELS: tuple[str, ...] = get_args(DetailLevel)
 _ATTRIBUTIONS: tuple[str, ...] = get_args(Attribution)
 MAX_NEW_TOKENS = 100_000
 """The most tokens one generation samples: a long text, sampled and recorded token by token."""
+MAX_SEED = 2**32 - 1
+"""The largest seed: every random generator the kit seeds (torch, numpy) takes it."""
+MAX_VOCAB = 1 << 20
+"""The largest vocabulary (and ``top_k``): its embedding tables and a BPE trainer's merge
+tables stay within a workstation's memory."""
+MAX_COUNT = 1 << 40
+"""The largest count of steps, epochs, windows or tokens a config may ask for."""
+MAX_BEAM = 64
+"""The most tokenizations a character-probability beam sums over (a forward pass each)."""
+MAX_WINDOW = 1 << 20
+"""The largest batch (in windows), window (in tokens) and accumulation a config may ask for."""
 
 
 def _bad(field: str, value: object, rule: str) -> ConfigError:
     return ConfigError("INVALID_CONFIG", f"{field} must be {rule}, got {value!r}")
 
 
-def _at_least(field: str, value: int, low: int) -> None:
+def _at_least(field: str, value: int, low: int, high: int = MAX_COUNT) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise _bad(field, value, f"an integer >= {low}")
+    if value > high:
+        raise _bad(field, value, f"an integer in [{low}, {high:_}]")
+
+
+def check_vocab_size(value: int) -> None:
+    """Refuse a ``vocab_size`` outside ``[1, MAX_VOCAB]``, before any tokenizer trains.
+
+    Raises:
+        ConfigError: ``INVALID_CONFIG`` naming the field, the value and the range.
+    """
+    _at_least("vocab_size", value, 1, MAX_VOCAB)
 
 
 def _positive(field: str, value: float) -> None:
@@ -90,24 +112,24 @@ def validate_model_train_config(
     if not cfg["corpus_path"]:
         raise _bad("corpus_path", cfg["corpus_path"], "a path or builtin:python-docs")
     _one_of("tokenizer_kind", cfg["tokenizer_kind"], _TOKENIZERS)
-    _at_least("vocab_size", cfg["vocab_size"], 1)
+    check_vocab_size(cfg["vocab_size"])
     if cfg["tokenizer_kind"] == "bpe":
-        _at_least("vocab_size", cfg["vocab_size"], 260)
-    _at_least("max_seq_len", cfg["max_seq_len"], 1)
+        _at_least("vocab_size", cfg["vocab_size"], 260, MAX_VOCAB)
+    _at_least("max_seq_len", cfg["max_seq_len"], 1, MAX_WINDOW)
     _at_least("num_epochs", cfg["num_epochs"], 1)
-    _at_least("batch_size", cfg["batch_size"], 1)
+    _at_least("batch_size", cfg["batch_size"], 1, MAX_WINDOW)
     _positive("learning_rate", cfg["learning_rate"])
     _non_negative("weight_decay", cfg["weight_decay"])
     _at_least("warmup_steps", cfg["warmup_steps"], 0)
     _non_negative("grad_clip", cfg["grad_clip"])
-    _at_least("grad_accum_steps", cfg["grad_accum_steps"], 1)
+    _at_least("grad_accum_steps", cfg["grad_accum_steps"], 1, MAX_WINDOW)
     frac = cfg["val_fraction"]
     if not isinstance(frac, int | float) or not 0.0 <= frac < 1.0:
         raise _bad("val_fraction", frac, "in [0, 1)")
     _at_least("eval_every_steps", cfg["eval_every_steps"], 0)
     _at_least("checkpoint_every_steps", cfg["checkpoint_every_steps"], 0)
     _at_least("max_steps_per_epoch", cfg["max_steps_per_epoch"], 0)
-    _at_least("seed", cfg["seed"], 0)
+    _at_least("seed", cfg["seed"], 0, MAX_SEED)
     check_device("device", cfg["device"])
     _one_of("precision", cfg["precision"], _PRECISIONS)
     if not isinstance(cfg["compile"], bool) and cfg["compile"] != "auto":
@@ -184,11 +206,11 @@ def validate_score_config(cfg: ScoreConfig) -> None:
         raise _bad("text", cfg["text"], "a non-empty string")
     _one_of("detail_level", cfg["detail_level"], _DETAIL_LEVELS)
     if cfg["top_k"] is not None:
-        _at_least("top_k", cfg["top_k"], 1)
+        _at_least("top_k", cfg["top_k"], 1, MAX_VOCAB)
     if cfg["seed"] is not None:
-        _at_least("seed", cfg["seed"], 0)
+        _at_least("seed", cfg["seed"], 0, MAX_SEED)
     _one_of("attribution", cfg["attribution"], _ATTRIBUTIONS)
-    _at_least("beam", cfg["beam"], 1)
+    _at_least("beam", cfg["beam"], 1, MAX_BEAM)
     try:
         re.compile(cfg["word_pattern"])
     except re.error as exc:
@@ -207,17 +229,15 @@ def validate_generate_config(cfg: GenerateConfig) -> None:
             f"GenerateConfig takes prompt_text or prompt_path, not both "
             f"(prompt_path={cfg['prompt_path']!r})",
         )
-    _at_least("max_new_tokens", cfg["max_new_tokens"], 1)
-    if cfg["max_new_tokens"] > MAX_NEW_TOKENS:
-        raise _bad("max_new_tokens", cfg["max_new_tokens"], f"at most {MAX_NEW_TOKENS:_}")
+    _at_least("max_new_tokens", cfg["max_new_tokens"], 1, MAX_NEW_TOKENS)
     _positive("temperature", cfg["temperature"])
-    _at_least("top_k", cfg["top_k"], 1)
+    _at_least("top_k", cfg["top_k"], 1, MAX_VOCAB)
     top_p = cfg["top_p"]
     if not isinstance(top_p, int | float) or not 0.0 < top_p <= 1.0:
         raise _bad("top_p", top_p, "in (0, 1]")
-    _at_least("num_return_sequences", cfg["num_return_sequences"], 1)
+    _at_least("num_return_sequences", cfg["num_return_sequences"], 1, MAX_WINDOW)
     if cfg["seed"] is not None:
-        _at_least("seed", cfg["seed"], 0)
+        _at_least("seed", cfg["seed"], 0, MAX_SEED)
     for stop in cfg["stop_sequences"]:
         if not isinstance(stop, str) or stop == "":
             raise _bad("stop_sequences", cfg["stop_sequences"], "a list of non-empty strings")

@@ -49,6 +49,7 @@ from model_trainer.core.data.heal import (
     healed,
 )
 from model_trainer.core.data.split import Part
+from model_trainer.core.faults import writing
 from model_trainer.core.tokenizers.bpe import safe_pieces
 
 CACHE_DIR: Final = ".cache"
@@ -95,11 +96,13 @@ def locked(folder: Path, repairs: Repairs) -> Iterator[None]:
     if folder.exists() and not folder.is_dir():
         discard(folder)
         repairs.add(f"{ENTRY} {str(folder)!r}: a file where a cache folder belongs; replaced")
-    folder.mkdir(parents=True, exist_ok=True)
-    if lock.exists() and not lock.is_file():
-        discard(lock)
-        repairs.add(f"{ENTRY} {str(lock)!r}: not a file; replaced")
-    with lock.open("a") as handle:
+    with writing(lock):
+        folder.mkdir(parents=True, exist_ok=True)
+        if lock.exists() and not lock.is_file():
+            discard(lock)
+            repairs.add(f"{ENTRY} {str(lock)!r}: not a file; replaced")
+        handle = lock.open("a")
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -115,8 +118,9 @@ def temporary(path: Path) -> Path:
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` under a temporary name, then rename it into place."""
     scratch = temporary(path)
-    scratch.write_text(text, encoding="utf-8")
-    os.replace(scratch, path)
+    with writing(path):
+        scratch.write_text(text, encoding="utf-8")
+        os.replace(scratch, path)
 
 
 def ids_dtype(vocab_size: int) -> IdsDtype:
@@ -228,9 +232,10 @@ def cached_ids(
         discard(ids)
         scratch = temporary(ids)
         try:
-            with scratch.open("wb") as out:
+            with writing(ids), scratch.open("wb") as out:
                 found = build(out)
-            os.replace(scratch, ids)
+            with writing(ids):
+                os.replace(scratch, ids)
         finally:
             scratch.unlink(missing_ok=True)
         write_atomic(record, json.dumps(found))

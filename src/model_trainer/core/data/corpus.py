@@ -113,7 +113,8 @@ def _corpus_files(path: str) -> list[Path]:
 def _too_large(path: str, count: str, cap: int) -> ModelTrainerError:
     return ModelTrainerError(
         "CORPUS_TOO_LARGE",
-        f"corpus_path: corpus {path!r} has {count}, over max_corpus_chars={cap}",
+        f"corpus_path: corpus {path!r} has {count}, over the max_corpus_chars setting "
+        f"({cap}); raise it with MODEL_TRAINER_MAX_CORPUS_CHARS",
     )
 
 

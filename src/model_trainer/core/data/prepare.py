@@ -118,7 +118,7 @@ class RunSource:
         self.root = cache_root(settings)
         self.folder: Path = self.root / self.fingerprint
         self.val_fraction = cfg["val_fraction"]
-        self.cap = settings["max_corpus_chars"]
+        self.cap = settings["max_stream_chars"]
         self.cache_max_mb = settings["cache_max_mb"]
         self.repairs = Repairs()
         """Damaged cache entries rebuilt for this source, until a ``Stage`` is told of them."""

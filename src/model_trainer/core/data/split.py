@@ -78,9 +78,9 @@ def count_chars(source: Source, field: str, cap: int) -> list[int]:
     """The characters of each document of ``source``, read once in pieces.
 
     Raises:
-        ModelTrainerError: ``CORPUS_TOO_LARGE`` over ``cap`` characters (at the piece that
-            crosses it); ``CORPUS_EMPTY`` when every document is empty or only whitespace;
-            and the read errors of the source.
+        ModelTrainerError: ``CORPUS_TOO_LARGE`` over ``cap`` characters when ``cap`` is set
+            (not 0), at the piece that crosses it; ``CORPUS_EMPTY`` when every document is
+            empty or only whitespace; and the read errors of the source.
     """
     counts: list[int] = []
     total = 0
@@ -90,11 +90,12 @@ def count_chars(source: Source, field: str, cap: int) -> list[int]:
         for piece in document:
             count += len(piece)
             blank = blank and (not piece or piece.isspace())
-            if total + count > cap:
+            if cap and total + count > cap:
                 raise ModelTrainerError(
                     "CORPUS_TOO_LARGE",
-                    f"{field}: corpus {source.name!r} has over {cap} characters, "
-                    f"over max_corpus_chars={cap}",
+                    f"{field}: corpus {source.name!r} has over {cap} characters, over the "
+                    f"max_stream_chars setting ({cap}); raise it or set 0 (no limit) with "
+                    "MODEL_TRAINER_MAX_STREAM_CHARS",
                 )
         total += count
         counts.append(count)

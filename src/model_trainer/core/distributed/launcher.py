@@ -24,6 +24,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
+import torch
+
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import LossUnit, ModelTrainConfig, TrainOutcome
@@ -72,11 +74,17 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return {
         "MODEL_TRAINER_RUNS_DIR": os.path.abspath(settings["runs_dir"]),
         "MODEL_TRAINER_MAX_CORPUS_CHARS": str(settings["max_corpus_chars"]),
+        "MODEL_TRAINER_MAX_STREAM_CHARS": str(settings["max_stream_chars"]),
         "MODEL_TRAINER_HEARTBEAT_TIMEOUT_S": _number(settings["heartbeat_timeout_s"]),
         "MODEL_TRAINER_PROGRESS_INTERVAL_S": _number(settings["progress_interval_s"]),
         "MODEL_TRAINER_NUM_THREADS": str(settings["num_threads"]),
         "MODEL_TRAINER_CACHE_MAX_MB": str(settings["cache_max_mb"]),
     }
+
+
+def local_slots() -> int:
+    """How many processes a node runs at most by default: its GPUs, else its CPU cores."""
+    return torch.cuda.device_count() or os.cpu_count() or 1
 
 
 def torchrun_command(
@@ -86,6 +94,7 @@ def torchrun_command(
     rdzv_endpoint: str | None,
     rdzv_id: str,
     python: str = sys.executable,
+    oversubscribe: bool = False,
 ) -> list[str]:
     """The torchrun command line up to the program it runs.
 
@@ -94,13 +103,24 @@ def torchrun_command(
     command.
 
     Raises:
-        ModelTrainerError: ``INVALID_CONFIG`` for a count below 1, or several nodes without
-            a rendezvous endpoint.
+        ModelTrainerError: ``INVALID_CONFIG`` for a count that is not an integer or is below
+            1, more processes per node than ``local_slots()`` unless ``oversubscribe``, or
+            several nodes without a rendezvous endpoint.
     """
-    if nproc_per_node < 1 or nnodes < 1:
+    counts = {"nproc_per_node": nproc_per_node, "nnodes": nnodes}
+    for name, count in counts.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ModelTrainerError(
+                "INVALID_CONFIG",
+                f"{name} must be an integer >= 1, got {count!r} "
+                f"(nproc_per_node={nproc_per_node!r}, nnodes={nnodes!r})",
+            )
+    slots = local_slots()
+    if nproc_per_node > slots and not oversubscribe:
         raise ModelTrainerError(
             "INVALID_CONFIG",
-            f"nproc_per_node={nproc_per_node} and nnodes={nnodes} must both be >= 1",
+            f"nproc_per_node must be an integer in [1, {slots}] (this machine's GPUs, else "
+            f"its CPU cores), got {nproc_per_node}; pass oversubscribe=True to run more",
         )
     base = [python, "-m", "torch.distributed.run", f"--nproc-per-node={nproc_per_node}"]
     if rdzv_endpoint is None and nnodes > 1:
@@ -342,6 +362,7 @@ def _launch(
     rdzv_endpoint: str | None,
     env: Mapping[str, str] | None,
     poll_s: float,
+    oversubscribe: bool,
 ) -> JobHandle[TrainOutcome]:
     command = [
         *torchrun_command(
@@ -349,6 +370,7 @@ def _launch(
             nnodes=nnodes,
             rdzv_endpoint=rdzv_endpoint,
             rdzv_id=run_id,
+            oversubscribe=oversubscribe,
         ),
         "-m",
         "model_trainer",
@@ -384,6 +406,7 @@ def launch_distributed(
     env: Mapping[str, str] | None = None,
     registry: ModelRegistry = default_registry,
     poll_s: float = POLL_S,
+    oversubscribe: bool = False,
 ) -> JobHandle[TrainOutcome]:
     """Train a new run of ``config`` on ``nproc_per_node`` torchrun processes; returns at once.
 
@@ -406,7 +429,11 @@ def launch_distributed(
         else validate_run_id(run_id)
     )
     torchrun_command(
-        nproc_per_node=nproc_per_node, nnodes=nnodes, rdzv_endpoint=rdzv_endpoint, rdzv_id=run_id
+        nproc_per_node=nproc_per_node,
+        nnodes=nnodes,
+        rdzv_endpoint=rdzv_endpoint,
+        rdzv_id=run_id,
+        oversubscribe=oversubscribe,
     )
     if run_dir(settings, run_id).exists():
         raise ModelTrainerError(
@@ -430,6 +457,7 @@ def launch_distributed(
         rdzv_endpoint=rdzv_endpoint,
         env=env,
         poll_s=poll_s,
+        oversubscribe=oversubscribe,
     )
 
 
@@ -444,6 +472,7 @@ def resume_distributed(
     rdzv_endpoint: str | None = None,
     env: Mapping[str, str] | None = None,
     poll_s: float = POLL_S,
+    oversubscribe: bool = False,
 ) -> JobHandle[TrainOutcome]:
     """Continue run ``run_id`` from its last checkpoint on torchrun processes; returns at once.
 
@@ -457,7 +486,11 @@ def resume_distributed(
     """
     folder = existing_run_dir(settings, run_id)
     torchrun_command(
-        nproc_per_node=nproc_per_node, nnodes=nnodes, rdzv_endpoint=rdzv_endpoint, rdzv_id=run_id
+        nproc_per_node=nproc_per_node,
+        nnodes=nnodes,
+        rdzv_endpoint=rdzv_endpoint,
+        rdzv_id=run_id,
+        oversubscribe=oversubscribe,
     )
     manifest = read_manifest(str(folder))
     world_size = manifest["world_size"]
@@ -481,4 +514,5 @@ def resume_distributed(
         rdzv_endpoint=rdzv_endpoint,
         env=env,
         poll_s=poll_s,
+        oversubscribe=oversubscribe,
     )

@@ -14,6 +14,7 @@ from typing import Final, Protocol, Self, TextIO
 
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, encode_event
+from model_trainer.core.faults import writing
 
 _CHUNK: Final = 1 << 16
 
@@ -70,14 +71,10 @@ class JsonlFileSink:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        try:
+        with writing(self.path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             cut_torn_line(self.path)
             self._file: TextIO | None = self.path.open("a", encoding="utf-8", newline="\n")
-        except OSError as exc:
-            raise ModelTrainerError(
-                "ARTIFACT_UPLOAD_FAILED", f"cannot open event file {self.path}: {exc}"
-            ) from exc
 
     def emit(self, event: Event) -> None:
         """Write the event as one line and flush it."""
@@ -88,13 +85,9 @@ class JsonlFileSink:
                     "ARTIFACT_UPLOAD_FAILED",
                     f"event file {self.path} is closed; cannot write {event['type']}",
                 )
-            try:
+            with writing(self.path):
                 self._file.write(line)
                 self._file.flush()
-            except OSError as exc:
-                raise ModelTrainerError(
-                    "ARTIFACT_UPLOAD_FAILED", f"cannot write event file {self.path}: {exc}"
-                ) from exc
 
     def close(self) -> None:
         """Close the file; later calls do nothing."""
@@ -102,12 +95,8 @@ class JsonlFileSink:
             file, self._file = self._file, None
             if file is None:
                 return
-            try:
+            with writing(self.path):
                 file.close()
-            except OSError as exc:
-                raise ModelTrainerError(
-                    "ARTIFACT_UPLOAD_FAILED", f"cannot close event file {self.path}: {exc}"
-                ) from exc
 
     def __enter__(self) -> Self:
         return self

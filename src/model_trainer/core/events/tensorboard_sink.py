@@ -11,7 +11,8 @@ with its best validation loss as their metric.
 ``emit`` only hands the figures to torch's ``SummaryWriter``, whose own thread writes the
 file; the writer of a run is opened at its first event, in
 ``<runs_dir>/<job id>/tensorboard`` (a train job's id is its run id). Needs the
-``tensorboard`` extra.
+``tensorboard`` extra. A folder it cannot make (a file in the way, a read-only disk) is
+``ARTIFACT_UPLOAD_FAILED``: the job switches the sink off with a warning and goes on.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from model_trainer.core.events.trainer_metrics_events import (
     is_progress_metrics,
 )
 from model_trainer.core.extras import require_extra
+from model_trainer.core.faults import writing
 
 TENSORBOARD_DIR: Final = "tensorboard"
 HPARAMS: Final = (
@@ -83,7 +85,9 @@ class TensorBoardSink:
             require_extra("tensorboard", extra="tensorboard", needed_by="tensorboard=True")
             from torch.utils.tensorboard import SummaryWriter
 
-            opened: _Writer = SummaryWriter(tensorboard_dir(self._runs_dir, job_id))
+            folder = tensorboard_dir(self._runs_dir, job_id)
+            with writing(folder):
+                opened: _Writer = SummaryWriter(folder)
             self._writers[job_id] = opened
         return self._writers[job_id]
 

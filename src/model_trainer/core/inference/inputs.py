@@ -24,8 +24,8 @@ def _read(field: str, path: str, max_chars: int) -> str:
     if len(text) > max_chars:
         raise ModelTrainerError(
             "CORPUS_TOO_LARGE",
-            f"{field} {path!r} holds {len(text)} characters, "
-            f"more than max_corpus_chars={max_chars}",
+            f"{field} {path!r} holds {len(text)} characters, more than the max_corpus_chars "
+            f"setting ({max_chars}); raise it with MODEL_TRAINER_MAX_CORPUS_CHARS",
         )
     return text
 

@@ -18,6 +18,7 @@ from typing import Final, TypedDict
 from model_trainer.core.contracts.typed_json import read_typed
 from model_trainer.core.errors import ModelTrainerError, ModelTrainerErrorCode
 from model_trainer.core.events.job_events import JobKind
+from model_trainer.core.faults import writing
 from model_trainer.core.jobs.runner import JobState
 
 JOB_FILE: Final = "job.json"
@@ -53,10 +54,11 @@ def write_json_atomic(path: Path, text: str) -> None:
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise ModelTrainerError("ARTIFACT_UPLOAD_FAILED", f"cannot write {path}: {exc}") from exc
+        with writing(path):
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_job(run_dir: str | Path, record: JobRecord) -> None:

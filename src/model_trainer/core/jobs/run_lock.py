@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Final, Literal
 
 from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.faults import writing
 
 LOCK_FILE: Final = "writer.lock"
 TRIES: Final = 5
@@ -27,12 +28,8 @@ WriterState = Literal["live", "gone", "unknown"]
 
 
 def _open(path: Path, flags: int) -> int:
-    try:
+    with writing(path):
         return os.open(path, flags | os.O_NOFOLLOW, 0o644)
-    except OSError as exc:
-        raise ModelTrainerError(
-            "ARTIFACT_UPLOAD_FAILED", f"cannot open the run's lock file {str(path)!r}: {exc}"
-        ) from exc
 
 
 def _try_lock(fd: int, mode: int) -> bool:

@@ -1,7 +1,8 @@
 """Jobs on a background thread, and the handle a caller keeps to watch, stop and read one.
 
 The job boundary is the one place that catches broadly: a ``ModelTrainerError`` is recorded
-with its code, any other exception as ``INTERNAL_ERROR`` (a system error), and
+with its code, an ``OSError`` (a fault of the machine) as ``machine_fault`` says, any other
+exception as ``INTERNAL_ERROR`` (a system error), and
 ``JobHandle.result`` raises the recorded error again. A job whose outcome says it was
 cancelled ends ``cancelled`` with a ``TRAINING_CANCELLED`` failed event, and ``result``
 returns that outcome (its history and checkpoint are kept).
@@ -10,6 +11,10 @@ A handle takes its view before it starts (``view``), so the view sees every even
 whose work forwards the events of another process (a torchrun launch) sets ``announce``
 False: the handle then emits no started or end event of its own, the forwarded ones being
 the job's.
+
+A sink other than the job's event file that raises a ``ModelTrainerError`` (a TensorBoard
+folder blocked by a file) is switched off with a ``trainer.job.progress.v1`` warning
+(``payload["warning"] == "sink_off"``) and the job goes on.
 """
 
 from __future__ import annotations
@@ -25,11 +30,15 @@ from model_trainer.core.errors import ModelTrainerError, user_error
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.job_events import (
     JobKind,
+    JobProgressV1,
+    is_job_progress,
     make_completed_event,
     make_failed_event,
+    make_progress_event,
     make_started_event,
 )
 from model_trainer.core.events.sinks import EventSink, JsonlFileSink
+from model_trainer.core.faults import machine_fault
 
 JobState = Literal["queued", "running", "completed", "failed", "cancelled"]
 TERMINAL_STATES: tuple[JobState, ...] = ("completed", "failed", "cancelled")
@@ -203,6 +212,7 @@ class JobHandle(Viewable, Generic[OutcomeT]):
         self._lock = threading.Lock()
         self._emitting = threading.RLock()
         self._events: list[Event] = []
+        self._progress = 0
         self._state: JobState = "queued"
         self._end: tuple[OutcomeT] | ModelTrainerError = ModelTrainerError(
             "INTERNAL_ERROR", f"job {job_id} ended without an outcome"
@@ -283,8 +293,34 @@ class JobHandle(Viewable, Generic[OutcomeT]):
         with self._emitting:
             with self._lock:
                 self._events.append(event)
+                if is_job_progress(event):
+                    self._progress = event["progress"]
             for sink in self._sinks:
-                sink.emit(event)
+                self._deliver(sink, event)
+
+    def _deliver(self, sink: EventSink, event: Event) -> None:
+        """Hand ``event`` to ``sink``; a watcher that fails is switched off with a warning.
+
+        The run goes on without it; a failing event file fails the job (it is the record).
+        """
+        if sink is self._file_sink:
+            sink.emit(event)
+            return
+        try:
+            sink.emit(event)
+        except ModelTrainerError as exc:
+            self._sinks = tuple(other for other in self._sinks if other is not sink)
+            self._emit(self._sink_off(sink, exc))
+
+    def _sink_off(self, sink: EventSink, error: ModelTrainerError) -> JobProgressV1:
+        name = type(sink).__name__
+        return make_progress_event(
+            job_id=self.job_id,
+            user_id=self.user_id,
+            progress=self._progress,
+            message=f"warning: {name} switched off, the run goes on: {error.message}",
+            payload={"warning": "sink_off", "sink": name, "code": error.code},
+        )
 
     def _on_cancel(self, stop: Callable[[], None]) -> None:
         with self._lock:
@@ -329,6 +365,8 @@ class JobHandle(Viewable, Generic[OutcomeT]):
             outcome = self.work(control)
         except ModelTrainerError as exc:
             self._fail(exc)
+        except OSError as exc:
+            self._fail(machine_fault(exc))
         except BaseException as exc:
             error = ModelTrainerError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
             error.__cause__ = exc
@@ -343,7 +381,24 @@ class JobHandle(Viewable, Generic[OutcomeT]):
             self._done.set()
 
     def _fail(self, error: ModelTrainerError) -> None:
+        """Record ``error`` as the job's end.
+
+        When the run folder refuses the record too (a full disk), the error says so and
+        stays the job's end in memory.
+        """
         state: JobState = "cancelled" if error.code == "TRAINING_CANCELLED" else "failed"
+        try:
+            self._record_failure(state, error)
+        except ModelTrainerError as unrecorded:
+            kept = ModelTrainerError(
+                error.code, f"{error.message} (not recorded: {unrecorded.message})"
+            )
+            with self._lock:
+                self._state, self._error = state, kept
+                if not isinstance(self._end, tuple):
+                    self._end = kept
+
+    def _record_failure(self, state: JobState, error: ModelTrainerError) -> None:
         self._set_state(state, error)
         if not self._announce:
             return
@@ -364,6 +419,12 @@ class JobHandle(Viewable, Generic[OutcomeT]):
         if message is not None:
             self._fail(ModelTrainerError("TRAINING_CANCELLED", message))
             return
+        try:
+            self._record_completion(outcome)
+        except ModelTrainerError as unrecorded:
+            self._fail(unrecorded)
+
+    def _record_completion(self, outcome: OutcomeT) -> None:
         self._set_state("completed", None)
         if not self._announce:
             return

@@ -7,6 +7,7 @@ from typing import TypedDict
 
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.tokenizer import TokenizerKind
+from model_trainer.core.contracts.validators import check_vocab_size
 from model_trainer.core.data.corpus import load_corpus
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.sinks import EventSink
@@ -40,11 +41,13 @@ def start_tokenizer(
     are empty.
 
     Raises:
-        ModelTrainerError: ``INVALID_CONFIG`` when ``out_path`` is empty. Corpus and
-            training failures are the job's: its ``result()`` raises them.
+        ModelTrainerError: ``INVALID_CONFIG`` when ``out_path`` is empty or ``vocab_size``
+            is out of its range. Corpus and training failures are the job's: its
+            ``result()`` raises them.
     """
     if not out_path:
         raise ModelTrainerError("INVALID_CONFIG", f"out_path must be a file path, got {out_path!r}")
+    check_vocab_size(vocab_size)
 
     def work(_control: JobControl) -> TokenizerOutcome:
         text = load_corpus(corpus_path, settings)

@@ -60,6 +60,7 @@ from model_trainer.core.events.trainer_metrics_events import (
     make_completed_metrics_event,
     make_config_event,
 )
+from model_trainer.core.faults import writing
 from model_trainer.core.jobs.job_store import JobRecord, JobRecorder, new_job_record
 from model_trainer.core.jobs.metrics_reporter import MetricsReporter
 from model_trainer.core.jobs.report import draw_curves, render_report, report_metrics, run_history
@@ -208,6 +209,7 @@ class _TrainWork:
             "reading": reporter.reading,
             "epoch_end": lambda metrics: self._epoch_end(control, reporter, metrics),
             "evaluated": reporter.evaluated,
+            "evaluating": stage,
             "run": {
                 "run_dir": str(self.folder),
                 "resume": self.resume,
@@ -218,7 +220,8 @@ class _TrainWork:
         outcome = backend.train(cfg, prepared=prepared, callbacks=callbacks)
         if outcome["cancelled"]:
             return outcome
-        artifact = backend.save(prepared, str(self.folder / MODEL_DIR))
+        with writing(self.folder / MODEL_DIR, RuntimeError):
+            artifact = backend.save(prepared, str(self.folder / MODEL_DIR))
         self.recorder.heartbeat(time.time())
         self._write_report(backend, prepared, outcome, snippet, chars_per_token)
         write_manifest(str(self.folder), ended(read_manifest(str(self.folder))))
@@ -297,7 +300,8 @@ class _TrainWork:
             )
             sample = generated["outputs"][0]
         png = draw_curves(run_history(read_events(self.folder / EVENTS_FILE)))
-        (self.folder / CURVES_FILE).write_bytes(png)
+        with writing(self.folder / CURVES_FILE):
+            (self.folder / CURVES_FILE).write_bytes(png)
         page = render_report(
             run_id=self.run_id,
             curves_png=png,
@@ -306,7 +310,8 @@ class _TrainWork:
             sample=sample,
             scores=scores,
         )
-        (self.folder / REPORT_FILE).write_text(page, encoding="utf-8")
+        with writing(self.folder / REPORT_FILE):
+            (self.folder / REPORT_FILE).write_text(page, encoding="utf-8")
 
 
 def _start(
@@ -435,7 +440,8 @@ def start_checked_train(
     device = available_device(cfg["device"])
     source = RunSource(cfg, settings)
     source.parts()
-    folder.mkdir(parents=True)
+    with writing(folder):
+        folder.mkdir(parents=True)
     with ExitStack() as stack:
         lock = stack.enter_context(hold_run_lock(folder, run_id))
         manifest = build_manifest(

@@ -31,6 +31,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from model_trainer.core.contracts.tokenizer import TokenizerKind
 from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.faults import writing
 from model_trainer.core.tokenizers.files import parse_tokenizer_json, read_tokenizer_text
 
 EOS_TEXT = "<|endoftext|>"
@@ -361,7 +362,8 @@ class BPETokenizer:
 
     def save(self, path: str) -> None:
         """Write the ``tokenizers`` JSON (``Tokenizer.to_str()``) to ``path``."""
-        Path(path).write_text(self._json, encoding="utf-8")
+        with writing(path):
+            Path(path).write_text(self._json, encoding="utf-8")
 
     def _check_ids(self, ids: list[int]) -> None:
         size = len(self._bytes)

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from model_trainer.core.contracts.tokenizer import TokenizerKind
 from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.faults import writing
 from model_trainer.core.tokenizers.files import parse_tokenizer_json, read_tokenizer_text
 
 PAD_ID = 0
@@ -191,7 +192,8 @@ class CharTokenizer:
 
     def save(self, path: str) -> None:
         """Write ``{"kind": "char", "version": 1, "chars": [...]}`` to ``path``."""
-        Path(path).write_text(self._json, encoding="utf-8")
+        with writing(path):
+            Path(path).write_text(self._json, encoding="utf-8")
 
     def _check_ids(self, ids: list[int]) -> None:
         if ids and (min(ids) < 0 or max(ids) >= len(self._pieces)):

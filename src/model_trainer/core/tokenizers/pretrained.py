@@ -20,6 +20,7 @@ from tokenizers import Tokenizer
 
 from model_trainer.core.contracts.tokenizer import TokenizerKind
 from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.faults import writing
 
 TOKENIZER_FILES: Final = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt")
 
@@ -180,7 +181,8 @@ class PretrainedTokenizer:
 
     def save(self, path: str) -> None:
         """Write the ``tokenizers`` JSON to ``path``."""
-        Path(path).write_text(self._json, encoding="utf-8")
+        with writing(path):
+            Path(path).write_text(self._json, encoding="utf-8")
 
 
 def pretrained_folder(source: str, *, local_files_only: bool = True) -> Path:

@@ -32,6 +32,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from model_trainer.core.contracts.model import EpochMetrics, LMModelProto
 from model_trainer.core.contracts.typed_json import read_typed
 from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.faults import writing
 from model_trainer.core.training.early_stop import watched_loss
 
 CHECKPOINT_DIR = "checkpoint"
@@ -207,10 +208,15 @@ def latest_name(root: str) -> str | None:
     return max(names, key=lambda name: int(name.removeprefix(FOLDER_PREFIX)), default=None)
 
 
-def write_checkpoint_dir(root: str, checkpoint: Checkpoint) -> str:
-    """Write ``checkpoint`` into ``root/ckpt-<global_step>.tmp``, synced; return that path."""
+def tmp_dir(root: str, checkpoint: Checkpoint) -> str:
+    """The folder ``root/ckpt-<global_step>.tmp`` that ``checkpoint`` is written into first."""
     step = checkpoint["meta"]["position"]["global_step"]
-    tmp = os.path.join(root, f"{FOLDER_PREFIX}{step}{TMP_SUFFIX}")
+    return os.path.join(root, f"{FOLDER_PREFIX}{step}{TMP_SUFFIX}")
+
+
+def write_checkpoint_dir(root: str, checkpoint: Checkpoint) -> str:
+    """Write ``checkpoint`` into ``tmp_dir(root, checkpoint)``, synced; return that path."""
+    tmp = tmp_dir(root, checkpoint)
     if os.path.exists(tmp):
         shutil.rmtree(tmp)
     os.makedirs(tmp)
@@ -262,11 +268,21 @@ def prune_checkpoints(root: str, keep: str) -> None:
 
 
 def save_checkpoint(root: str, checkpoint: Checkpoint) -> str:
-    """Save ``checkpoint`` under ``root`` crash-safely and return its folder path."""
-    os.makedirs(root, exist_ok=True)
-    name = publish_checkpoint_dir(write_checkpoint_dir(root, checkpoint))
-    point_latest(root, name)
-    prune_checkpoints(root, name)
+    """Save ``checkpoint`` under ``root`` crash-safely and return its folder path.
+
+    Raises:
+        ModelTrainerError: ``ARTIFACT_UPLOAD_FAILED`` naming the path and the cause (no
+            space, too large, read-only, not a folder) when the machine refuses a write; the
+            checkpoint ``LATEST`` named before stays whole.
+    """
+    try:
+        with writing(root, RuntimeError, SafetensorError):
+            os.makedirs(root, exist_ok=True)
+            name = publish_checkpoint_dir(write_checkpoint_dir(root, checkpoint))
+            point_latest(root, name)
+            prune_checkpoints(root, name)
+    finally:  # a write cut short frees its space; a published folder is no longer there
+        shutil.rmtree(tmp_dir(root, checkpoint), ignore_errors=True)
     return os.path.join(root, name)
 
 

@@ -61,12 +61,14 @@ def evaluate_loss(
     chosen: Tensor | None = None,
     *,
     collective: Collective = SOLO,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> tuple[float, int]:
     """Mean loss (nats per token) and token count over the windows ``chosen`` (default: all).
 
     Leaves ``model`` in evaluation mode. Batches hold ``EVAL_BATCH_FACTOR`` times
-    ``windows.batch_size`` windows. With an active ``collective`` each rank scores its share
-    and both figures cover all the ranks.
+    ``windows.batch_size`` windows; ``on_batch(done, total)`` hears of each, in windows.
+    With an active ``collective`` each rank scores its share and both figures cover all the
+    ranks.
     """
     indices = torch.arange(windows.num_windows) if chosen is None else chosen  # (W,)
     model.eval()
@@ -86,6 +88,8 @@ def evaluate_loss(
                 )
             sums.append(loss.float())
             count += targets.numel()
+            if on_batch is not None:
+                on_batch(first + part.numel(), indices.numel())
     total = 0.0
     for value in torch.stack(sums).tolist():
         total += value

@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import NotRequired, TypedDict
+from typing import Final, NotRequired, TypedDict
 
 import torch
 from torch import Tensor
@@ -100,6 +100,12 @@ class LoopOptions(TypedDict):
     eval_max_tokens: int
     epoch_eval_max_tokens: int
     early_stopping: NotRequired[EarlyStopping]
+    eval_quiet_s: NotRequired[float]
+
+
+EVAL_QUIET_S: Final = 2.0
+"""Seconds an epoch's closing validation runs before it reports its progress."""
+EVAL_STAGE: Final = "evaluating the validation split"
 
 
 def loop_options(cfg: ModelTrainConfig, settings: Settings, device: str) -> LoopOptions:
@@ -215,6 +221,24 @@ class _Loop:
             return None
         return sample_windows(self.val, -(-max_tokens // self.collective.world_size))
 
+    def _evaluating(self) -> Callable[[int, int], None]:
+        """Reports a long validation: its share done, a heartbeat, each whole percent."""
+        started = time.perf_counter()
+        quiet = self.options.get("eval_quiet_s", EVAL_QUIET_S)
+        evaluating = self.callbacks.get("evaluating")
+        last = [-1]
+
+        def report(done: int, total: int) -> None:
+            percent = done * 100 // total
+            if percent == last[0] or time.perf_counter() - started < quiet:
+                return
+            last[0] = percent
+            self.callbacks["heartbeat"](time.time())
+            if evaluating is not None:
+                evaluating(EVAL_STAGE, done / total)
+
+        return report
+
     def begin_epoch(self, epoch: int, steps: int) -> _Tally:
         self.tally = _Tally(epoch=epoch, steps=steps, position=self.position, device=self.device)
         return self.tally
@@ -246,7 +270,12 @@ class _Loop:
                 }
             )
 
-    def validate(self, val: TokenWindows, chosen: Tensor | None) -> float:
+    def validate(
+        self,
+        val: TokenWindows,
+        chosen: Tensor | None,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> float:
         """The validation loss over the windows ``chosen`` of ``val``."""
         loss, _ = evaluate_loss(
             self.model,
@@ -255,6 +284,7 @@ class _Loop:
             self.options["precision"],
             chosen,
             collective=self.collective,
+            on_batch=on_batch,
         )
         self.model.train()
         return loss
@@ -278,7 +308,11 @@ class _Loop:
         self.read(steps)
         loss_sum, tokens = self.tally.totals(steps, self.collective)
         elapsed = self.tally.elapsed()
-        val_loss = None if self.val is None else self.validate(self.val, self.end_sample)
+        val_loss = (
+            None
+            if self.val is None
+            else self.validate(self.val, self.end_sample, on_batch=self._evaluating())
+        )
         loss = loss_sum / tokens
         metrics: EpochMetrics = {
             "epoch": self.tally.epoch + 1,
@@ -355,7 +389,9 @@ class BaseTrainer:
         or weights. A cancel ends the iteration early. Every ``eval_every_steps`` updates (but
         an epoch's last) ``callbacks["evaluated"]`` gets a validation loss over a fixed sample of
         ``eval_max_tokens`` validation tokens (0: all); an epoch's end reads
-        ``epoch_eval_max_tokens`` of them (0, the default: the whole split). ``loss_fn`` is the
+        ``epoch_eval_max_tokens`` of them (0: the whole split), and once it has run
+        ``eval_quiet_s`` (default ``EVAL_QUIET_S``) reports each whole percent to
+        ``callbacks["evaluating"]`` with a heartbeat. ``loss_fn`` is the
         training loss (default: cross-entropy). ``forward`` (e.g. a compiled ``model``)
         replaces ``model``'s call in training. Metric epochs are 1-based, ``TrainPosition``
         epochs 0-based. ``collective`` and ``no_sync`` train one rank of several.

@@ -21,6 +21,7 @@ from typing import NotRequired, TypedDict
 from model_trainer.core.contracts.model import ModelTrainConfig
 from model_trainer.core.contracts.typed_json import read_typed
 from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.faults import writing
 
 MANIFEST_FILE = "manifest.json"
 LIBRARIES = ("torch", "transformers", "tokenizers", "model-trainer")
@@ -132,12 +133,13 @@ def ended(manifest: Manifest, *, ended_at: str | None = None) -> Manifest:
 
 def write_manifest(run_dir: str, manifest: Manifest) -> str:
     """Write ``run_dir/manifest.json`` atomically (temp file, then replace); return its path."""
-    os.makedirs(run_dir, exist_ok=True)
     path = os.path.join(run_dir, MANIFEST_FILE)
     tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as file:
-        json.dump(manifest, file, indent=2)
-    os.replace(tmp, path)
+    with writing(path):
+        os.makedirs(run_dir, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as file:
+            json.dump(manifest, file, indent=2)
+        os.replace(tmp, path)
     return path
 
 

@@ -29,6 +29,7 @@ from model_trainer.core.backends.hf_causal_lm import FAMILY, SIZE
 from model_trainer.core.backends.hf_causal_lm.model import HFCausalLM, quiet_progress
 from model_trainer.core.contracts.model import DeviceName, ModelArtifact, Precision, PreparedLMModel
 from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.faults import writing
 from model_trainer.core.tokenizers.pretrained import (
     PretrainedTokenizer,
     load_pretrained_tokenizer,
@@ -262,10 +263,11 @@ def save_pretrained_model(
             f"{type(model).__name__} and {type(tokenizer).__name__}",
         )
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.hf.save_pretrained(str(folder))
-    tokenizer.hf.save_pretrained(str(folder))
-    (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    with writing(folder, RuntimeError, SafetensorError):
+        folder.mkdir(parents=True, exist_ok=True)
+        model.hf.save_pretrained(str(folder))
+        tokenizer.hf.save_pretrained(str(folder))
+        (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return {
         "path": str(folder),
         "model_family": FAMILY,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 LAYERS: tuple[str, ...] = (
     "errors",
+    "faults",
     "config",
     "extras",
     "contracts",

@@ -554,7 +554,8 @@ def test_a_sweep_that_fails_itself_stops_its_running_trials_first(
     )
     with pytest.raises(ModelTrainerError) as caught:
         job.result()
-    assert caught.value.code == "INTERNAL_ERROR"
+    assert caught.value.code == "ARTIFACT_UPLOAD_FAILED"
+    assert "in the way (a file or folder already has that name)" in caught.value.message
     states = {run["run_id"]: run["state"] for run in list_runs({**settings, "runs_dir": runs})}
     assert states == {"broken-t00": "completed", "broken-t01": "cancelled"}
 

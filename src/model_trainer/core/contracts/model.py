@@ -214,8 +214,10 @@ class ModelArtifact(TypedDict):
 class LMModelProto(Protocol):
     """A causal language model: token ids ``(B, T)`` in, logits ``(B, T, vocab)`` out."""
 
-    training: bool
-    """Whether it is in training mode."""
+    @property
+    def training(self) -> bool:
+        """Whether it is in training mode."""
+        ...
 
     def __call__(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """Return the logits of the next token at every position."""

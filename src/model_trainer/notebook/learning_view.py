@@ -18,7 +18,7 @@ def learning_html(sample: TrainerSampleV1 | None, probe: TrainerProbeV1 | None) 
         parts.append(
             f"<div><b>sample</b> (epoch {sample['epoch']}, step {sample['step']})</div>"
             f'<div style="{_MONO}"><span style="color: #888">{html.escape(sample["prompt"])}'
-            f"</span>{html.escape(sample['text'])}</div>"
+            f'</span><span class="mt-sample-text">{html.escape(sample["text"])}</span></div>'
         )
     if probe is not None:
         parts.append(

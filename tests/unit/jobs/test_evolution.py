@@ -396,7 +396,7 @@ def test_the_console_prints_each_sample_once_and_the_panel_shows_the_newest(
     learned = panel.learned.value
     assert "second" in learned
     assert "first" not in learned
-    assert '<span style="color: #888">P&lt;</span>second' in learned
+    assert '<span style="color: #888">P&lt;</span><span class="mt-sample-text">second<' in learned
     assert "epoch 1: 4.25 bits/char" in learned
     assert 'title="8.00 bits">b</span>' in learned
     panel.emit(

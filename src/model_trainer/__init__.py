@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         compare_scores,
         show_comparison,
         show_curves,
+        show_evolution,
         show_generation,
         show_score,
     )
@@ -62,6 +63,7 @@ __all__ = [
     "score_frame",
     "show_comparison",
     "show_curves",
+    "show_evolution",
     "show_generation",
     "show_lr_find",
     "show_score",
@@ -84,7 +86,14 @@ HOMES: dict[str, str] = {
         "experiment_api",
     ),
     **dict.fromkeys(
-        ("compare_scores", "show_comparison", "show_curves", "show_generation", "show_score"),
+        (
+            "compare_scores",
+            "show_comparison",
+            "show_curves",
+            "show_evolution",
+            "show_generation",
+            "show_score",
+        ),
         "view_api",
     ),
 }

@@ -20,6 +20,7 @@ from model_trainer.core.events.trainer_metrics_events import (
     is_config,
     is_epoch,
     is_progress_metrics,
+    is_sample,
 )
 
 
@@ -34,7 +35,10 @@ class _Bar(Protocol):
 
 
 class ConsoleProgress:
-    """A tqdm bar on ``stream`` driven by a train job's metric events, with a line per epoch."""
+    """A tqdm bar on ``stream`` driven by a train job's metric events, with a line per epoch.
+
+    Each sample is printed once as it arrives, its prompt in brackets.
+    """
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -74,6 +78,11 @@ class ConsoleProgress:
             tqdm.write(
                 f"epoch {event['epoch']}/{event['total_epochs']}: train loss "
                 f"{event['train_loss']:.4f} nats/{event['loss_unit']}{detail}",
+                file=self.stream,
+            )
+        elif is_sample(event):
+            tqdm.write(
+                f"sample at step {event['step']}: [{event['prompt']}]{event['text']}",
                 file=self.stream,
             )
         elif is_completed(event) or is_failed(event):

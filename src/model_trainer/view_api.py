@@ -8,7 +8,8 @@ from model_trainer.core.contracts.model import (
     ScoreOutcome,
     TrainOutcome,
 )
-from model_trainer.core.jobs.report import draw_curves, run_history
+from model_trainer.core.jobs.evolution import evolution_by_epoch
+from model_trainer.core.jobs.report import EvolutionView, draw_curves, run_history
 from model_trainer.core.jobs.runner import JobHandle
 from model_trainer.notebook.compare import ComparisonView, RunComparison
 from model_trainer.notebook.generation_view import generation_html
@@ -42,6 +43,18 @@ def show_curves(run: str | TrainJob, *, runs_dir: str | None = None) -> PngView:
     """
     _, events = run_events(run, runs_dir)
     return PngView(draw_curves(run_history(events)))
+
+
+def show_evolution(run: str | TrainJob, *, runs_dir: str | None = None) -> EvolutionView:
+    """A run's samples and probe heatmaps side by side by epoch, drawn from its events.
+
+    A stopped and resumed run shows all its epochs (``job.show_evolution()``: that job's own).
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` (no such run), ``INVALID_CONFIG`` (a bad id).
+    """
+    _, events = run_events(run, runs_dir)
+    return EvolutionView(evolution_by_epoch(events))
 
 
 def show_score(outcome: ScoreOutcome, *, title: str = "surprisal per character") -> ScoreView:

@@ -20,6 +20,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 SCRIPTS = sorted(BENCH.glob("bench_*.py"))
 EXPECTED = {
     "bench_data.py",
+    "bench_evolution.py",
     "bench_generate.py",
     "bench_gpt2_vs_minimal.py",
     "bench_gpu.py",

@@ -173,6 +173,13 @@ def test_panel_trains_stops_and_leaves_static_curves(lab: Lab, page: Page, tmp_p
     expect(stop).to_be_enabled()
     _shot(page, screens, "02-charts-changed.png", image)
 
+    # Under the charts, what the model writes: the newest sample, then a newer one.
+    sample = panel.locator(".mt-sample-text")
+    expect(panel).to_contain_text("probe surprisal")
+    first_sample = sample.inner_text()
+    expect(sample).not_to_have_text(first_sample)
+    _shot(page, screens, "11-panel-sample-probe.png", sample)
+
     # The kernel is free while the run trains on its thread.
     cells.nth(2).locator(".jp-InputArea-editor").click()
     page.keyboard.press("Control+Enter")

@@ -48,6 +48,7 @@ NOTEBOOK_API = [
     "score_frame",
     "show_comparison",
     "show_curves",
+    "show_evolution",
     "show_generation",
     "show_lr_find",
     "show_score",
@@ -277,6 +278,10 @@ def test_a_stopped_run_resumes_and_its_model_is_usable_meanwhile(corpus: str, ru
     assert (final["epochs_completed"], final["cancelled"]) == (3, False)
     assert [event["epoch"] for event in sink.events if is_epoch(event)] == [2, 3]
     assert view_api.show_curves(job.run_id, runs_dir=runs)._repr_png_().startswith(PNG_MAGIC)
+    # The whole run's epochs, stopped and resumed; the resumed job's own events, its own.
+    whole = view_api.show_evolution(resumed, runs_dir=runs).rows
+    assert [row["epoch"] for row in whole] == [1, 2, 3]
+    assert resumed.show_evolution().rows == whole[1:]
     curve = api.compare_runs([resumed], runs_dir=runs)["runs"][0]
     assert curve["epochs"] == [1, 2, 3]
 

@@ -77,7 +77,7 @@ class ConsoleSink:
         self._lines: list[str] = []
 
     def emit(self, event: Event) -> None:
-        """Advance the bar on progress; print a line for the config, epochs, evals and the end."""
+        """Advance the bar on progress; a line for the config, epochs, evals, samples, the end."""
         if event["type"] == "trainer.metrics.progress.v1":
             self._progress.on_progress(event)
             self._advance(event)
@@ -110,6 +110,8 @@ class ConsoleSink:
                 f"completed: train {self._loss(event['loss'])}{val_text} {self._label()}"
                 f" · model in {event['artifact_path']}"
             )
+        elif event["type"] == "trainer.metrics.sample.v1":
+            self._line(f"sample at step {event['step']}: [{event['prompt']}]{event['text']}")
         elif event["type"] == "trainer.job.failed.v1":
             what = "cancelled" if event["code"] == "TRAINING_CANCELLED" else "failed"
             self._line(f"{what}: {event['code']}: {event['message']}")

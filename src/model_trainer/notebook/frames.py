@@ -1,8 +1,9 @@
 """pandas DataFrames of runs, of a run's epochs and of a text's per-character scores.
 
 For exploration in a notebook: ``runs_frame`` has a row per run (``list_runs``),
-``history_frame`` a row per finished epoch of a run (its ``EpochMetrics`` and the
-validation bits per character), ``score_frame`` a row per scored character (char,
+``history_frame`` a row per finished epoch of a run (its ``EpochMetrics``, the
+validation bits per character, and what the model wrote and its probe's bits per character
+at the epoch's end when it watched itself learn), ``score_frame`` a row per scored character (char,
 surprisal in bits, token index, rank and the top-k alternatives). Needs the ``pandas``
 extra; the numbers are the outcomes' own.
 """
@@ -19,12 +20,18 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import read_events
 from model_trainer.core.events.trainer_metrics_events import is_config
 from model_trainer.core.extras import require_extra
+from model_trainer.core.jobs.evolution import EpochEvolution, evolution_by_epoch
 from model_trainer.core.jobs.run_store import EVENTS_FILE, RunSummary
 from model_trainer.core.training.checkpoint import load_history
 
 SCORE_COLUMNS = ("char", "surprisal_bits", "token_index", "rank", "top_k")
 WORD_COLUMNS = tuple(WordScore.__annotations__)
-HISTORY_COLUMNS = (*EpochMetrics.__annotations__, "val_bits_per_char")
+HISTORY_COLUMNS = (
+    *EpochMetrics.__annotations__,
+    "val_bits_per_char",
+    "sample",
+    "probe_bits_per_char",
+)
 
 
 class Frame(Protocol):
@@ -61,7 +68,9 @@ def runs_frame_of(runs: Sequence[RunSummary]) -> Frame:
 def history_frame_of(folder: Path) -> Frame:
     """A row per finished epoch of the run in ``folder`` (from its last checkpoint)."""
     history = load_history(str(folder))
-    configs = [event for event in read_events(folder / EVENTS_FILE) if is_config(event)]
+    events = read_events(folder / EVENTS_FILE)
+    configs = [event for event in events if is_config(event)]
+    evolution = {row["epoch"]: row for row in evolution_by_epoch(events)}
     unit = configs[-1].get("loss_unit", "token") if configs else "token"
     chars = configs[-1].get("chars_per_token", 1.0) if configs else 1.0
     rows = [
@@ -70,10 +79,19 @@ def history_frame_of(folder: Path) -> Frame:
             "val_bits_per_char": None
             if metrics["val_loss"] is None
             else bits_per_char(metrics["val_loss"], unit, chars),
+            **_watched(evolution.get(metrics["epoch"])),
         }
         for metrics in history
     ]
     return _frame_maker()(rows, columns=list(HISTORY_COLUMNS))
+
+
+def _watched(row: EpochEvolution | None) -> dict[str, object]:
+    """An epoch's closing sample and probe bits per character (None when not watched)."""
+    return {
+        "sample": None if row is None else row["sample"],
+        "probe_bits_per_char": None if row is None else row["probe_bits_per_char"],
+    }
 
 
 def score_frame_of(outcome: ScoreOutcome) -> Frame:

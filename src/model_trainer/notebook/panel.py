@@ -1,4 +1,7 @@
-"""The live training panel: progress bar, Stop button, status line, loss and perplexity charts.
+"""The live training panel: progress bar, Stop button, status line, charts, what it learned.
+
+Under the loss and perplexity charts, a run that watches itself learn shows its newest
+sample (the prompt set apart) and probe heatmap, drawn by the render thread like the charts.
 
 ``TrainingPanel`` is an event sink. ``emit`` runs on the training thread and only records:
 it appends the event's figures under a short lock and wakes the panel's render thread,
@@ -26,6 +29,7 @@ from typing import Final, Protocol, TextIO
 import ipywidgets
 
 from model_trainer.core.events.codec import Event
+from model_trainer.core.events.trainer_metrics_events import TrainerProbeV1, TrainerSampleV1
 from model_trainer.notebook.console import ConsoleSink
 from model_trainer.notebook.frontend import (
     DisplayFn,
@@ -34,6 +38,7 @@ from model_trainer.notebook.frontend import (
     ipython_display,
     png_output,
 )
+from model_trainer.notebook.learning_view import learning_html
 from model_trainer.notebook.live_plot import CurveHistory, CurvePlot, summary_html, summary_rows
 from model_trainer.notebook.progress import ProgressTracker, progress_fraction, progress_text
 from model_trainer.notebook.units import DISPLAY_UNITS, DisplayUnit, unit_label
@@ -141,6 +146,9 @@ class TrainingPanel:
         self._slots: tuple[str, str] | None = None
         self._redraws = 0
         self._drawing_s = 0.0
+        self._sample: TrainerSampleV1 | None = None
+        self._probe: TrainerProbeV1 | None = None
+        self._learned_dirty = False
 
         self.title_label: _Text = ipywidgets.HTML(value="")
         self.bar: _Progress = ipywidgets.IntProgress(value=0, min=0, max=_BAR_STEPS)
@@ -153,6 +161,7 @@ class TrainingPanel:
             options=[(unit_label(name), name) for name in DISPLAY_UNITS], value=unit
         )
         self.image: _Image = ipywidgets.Image(format="png", value=b"")
+        self.learned: _Text = ipywidgets.HTML(value="")
         self.widget: object = ipywidgets.VBox(
             [
                 self.title_label,
@@ -161,6 +170,7 @@ class TrainingPanel:
                 self.status_label,
                 self.unit_toggle,
                 self.image,
+                self.learned,
             ]
         )
         self.stop_button.on_click(self._on_stop_click)
@@ -300,6 +310,10 @@ class TrainingPanel:
             self._history.add_config(event)
             self._progress.on_config(event)
             self._status = "running"
+        elif event["type"] == "trainer.metrics.sample.v1":
+            self._sample, self._learned_dirty = event, True
+        elif event["type"] == "trainer.metrics.probe.v1":
+            self._probe, self._learned_dirty = event, True
         elif event["type"] == "trainer.job.started.v1":
             self._status = "running"
         elif event["type"] == "trainer.job.progress.v1":
@@ -390,6 +404,11 @@ class TrainingPanel:
             status = self._status_text()
             self._labels_dirty = False
             self._labels_at = self._clock()
+            learned = self._learned_dirty
+            self._learned_dirty = False
+            sample, probe = self._sample, self._probe
+        if learned:
+            self.learned.value = learning_html(sample, probe)
         model = "" if config is None else f" {config['model_family']}/{config['model_size']}"
         self.title_label.value = f"<b>{html.escape(self._title + model)}</b>"
         fraction = progress_fraction(snapshot)
@@ -414,6 +433,7 @@ class TrainingPanel:
             self._update_labels()
         with self._lock:
             table = summary_html(summary_rows(self._history, unit=self._unit, status=status))
+            table += learning_html(self._sample, self._probe)
         self._final_table = table
         self._final_shown = True
         if self._slots is None:

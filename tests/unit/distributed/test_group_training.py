@@ -182,6 +182,10 @@ class Plain:
     def __init__(self, inner: nn.Module) -> None:
         self.inner = inner
 
+    @property
+    def training(self) -> bool:
+        return self.inner.training
+
     def __call__(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         logits: Tensor = self.inner(input_ids)  # (B, T, V)
         return logits

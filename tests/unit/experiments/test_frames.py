@@ -11,6 +11,7 @@ from model_trainer import api, experiment_api
 from model_trainer.core.contracts.model import ScoreOutcome
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.extras import require_extra
+from model_trainer.core.jobs.evolution import evolution_by_epoch
 from model_trainer.core.training.checkpoint import load_history
 from model_trainer.notebook.frames import HISTORY_COLUMNS, SCORE_COLUMNS
 
@@ -37,10 +38,17 @@ def test_frames_of_runs_history_and_scores(corpus: str, runs: str) -> None:
     rows = experiment_api.history_frame(job, runs_dir=runs).to_dict("records")
     assert isinstance(rows, list)
     assert [list(row) for row in rows] == [list(HISTORY_COLUMNS)] * 2
-    for row, metrics in zip(rows, history, strict=True):
+    watched = evolution_by_epoch(job.events)
+    for row, metrics, seen in zip(rows, history, watched, strict=True):
         val = metrics["val_loss"]
         assert val is not None
-        assert row == {**metrics, "val_bits_per_char": val / math.log(2.0)}
+        assert seen["sample"]
+        assert row == {
+            **metrics,
+            "val_bits_per_char": val / math.log(2.0),
+            "sample": seen["sample"],
+            "probe_bits_per_char": seen["probe_bits_per_char"],
+        }
     worded = api.score("framed", text="def f(x):", detail_level="per_word", runs_dir=runs)
     assert experiment_api.score_frame(worded).to_dict("records") == worded["per_word"]
     assert [word["word"] for word in worded["per_word"]] == ["def", "f", "(", "x", ")", ":"]

@@ -16,7 +16,9 @@ from model_trainer.core.events.trainer_metrics_events import (
     is_config,
     is_epoch,
     is_eval,
+    is_probe,
     is_progress_metrics,
+    is_sample,
     make_epoch_event,
 )
 from model_trainer.core.jobs.run_store import EVENTS_FILE
@@ -26,6 +28,15 @@ def scalars(folder: str, tag: str) -> list[tuple[int, float]]:
     reader = EventAccumulator(folder)
     reader.Reload()
     return [(event.step, event.value) for event in reader.Scalars(tag)]
+
+
+def texts(folder: str, tag: str) -> list[tuple[int, str]]:
+    reader = EventAccumulator(folder)
+    reader.Reload()
+    return [
+        (event.step, event.tensor_proto.string_val[0].decode("utf-8"))
+        for event in reader.Tensors(tag)
+    ]
 
 
 def close(pairs: list[tuple[int, float]], expected: list[tuple[int, float]]) -> bool:
@@ -78,6 +89,15 @@ def test_a_runs_tensorboard_scalars_are_its_events_numbers(corpus: str, runs: st
         scalars(folder, "eval/val_loss"), [(e["global_step"], e["val_loss"]) for e in evals]
     )
     assert close(scalars(folder, "epoch/val_perplexity"), [(s, math.exp(v)) for s, v in val])
+    probes = [e for e in events if is_probe(e)]
+    assert len(probes) == 2
+    assert close(
+        scalars(folder, "probe/bits_per_char"), [(e["step"], e["bits_per_char"]) for e in probes]
+    )
+    samples = [e for e in events if is_sample(e)]
+    assert texts(folder, "samples/text_summary") == [
+        (e["step"], f"**{e['prompt']}**{e['text']}".replace("\n", "  \n")) for e in samples
+    ]
 
 
 def test_the_sink_needs_no_config_and_close_finishes_open_runs(tmp_path: Path) -> None:
@@ -106,7 +126,9 @@ def test_the_sink_needs_no_config_and_close_finishes_open_runs(tmp_path: Path) -
     assert "epoch/val_loss" not in reader.Tags()["scalars"]
 
 
-def test_the_command_line_writes_tensorboard_files(corpus: str, runs: str) -> None:
+def test_the_command_line_writes_tensorboard_files(
+    corpus: str, runs: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     status = main(
         [
             "train",
@@ -131,7 +153,20 @@ def test_the_command_line_writes_tensorboard_files(corpus: str, runs: str) -> No
             "--runs-dir",
             runs,
             "--tensorboard",
+            "--sample-every-steps",
+            "1",
+            "--probe-text",
+            "The probe.",
         ]
     )
     assert status == 0
-    assert len(scalars(tensorboard_dir(runs, "cli-board"), "epoch/train_loss")) == 1
+    folder = tensorboard_dir(runs, "cli-board")
+    assert len(scalars(folder, "epoch/train_loss")) == 1
+    assert [step for step, _ in texts(folder, "samples/text_summary")] == [1, 2]
+    probes = [e for e in read_events(Path(runs) / "cli-board" / EVENTS_FILE) if is_probe(e)]
+    assert [(e["text"], len(e["surprisal_bits"])) for e in probes] == [("The probe.", 10)]
+    samples = [e for e in read_events(Path(runs) / "cli-board" / EVENTS_FILE) if is_sample(e)]
+    printed = capsys.readouterr().err
+    for sample in samples:
+        line = f"sample at step {sample['step']}: [{sample['prompt']}]{sample['text']}\n"
+        assert printed.count(line) == 1

@@ -112,6 +112,8 @@ FRESH_STAGES = ["training the char tokenizer", "encoding the train split", "enco
 EPOCH = [
     *["trainer.metrics.progress.v1"] * STEPS,
     "trainer.metrics.epoch.v1",
+    "trainer.metrics.sample.v1",
+    "trainer.metrics.probe.v1",
     "trainer.job.progress.v1",
 ]
 
@@ -487,7 +489,11 @@ def test_bits_per_char_and_the_training_plan() -> None:
 def test_validations_inside_an_epoch_are_eval_events_as_they_happen(
     tmp_path: Path, fast: Settings
 ) -> None:
-    cfg: ModelTrainConfig = {**_cfg(_corpus(tmp_path)), "eval_every_steps": 3}
+    cfg: ModelTrainConfig = {
+        **_cfg(_corpus(tmp_path)),
+        "eval_every_steps": 3,
+        "watch_learning": False,
+    }
     handle = start_train(cfg, fast)
     handle.result()
     metrics = [e for e in handle.events if e["type"].startswith("trainer.metrics.")]

@@ -56,6 +56,9 @@ class ModelTrainConfig(TypedDict):
     checkpoint_every_steps: int
     max_steps_per_epoch: int
     seed: int
+    watch_learning: bool
+    sample_every_steps: int
+    probe_text: str
     device: DeviceName
     precision: Precision
     compile: CompileChoice
@@ -211,6 +214,11 @@ class ModelArtifact(TypedDict):
 class LMModelProto(Protocol):
     """A causal language model: token ids ``(B, T)`` in, logits ``(B, T, vocab)`` out."""
 
+    @property
+    def training(self) -> bool:
+        """Whether it is in training mode."""
+        ...
+
     def __call__(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """Return the logits of the next token at every position."""
         ...
@@ -323,7 +331,9 @@ class TrainingCallbacks(TypedDict):
     trained since the last one, over every rank; ``epoch_end`` gets each epoch's metrics
     after its checkpoint is written; ``evaluated(step, val_loss)`` gets each validation run
     every ``eval_every_steps`` steps; ``evaluating(what, done)`` hears how far an epoch's
-    closing validation is (``done`` from 0 to 1) once it has run ``eval_quiet_s``. ``run``
+    closing validation is (``done`` from 0 to 1) once it has run ``eval_quiet_s``;
+    ``updated(step, epoch)`` hears each optimizer update inside an epoch (not an epoch's last;
+    its time is left out of the training time). ``run``
     is the run folder and the corpus the job encoded; a job always passes it, and the kit's
     loop (``run_training``) needs it.
     """
@@ -335,6 +345,7 @@ class TrainingCallbacks(TypedDict):
     epoch_end: NotRequired[Callable[[EpochMetrics], None] | None]
     evaluated: NotRequired[Callable[[int, float], None]]
     evaluating: NotRequired[Callable[[str, float], None]]
+    updated: NotRequired[Callable[[int, int], None]]
     run: NotRequired[TrainRun]
 
 

@@ -54,6 +54,22 @@ TRAIN_FIELDS: Final[tuple[Field, ...]] = (
     _field("checkpoint_every_steps", 0, "also checkpoint every N steps (0: at epoch ends only)"),
     _field("max_steps_per_epoch", 0, "cap on batches per epoch (0: no cap)"),
     _field("seed", 0, "random seed"),
+    _field(
+        "watch_learning",
+        True,
+        "draw a sample and score the probe passage at each epoch end while training",
+    ),
+    _field(
+        "sample_every_steps",
+        0,
+        "also draw a sample every N steps, with watch_learning (0: at epoch ends only)",
+    ),
+    _field(
+        "probe_text",
+        "",
+        "the passage scored per character at each epoch end, with watch_learning "
+        "(empty: a short passage held out from the validation split)",
+    ),
     _field("device", "auto", "device (auto: cuda, else mps, else cpu; cuda:N: the N-th GPU)"),
     _field("precision", "auto", "arithmetic precision (auto: chosen for the device)"),
     _field(

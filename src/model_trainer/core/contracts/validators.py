@@ -47,6 +47,8 @@ MAX_BEAM = 64
 """The most tokenizations a character-probability beam sums over (a forward pass each)."""
 MAX_WINDOW = 1 << 20
 """The largest batch (in windows), window (in tokens) and accumulation a config may ask for."""
+MAX_PROBE_CHARS: Final = 4000
+"""The longest probe passage: it is scored at every epoch end."""
 
 
 def _bad(field: str, value: object, rule: str) -> ConfigError:
@@ -130,6 +132,13 @@ def validate_model_train_config(
     _at_least("checkpoint_every_steps", cfg["checkpoint_every_steps"], 0)
     _at_least("max_steps_per_epoch", cfg["max_steps_per_epoch"], 0)
     _at_least("seed", cfg["seed"], 0, MAX_SEED)
+    _at_least("sample_every_steps", cfg["sample_every_steps"], 0)
+    if len(cfg["probe_text"]) > MAX_PROBE_CHARS:
+        raise ConfigError(
+            "INVALID_CONFIG",
+            f"probe_text must be at most {MAX_PROBE_CHARS} characters (it is scored at each "
+            f"epoch end), got {len(cfg['probe_text'])}",
+        )
     check_device("device", cfg["device"])
     _one_of("precision", cfg["precision"], _PRECISIONS)
     if not isinstance(cfg["compile"], bool) and cfg["compile"] != "auto":

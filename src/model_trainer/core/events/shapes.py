@@ -5,8 +5,9 @@ An event TypedDict is the one source of its shape: ``shapes_of`` turns each into
 (``encode``, ``decode``, both ways strict) and the type guards (``misfit`` with
 ``wire=False``). A field's kind comes from its annotation: ``str``, ``int`` (a bool is not
 one), ``float`` (an int is taken; on the wire finite and written as a float),
-``float | None``, a ``Literal`` of strings (one of them), or ``dict[str, JsonValue]``
-(a JSON object; on the wire without NaN or infinity). ``percent`` names the int fields
+``float | None``, ``list[float]`` (on the wire finite, each written as a float), a ``Literal``
+of strings (one of them), or ``dict[str, JsonValue]`` (a JSON object; on the wire without NaN
+or infinity). ``percent`` names the int fields
 that hold a percent (0 to 100 on the wire).
 """
 
@@ -30,7 +31,9 @@ from typing import (
 
 from model_trainer.core.errors import ModelTrainerError
 
-Kind = Literal["str", "int", "float", "float_or_none", "percent", "object"] | tuple[str, ...]
+Kind = (
+    Literal["str", "int", "float", "float_or_none", "floats", "percent", "object"] | tuple[str, ...]
+)
 
 
 class Shape(TypedDict):
@@ -84,6 +87,8 @@ def _kind(typed_dict: type, name: str, hint: object) -> Kind:
         return tuple(str(choice) for choice in get_args(hint))
     if get_origin(hint) is dict:
         return "object"
+    if hint == list[float]:
+        return "floats"
     kinds: dict[object, Kind] = {str: "str", int: "int", float: "float"}
     if hint == float | None:
         return "float_or_none"
@@ -152,10 +157,15 @@ def with_floats(obj: dict[str, object], shapes: Mapping[str, Shape]) -> dict[str
     type_name = obj.get("type")
     shape = shapes.get(type_name) if isinstance(type_name, str) else None
     kinds = {} if shape is None else {**shape["required"], **shape["optional"]}
-    return {
-        name: _float_if_int(value) if kinds.get(name) in _FLOAT_KINDS else value
-        for name, value in obj.items()
-    }
+    return {name: _floats(kinds.get(name), value) for name, value in obj.items()}
+
+
+def _floats(kind: Kind | None, value: object) -> object:
+    if kind in _FLOAT_KINDS:
+        return _float_if_int(value)
+    if kind == "floats" and isinstance(value, list):
+        return [_float_if_int(item) for item in value]
+    return value
 
 
 def _float_if_int(value: object) -> object:
@@ -200,6 +210,8 @@ def _fits(kind: Kind, value: object, *, wire: bool) -> bool:
         return isinstance(value, str)
     if kind == "object":
         return isinstance(value, dict) and (not wire or _finite_json(value))
+    if kind == "floats":
+        return isinstance(value, list) and all(_fits("float", item, wire=wire) for item in value)
     if kind in ("int", "percent"):
         in_range = not wire or kind == "int" or (type(value) is int and 0 <= value <= 100)
         return type(value) is int and in_range
@@ -241,6 +253,7 @@ def _describe(kind: Kind) -> str:
         "int": "an integer",
         "float": "a finite number",
         "float_or_none": "a finite number or null",
+        "floats": "a list of finite numbers",
         "percent": "an integer from 0 to 100",
         "object": "a JSON object of finite values",
     }

@@ -30,7 +30,9 @@ from model_trainer.core.events.trainer_metrics_events import (
     is_config,
     is_epoch,
     is_eval,
+    is_probe,
     is_progress_metrics,
+    is_sample,
 )
 from model_trainer.core.extras import require_extra
 from model_trainer.core.faults import writing
@@ -52,6 +54,8 @@ class _Writer(Protocol):
     """The part of ``torch.utils.tensorboard.SummaryWriter`` the sink uses."""
 
     def add_scalar(self, tag: str, scalar_value: float, global_step: int) -> None: ...
+
+    def add_text(self, tag: str, text_string: str, global_step: int) -> None: ...
 
     def add_hparams(
         self,
@@ -116,6 +120,14 @@ class TensorBoardSink:
             writer, step = self._writer(job), event["global_step"]
             writer.add_scalar("eval/val_loss", event["val_loss"], step)
             writer.add_scalar("eval/val_perplexity", event["val_perplexity"], step)
+        elif is_sample(event):
+            prompt = event["prompt"].replace("\n", "  \n")
+            text = event["text"].replace("\n", "  \n")
+            self._writer(job).add_text("samples", f"**{prompt}**{text}", event["step"])
+        elif is_probe(event):
+            self._writer(job).add_scalar(
+                "probe/bits_per_char", event["bits_per_char"], event["step"]
+            )
         elif (is_completed(event) or is_failed(event)) and job in self._writers:
             self._finish(job)
 

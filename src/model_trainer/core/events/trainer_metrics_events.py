@@ -1,4 +1,7 @@
-"""Training metrics events: the run's config, step progress, epochs, evaluations, the end.
+"""Training metrics events: config, progress, epochs, evaluations, samples, probes, the end.
+
+Samples and probes tell what the model writes, and how surprised it is by a fixed passage,
+as it learns.
 
 Each event is a TypedDict with a ``Literal`` ``type`` and a keyword-only factory. Every event
 carries ``job_id``, ``user_id`` and ``ts`` (unix time in seconds, ``time.time()`` by default).
@@ -11,7 +14,7 @@ The guards check the whole shape, field by field.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final, Literal, NotRequired, TypedDict, TypeGuard
 
 from model_trainer.core.contracts.model import LossUnit, TrainStop
@@ -23,7 +26,11 @@ TrainerMetricsEventType = Literal[
     "trainer.metrics.epoch.v1",
     "trainer.metrics.eval.v1",
     "trainer.metrics.completed.v1",
+    "trainer.metrics.sample.v1",
+    "trainer.metrics.probe.v1",
 ]
+SampleAt = Literal["step", "epoch_end"]
+"""Where in training a sample was drawn: every ``sample_every_steps`` updates, or an epoch's end."""
 
 
 class TrainerConfigV1(TypedDict):
@@ -125,13 +132,54 @@ class TrainerCompletedMetricsV1(TypedDict):
     stop_reason: NotRequired[TrainStop]
 
 
+class TrainerSampleV1(TypedDict):
+    """A continuation of the run's fixed ``prompt`` and seed, drawn with the training weights.
+
+    ``epoch`` is the 1-based epoch it was drawn in (at its end with ``at="epoch_end"``),
+    ``step`` the global step; ``text`` is the continuation alone, without the prompt.
+    """
+
+    type: Literal["trainer.metrics.sample.v1"]
+    job_id: str
+    user_id: int
+    ts: float
+    epoch: int
+    step: int
+    at: SampleAt
+    prompt: str
+    text: str
+
+
+class TrainerProbeV1(TypedDict):
+    """The run's probe passage scored at an epoch's end: each character's surprisal.
+
+    ``surprisal_bits`` holds one figure per character of ``text`` (bits, rounded to
+    ``PROBE_DECIMALS`` places); ``bits_per_char`` is their exact mean.
+    """
+
+    type: Literal["trainer.metrics.probe.v1"]
+    job_id: str
+    user_id: int
+    ts: float
+    epoch: int
+    step: int
+    text: str
+    surprisal_bits: list[float]
+    bits_per_char: float
+
+
 TrainerMetricsEventV1 = (
     TrainerConfigV1
     | TrainerProgressMetricsV1
     | TrainerEpochMetricsV1
     | TrainerEvalMetricsV1
     | TrainerCompletedMetricsV1
+    | TrainerSampleV1
+    | TrainerProbeV1
 )
+
+PROBE_DECIMALS: Final = 2
+"""Decimal places a probe event keeps of each character's surprisal (bits)."""
 
 METRICS_SHAPES: Final[dict[str, Shape]] = shapes_of(
     (
@@ -140,6 +188,8 @@ METRICS_SHAPES: Final[dict[str, Shape]] = shapes_of(
         TrainerEpochMetricsV1,
         TrainerEvalMetricsV1,
         TrainerCompletedMetricsV1,
+        TrainerSampleV1,
+        TrainerProbeV1,
     )
 )
 
@@ -334,6 +384,58 @@ def make_completed_metrics_event(
     return event
 
 
+def make_sample_event(
+    *,
+    job_id: str,
+    user_id: int,
+    epoch: int,
+    step: int,
+    at: SampleAt,
+    prompt: str,
+    text: str,
+    ts: float | None = None,
+) -> TrainerSampleV1:
+    """Build a ``trainer.metrics.sample.v1`` event; ``text`` is the continuation alone."""
+    return {
+        "type": "trainer.metrics.sample.v1",
+        "job_id": job_id,
+        "user_id": user_id,
+        "ts": time.time() if ts is None else ts,
+        "epoch": epoch,
+        "step": step,
+        "at": at,
+        "prompt": prompt,
+        "text": text,
+    }
+
+
+def make_probe_event(
+    *,
+    job_id: str,
+    user_id: int,
+    epoch: int,
+    step: int,
+    text: str,
+    surprisal_bits: Sequence[float],
+    ts: float | None = None,
+) -> TrainerProbeV1:
+    """Build a ``trainer.metrics.probe.v1`` event from each character's surprisal (bits).
+
+    The figures are kept to ``PROBE_DECIMALS`` places; their mean is kept exact.
+    """
+    return {
+        "type": "trainer.metrics.probe.v1",
+        "job_id": job_id,
+        "user_id": user_id,
+        "ts": time.time() if ts is None else ts,
+        "epoch": epoch,
+        "step": step,
+        "text": text,
+        "surprisal_bits": [round(bits, PROBE_DECIMALS) for bits in surprisal_bits],
+        "bits_per_char": sum(surprisal_bits) / max(len(surprisal_bits), 1),
+    }
+
+
 def encode_trainer_metrics_event(event: TrainerMetricsEventV1) -> str:
     """One JSON line (sorted keys, no newline) for a metrics event.
 
@@ -380,6 +482,16 @@ def is_eval(event: Mapping[str, object]) -> TypeGuard[TrainerEvalMetricsV1]:
 def is_completed_metrics(event: Mapping[str, object]) -> TypeGuard[TrainerCompletedMetricsV1]:
     """Whether an event has the shape of ``trainer.metrics.completed.v1``, field by field."""
     return _fits(event, "trainer.metrics.completed.v1")
+
+
+def is_sample(event: Mapping[str, object]) -> TypeGuard[TrainerSampleV1]:
+    """Whether an event has the shape of ``trainer.metrics.sample.v1``, field by field."""
+    return _fits(event, "trainer.metrics.sample.v1")
+
+
+def is_probe(event: Mapping[str, object]) -> TypeGuard[TrainerProbeV1]:
+    """Whether an event has the shape of ``trainer.metrics.probe.v1``, field by field."""
+    return _fits(event, "trainer.metrics.probe.v1")
 
 
 def _fits(event: Mapping[str, object], type_name: TrainerMetricsEventType) -> bool:

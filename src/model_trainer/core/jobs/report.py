@@ -29,9 +29,11 @@ from model_trainer.core.events.trainer_metrics_events import (
     is_epoch,
     is_progress_metrics,
 )
+from model_trainer.core.jobs.evolution import EpochEvolution
 
 MAX_PERPLEXITY_LOSS: Final = 100.0
 HEAT_FULL_BITS: Final = 8.0
+_MONO: Final = "font-family: monospace; white-space: pre-wrap; text-align: left"
 
 
 class EpochPoint(TypedDict):
@@ -160,6 +162,51 @@ def heat_color(bits: float) -> str:
     return f"rgba(215, 48, 39, {alpha:.2f})"
 
 
+def bits_html(text: str, bits: Sequence[float]) -> str:
+    """Each character of ``text`` as a span shaded by its surprisal (``bits``, one each)."""
+    return "".join(
+        f'<span style="background:{heat_color(cost)}" title="{cost:.2f} bits">'
+        f"{html.escape(char)}</span>"
+        for char, cost in zip(text, bits, strict=False)
+    )
+
+
+def evolution_html(rows: Sequence[EpochEvolution]) -> str:
+    """A table row per epoch: its closing sample (prompt in bold) and its probe heatmap."""
+    cells = [
+        f"<tr><th>{row['epoch']}</th>"
+        f'<td style="{_MONO}"><b>{html.escape(row["prompt"] or "")}</b>'
+        f"{html.escape(row['sample'] or '')}</td>"
+        f'<td><div style="{_MONO}">{bits_html(row["probe"] or "", row["probe_bits"] or [])}'
+        f"</div>{_fmt(row['probe_bits_per_char'], 2)} bits/char</td></tr>"
+        for row in rows
+    ]
+    return (
+        "<table><tr><th>epoch</th><th>sample</th><th>probe surprisal</th></tr>\n"
+        + "\n".join(cells)
+        + "\n</table>"
+    )
+
+
+class EvolutionView:
+    """A run's samples and probe heatmaps side by side by epoch (``_repr_html_``).
+
+    ``rows`` are its epochs (``evolution_by_epoch``); ``html`` is the table, a note when
+    there is none yet.
+    """
+
+    def __init__(self, rows: Sequence[EpochEvolution]) -> None:
+        self.rows = list(rows)
+        self.html = (
+            evolution_html(self.rows)
+            if self.rows
+            else "<p>No epoch has ended with a sample or a probe yet (watch_learning).</p>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+
 def heatmap_html(scores: Sequence[CharScore]) -> str:
     """Each scored character as a coloured span whose title gives its surprisal and rank."""
     spans = [
@@ -189,8 +236,13 @@ def render_report(
     prompt: str,
     sample: str,
     scores: Sequence[CharScore],
+    evolution: Sequence[EpochEvolution] = (),
 ) -> str:
-    """The whole ``report.html`` of a run, one self-contained page."""
+    """The whole ``report.html`` of a run, one self-contained page.
+
+    ``evolution`` (a run that watched itself learn) adds a section of each epoch's sample
+    and probe heatmap, side by side.
+    """
     image = base64.b64encode(curves_png).decode("ascii")
     rows = "\n".join(
         f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
@@ -221,9 +273,20 @@ def render_report(
 <p>Each character is shaded by how surprised the model was (deep red: 8 bits or more);
 hover for its bits and rank.</p>
 <div class="heat">{heatmap_html(scores)}</div>
+{_evolution_section(evolution)}
 </body>
 </html>
 """
+
+
+def _evolution_section(rows: Sequence[EpochEvolution]) -> str:
+    if not rows:
+        return ""
+    return (
+        "<h2>How it learned</h2>\n<p>At each epoch's end: a sample from the same prompt and "
+        "seed, and the probe passage shaded by each character's surprisal.</p>\n"
+        + evolution_html(rows)
+    )
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:

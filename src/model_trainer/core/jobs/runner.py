@@ -39,6 +39,8 @@ from model_trainer.core.events.job_events import (
 )
 from model_trainer.core.events.sinks import EventSink, JsonlFileSink
 from model_trainer.core.faults import machine_fault
+from model_trainer.core.jobs.evolution import evolution_by_epoch
+from model_trainer.core.jobs.report import EvolutionView
 
 JobState = Literal["queued", "running", "completed", "failed", "cancelled"]
 TERMINAL_STATES: tuple[JobState, ...] = ("completed", "failed", "cancelled")
@@ -237,6 +239,10 @@ class JobHandle(Viewable, Generic[OutcomeT]):
         """Every event of this job so far, in order (a copy)."""
         with self._lock:
             return list(self._events)
+
+    def show_evolution(self) -> EvolutionView:
+        """The samples and probe heatmaps of this job's epochs so far, side by side."""
+        return EvolutionView(evolution_by_epoch(self.events))
 
     @property
     def prepared(self) -> PreparedLMModel | None:

@@ -61,6 +61,12 @@ from model_trainer.core.events.trainer_metrics_events import (
     make_config_event,
 )
 from model_trainer.core.faults import writing
+from model_trainer.core.jobs.evolution import (
+    PROMPT_CHARS,
+    Evolution,
+    evolution_by_epoch,
+    last_sample_step,
+)
 from model_trainer.core.jobs.job_store import JobRecord, JobRecorder, new_job_record
 from model_trainer.core.jobs.metrics_reporter import MetricsReporter
 from model_trainer.core.jobs.report import draw_curves, render_report, report_metrics, run_history
@@ -99,7 +105,6 @@ from model_trainer.core.training.manifest import (
 )
 
 SNIPPET_CHARS: Final = 400
-PROMPT_CHARS: Final = 60
 SAMPLE_TOKENS: Final[dict[LossUnit, int]] = {"char": 200, "token": 60}
 
 
@@ -202,12 +207,13 @@ class _TrainWork:
             updates_per_epoch=plan["updates_per_epoch"],
             loss_unit=self.loss_unit,
         )
+        evolution = self._evolution(control, backend, prepared, snippet)
         callbacks: TrainingCallbacks = {
             "heartbeat": self.recorder.heartbeat,
             "cancelled": control.cancelled,
             "progress": None,
             "reading": reporter.reading,
-            "epoch_end": lambda metrics: self._epoch_end(control, reporter, metrics),
+            "epoch_end": lambda metrics: self._epoch_end(control, reporter, evolution, metrics),
             "evaluated": reporter.evaluated,
             "evaluating": stage,
             "run": {
@@ -217,6 +223,8 @@ class _TrainWork:
                 "settings": self.settings,
             },
         }
+        if evolution is not None:
+            callbacks["updated"] = evolution.updated
         outcome = backend.train(cfg, prepared=prepared, callbacks=callbacks)
         if outcome["cancelled"]:
             return outcome
@@ -253,11 +261,41 @@ class _TrainWork:
         )
         return tokenizer
 
+    def _evolution(
+        self,
+        control: JobControl,
+        backend: ModelBackend,
+        prepared: PreparedLMModel,
+        held_out: str,
+    ) -> Evolution | None:
+        """Samples and the probe while training (``watch_learning``), after those recorded."""
+        if not self.cfg["watch_learning"]:
+            return None
+        events = read_events(self.folder / EVENTS_FILE) if self.resume else []
+        return Evolution(
+            control.emit,
+            job_id=control.job_id,
+            user_id=control.user_id,
+            cfg=self.cfg,
+            backend=backend,
+            prepared=prepared,
+            settings=self.settings,
+            held_out=held_out,
+            loss_unit=self.loss_unit,
+            after_step=last_sample_step(events),
+        )
+
     def _epoch_end(
-        self, control: JobControl, reporter: MetricsReporter, metrics: EpochMetrics
+        self,
+        control: JobControl,
+        reporter: MetricsReporter,
+        evolution: Evolution | None,
+        metrics: EpochMetrics,
     ) -> None:
         self.recorder.epoch_done(metrics["epoch"], metrics["val_loss"])
         reporter.epoch_end(metrics)
+        if evolution is not None:
+            evolution.epoch_end(metrics)
         control.emit(
             make_progress_event(
                 job_id=control.job_id,
@@ -299,7 +337,8 @@ class _TrainWork:
                 settings=self.settings,
             )
             sample = generated["outputs"][0]
-        png = draw_curves(run_history(read_events(self.folder / EVENTS_FILE)))
+        events = read_events(self.folder / EVENTS_FILE)
+        png = draw_curves(run_history(events))
         with writing(self.folder / CURVES_FILE):
             (self.folder / CURVES_FILE).write_bytes(png)
         page = render_report(
@@ -309,6 +348,7 @@ class _TrainWork:
             prompt=prompt,
             sample=sample,
             scores=scores,
+            evolution=evolution_by_epoch(events),
         )
         with writing(self.folder / REPORT_FILE):
             (self.folder / REPORT_FILE).write_text(page, encoding="utf-8")

@@ -417,6 +417,7 @@ class BaseTrainer:
         accum = options["grad_accum_steps"]
         epoch_steps = epoch_length(train.steps_per_epoch, options["max_steps_per_epoch"])
         evaluated = callbacks.get("evaluated")
+        updated = callbacks.get("updated")
         model.train()
         with _coded_errors(device, train, collective):
             for epoch in range(run.position["epoch"], num_epochs):
@@ -459,6 +460,11 @@ class BaseTrainer:
                         val_loss = run.validate(val, run.mid_sample)
                         if evaluated is not None:
                             evaluated(step, val_loss)
+                        tally.pause(since)
+                    # Whoever watches each update (a sample every N steps) works off the clock.
+                    if mid_epoch and updated is not None:
+                        since = time.perf_counter()
+                        updated(step, epoch + 1)
                         tally.pause(since)
                     # Checkpoint every checkpoint_every_steps updates (and at each epoch end).
                     if mid_epoch and _every(step, options["checkpoint_every_steps"]):

@@ -345,7 +345,9 @@ def test_launch_distributed_checks_its_config_before_starting_torchrun(runs: str
     assert caught.value.message.startswith("config: has unknown field(s) model_sise; known: ")
     with pytest.raises(ModelTrainerError) as counted:
         api.launch_distributed({"model_size": "tiny"}, nproc_per_node=0, runs_dir=runs)
-    assert counted.value.message == "nproc_per_node=0 and nnodes=1 must both be >= 1"
+    assert counted.value.message == (
+        "nproc_per_node must be an integer >= 1, got 0 (nproc_per_node=0, nnodes=1)"
+    )
     assert not Path(runs).exists() or not any(Path(runs).iterdir())
 
 

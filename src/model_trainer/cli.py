@@ -63,11 +63,8 @@ from model_trainer.core.jobs.runner import JobHandle
 from model_trainer.core.jobs.score_job import start_score
 from model_trainer.core.jobs.signals import signal_status, stop_on_signals
 from model_trainer.core.jobs.tokenizer_job import TokenizerOutcome, start_tokenizer
-from model_trainer.core.jobs.train_job import (
-    checkpoint_step,
-    resume_train,
-    start_train,
-)
+from model_trainer.core.jobs.train_job import resume_train, start_train
+from model_trainer.core.jobs.train_work import checkpoint_step
 from model_trainer.core.training.distributed import under_torchrun
 
 EXIT_OK: Final = 0

@@ -2,13 +2,16 @@
 
 The notebook functions (see ``model_trainer.api``, ``view_api`` and ``experiment_api``) are
 imported on first use, so importing the package (the command line, a test's coverage set-up)
-does not load torch.
+does not load torch. ``ModelTrainerError`` (every error the kit raises, with a code) and
+``ConfigError`` (a bad config field; also a ``ValueError``) are here to catch.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING
+
+from model_trainer.core.errors import ConfigError, ModelTrainerError
 
 if TYPE_CHECKING:
     from model_trainer.api import (
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "ConfigError",
+    "ModelTrainerError",
     "clear_cache",
     "compare_runs",
     "compare_scores",

@@ -19,7 +19,7 @@ from model_trainer.core.contracts.schema import (
     field_types,
 )
 from model_trainer.core.data.corpus import builtin_text
-from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.errors import ConfigError, ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import CallbackSink, ListSink
 from model_trainer.core.events.trainer_metrics_events import is_config, is_epoch
@@ -92,7 +92,9 @@ def _train(
 
 
 def test_the_package_exports_exactly_the_notebook_api() -> None:
-    assert model_trainer.__all__ == NOTEBOOK_API
+    assert model_trainer.__all__ == ["ConfigError", "ModelTrainerError", *NOTEBOOK_API]
+    assert model_trainer.ModelTrainerError is ModelTrainerError
+    assert model_trainer.ConfigError is ConfigError
     for name in NOTEBOOK_API:
         home = {"experiment_api": experiment_api, "view_api": view_api}.get(
             model_trainer.HOMES.get(name, "api"), api

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import DeviceName, ModelTrainConfig, TrainOutcome
+from model_trainer.core.contracts.schema import complete_train_config
 from model_trainer.core.contracts.validators import (
     resolve_init_from,
     validate_model_train_config,
@@ -72,7 +73,7 @@ def resumable_source(folder: Path, manifest: Manifest, settings: Settings) -> Ru
 
 
 def start_train(
-    cfg: ModelTrainConfig,
+    cfg: Mapping[str, object],
     settings: Settings,
     *,
     sinks: Sequence[EventSink] = (),
@@ -82,6 +83,9 @@ def start_train(
     world_size: int = 1,
 ) -> JobHandle[TrainOutcome]:
     """Start training a new run of ``cfg``; returns at once with the job's handle.
+
+    ``cfg`` holds at least the spec's fields (``SPEC_TRAIN_FIELDS``); the rest take the
+    schema's defaults (``complete_train_config``).
 
     Its events go to ``sinks`` and to the view ``view`` makes (the handle's ``view``).
     ``world_size`` is the number of processes training the run together (torchrun), as
@@ -97,10 +101,10 @@ def start_train(
             ``CORPUS_EMPTY``, ``CORPUS_TOO_LARGE``, ``INVALID_CONFIG``). Failures later on
             are the job's: its ``result()`` raises them.
     """
-    cfg = resolve_init_from(cfg)
-    validate_model_train_config(cfg, registry.require(cfg["model_family"], "supports_train"))
+    whole = resolve_init_from(complete_train_config(cfg))
+    validate_model_train_config(whole, registry.require(whole["model_family"], "supports_train"))
     return start_checked_train(
-        cfg,
+        whole,
         settings,
         sinks=sinks,
         view=view,

@@ -257,7 +257,7 @@ class _Loop:
         callbacks["heartbeat"](time.time())
         progress = callbacks["progress"]
         if progress is not None:
-            progress(step, self.tally.epoch + 1, mean)
+            progress(until, self.tally.epoch, mean)
         reading = callbacks.get("reading")
         if reading is not None:
             reading(

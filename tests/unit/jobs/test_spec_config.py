@@ -61,7 +61,7 @@ def test_a_missing_or_bad_field_is_a_value_error_naming_it(
     spec = _spec(tmp_path)
     cfg = {name: change.get(name, value) for name, value in spec.items()}
     shaped = {name: value for name, value in cfg.items() if value is not None}
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match=r"^INVALID_CONFIG: ") as caught:
         start_train(shaped, settings)
     assert isinstance(caught.value, model_trainer.ConfigError)
     assert isinstance(caught.value, model_trainer.ModelTrainerError)

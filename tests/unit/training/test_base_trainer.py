@@ -26,9 +26,10 @@ from model_trainer.core.training.compile import CPU_COMPILE, CompileCosts, compi
 from model_trainer.core.training.dataset import TokenWindows, encode_corpus, epoch_length
 from model_trainer.core.training.distributed import Forward
 from model_trainer.core.training.evaluate import evaluate_loss, sample_windows
-from model_trainer.core.training.loop import EVAL_QUIET_S, EVAL_STAGE, BaseTrainer
+from model_trainer.core.training.loop import BaseTrainer
 from model_trainer.core.training.loss import DIVERGENCE_NATS, check_loss, oom_code, require_finite
 from model_trainer.core.training.optimizer import make_optimizer, use_fused
+from model_trainer.core.training.options import EVAL_QUIET_S, EVAL_STAGE
 from model_trainer.core.training.schedule import build_scheduler
 
 

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
         score,
         train,
     )
+    from model_trainer.core.data.corpus import builtin_text, split_text
+    from model_trainer.core.tokenizers.io import train_tokenizer
     from model_trainer.experiment_api import (
         history_frame,
         lr_find,
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConfigError",
     "ModelTrainerError",
+    "builtin_text",
     "clear_cache",
     "compare_runs",
     "compare_scores",
@@ -70,8 +73,10 @@ __all__ = [
     "show_generation",
     "show_lr_find",
     "show_score",
+    "split_text",
     "sweep",
     "train",
+    "train_tokenizer",
 ]
 
 
@@ -92,6 +97,8 @@ HOMES: dict[str, str] = {
         ("compare_scores", "show_comparison", "show_curves", "show_generation", "show_score"),
         "view_api",
     ),
+    **dict.fromkeys(("builtin_text", "split_text"), "core.data.corpus"),
+    "train_tokenizer": "core.tokenizers.io",
 }
 """The module of each name of ``__all__`` that is not in ``model_trainer.api``."""
 

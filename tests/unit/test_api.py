@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
 import threading
@@ -29,6 +30,7 @@ STEPS = 3
 SNIPPET = "def f(x):\n    return x + 1\n"
 
 NOTEBOOK_API = [
+    "builtin_text",
     "clear_cache",
     "compare_runs",
     "compare_scores",
@@ -51,8 +53,10 @@ NOTEBOOK_API = [
     "show_generation",
     "show_lr_find",
     "show_score",
+    "split_text",
     "sweep",
     "train",
+    "train_tokenizer",
 ]
 
 
@@ -96,9 +100,7 @@ def test_the_package_exports_exactly_the_notebook_api() -> None:
     assert model_trainer.ModelTrainerError is ModelTrainerError
     assert model_trainer.ConfigError is ConfigError
     for name in NOTEBOOK_API:
-        home = {"experiment_api": experiment_api, "view_api": view_api}.get(
-            model_trainer.HOMES.get(name, "api"), api
-        )
+        home = importlib.import_module(f"model_trainer.{model_trainer.HOMES.get(name, 'api')}")
         assert getattr(model_trainer, name) is getattr(home, name)
     unknown = "nope"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):

@@ -22,9 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from model_trainer.core.training.corpus import builtin_text
-
 import harness
+from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.events.codec import read_events
 from model_trainer.core.events.trainer_metrics_events import is_epoch, is_progress_metrics
 from model_trainer.core.jobs.run_store import EVENTS_FILE

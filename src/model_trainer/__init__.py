@@ -2,13 +2,16 @@
 
 The notebook functions (see ``model_trainer.api``, ``view_api`` and ``experiment_api``) are
 imported on first use, so importing the package (the command line, a test's coverage set-up)
-does not load torch.
+does not load torch. ``ModelTrainerError`` (every error the kit raises, with a code) and
+``ConfigError`` (a bad config field; also a ``ValueError``) are here to catch.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING
+
+from model_trainer.core.errors import ConfigError, ModelTrainerError
 
 if TYPE_CHECKING:
     from model_trainer.api import (
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
         score,
         train,
     )
+    from model_trainer.core.data.corpus import builtin_text, split_text
+    from model_trainer.core.tokenizers.io import train_tokenizer
     from model_trainer.experiment_api import (
         history_frame,
         lr_find,
@@ -44,6 +49,9 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "ConfigError",
+    "ModelTrainerError",
+    "builtin_text",
     "clear_cache",
     "compare_runs",
     "compare_scores",
@@ -67,8 +75,10 @@ __all__ = [
     "show_generation",
     "show_lr_find",
     "show_score",
+    "split_text",
     "sweep",
     "train",
+    "train_tokenizer",
 ]
 
 
@@ -96,6 +106,8 @@ HOMES: dict[str, str] = {
         ),
         "view_api",
     ),
+    **dict.fromkeys(("builtin_text", "split_text"), "core.data.corpus"),
+    "train_tokenizer": "core.tokenizers.io",
 }
 """The module of each name of ``__all__`` that is not in ``model_trainer.api``."""
 

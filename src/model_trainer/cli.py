@@ -26,7 +26,7 @@ from typing import (
 )
 
 from model_trainer.cli_flags import add_config_flags, given_fields
-from model_trainer.cli_output import ConsoleProgress, print_json
+from model_trainer.cli_output import print_json
 from model_trainer.core.config.settings import Settings, load_settings, with_overrides
 from model_trainer.core.contracts.model import (
     EvalOutcome,
@@ -50,7 +50,7 @@ from model_trainer.core.contracts.units import bits_per_char
 from model_trainer.core.data.corpus import read_text_file
 from model_trainer.core.distributed.rank import RankEnd, distributed_resume, distributed_train
 from model_trainer.core.errors import ModelTrainerError, ModelTrainerErrorCode, user_error
-from model_trainer.core.events.sinks import CallbackSink, EventSink
+from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.events.tensorboard_sink import TensorBoardSink
 from model_trainer.core.events.trainer_metrics_events import (
     is_config,
@@ -63,12 +63,10 @@ from model_trainer.core.jobs.runner import JobHandle
 from model_trainer.core.jobs.score_job import start_score
 from model_trainer.core.jobs.signals import signal_status, stop_on_signals
 from model_trainer.core.jobs.tokenizer_job import TokenizerOutcome, start_tokenizer
-from model_trainer.core.jobs.train_job import (
-    checkpoint_step,
-    resume_train,
-    start_train,
-)
+from model_trainer.core.jobs.train_job import resume_train, start_train
+from model_trainer.core.jobs.train_work import checkpoint_step
 from model_trainer.core.training.distributed import under_torchrun
+from model_trainer.notebook.console import ConsoleSink
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -246,8 +244,8 @@ def demo_config(*, quick: bool) -> ModelTrainConfig:
     return train_overlay({"num_epochs": 4}, where="demo")
 
 
-def _progress_sinks() -> list[CallbackSink]:
-    return [CallbackSink(ConsoleProgress(sys.stderr))]
+def _progress_sinks() -> list[EventSink]:
+    return [ConsoleSink(stream=sys.stderr, unit="bits_per_char")]
 
 
 def _cmd_demo(raw: argparse.Namespace) -> int:

@@ -72,7 +72,9 @@ def test_sigterm_checkpoints_records_cancelled_and_the_run_resumes(tmp_path: Pat
     assert process.returncode == 143, err.decode()[-3000:]
     outcome = json.loads(out)
     assert outcome["cancelled"]
-    assert outcome["epochs_completed"] < 2  # the signal lands in epoch 1 or 2, by the machine's pace
+    assert (
+        outcome["epochs_completed"] < 2
+    )  # the signal lands in epoch 1 or 2, by the machine's pace
     assert outcome["steps"] > 0
     assert "cancelling: stopping at the next step" in err.decode()
     job = json.loads((folder / "job.json").read_text(encoding="utf-8"))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
 import threading
@@ -19,7 +20,7 @@ from model_trainer.core.contracts.schema import (
     field_types,
 )
 from model_trainer.core.data.corpus import builtin_text
-from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.errors import ConfigError, ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import CallbackSink, ListSink
 from model_trainer.core.events.trainer_metrics_events import is_config, is_epoch
@@ -29,6 +30,7 @@ STEPS = 3
 SNIPPET = "def f(x):\n    return x + 1\n"
 
 NOTEBOOK_API = [
+    "builtin_text",
     "clear_cache",
     "compare_runs",
     "compare_scores",
@@ -52,8 +54,10 @@ NOTEBOOK_API = [
     "show_generation",
     "show_lr_find",
     "show_score",
+    "split_text",
     "sweep",
     "train",
+    "train_tokenizer",
 ]
 
 
@@ -93,11 +97,11 @@ def _train(
 
 
 def test_the_package_exports_exactly_the_notebook_api() -> None:
-    assert model_trainer.__all__ == NOTEBOOK_API
+    assert model_trainer.__all__ == ["ConfigError", "ModelTrainerError", *NOTEBOOK_API]
+    assert model_trainer.ModelTrainerError is ModelTrainerError
+    assert model_trainer.ConfigError is ConfigError
     for name in NOTEBOOK_API:
-        home = {"experiment_api": experiment_api, "view_api": view_api}.get(
-            model_trainer.HOMES.get(name, "api"), api
-        )
+        home = importlib.import_module(f"model_trainer.{model_trainer.HOMES.get(name, 'api')}")
         assert getattr(model_trainer, name) is getattr(home, name)
     unknown = "nope"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):

@@ -1,7 +1,10 @@
 """The console sink: a tqdm bar per epoch and one compact text line per epoch, on a stream.
 
 Before training starts, each stage of preparing the data (training the tokenizer, encoding
-a split) has a bar of its own, from the job's progress events.
+a split) has a bar of its own, from the job's progress events; a warning event (a sink
+switched off, a file not written after training) is a line.
+
+The one text renderer of a job's events: the terminal's view and the command line's progress.
 
 Used where there is no notebook front end (a terminal, CI running the notebooks): nothing is
 displayed, nothing waits on widgets. Every figure on the line comes from the events (time
@@ -90,6 +93,8 @@ class ConsoleSink:
             self._set_unit(event["loss_unit"])
             measured = self._loss(event["val_loss"])
             self._line(f"step {event['global_step']}: val {measured} {self._label()}")
+        elif event["type"] == "trainer.job.progress.v1" and "warning" in event.get("payload", {}):
+            self._line(event["message"])
         elif event["type"] == "trainer.job.progress.v1" and not self._training:
             self._stage_bar(event["message"], event["progress"])
         elif event["type"] == "trainer.metrics.config.v1":

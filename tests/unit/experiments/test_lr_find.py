@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from model_trainer import experiment_api
+from model_trainer.core.contracts.model import Precision
 from model_trainer.core.contracts.typed_json import parse_typed
 from model_trainer.core.data.cache import CACHE_DIR
 from model_trainer.core.errors import ModelTrainerError
@@ -188,3 +189,46 @@ def test_a_search_without_a_suggestion_still_draws() -> None:
         "ramp": RAMP,
     }
     assert LrFindView(result).png().startswith(PNG_MAGIC)
+
+
+def _first_loss(corpus: str, runs: str, precision: Precision, grad_accum_steps: int = 1) -> float:
+    """The loss of a two-step search's first step, on a fresh model (seed 0)."""
+    result = experiment_api.lr_find(
+        model_family="char_lstm",
+        model_size="tiny",
+        corpus_path=corpus,
+        max_seq_len=16,
+        batch_size=8,
+        device="cpu",
+        num_steps=2,
+        precision=precision,
+        grad_accum_steps=grad_accum_steps,
+        runs_dir=runs,
+        show=False,
+    ).result()
+    assert len(result["losses"]) == 2
+    return result["losses"][0]
+
+
+def test_the_search_takes_the_runs_step_with_its_accumulation_and_precision(
+    corpus: str, runs: str
+) -> None:
+    plain = _first_loss(corpus, runs, "fp32")
+    # The first update's loss is read before any step: the same batches, the same weights.
+    assert _first_loss(corpus, runs, "fp32") == plain
+    accumulated = _first_loss(corpus, runs, "fp32", 2)
+    assert accumulated != plain  # the mean over two batches, not the first alone
+    halved = _first_loss(corpus, runs, "bf16")
+    assert halved != plain
+    assert halved == pytest.approx(plain, abs=0.05)  # under bf16 autocast
+
+
+def test_a_field_the_search_would_ignore_is_refused(runs: str) -> None:
+    with pytest.raises(ModelTrainerError) as caught:
+        experiment_api.lr_find(num_epochs=5, warmup_steps=3, runs_dir=runs, show=False)
+    assert caught.value.code == "INVALID_CONFIG"
+    assert caught.value.message == (
+        "lr_find does not read num_epochs=5, warmup_steps=3: the ramp sets its rates and "
+        "length (start_lr, end_lr, num_steps) and it neither validates nor checkpoints; "
+        "leave them out"
+    )

@@ -109,6 +109,9 @@ def _stages(events: list[Event]) -> list[str]:
 
 
 FRESH_STAGES = ["training the char tokenizer", "encoding the train split", "encoding the val split"]
+AFTER_TRAINING = [
+    f"after training: {piece}" for piece in ("closing score", "sample", "curves.png", "report.html")
+]
 EPOCH = [
     *["trainer.metrics.progress.v1"] * STEPS,
     "trainer.metrics.epoch.v1",
@@ -144,7 +147,7 @@ def test_train_job_runs_in_the_background_and_records_the_run(
         "trainer.metrics.completed.v1",
         "trainer.job.completed.v1",
     ]
-    assert _stages(sink.events) == FRESH_STAGES
+    assert _stages(sink.events) == [*FRESH_STAGES, *AFTER_TRAINING]
     assert read_events(folder / "events.jsonl") == sink.events
     (config,) = [event for event in sink.events if event["type"] == "trainer.metrics.config.v1"]
     assert config == {
@@ -608,5 +611,5 @@ def test_the_corpus_is_encoded_once_per_run(settings: Settings) -> None:
     assert sum(report) < 1000
     assert fresh.texts[len(fresh.texts) - len(report) :] == report
     assert sum(fresh.texts[: len(fresh.texts) - len(report)]) == len(builtin_text())
-    assert _stages(first.events) == FRESH_STAGES
-    assert _stages(again.events) == []
+    assert _stages(first.events) == [*FRESH_STAGES, *AFTER_TRAINING]
+    assert _stages(again.events) == AFTER_TRAINING

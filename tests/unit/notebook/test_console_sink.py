@@ -9,6 +9,7 @@ from model_trainer.core.events.job_events import (
     make_failed_event,
     make_progress_event,
     make_started_event,
+    make_warning_event,
 )
 from model_trainer.core.events.trainer_metrics_events import (
     make_config_event,
@@ -234,4 +235,36 @@ def test_each_data_stage_before_training_has_a_bar() -> None:
         f"\r{encoding}: 100%|{'#' * 28}|"
         f"\r{encoding}: 100%|{'#' * 28}|\n"
         "char_lstm/small: 2 epochs, loss in nats/token\n"
+    )
+
+
+def test_a_warning_is_a_line_before_and_after_training_begins() -> None:
+    stream = io.StringIO()
+    sink = ConsoleSink(stream=stream, mininterval=0.0, ncols=40)
+    warning = make_warning_event(
+        job_id="j",
+        user_id=1,
+        progress=100,
+        warning="after_training",
+        code="ARTIFACT_UPLOAD_FAILED",
+        message="report.html not written",
+        details={"piece": "report.html", "unwritten": ["report.html"]},
+        ts=0.0,
+    )
+    sink.emit(warning)
+    sink.emit(
+        make_config_event(
+            job_id="j", user_id=1, model_family="gpt2", model_size="tiny", total_epochs=1, ts=0.0
+        )
+    )
+    sink.emit(
+        make_progress_event(
+            job_id="j", user_id=1, progress=100, message="after training: sample", ts=0.0
+        )
+    )
+    sink.emit(warning)
+    assert stream.getvalue() == (
+        "warning: report.html not written\n"
+        "gpt2/tiny: 1 epochs, loss in nats/token\n"
+        "warning: report.html not written\n"
     )

@@ -26,9 +26,10 @@ from model_trainer.core.training.compile import CPU_COMPILE, CompileCosts, compi
 from model_trainer.core.training.dataset import TokenWindows, encode_corpus, epoch_length
 from model_trainer.core.training.distributed import Forward
 from model_trainer.core.training.evaluate import evaluate_loss, sample_windows
-from model_trainer.core.training.loop import EVAL_QUIET_S, EVAL_STAGE, BaseTrainer
+from model_trainer.core.training.loop import BaseTrainer
 from model_trainer.core.training.loss import DIVERGENCE_NATS, check_loss, oom_code, require_finite
 from model_trainer.core.training.optimizer import make_optimizer, use_fused
+from model_trainer.core.training.options import EVAL_QUIET_S, EVAL_STAGE
 from model_trainer.core.training.schedule import build_scheduler
 
 
@@ -302,7 +303,7 @@ def test_metrics_and_progress_only_when_due(
     assert all(m["steps"] == 5 for m in history)
     assert len(recorder.progress) == 3
     assert len(recorder.beats) == 3
-    assert [p[:2] for p in recorder.progress] == [(5, 1), (10, 2), (15, 3)]
+    assert [p[:2] for p in recorder.progress] == [(5, 0), (5, 1), (5, 2)]
     first = history[0]
     assert first["loss"] == pytest.approx(recorder.progress[0][2], rel=1e-6)
     assert first["perplexity"] == pytest.approx(math.exp(first["loss"]))
@@ -319,7 +320,10 @@ def test_progress_every_step_when_interval_is_zero(
 ) -> None:
     recorder = Recorder()
     history = train(make_model(), windows, recorder, progress_interval_s=0.0)
-    assert [p[0] for p in recorder.progress] == list(range(1, 11))
+    assert [p[:2] for p in recorder.progress] == [
+        *((step, 0) for step in range(1, 6)),
+        *((step, 1) for step in range(1, 6)),
+    ]
     assert history[1]["val_loss"] is None
     epoch_two = [p[2] for p in recorder.progress[5:]]
     assert history[1]["loss"] == pytest.approx(sum(epoch_two) / 5, rel=1e-6)
@@ -650,7 +654,7 @@ def test_spec_shaped_callbacks_train_two_epochs(
     )
     history = list(epochs)
     assert [(m["epoch"], m["global_step"]) for m in history] == [(1, 4), (2, 8)]
-    assert [(step, epoch) for step, epoch, _ in seen] == [(4, 1), (8, 2)]
+    assert [(step, epoch) for step, epoch, _ in seen] == [(4, 0), (4, 1)]
     assert len(beats) == 2
     assert all(m["val_loss"] is not None for m in history)
 

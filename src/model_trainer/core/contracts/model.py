@@ -325,7 +325,8 @@ class TrainingCallbacks(TypedDict):
     """What a family's ``train`` is handed: the spec's hooks, and the run it trains.
 
     The spec's three are required: ``heartbeat(now)`` and ``progress(step, epoch, loss)``
-    are called when a reading is due (the loss is read back from the device only then),
+    (the spec's arguments: batches done in the epoch, the 0-based epoch, the mean loss since
+    the last reading) are called when a reading is due (the loss is read back only then),
     ``cancelled()`` before each optimizer update. The rest are optional: ``reading`` gets
     the same reading with its learning rate (read from the scheduler) and the tokens
     trained since the last one, over every rank; ``epoch_end`` gets each epoch's metrics

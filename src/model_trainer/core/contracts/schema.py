@@ -13,6 +13,7 @@ from typing import get_type_hints as type_hints
 
 from model_trainer.core.contracts.model import GenerateConfig, ModelTrainConfig, ScoreConfig
 from model_trainer.core.contracts.typed_json import parse_typed
+from model_trainer.core.errors import ConfigError
 
 ConfigT = TypeVar("ConfigT")
 Default = str | int | float | bool | None | list[str]
@@ -187,6 +188,34 @@ def train_overlay(
 
 TRAIN_DEFAULTS: Final[ModelTrainConfig] = train_overlay({}, where="defaults")
 """The schema's defaults as a config: the one source of every keyword default."""
+
+SPEC_TRAIN_FIELDS: Final = (
+    "model_family",
+    "model_size",
+    "corpus_path",
+    "max_seq_len",
+    "num_epochs",
+    "batch_size",
+    "learning_rate",
+)
+"""The fields of the spec's ``ModelTrainConfig``: a whole config must hold them."""
+
+
+def complete_train_config(cfg: Mapping[str, object], *, where: str = "config") -> ModelTrainConfig:
+    """A whole config: ``cfg`` holding the spec's fields, with the schema's defaults beside.
+
+    Raises:
+        ConfigError: ``INVALID_CONFIG`` naming ``where`` and the missing field(s), an
+            unknown field or a value of the wrong type.
+    """
+    missing = [name for name in SPEC_TRAIN_FIELDS if name not in cfg]
+    if missing:
+        raise ConfigError(
+            "INVALID_CONFIG",
+            f"{where}: missing required field(s) {', '.join(missing)}; a config holds at "
+            f"least {', '.join(SPEC_TRAIN_FIELDS)} (the rest take the schema's defaults)",
+        )
+    return train_overlay(cfg, where=where)
 
 
 def score_overlay(values: Mapping[str, object], *, where: str = "config") -> ScoreConfig:

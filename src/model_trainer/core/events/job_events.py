@@ -23,6 +23,7 @@ JobEventType = Literal[
 ]
 JobKind = Literal["train", "eval", "score", "generate", "tokenizer", "lr_find", "sweep"]
 ErrorKind = Literal["user", "system"]
+WarningKind = Literal["sink_off", "after_training"]
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 
 
@@ -125,6 +126,33 @@ def make_progress_event(
     if payload is not None:
         event["payload"] = payload
     return event
+
+
+def make_warning_event(
+    *,
+    job_id: str,
+    user_id: int,
+    progress: int,
+    warning: WarningKind,
+    code: ModelTrainerErrorCode,
+    message: str,
+    details: dict[str, JsonValue],
+    ts: float | None = None,
+) -> JobProgressV1:
+    """Build a warning: a ``trainer.job.progress.v1`` event the job goes on (or ends) after.
+
+    ``payload["warning"]`` says what it goes without (``sink_off``: a watcher of its events;
+    ``after_training``: files written after training), ``payload["code"]`` the error's code,
+    beside ``details``; the message starts with ``warning:``.
+    """
+    return make_progress_event(
+        job_id=job_id,
+        user_id=user_id,
+        progress=progress,
+        message=f"warning: {message}",
+        payload={"warning": warning, "code": code, **details},
+        ts=ts,
+    )
 
 
 def make_completed_event(

@@ -1,7 +1,8 @@
 """The learning-rate finder: a short run whose learning rate grows exponentially.
 
 A fresh model of the run's config (or its pretrained start, ``init_from``) trains for at
-most ``num_steps`` updates on the run's training split, from the same source, tokenizer and
+most ``num_steps`` updates (each the run's own step: precision, autocast, accumulation,
+clipping, compile; ``step.py``) on the run's training split, from the same source, tokenizer and
 token cache a run of the config reads, while the learning rate climbs from ``start_lr`` to
 ``end_lr``, each step a constant factor higher. Nothing is saved: no run folder, no
 checkpoint. The training loss is smoothed (an exponential moving average with bias
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final, Literal, TypedDict
 
 import torch
@@ -22,6 +23,7 @@ import torch
 from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelTrainConfig
+from model_trainer.core.contracts.schema import TRAIN_DEFAULTS
 from model_trainer.core.contracts.validators import (
     resolve_init_from,
     validate_model_train_config,
@@ -32,13 +34,17 @@ from model_trainer.core.data.prepare import (
     stage_events,
     start_tokenizer,
 )
-from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.errors import ConfigError, ModelTrainerError
 from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.events.trainer_metrics_events import make_progress_metrics_event
 from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory, new_job_id
+from model_trainer.core.training.compile import compile_pays
 from model_trainer.core.training.dataset import TokenWindows
+from model_trainer.core.training.device import resolve_precision
+from model_trainer.core.training.distributed import Forward
 from model_trainer.core.training.loss import cross_entropy
 from model_trainer.core.training.optimizer import make_optimizer
+from model_trainer.core.training.step import backward, update
 
 RULE: Final = "steepest fall of the smoothed loss against log(lr), before its minimum"
 LrFindStop = Literal["num_steps", "diverged", "cancelled"]
@@ -67,6 +73,40 @@ class LrFindResult(TypedDict):
     rule: str
     stop: LrFindStop
     ramp: LrRamp
+
+
+UNREAD: Final = (
+    "num_epochs",
+    "learning_rate",
+    "warmup_steps",
+    "eval_every_steps",
+    "checkpoint_every_steps",
+    "max_steps_per_epoch",
+    "eval_max_tokens",
+    "epoch_eval_max_tokens",
+    "early_stopping_patience",
+    "early_stopping_min_delta",
+)
+"""A run's fields a search does not read: the ramp sets its rates and length; it neither
+validates nor checkpoints."""
+
+
+def check_read(cfg: ModelTrainConfig) -> None:
+    """Refuse a config that sets a field the search would ignore (one of ``UNREAD``).
+
+    Raises:
+        ConfigError: ``INVALID_CONFIG`` naming each such field and its value.
+    """
+    fields: Mapping[str, object] = cfg
+    defaults: Mapping[str, object] = TRAIN_DEFAULTS
+    unread = [f"{name}={fields[name]!r}" for name in UNREAD if fields[name] != defaults[name]]
+    if unread:
+        raise ConfigError(
+            "INVALID_CONFIG",
+            f"lr_find does not read {', '.join(unread)}: the ramp sets its rates and length "
+            "(start_lr, end_lr, num_steps) and it neither validates nor checkpoints; leave "
+            "them out",
+        )
 
 
 def check_ramp(ramp: LrRamp) -> None:
@@ -163,27 +203,43 @@ class LrFindWork:
         device = prepared["device"]
         model = prepared["model"].to(device)
         model.train()
+        params = list(model.parameters())
         optimizer = make_optimizer(
-            model.parameters(), lr=ramp["start_lr"], weight_decay=cfg["weight_decay"], device=device
+            params, lr=ramp["start_lr"], weight_decay=cfg["weight_decay"], device=device
         )
+        # The run's step: its precision, autocast, accumulation, clipping and compile.
+        precision = resolve_precision(cfg["precision"], device)
+        accum = cfg["grad_accum_steps"]
+        compiled = compile_pays(cfg["compile"], device, ramp["num_steps"])
+        forward: Forward = torch.compile(model) if compiled else model
+        batches = self._batches(windows, accum)
         lrs: list[float] = []
         losses: list[float] = []
         smoothed: list[float] = []
         stop: LrFindStop = "num_steps"
         started = time.perf_counter()
-        for step, (inputs, targets) in enumerate(self._batches(windows)):
+        for step in range(ramp["num_steps"]):
             if control.cancelled():
                 stop = "cancelled"
                 break
             lr = ramp_lr(ramp, step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss = cross_entropy(model(inputs.to(device)), targets.to(device))  # (B, T, V) -> ()
-            torch.autograd.backward(loss)
-            if cfg["grad_clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            loss = torch.stack(
+                [
+                    backward(
+                        forward,
+                        cross_entropy,
+                        inputs.to(device),
+                        targets.to(device),
+                        device=device,
+                        precision=precision,
+                        group=accum,
+                    )
+                    for inputs, targets in batches[step * accum : (step + 1) * accum]
+                ]
+            ).mean()
+            update(params, optimizer, None, cfg["grad_clip"])
             value = loss.item()
             if not math.isfinite(value):
                 stop = "diverged"
@@ -218,14 +274,17 @@ class LrFindWork:
             "ramp": ramp,
         }
 
-    def _batches(self, windows: TokenWindows) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The first ``num_steps`` batches, epoch after epoch."""
+    def _batches(
+        self, windows: TokenWindows, accum: int
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The first ``num_steps * accum`` batches, epoch after epoch."""
+        wanted = self.ramp["num_steps"] * accum
         batches: list[tuple[torch.Tensor, torch.Tensor]] = []
         epoch = 0
-        while len(batches) < self.ramp["num_steps"]:
+        while len(batches) < wanted:
             batches.extend(windows.batches(epoch))
             epoch += 1
-        return batches[: self.ramp["num_steps"]]
+        return batches[:wanted]
 
 
 def start_lr_find(
@@ -246,6 +305,7 @@ def start_lr_find(
     """
     cfg = resolve_init_from(cfg)
     validate_model_train_config(cfg, registry.require(cfg["model_family"], "supports_train"))
+    check_read(cfg)
     check_ramp(ramp)
     source = RunSource(cfg, settings)
     source.parts()

@@ -14,7 +14,7 @@ the job's.
 
 A sink other than the job's event file that raises a ``ModelTrainerError`` (a TensorBoard
 folder blocked by a file) is switched off with a ``trainer.job.progress.v1`` warning
-(``payload["warning"] == "sink_off"``) and the job goes on.
+(``make_warning_event``, ``payload["warning"] == "sink_off"``) and the job goes on.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from model_trainer.core.events.job_events import (
     is_job_progress,
     make_completed_event,
     make_failed_event,
-    make_progress_event,
     make_started_event,
+    make_warning_event,
 )
 from model_trainer.core.events.sinks import EventSink, JsonlFileSink
 from model_trainer.core.faults import machine_fault
@@ -320,12 +320,14 @@ class JobHandle(Viewable, Generic[OutcomeT]):
 
     def _sink_off(self, sink: EventSink, error: ModelTrainerError) -> JobProgressV1:
         name = type(sink).__name__
-        return make_progress_event(
+        return make_warning_event(
             job_id=self.job_id,
             user_id=self.user_id,
             progress=self._progress,
-            message=f"warning: {name} switched off, the run goes on: {error.message}",
-            payload={"warning": "sink_off", "sink": name, "code": error.code},
+            warning="sink_off",
+            code=error.code,
+            message=f"{name} switched off, the run goes on: {error.message}",
+            details={"sink": name},
         )
 
     def _on_cancel(self, stop: Callable[[], None]) -> None:

@@ -1,14 +1,12 @@
-"""The train job: a run folder, a tokenizer, a model, training on a thread, the run's record.
+"""The train job: a run folder, its record and lock, and the work started on a thread.
 
 ``start_train`` checks the config and the corpus (a bad one leaves no run folder),
 makes the run folder with its ``manifest.json`` (the corpus's fingerprint in it) and
 ``job.json``, takes the run's writer lock (``run_lock.py``) and returns a ``JobHandle`` at
-once; the work then runs on a daemon thread: train the tokenizer on the corpus's training
-split (``tokenizer.json``, its fingerprint added to the manifest), ``prepare`` the model,
-train it (checkpoints in ``checkpoint/``), save it to ``model/``, and draw ``curves.png`` and
-``report.html``; the lock is let go after the job's last event. ``resume_train`` continues a
-cancelled, failed or killed run from its last checkpoint under the same run id, appending to
-its events, when no other process writes it and its corpus and tokenizer are unchanged.
+once; the work (``train_work.py``) then runs on a daemon thread and the lock is let go after
+the job's last event. ``resume_train`` continues a cancelled, failed or killed run from its
+last checkpoint under the same run id, appending to its events, when no other process writes
+it and its corpus and tokenizer are unchanged.
 
 A cancelled run's ``result()`` is its ``TrainOutcome`` with ``cancelled`` True; the
 ``TRAINING_CANCELLED`` code is in its failed event and in ``job.json``.
@@ -18,64 +16,25 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Final
-
-import torch
 
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
-from model_trainer.core.config.resources import measure_resources
 from model_trainer.core.config.settings import Settings
-from model_trainer.core.contracts.model import (
-    CharScore,
-    DeviceName,
-    EpochMetrics,
-    LossUnit,
-    ModelBackend,
-    ModelTrainConfig,
-    PreparedLMModel,
-    TrainingCallbacks,
-    TrainOutcome,
-)
-from model_trainer.core.contracts.schema import generate_overlay, score_overlay
-from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.contracts.model import DeviceName, ModelTrainConfig, TrainOutcome
+from model_trainer.core.contracts.schema import complete_train_config
 from model_trainer.core.contracts.validators import (
     resolve_init_from,
     validate_model_train_config,
 )
-from model_trainer.core.data.prepare import (
-    RunSource,
-    Stage,
-    prepare_run_data,
-    stage_events,
-    start_tokenizer,
-)
+from model_trainer.core.data.prepare import RunSource
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.events.codec import read_events
-from model_trainer.core.events.job_events import make_progress_event
 from model_trainer.core.events.sinks import EventSink
-from model_trainer.core.events.trainer_metrics_events import (
-    make_completed_metrics_event,
-    make_config_event,
-)
 from model_trainer.core.faults import writing
-from model_trainer.core.jobs.evolution import (
-    PROMPT_CHARS,
-    Evolution,
-    evolution_by_epoch,
-    last_sample_step,
-)
-from model_trainer.core.jobs.job_store import JobRecord, JobRecorder, new_job_record
-from model_trainer.core.jobs.metrics_reporter import MetricsReporter
-from model_trainer.core.jobs.report import draw_curves, render_report, report_metrics, run_history
+from model_trainer.core.jobs.job_store import JobRecord, new_job_record
 from model_trainer.core.jobs.run_lock import RunLock, hold_run_lock
 from model_trainer.core.jobs.run_store import (
-    CURVES_FILE,
-    EVENTS_FILE,
-    MODEL_DIR,
-    REPORT_FILE,
     TOKENIZER_FILE,
     existing_run_dir,
     new_run_id,
@@ -83,38 +42,17 @@ from model_trainer.core.jobs.run_store import (
     run_dir,
     validate_run_id,
 )
-from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory
-from model_trainer.core.tokenizers.io import load_tokenizer
-from model_trainer.core.training.checkpoint import (
-    CHECKPOINT_DIR,
-    STATE_FILE,
-    latest_name,
-    read_meta,
-)
-from model_trainer.core.training.dataset import plan_training
+from model_trainer.core.jobs.runner import JobHandle, ViewFactory
+from model_trainer.core.jobs.train_work import checkpoint_step, start_work
 from model_trainer.core.training.device import available_device, resolve_precision
-from model_trainer.core.training.loss import loss_unit_of
 from model_trainer.core.training.manifest import (
     Manifest,
     build_manifest,
     check_same_data,
-    ended,
     file_fingerprint,
     read_manifest,
     write_manifest,
 )
-
-SNIPPET_CHARS: Final = 400
-SAMPLE_TOKENS: Final[dict[LossUnit, int]] = {"char": 200, "token": 60}
-
-
-def checkpoint_step(folder: Path) -> int | None:
-    """The global step of the run's last checkpoint, or None when it has none."""
-    root = folder / CHECKPOINT_DIR
-    name = latest_name(str(root))
-    if name is None:
-        return None
-    return read_meta(str(root / name / STATE_FILE))["position"]["global_step"]
 
 
 def resumable_source(folder: Path, manifest: Manifest, settings: Settings) -> RunSource:
@@ -134,285 +72,8 @@ def resumable_source(folder: Path, manifest: Manifest, settings: Settings) -> Ru
     return source
 
 
-class _TrainWork:
-    """The body of one train job, run on the job's thread."""
-
-    def __init__(
-        self,
-        *,
-        cfg: ModelTrainConfig,
-        settings: Settings,
-        folder: Path,
-        run_id: str,
-        resume: bool,
-        recorder: JobRecorder,
-        registry: ModelRegistry,
-        source: RunSource,
-        world_size: int = 1,
-    ) -> None:
-        self.cfg = cfg
-        self.source = source
-        self.world_size = world_size
-        self.settings = settings
-        self.folder = folder
-        self.run_id = run_id
-        self.resume = resume
-        self.recorder = recorder
-        self.registry = registry
-        self.loss_unit: LossUnit = "token"
-
-    def __call__(self, control: JobControl) -> TrainOutcome:
-        cfg = self.cfg
-        if self.settings["num_threads"] > 0:
-            torch.set_num_threads(self.settings["num_threads"])
-        # The corpus is split, and each part encoded, once per source and tokenizer (cached).
-        source = self.source
-        stage = stage_events(control.emit, job_id=control.job_id, user_id=control.user_id)
-        tokenizer = self._tokenizer(source, stage)
-        self.recorder.heartbeat(time.time())
-        backend = self.registry.get(cfg["model_family"])
-        prepared = backend.prepare(cfg, self.settings, tokenizer=tokenizer)
-        control.set_prepared(prepared)
-        run_data = prepare_run_data(source, prepared["tokenizer"], stage)
-        data = run_data["data"]
-        chars_per_token = run_data["chars_per_token"]
-        snippet = run_data["snippet"][:SNIPPET_CHARS]
-        plan = plan_training(data["train_ids"].numel(), cfg, self.world_size)
-        self.loss_unit = loss_unit_of(tokenizer)
-        control.emit(
-            make_config_event(
-                job_id=control.job_id,
-                user_id=control.user_id,
-                model_family=cfg["model_family"],
-                model_size=cfg["model_size"],
-                total_epochs=cfg["num_epochs"],
-                batch_size=cfg["batch_size"],
-                steps_per_epoch=plan["updates_per_epoch"],
-                max_seq_len=cfg["max_seq_len"],
-                vocab_size=tokenizer.vocab_size,
-                learning_rate=cfg["learning_rate"],
-                chars_per_token=chars_per_token,
-                device=prepared["device"],
-                precision=resolve_precision(cfg["precision"], prepared["device"]),
-                tokenizer_kind=tokenizer.kind,
-                loss_unit=self.loss_unit,
-                **measure_resources(),
-            )
-        )
-        reporter = MetricsReporter(
-            control.emit,
-            job_id=control.job_id,
-            user_id=control.user_id,
-            num_epochs=cfg["num_epochs"],
-            updates_per_epoch=plan["updates_per_epoch"],
-            loss_unit=self.loss_unit,
-        )
-        evolution = self._evolution(control, backend, prepared, snippet)
-        callbacks: TrainingCallbacks = {
-            "heartbeat": self.recorder.heartbeat,
-            "cancelled": control.cancelled,
-            "progress": None,
-            "reading": reporter.reading,
-            "epoch_end": lambda metrics: self._epoch_end(control, reporter, evolution, metrics),
-            "evaluated": reporter.evaluated,
-            "evaluating": stage,
-            "run": {
-                "run_dir": str(self.folder),
-                "resume": self.resume,
-                "data": data,
-                "settings": self.settings,
-            },
-        }
-        if evolution is not None:
-            callbacks["updated"] = evolution.updated
-        outcome = backend.train(cfg, prepared=prepared, callbacks=callbacks)
-        if outcome["cancelled"]:
-            return outcome
-        with writing(self.folder / MODEL_DIR, RuntimeError):
-            artifact = backend.save(prepared, str(self.folder / MODEL_DIR))
-        self.recorder.heartbeat(time.time())
-        self._write_report(backend, prepared, outcome, snippet, chars_per_token)
-        write_manifest(str(self.folder), ended(read_manifest(str(self.folder))))
-        control.emit(
-            make_completed_metrics_event(
-                job_id=control.job_id,
-                user_id=control.user_id,
-                loss=outcome["loss"],
-                perplexity=outcome["perplexity"],
-                artifact_path=artifact["path"],
-                val_loss=outcome["val_loss"],
-                val_perplexity=outcome["val_perplexity"],
-                stop_reason=outcome["stop_reason"],
-            )
-        )
-        return outcome
-
-    def _tokenizer(self, source: RunSource, stage: Stage) -> TokenizerHandle:
-        path = str(self.folder / TOKENIZER_FILE)
-        if self.resume and not self.cfg["init_from"]:
-            return load_tokenizer(path)
-        tokenizer = start_tokenizer(self.cfg, source, stage)
-        if self.cfg["init_from"]:  # the pretrained model's own, read from its folder
-            return tokenizer
-        tokenizer.save(path)
-        manifest = read_manifest(str(self.folder))
-        write_manifest(
-            str(self.folder), {**manifest, "tokenizer_fingerprint": file_fingerprint(Path(path))}
-        )
-        return tokenizer
-
-    def _evolution(
-        self,
-        control: JobControl,
-        backend: ModelBackend,
-        prepared: PreparedLMModel,
-        held_out: str,
-    ) -> Evolution | None:
-        """Samples and the probe while training (``watch_learning``), after those recorded."""
-        if not self.cfg["watch_learning"]:
-            return None
-        events = read_events(self.folder / EVENTS_FILE) if self.resume else []
-        return Evolution(
-            control.emit,
-            job_id=control.job_id,
-            user_id=control.user_id,
-            cfg=self.cfg,
-            backend=backend,
-            prepared=prepared,
-            settings=self.settings,
-            held_out=held_out,
-            loss_unit=self.loss_unit,
-            after_step=last_sample_step(events),
-        )
-
-    def _epoch_end(
-        self,
-        control: JobControl,
-        reporter: MetricsReporter,
-        evolution: Evolution | None,
-        metrics: EpochMetrics,
-    ) -> None:
-        self.recorder.epoch_done(metrics["epoch"], metrics["val_loss"])
-        reporter.epoch_end(metrics)
-        if evolution is not None:
-            evolution.epoch_end(metrics)
-        control.emit(
-            make_progress_event(
-                job_id=control.job_id,
-                user_id=control.user_id,
-                progress=min(100, metrics["epoch"] * 100 // self.cfg["num_epochs"]),
-                message=f"epoch {metrics['epoch']}/{self.cfg['num_epochs']}",
-            )
-        )
-
-    def _write_report(
-        self,
-        backend: ModelBackend,
-        prepared: PreparedLMModel,
-        outcome: TrainOutcome,
-        snippet: str,
-        chars_per_token: float,
-    ) -> None:
-        prompt = snippet[:PROMPT_CHARS]
-        capabilities = backend.capabilities()
-        scores: Sequence[CharScore] = []
-        if capabilities["supports_score"]:
-            scored = backend.score(
-                prepared=prepared,
-                cfg=score_overlay({"text": snippet, "detail_level": "per_char"}),
-                settings=self.settings,
-            )
-            scores = scored.get("per_char", [])
-        sample = f"({self.cfg['model_family']} does not sample)"
-        if capabilities["supports_generate"]:
-            generated = backend.generate(
-                prepared=prepared,
-                cfg=generate_overlay(
-                    {
-                        "prompt_text": prompt,
-                        "max_new_tokens": SAMPLE_TOKENS[self.loss_unit],
-                        "seed": self.cfg["seed"],
-                    }
-                ),
-                settings=self.settings,
-            )
-            sample = generated["outputs"][0]
-        events = read_events(self.folder / EVENTS_FILE)
-        png = draw_curves(run_history(events))
-        with writing(self.folder / CURVES_FILE):
-            (self.folder / CURVES_FILE).write_bytes(png)
-        page = render_report(
-            run_id=self.run_id,
-            curves_png=png,
-            metrics=report_metrics(self.cfg, prepared, outcome, chars_per_token),
-            prompt=prompt,
-            sample=sample,
-            scores=scores,
-            evolution=evolution_by_epoch(events),
-        )
-        with writing(self.folder / REPORT_FILE):
-            (self.folder / REPORT_FILE).write_text(page, encoding="utf-8")
-
-
-def _start(
-    *,
-    cfg: ModelTrainConfig,
-    settings: Settings,
-    folder: Path,
-    run_id: str,
-    record: JobRecord,
-    resume: bool,
-    sinks: Sequence[EventSink],
-    view: ViewFactory | None,
-    registry: ModelRegistry,
-    source: RunSource,
-    lock: RunLock,
-    world_size: int = 1,
-) -> JobHandle[TrainOutcome]:
-    recorder = JobRecorder(folder, record)
-    recorder.write()
-    total = cfg["num_epochs"]
-
-    def cancel_message(outcome: TrainOutcome) -> str | None:
-        if not outcome["cancelled"]:
-            return None
-        done = (
-            f"training of run {run_id!r} was cancelled after {outcome['epochs_completed']} of "
-            f"{total} epochs (step {outcome['steps']})"
-        )
-        if checkpoint_step(folder) is None:
-            return f"{done}, before its first checkpoint: there is nothing to resume; start anew"
-        return f"{done}; resume({run_id!r}) continues it"
-
-    handle: JobHandle[TrainOutcome] = JobHandle(
-        kind="train",
-        job_id=run_id,
-        run_id=run_id,
-        run_dir=str(folder),
-        work=_TrainWork(
-            cfg=cfg,
-            settings=settings,
-            folder=folder,
-            run_id=run_id,
-            resume=resume,
-            recorder=recorder,
-            registry=registry,
-            source=source,
-            world_size=world_size,
-        ),
-        sinks=sinks,
-        view=view,
-        events_path=str(folder / EVENTS_FILE),
-        cancel_message=cancel_message,
-        result_id=lambda _: str(folder / MODEL_DIR),
-        on_state=recorder.set_state,
-        on_end=lock.release,
-    )
-    return handle.start()
-
-
 def start_train(
-    cfg: ModelTrainConfig,
+    cfg: Mapping[str, object],
     settings: Settings,
     *,
     sinks: Sequence[EventSink] = (),
@@ -422,6 +83,9 @@ def start_train(
     world_size: int = 1,
 ) -> JobHandle[TrainOutcome]:
     """Start training a new run of ``cfg``; returns at once with the job's handle.
+
+    ``cfg`` holds at least the spec's fields (``SPEC_TRAIN_FIELDS``); the rest take the
+    schema's defaults (``complete_train_config``).
 
     Its events go to ``sinks`` and to the view ``view`` makes (the handle's ``view``).
     ``world_size`` is the number of processes training the run together (torchrun), as
@@ -437,10 +101,10 @@ def start_train(
             ``CORPUS_EMPTY``, ``CORPUS_TOO_LARGE``, ``INVALID_CONFIG``). Failures later on
             are the job's: its ``result()`` raises them.
     """
-    cfg = resolve_init_from(cfg)
-    validate_model_train_config(cfg, registry.require(cfg["model_family"], "supports_train"))
+    whole = resolve_init_from(complete_train_config(cfg))
+    validate_model_train_config(whole, registry.require(whole["model_family"], "supports_train"))
     return start_checked_train(
-        cfg,
+        whole,
         settings,
         sinks=sinks,
         view=view,
@@ -493,7 +157,7 @@ def start_checked_train(
         )
         write_manifest(str(folder), {**manifest, "corpus_fingerprint": source.fingerprint})
         record = new_job_record(run_id=run_id, job_id=run_id, kind="train", now=time.time())
-        handle = _start(
+        handle = start_work(
             cfg=cfg,
             settings=settings,
             folder=folder,
@@ -608,7 +272,7 @@ def _resume(
         "error_code": None,
         "error_message": None,
     }
-    return _start(
+    return start_work(
         cfg=cfg,
         settings=settings,
         folder=folder,

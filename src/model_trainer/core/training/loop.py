@@ -28,14 +28,12 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Final, NotRequired, TypedDict
 
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import (
     EpochMetrics,
     LMModelProto,
@@ -60,7 +58,6 @@ from model_trainer.core.training.checkpoint import (
 )
 from model_trainer.core.training.compile import compile_pays
 from model_trainer.core.training.dataset import TokenWindows, epoch_length, plan_training, rank_part
-from model_trainer.core.training.device import ResolvedPrecision, autocast, resolve_precision
 from model_trainer.core.training.distributed import (
     SOLO,
     Collective,
@@ -70,7 +67,7 @@ from model_trainer.core.training.distributed import (
     group_failed,
     parallel,
 )
-from model_trainer.core.training.early_stop import NEVER, EarlyStopping, early_stopping, should_stop
+from model_trainer.core.training.early_stop import NEVER, early_stopping, should_stop
 from model_trainer.core.training.evaluate import evaluate_loss, sample_windows
 from model_trainer.core.training.loss import (
     LossFn,
@@ -81,47 +78,12 @@ from model_trainer.core.training.loss import (
     require_finite,
 )
 from model_trainer.core.training.optimizer import make_optimizer
+from model_trainer.core.training.options import EVAL_QUIET_S, EVAL_STAGE, LoopOptions, loop_options
 from model_trainer.core.training.outcome import train_outcome
 from model_trainer.core.training.schedule import build_scheduler
+from model_trainer.core.training.step import backward, update
 
 OnCheckpoint = Callable[[TrainPosition, list[EpochMetrics]], None]
-
-
-class LoopOptions(TypedDict):
-    """The loop's knobs, read from a run's config and settings by ``loop_options``."""
-
-    precision: ResolvedPrecision
-    grad_clip: float
-    grad_accum_steps: int
-    eval_every_steps: int
-    max_steps_per_epoch: int
-    checkpoint_every_steps: int
-    progress_interval_s: float
-    eval_max_tokens: int
-    epoch_eval_max_tokens: int
-    early_stopping: NotRequired[EarlyStopping]
-    eval_quiet_s: NotRequired[float]
-
-
-EVAL_QUIET_S: Final = 2.0
-"""Seconds an epoch's closing validation runs before it reports its progress."""
-EVAL_STAGE: Final = "evaluating the validation split"
-
-
-def loop_options(cfg: ModelTrainConfig, settings: Settings, device: str) -> LoopOptions:
-    """The loop's knobs of ``cfg`` on ``device``."""
-    return {
-        "precision": resolve_precision(cfg["precision"], device),
-        "grad_clip": cfg["grad_clip"],
-        "grad_accum_steps": cfg["grad_accum_steps"],
-        "eval_every_steps": cfg["eval_every_steps"],
-        "max_steps_per_epoch": cfg["max_steps_per_epoch"],
-        "checkpoint_every_steps": cfg["checkpoint_every_steps"],
-        "progress_interval_s": settings["progress_interval_s"],
-        "eval_max_tokens": cfg["eval_max_tokens"],
-        "epoch_eval_max_tokens": cfg["epoch_eval_max_tokens"],
-        "early_stopping": early_stopping(cfg),
-    }
 
 
 def _every(step: int, interval: int) -> bool:
@@ -257,7 +219,7 @@ class _Loop:
         callbacks["heartbeat"](time.time())
         progress = callbacks["progress"]
         if progress is not None:
-            progress(step, self.tally.epoch + 1, mean)
+            progress(until, self.tally.epoch, mean)
         reading = callbacks.get("reading")
         if reading is not None:
             reading(
@@ -435,19 +397,20 @@ class BaseTrainer:
                     closes = (index + 1) % accum == 0 or index + 1 == epoch_steps
                     # Forward and backward; ranks exchange gradients on an update's last batch.
                     with contextlib.nullcontext() if closes else no_sync():
-                        with autocast(device, options["precision"]):
-                            loss = loss_fn(step_model(inputs), targets)  # (B, T, V) -> ()
-                        group = min(accum, epoch_steps - index + index % accum)
-                        torch.autograd.backward(loss if group == 1 else loss / group)
+                        loss = backward(
+                            step_model,
+                            loss_fn,
+                            inputs,
+                            targets,
+                            device=device,
+                            precision=options["precision"],
+                            group=min(accum, epoch_steps - index + index % accum),
+                        )
                     tally.add(index, loss, targets.numel())
                     if not closes:
                         continue
                     # Clip, step, schedule.
-                    if options["grad_clip"] > 0:
-                        torch.nn.utils.clip_grad_norm_(run.params, options["grad_clip"])
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
+                    update(run.params, optimizer, scheduler, options["grad_clip"])
                     run.position["global_step"] += 1
                     step = run.position["global_step"]
                     # Reading: the loss leaves the device only every progress_interval_s.

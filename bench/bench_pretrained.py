@@ -33,12 +33,13 @@ from model_trainer.core.backends.dispatch import generate, score
 from model_trainer.core.backends.hf_causal_lm.model import HFCausalLM
 from model_trainer.core.backends.hf_causal_lm.tiny import save_tiny_checkpoint
 from model_trainer.core.backends.registry import default_registry
+from model_trainer.core.backends.start import resolve_start
 from model_trainer.core.contracts.defaults import generate_config, score_config, train_config
 from model_trainer.core.contracts.model import ModelTrainConfig, PreparedLMModel, TrainingCallbacks
-from model_trainer.core.contracts.validators import resolve_init_from
 from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.inference.narrow import model_as
 from model_trainer.core.inference.windows import plan_windows, windows_per_batch
+from model_trainer.core.tokenizers.io import read_model_tokenizer
 from model_trainer.core.tokenizers.pretrained import load_pretrained_tokenizer
 from model_trainer.core.training.dataset import TokenWindows, encode_data
 from model_trainer.core.training.loop import run_training
@@ -191,7 +192,7 @@ def generate_figure(
 
 
 def fine_tune_config(folder: str, setup: Setup) -> ModelTrainConfig:
-    return resolve_init_from(
+    return resolve_start(
         train_config(
             max_seq_len=setup["seq_len"],
             batch_size=setup["batch_size"],
@@ -202,7 +203,8 @@ def fine_tune_config(folder: str, setup: Setup) -> ModelTrainConfig:
             device="cpu",
             precision="fp32",
         )
-        | {"init_from": folder}
+        | {"init_from": folder},
+        default_registry,
     )
 
 
@@ -282,7 +284,10 @@ def main() -> None:
             layers=setup["layers"],
             context=setup["context"],
         )
-        prepared = default_registry.get("hf_causal_lm").load(folder, common.settings())
+        tokenizer = read_model_tokenizer(folder, "pretrained")
+        prepared = default_registry.get("hf_causal_lm").load(
+            folder, common.settings(), tokenizer=tokenizer
+        )
         score_figure(opts, setup, prepared)
         text = builtin_text()[: setup["score_chars"]]
         char_probability_figures(opts, "pretrained_gpt2", prepared, text, "tokens/s")

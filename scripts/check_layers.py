@@ -5,6 +5,10 @@ Every ``import`` counts, at the top of a module or inside a function. A package 
 modules at the top of ``model_trainer`` (the notebook functions, the command line) sit above
 them all. Between modules no import may close a circle. A registry that names a module as a
 string is no import.
+
+Nothing under ``core`` names a family: a string that is exactly a built-in family's name
+(a package under ``core/backends``) may stand only in the families' own packages, in the
+registry (its table of names) and as the schema's default ``model_family``.
 """
 
 from __future__ import annotations
@@ -111,12 +115,39 @@ def circles(edges: dict[str, set[str]]) -> list[str]:
     return found
 
 
+NAMING_FAMILIES: tuple[str, ...] = ("core/backends/registry.py", "core/contracts/schema.py")
+"""Modules of ``core`` outside the families' packages that may name a family: the registry
+(its table of names) and the schema (the default ``model_family``)."""
+
+
+def family_names(root: Path) -> list[str]:
+    """One line for each string naming a built-in family in ``core``, outside its allowed places."""
+    core = root / PACKAGE / "core"
+    names = {path.parent.name for path in (core / "backends").glob("*/__init__.py")}
+    found: list[str] = []
+    for path in sorted(core.rglob("*.py")):
+        place = path.relative_to(root / PACKAGE).as_posix()
+        parts = place.split("/")
+        if place in NAMING_FAMILIES or (parts[1] == "backends" and parts[2] in names):
+            continue
+        tree = ast.parse(path.read_text("utf-8"))
+        constants = [node for node in ast.walk(tree) if isinstance(node, ast.Constant)]
+        found.extend(
+            f"{place}:{node.lineno} names the family {node.value!r}"
+            for node in constants
+            if node.value in names
+        )
+    return found
+
+
 def problems(root: Path) -> list[str]:
-    """Every upward import and every circle in the package under ``root``."""
+    """Every upward import, every circle and every family named in ``core`` under ``root``."""
     edges = graph(root)
-    return [f"upward: {line}" for line in upward(edges)] + [
-        f"circle: {line}" for line in circles(edges)
-    ]
+    return (
+        [f"upward: {line}" for line in upward(edges)]
+        + [f"circle: {line}" for line in circles(edges)]
+        + [f"family: {line}" for line in family_names(root)]
+    )
 
 
 def main(argv: list[str]) -> int:

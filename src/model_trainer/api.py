@@ -45,7 +45,6 @@ from model_trainer.core.contracts.schema import (
 )
 from model_trainer.core.contracts.tokenizer import TokenizerKind
 from model_trainer.core.contracts.validators import (
-    PRETRAINED_FAMILY,
     validate_generate_config,
     validate_score_config,
 )
@@ -59,9 +58,9 @@ from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.events.tensorboard_sink import TensorBoardSink
 from model_trainer.core.jobs.eval_job import start_eval
+from model_trainer.core.jobs.model_job import load_run_model
 from model_trainer.core.jobs.run_store import (
     EVENTS_FILE,
-    MODEL_DIR,
     RunSummary,
     existing_run_dir,
     require_model,
@@ -69,7 +68,7 @@ from model_trainer.core.jobs.run_store import (
 from model_trainer.core.jobs.run_store import list_runs as stored_runs
 from model_trainer.core.jobs.runner import JobHandle, ViewFactory
 from model_trainer.core.jobs.train_job import resume_train, start_train
-from model_trainer.core.training.checkpoint import CHECKPOINT_DIR, Which, use_weights
+from model_trainer.core.training.checkpoint import Which
 from model_trainer.core.training.manifest import read_manifest
 from model_trainer.notebook.compare import ComparisonView, RunComparison, run_curve
 from model_trainer.notebook.frontend import in_notebook, ipython_display, png_output
@@ -380,14 +379,15 @@ def load_model(
             ``TOKENIZER_LOAD_FAILED`` (a slow tokenizer without offsets), ``CUDA_OOM`` (too
             big for the GPU), ``CUDA_NOT_AVAILABLE``, ``INVALID_CONFIG`` (``max_seq_len``).
     """
-    registry.require(PRETRAINED_FAMILY, "supports_score")
+    family, _ = registry.source_family()
+    registry.require(family, "supports_score")
     options: LoadOptions = {
         "device": device,
         "dtype": dtype,
         "local_files_only": local_files_only,
         "max_seq_len": max_seq_len,
     }
-    return registry.get(PRETRAINED_FAMILY).load_source(source, options)
+    return registry.get(family).load_source(source, options)
 
 
 def _load_run(
@@ -399,12 +399,10 @@ def _load_run(
 ) -> PreparedLMModel:
     """Run ``run_id``'s saved model, its family first checked for ``capability``."""
     folder = require_model(settings, run_id)
-    family = read_manifest(str(folder))["config"]["model_family"]
+    cfg = read_manifest(str(folder))["config"]
     if capability is not None:
-        registry.require(family, capability)
-    prepared = registry.get(family).load(str(folder / MODEL_DIR), settings)
-    use_weights(prepared["model"], str(folder / CHECKPOINT_DIR), which)
-    return prepared
+        registry.require(cfg["model_family"], capability)
+    return load_run_model(registry.get(cfg["model_family"]), cfg, folder, settings, which)
 
 
 def _require(job: TrainJob, registry: ModelRegistry, capability: Capability) -> None:

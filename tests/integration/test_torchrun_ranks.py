@@ -21,6 +21,7 @@ from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.distributed.launcher import settings_env
 from model_trainer.core.distributed.rank import TrainJob, distributed_train, wait_quietly
 from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.tokenizers.io import read_model_tokenizer
 from model_trainer.core.training.distributed import current_collective
 
 ENTRY = Path(__file__).with_name("torchrun_entry.py")
@@ -118,7 +119,10 @@ def test_rank_one_trains_the_same_model_and_writes_nothing(pair: Pair) -> None:
     assert current_collective().active is False
     runs = Path(pair.settings["runs_dir"])
     assert [path.name for path in runs.iterdir() if path.name[0] != "."] == ["shared"]
-    saved = default_registry.get("char_lstm").load(str(runs / "shared" / "model"), pair.settings)
+    model_dir = str(runs / "shared" / "model")
+    saved = default_registry.get("char_lstm").load(
+        model_dir, pair.settings, tokenizer=read_model_tokenizer(model_dir, "char")
+    )
     mine, theirs = models[0].state_dict(), saved["model"].state_dict()
     assert sorted(mine) == sorted(theirs)
     assert all(torch.equal(mine[name], theirs[name]) for name in mine)

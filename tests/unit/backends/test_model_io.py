@@ -22,6 +22,7 @@ from model_trainer.core.contracts.tokenizer import TokenizerHandle, TokenizerKin
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.tokenizers.bpe import BPETokenizer
 from model_trainer.core.tokenizers.char import CharTokenizer
+from model_trainer.core.tokenizers.io import read_model_tokenizer
 
 
 class _LogitsOut:
@@ -32,7 +33,7 @@ class Family(TypedDict):
     name: str
     prepare: Callable[[str, Settings, TokenizerHandle, TokenizerKind], PreparedLMModel]
     save: Callable[[PreparedLMModel, str], ModelArtifact]
-    load: Callable[[str, Settings], PreparedLMModel]
+    load: Callable[[str, Settings, TokenizerHandle], PreparedLMModel]
     meta_file: str
     files: tuple[str, ...]
 
@@ -117,9 +118,17 @@ def _edit_json(path: Path, changes: dict[str, object]) -> None:
     path.write_text(json.dumps({**data, **changes}), encoding="utf-8")
 
 
-def _error(family: Family, folder: Path, settings: Settings) -> ModelTrainerError:
+def _load(family: Family, folder: Path, settings: Settings) -> PreparedLMModel:
+    """``family``'s ``load`` of ``folder``, given the folder's own tokenizer, as a job does."""
+    tokenizer = read_model_tokenizer(str(folder), "char")
+    return family["load"](str(folder), settings, tokenizer)
+
+
+def _error(
+    family: Family, folder: Path, settings: Settings, tokenizer: TokenizerHandle
+) -> ModelTrainerError:
     with pytest.raises(ModelTrainerError) as info:
-        family["load"](str(folder), settings)
+        family["load"](str(folder), settings, tokenizer)
     return info.value
 
 
@@ -149,7 +158,7 @@ def test_save_then_load_gives_the_same_model(
     }
     assert (meta["tokenizer_id"], meta["tokenizer_kind"]) == (tokenizer.tokenizer_id, "char")
 
-    loaded = family["load"](str(folder), settings)
+    loaded = _load(family, folder, settings)
     for key in ("model_family", "model_size", "tokenizer_id", "eos_id", "pad_id", "max_seq_len"):
         assert loaded[key] == prepared[key]
     assert loaded["device"] == "cpu"
@@ -159,7 +168,7 @@ def test_save_then_load_gives_the_same_model(
     torch.testing.assert_close(_logits(loaded, sample_ids), expected)
 
     family["save"](loaded, str(tmp_path / "again"))
-    reloaded = family["load"](str(tmp_path / "again"), settings)
+    reloaded = _load(family, tmp_path / "again", settings)
     torch.testing.assert_close(_logits(reloaded, sample_ids), expected)
 
 
@@ -175,7 +184,7 @@ def test_gpt2_folder_loads_with_auto_model(
 def test_gpt2_round_trip_with_a_bpe_tokenizer(settings: Settings, tmp_path: Path) -> None:
     bpe = BPETokenizer.train("def score(text):\n    return len(text)\n" * 40, 300)
     prepared = _saved(GPT2, settings, bpe, tmp_path)
-    loaded = load_gpt2(str(tmp_path), settings)
+    loaded = load_gpt2(str(tmp_path), settings, read_model_tokenizer(str(tmp_path), "bpe"))
     assert loaded["tokenizer"].kind == "bpe"
     assert loaded["tokenizer_id"] == bpe.tokenizer_id
     ids = torch.tensor([bpe.encode("def score(text): return")])
@@ -213,14 +222,14 @@ def test_save_refuses_a_model_of_another_family(
 def test_missing_folder_or_file_is_not_found(
     family: Family, settings: Settings, tokenizer: CharTokenizer, tmp_path: Path
 ) -> None:
-    missing = _error(family, tmp_path / "absent", settings)
+    missing = _error(family, tmp_path / "absent", settings, tokenizer)
     assert missing.code == "MODEL_NOT_FOUND"
     assert "absent" in missing.message
     _saved(family, settings, tokenizer, tmp_path / "full")
     for name in ("tokenizer.json", "model.safetensors", family["meta_file"]):
         folder = shutil.copytree(tmp_path / "full", tmp_path / name)
         (folder / name).unlink()
-        error = _error(family, folder, settings)
+        error = _error(family, folder, settings, tokenizer)
         assert error.code == "MODEL_NOT_FOUND"
         assert f"has no {name}" in error.message
 
@@ -245,7 +254,7 @@ def test_corrupt_metadata_fails_to_load(
     _saved(family, settings, tokenizer, tmp_path)
     content, fragment = case
     (tmp_path / family["meta_file"]).write_bytes(content)
-    error = _error(family, tmp_path, settings)
+    error = _error(family, tmp_path, settings, tokenizer)
     assert error.code == "MODEL_LOAD_FAILED"
     assert fragment in error.message
 
@@ -272,7 +281,7 @@ def test_bad_metadata_field_fails_to_load(
     changes, fragment = case
     _saved(family, settings, tokenizer, tmp_path)
     _edit_json(tmp_path / family["meta_file"], changes)
-    error = _error(family, tmp_path, settings)
+    error = _error(family, tmp_path, settings, tokenizer)
     assert error.code == "MODEL_LOAD_FAILED"
     assert fragment in error.message
 
@@ -283,7 +292,7 @@ def test_folder_of_another_family_is_incompatible(
 ) -> None:
     _saved(family, settings, tokenizer, tmp_path)
     _edit_json(tmp_path / family["meta_file"], {"model_family": "other"})
-    error = _error(family, tmp_path, settings)
+    error = _error(family, tmp_path, settings, tokenizer)
     assert error.code == "MODEL_INCOMPATIBLE"
     assert f"holds a 'other' model, not {family['name']!r}" in error.message
 
@@ -308,7 +317,7 @@ def test_bad_shape_fails_to_load(
     changes, fragment = case
     _saved(family, settings, tokenizer, tmp_path)
     _edit_json(tmp_path / "config.json", changes)
-    error = _error(family, tmp_path, settings)
+    error = _error(family, tmp_path, settings, tokenizer)
     assert error.code == "MODEL_LOAD_FAILED"
     assert fragment in error.message
 
@@ -319,7 +328,7 @@ def test_corrupt_weights_fail_to_load(
 ) -> None:
     _saved(family, settings, tokenizer, tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"not safetensors")
-    error = _error(family, tmp_path, settings)
+    error = _error(family, tmp_path, settings, tokenizer)
     assert error.code == "MODEL_LOAD_FAILED"
     assert "model.safetensors" in error.message or "cannot load the model" in error.message
 
@@ -340,7 +349,7 @@ def test_weights_of_another_shape_fail_to_load(
     bigger = CharTokenizer.from_text("".join(chr(code) for code in range(200, 300)))
     _saved(other, settings, bigger, tmp_path / "other")
     (tmp_path / "other" / "model.safetensors").replace(tmp_path / "model" / "model.safetensors")
-    error = _error(family, tmp_path / "model", settings)
+    error = _error(family, tmp_path / "model", settings, tokenizer)
     assert error.code == "MODEL_LOAD_FAILED"
 
 
@@ -357,7 +366,7 @@ def test_corrupt_gpt2_config_fails_to_load(
 ) -> None:
     _saved(GPT2, settings, tokenizer, tmp_path)
     (tmp_path / "config.json").write_text(text, encoding="utf-8")
-    error = _error(GPT2, tmp_path, settings)
+    error = _error(GPT2, tmp_path, settings, tokenizer)
     assert error.code == "MODEL_LOAD_FAILED"
     assert fragment in error.message
 
@@ -368,11 +377,11 @@ def test_another_tokenizer_is_incompatible(
 ) -> None:
     _saved(family, settings, tokenizer, tmp_path)
     other = CharTokenizer.from_text("abc")
-    other.save(str(tmp_path / "tokenizer.json"))
-    error = _error(family, tmp_path, settings)
+    error = _error(family, tmp_path, settings, other)
     assert error.code == "MODEL_INCOMPATIBLE"
-    assert f"tokenizer_id: tokenizer.json of {str(tmp_path)!r} has {other.tokenizer_id!r}" in (
-        error.message
+    assert (
+        f"tokenizer_id: the tokenizer given for {str(tmp_path)!r} has {other.tokenizer_id!r}"
+        in (error.message)
     )
 
 
@@ -382,9 +391,9 @@ def test_tokenizer_of_another_kind_is_incompatible(
 ) -> None:
     _saved(family, settings, tokenizer, tmp_path)
     _edit_json(tmp_path / family["meta_file"], {"tokenizer_kind": "bpe"})
-    error = _error(family, tmp_path, settings)
+    error = _error(family, tmp_path, settings, tokenizer)
     assert error.code == "MODEL_INCOMPATIBLE"
-    assert "tokenizer_kind: tokenizer.json" in error.message
+    assert "tokenizer_kind: the tokenizer given" in error.message
     assert "has 'char', the model was built for 'bpe'" in error.message
 
 
@@ -394,9 +403,9 @@ def test_tokenizer_of_another_vocabulary_size_is_incompatible(
 ) -> None:
     _saved(family, settings, tokenizer, tmp_path)
     _edit_json(tmp_path / "config.json", {"vocab_size": tokenizer.vocab_size + 1})
-    error = _error(family, tmp_path, settings)
+    error = _error(family, tmp_path, settings, tokenizer)
     assert error.code == "MODEL_INCOMPATIBLE"
-    assert f"vocab_size: tokenizer.json of {str(tmp_path)!r} has {tokenizer.vocab_size}" in (
+    assert f"vocab_size: the tokenizer given for {str(tmp_path)!r} has {tokenizer.vocab_size}" in (
         error.message
     )
 
@@ -407,4 +416,6 @@ def test_corrupt_tokenizer_keeps_its_own_error(
 ) -> None:
     _saved(family, settings, tokenizer, tmp_path)
     (tmp_path / "tokenizer.json").write_text("[]", encoding="utf-8")
-    assert _error(family, tmp_path, settings).code == "TOKENIZER_LOAD_FAILED"
+    with pytest.raises(ModelTrainerError) as info:
+        _load(family, tmp_path, settings)
+    assert info.value.code == "TOKENIZER_LOAD_FAILED"

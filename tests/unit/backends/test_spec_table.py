@@ -76,6 +76,10 @@ def evaluate_spec(run_id: str, cfg: SpecConfig, settings: Settings) -> EvalOutco
     return evaluate_run(run_id, cfg["run"], settings, SPEC_FILES.load)
 
 
+def load_spec(path: str, settings: Settings, tokenizer: TokenizerHandle) -> PreparedLMModel:
+    return SPEC_FILES.load(path, settings, tokenizer)
+
+
 def generate_spec(
     prepared: PreparedLMModel, cfg: GenerateConfig, settings: Settings
 ) -> GenerateOutcome:
@@ -91,7 +95,7 @@ SPEC_BACKEND_FUNCS: BackendFunctions[SpecConfig] = {
     "score": score_forward_only,
     "generate": generate_spec,
     "save": SPEC_FILES.save,
-    "load": SPEC_FILES.load,
+    "load": load_spec,
 }
 
 
@@ -131,6 +135,8 @@ def test_a_spec_table_trains_evaluates_scores_and_generates_through_the_registry
     assert evaluated["loss"] == pytest.approx(outcome["val_loss"], rel=0.05)
     model = mt.load_run("spec-run", runs_dir=runs, registry=spec_registry)
     assert model["model_family"] == "spec"
+    trained_on = CharTokenizer.load(str(Path(runs) / "spec-run" / "tokenizer.json"))
+    assert model["tokenizer_id"] == trained_on.tokenizer_id
     scored = mt.score(model, text="The loop.", registry=spec_registry)
     assert scored["num_chars"] == 9
     assert math.isfinite(scored["loss"])

@@ -74,3 +74,12 @@ def test_floors_read_from_the_dotted_name() -> None:
     assert LAYERS.floor("model_trainer.notebook.panel") == LAYERS.LAYERS.index("notebook")
     assert LAYERS.floor("model_trainer.cli") == LAYERS.TOP
     assert LAYERS.floor("model_trainer") == LAYERS.TOP
+
+
+def test_a_family_named_in_the_core_fails(copy: Path) -> None:
+    _plant(copy, "core/data/prepare.py", '\nPRETRAINED_FAMILY = "hf_causal_lm"\n')
+    _plant(copy, "core/backends/gpt2/limits.py", '\nOTHER = "char_lstm"\n')
+    line = len((copy / "model_trainer" / "core/data/prepare.py").read_text("utf-8").splitlines())
+    assert LAYERS.problems(copy) == [
+        f"family: core/data/prepare.py:{line} names the family 'hf_causal_lm'"
+    ]

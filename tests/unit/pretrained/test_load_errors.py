@@ -13,7 +13,7 @@ from tokenizers import Tokenizer
 from transformers import BertConfig, BertForMaskedLM, PretrainedConfig
 
 import model_trainer as mt
-from model_trainer.core.backends import fake
+from model_trainer.core.backends import fake, hf_causal_lm
 from model_trainer.core.backends.hf_causal_lm.io import (
     check_fits,
     free_bytes,
@@ -22,8 +22,11 @@ from model_trainer.core.backends.hf_causal_lm.io import (
     save_pretrained_model,
 )
 from model_trainer.core.backends.hf_causal_lm.tiny import Arch
-from model_trainer.core.backends.registry import ModelRegistry
+from model_trainer.core.backends.registry import ModelRegistry, default_registry
+from model_trainer.core.config.settings import load_settings
 from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.tokenizers.char import CharTokenizer
+from model_trainer.core.tokenizers.io import read_model_tokenizer
 from model_trainer.core.tokenizers.pretrained import PretrainedTokenizer
 
 
@@ -212,7 +215,9 @@ def test_precision_context_and_the_family_checks() -> None:
 def test_only_the_pretrained_family_saves_and_loads_sources(
     checkpoints: dict[Arch, str], tmp_path: Path
 ) -> None:
-    registry = ModelRegistry({"hf_causal_lm": fake.REGISTRATION})
+    start = hf_causal_lm.REGISTRATION.get("from_source")
+    assert start is not None
+    registry = ModelRegistry({"hf_causal_lm": {**fake.REGISTRATION, "from_source": start}})
     with pytest.raises(ModelTrainerError) as error:
         mt.load_model(checkpoints["gpt2"], registry=registry)
     assert error.value.message == (
@@ -226,3 +231,19 @@ def test_only_the_pretrained_family_saves_and_loads_sources(
         "model: hf_causal_lm saves an HFCausalLM with its pretrained tokenizer, got Linear "
         "and PretrainedTokenizer"
     )
+
+
+def test_a_model_folder_is_read_with_its_own_pretrained_tokenizer_only(
+    checkpoints: dict[Arch, str],
+) -> None:
+    backend = default_registry.get("hf_causal_lm")
+    with pytest.raises(ModelTrainerError) as error:
+        backend.load(checkpoints["gpt2"], load_settings(), tokenizer=CharTokenizer.from_text("abc"))
+    assert error.value.code == "MODEL_INCOMPATIBLE"
+    assert error.value.message == (
+        f"tokenizer: hf_causal_lm models read their own pretrained tokenizer, got a char one "
+        f"for {checkpoints['gpt2']!r}"
+    )
+    own = read_model_tokenizer(checkpoints["gpt2"], "pretrained")
+    loaded = backend.load(checkpoints["gpt2"], load_settings(), tokenizer=own)
+    assert loaded["tokenizer"] is own

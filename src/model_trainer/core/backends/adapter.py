@@ -81,7 +81,7 @@ class BackendFunctions(TypedDict, Generic[TBackendConfig]):
     score: Callable[[PreparedLMModel, ScoreConfig, Settings], ScoreOutcome]
     generate: Callable[[PreparedLMModel, GenerateConfig, Settings], GenerateOutcome]
     save: Callable[[PreparedLMModel, str], ModelArtifact]
-    load: Callable[[str, Settings], PreparedLMModel]
+    load: Callable[[str, Settings, TokenizerHandle], PreparedLMModel]
     capabilities: NotRequired[BackendCapabilities]
     stream: NotRequired[Streamer]
     load_source: NotRequired[Callable[[str, LoadOptions], PreparedLMModel]]
@@ -152,8 +152,10 @@ class _Backend(Generic[TBackendConfig]):
     def save(self, prepared: PreparedLMModel, out_dir: str) -> ModelArtifact:
         return self._funcs["save"](prepared, out_dir)
 
-    def load(self, artifact_path: str, settings: Settings) -> PreparedLMModel:
-        return self._funcs["load"](artifact_path, settings)
+    def load(
+        self, artifact_path: str, settings: Settings, *, tokenizer: TokenizerHandle
+    ) -> PreparedLMModel:
+        return self._funcs["load"](artifact_path, settings, tokenizer)
 
     def load_source(self, source: str, options: LoadOptions) -> PreparedLMModel:
         load_source = self._funcs.get("load_source")
@@ -208,7 +210,7 @@ def fresh_model(
 
 
 def evaluator(
-    load: Callable[[str, Settings], PreparedLMModel],
+    load: Callable[[str, Settings, TokenizerHandle], PreparedLMModel],
 ) -> Callable[[str, ModelTrainConfig, Settings], EvalOutcome]:
     """An ``evaluate`` for a family that reads the run config as it is.
 

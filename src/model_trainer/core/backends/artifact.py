@@ -27,10 +27,9 @@ from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.contracts.typed_json import parse_typed
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.faults import writing
-from model_trainer.core.tokenizers.io import load_tokenizer
+from model_trainer.core.tokenizers.io import TOKENIZER_FILE
 from model_trainer.core.training.device import available_device
 
-TOKENIZER_FILE = "tokenizer.json"
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "config.json"
 
@@ -199,14 +198,15 @@ def read_meta(folder: Path, meta_file: str, family: str) -> tuple[dict[str, obje
     return data, meta
 
 
-def load_matching_tokenizer(folder: Path, meta: ArtifactMeta, vocab_size: int) -> TokenizerHandle:
-    """Load ``tokenizer.json`` of ``folder`` and check it is the one the model was built on.
+def check_tokenizer(
+    folder: Path, meta: ArtifactMeta, vocab_size: int, tokenizer: TokenizerHandle
+) -> None:
+    """Refuse ``tokenizer`` for the model in ``folder`` unless the model was built on it.
 
     Raises:
-        ModelTrainerError: the tokenizer's own load errors; ``MODEL_INCOMPATIBLE`` when its
-            id, kind or vocabulary size differs from the model's.
+        ModelTrainerError: ``MODEL_INCOMPATIBLE`` when its id, kind or vocabulary size
+            differs from the model's.
     """
-    tokenizer = load_tokenizer(str(folder / TOKENIZER_FILE))
     pairs = (
         ("tokenizer_id", tokenizer.tokenizer_id, meta["tokenizer_id"]),
         ("tokenizer_kind", tokenizer.kind, meta["tokenizer_kind"]),
@@ -216,10 +216,9 @@ def load_matching_tokenizer(folder: Path, meta: ArtifactMeta, vocab_size: int) -
         if found != expected:
             raise ModelTrainerError(
                 "MODEL_INCOMPATIBLE",
-                f"{field}: {TOKENIZER_FILE} of {str(folder)!r} has {found!r}, "
+                f"{field}: the tokenizer given for {str(folder)!r} has {found!r}, "
                 f"the model was built for {expected!r}",
             )
-    return tokenizer
 
 
 def save_weights(model: nn.Module, path: Path) -> None:
@@ -299,10 +298,13 @@ class ModuleFormat(Generic[ShapeT]):
         save_weights(model, folder / WEIGHTS_FILE)
         return write_artifact(prepared, out_dir, meta_file=META_FILE, meta=meta)
 
-    def load(self, artifact_path: str, settings: Settings) -> PreparedLMModel:
+    def load(
+        self, artifact_path: str, settings: Settings, tokenizer: TokenizerHandle
+    ) -> PreparedLMModel:
         """Read a folder written by ``save`` onto the fastest device present.
 
-        ``settings`` is part of the backend signature; nothing here depends on it.
+        ``tokenizer`` is the folder's (``read_model_tokenizer``); ``settings`` is part of
+        the backend signature, nothing here depends on it.
 
         Raises:
             ModelTrainerError: ``MODEL_NOT_FOUND`` for a missing folder or file;
@@ -317,7 +319,7 @@ class ModuleFormat(Generic[ShapeT]):
             data.get("shape"), self.shape_type, where=f"{META_FILE} shape", code="MODEL_LOAD_FAILED"
         )
         vocab_size = json_int(data, "vocab_size", META_FILE)
-        tokenizer = load_matching_tokenizer(folder, meta, vocab_size)
+        check_tokenizer(folder, meta, vocab_size, tokenizer)
         model = self.build(shape, vocab_size)
         load_weights(model, folder / WEIGHTS_FILE)
         device = available_device("auto")

@@ -8,9 +8,10 @@ module holding the backend is named as a string and imported on first use.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from model_trainer.core.contracts.model import BackendCapabilities
+from model_trainer.core.contracts.tokenizer import TokenizerKind
 from model_trainer.core.errors import ModelTrainerError
 
 Capability = Literal[
@@ -22,15 +23,29 @@ Capability = Literal[
 ]
 
 
+class SourceStart(TypedDict):
+    """What a model read from a folder brings with it: its one size and its own tokenizer.
+
+    A family with one starts a run from a model folder (``init_from``) and loads any such
+    folder (``load_model``, its table's ``load_source``); the run config's ``model_size``
+    and ``tokenizer_kind`` are then these.
+    """
+
+    model_size: str
+    tokenizer_kind: TokenizerKind
+
+
 class BackendRegistration(TypedDict):
     """Where a family's backend lives, and what it can do without importing it.
 
     ``backend`` is ``"package.module:name"``: the module defining the family's
-    ``create_backend(...)`` under ``name``.
+    ``create_backend(...)`` under ``name``. ``from_source``: the family's models come from
+    a model folder (``SourceStart``).
     """
 
     backend: str
     capabilities: BackendCapabilities
+    from_source: NotRequired[SourceStart]
 
 
 def family_capabilities(

@@ -16,6 +16,7 @@ from model_trainer.core.backends import char_lstm, fake, gpt2, hf_causal_lm
 from model_trainer.core.backends.family import (
     BackendRegistration,
     Capability,
+    SourceStart,
     require_capability,
 )
 from model_trainer.core.contracts.model import BackendCapabilities, ModelBackend
@@ -89,6 +90,30 @@ class ModelRegistry:
         capabilities = self.get_capabilities(name)
         require_capability(name, capabilities, capability)
         return capabilities
+
+    def source_start(self, name: str) -> SourceStart | None:
+        """What a model of ``name`` read from a folder brings, or None for a family built fresh.
+
+        Raises:
+            ModelTrainerError: ``MODEL_NOT_FOUND`` for an unregistered family.
+        """
+        return self._registration(name).get("from_source")
+
+    def source_family(self) -> tuple[str, SourceStart]:
+        """The first registered family whose models come from a model folder, and its start.
+
+        Raises:
+            ModelTrainerError: ``MODEL_NOT_FOUND`` when no registered family has one.
+        """
+        for name, registration in self._registrations.items():
+            start = registration.get("from_source")
+            if start is not None:
+                return name, start
+        raise ModelTrainerError(
+            "MODEL_NOT_FOUND",
+            "init_from: no registered family loads a model from a folder; "
+            f"registered: {', '.join(self._registrations)}",
+        )
 
     def is_loaded(self, name: str) -> bool:
         """Whether ``name`` has been built."""

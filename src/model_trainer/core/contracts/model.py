@@ -399,8 +399,10 @@ class ModelBackend(Protocol):
         """Write the model and its tokenizer to ``out_dir``."""
         ...
 
-    def load(self, artifact_path: str, settings: Settings) -> PreparedLMModel:
-        """Read a model folder written by ``save``."""
+    def load(
+        self, artifact_path: str, settings: Settings, *, tokenizer: TokenizerHandle
+    ) -> PreparedLMModel:
+        """Read a model folder written by ``save``, whose tokenizer is ``tokenizer``."""
         ...
 
     def load_source(self, source: str, options: LoadOptions) -> PreparedLMModel:

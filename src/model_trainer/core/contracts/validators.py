@@ -18,20 +18,12 @@ from model_trainer.core.contracts.model import (
     ModelTrainConfig,
     ScoreConfig,
 )
-from model_trainer.core.contracts.schema import TRAIN_FIELDS, defaults, train_overlay
 from model_trainer.core.errors import ConfigError
 
 _DEVICES = ("auto", "cpu", "cuda", "mps")
 _CUDA_INDEX = re.compile(r"cuda:(0|[1-9][0-9]*)")
 _PRECISIONS = ("auto", "fp32", "bf16")
 _TOKENIZERS = ("char", "bpe", "pretrained")
-PRETRAINED_FAMILY: Final = "hf_causal_lm"
-PRETRAINED: Final[dict[str, object]] = {
-    "model_family": PRETRAINED_FAMILY,
-    "model_size": "pretrained",
-    "tokenizer_kind": "pretrained",
-}
-"""The fields a pretrained start (``init_from``) fixes, and their values."""
 _DETAIL_LEVELS: tuple[str, ...] = get_args(DetailLevel)
 _ATTRIBUTIONS: tuple[str, ...] = get_args(Attribution)
 MAX_NEW_TOKENS = 100_000
@@ -162,45 +154,19 @@ def validate_model_train_config(
 
 
 def _check_init_from(cfg: ModelTrainConfig) -> None:
+    """The options of a start from a model folder, and its tokenizer, need ``init_from``.
+
+    What a folder fixes (family, size, tokenizer) is the registry's (``resolve_start``).
+    """
     _at_least("lora_rank", cfg["lora_rank"], 0)
-    fields: Mapping[str, object] = cfg
     if cfg["init_from"]:
-        for name, value in PRETRAINED.items():
-            if fields[name] != value:
-                raise _bad(name, fields[name], f"{value!r} with init_from (leave it unset)")
         return
-    for name, value in PRETRAINED.items():
-        if name != "model_size" and fields[name] == value:
-            raise _bad(name, value, "used with init_from naming a pretrained model")
+    if cfg["tokenizer_kind"] == "pretrained":
+        raise _bad("tokenizer_kind", "pretrained", "used with init_from naming a pretrained model")
+    fields: Mapping[str, object] = cfg
     for name, off in (("gradient_checkpointing", False), ("lora_rank", 0)):
         if fields[name] != off:
             raise _bad(name, fields[name], f"{off!r} without init_from (a pretrained start)")
-
-
-def resolve_init_from(cfg: ModelTrainConfig) -> ModelTrainConfig:
-    """``cfg`` with the fields a pretrained start fixes set, when ``init_from`` names one.
-
-    Each of them must be at its schema default (then it is set) or already at its value; so
-    must ``vocab_size`` (the model's tokenizer is its own).
-
-    Raises:
-        ConfigError: ``INVALID_CONFIG`` naming a field that conflicts with ``init_from``.
-    """
-    if not cfg["init_from"]:
-        return cfg
-    default = defaults(TRAIN_FIELDS)
-    fields: Mapping[str, object] = cfg
-    fixed: dict[str, object] = {}
-    for name, value in {**PRETRAINED, "vocab_size": default["vocab_size"]}.items():
-        if fields[name] not in (default[name], value):
-            raise ConfigError(
-                "INVALID_CONFIG",
-                f"{name} {fields[name]!r} conflicts with init_from={cfg['init_from']!r}: a "
-                f"pretrained model brings its own size, vocabulary and tokenizer; leave "
-                f"{name} unset",
-            )
-        fixed[name] = value
-    return train_overlay(fixed, cfg)
 
 
 def validate_score_config(cfg: ScoreConfig) -> None:

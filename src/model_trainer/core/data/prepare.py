@@ -1,7 +1,7 @@
 """A run's data: its split, its tokenizer and its ids, each made once and then cached.
 
 A run calls, in order: ``RunSource`` (resolves the paths, reads no text),
-``start_tokenizer`` (a pretrained start's own, else ``run_tokenizer``'s: trained on the
+``start_tokenizer`` (a model folder's own, else ``run_tokenizer``'s: trained on the
 training part, streamed, or read from the cache) and
 ``prepare_run_data`` (each part's ids, memory-mapped). A second run on the same source and
 tokenizer reads every one of them from the cache.
@@ -45,8 +45,11 @@ from model_trainer.core.data.sources import Source, digest, open_source
 from model_trainer.core.data.split import Part, SplitSpec, plan_split, split_problem
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.job_events import make_progress_event
-from model_trainer.core.tokenizers.io import load_tokenizer, train_tokenizer_pieces
-from model_trainer.core.tokenizers.pretrained import load_pretrained_tokenizer
+from model_trainer.core.tokenizers.io import (
+    load_tokenizer,
+    read_model_tokenizer,
+    train_tokenizer_pieces,
+)
 
 Stage = Callable[[str, float], None]
 """Called with what is being done and the share of it done, 0 to 1."""
@@ -224,13 +227,14 @@ def start_tokenizer(
 ) -> TokenizerHandle:
     """The tokenizer a new run of ``cfg`` starts with.
 
-    A pretrained start (``init_from``) brings its own; otherwise ``run_tokenizer``'s.
+    A start from a model folder (``init_from``) reads the folder's own, of the kind its
+    family fixed (``resolve_start``); otherwise ``run_tokenizer``'s.
 
     Raises:
-        ModelTrainerError: the errors of ``load_pretrained_tokenizer`` or ``run_tokenizer``.
+        ModelTrainerError: the errors of ``read_model_tokenizer`` or ``run_tokenizer``.
     """
     if cfg["init_from"]:
-        return load_pretrained_tokenizer(cfg["init_from"])
+        return read_model_tokenizer(cfg["init_from"], cfg["tokenizer_kind"])
     return run_tokenizer(source, cfg["tokenizer_kind"], cfg["vocab_size"], stage)
 
 

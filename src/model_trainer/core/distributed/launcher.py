@@ -27,6 +27,7 @@ from typing import Final
 import torch
 
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
+from model_trainer.core.backends.start import resolve_start
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import LossUnit, ModelTrainConfig, TrainOutcome
 from model_trainer.core.contracts.validators import validate_model_train_config
@@ -419,6 +420,7 @@ def launch_distributed(
         ModelTrainerError: the config's errors, ``INVALID_CONFIG`` for a bad or taken run
             id or bad process counts; later failures are the job's (``result()``).
     """
+    config = resolve_start(config, registry)
     validate_model_train_config(
         config, registry.require(config["model_family"], "supports_distributed")
     )

@@ -21,13 +21,11 @@ from typing import Final, Literal, TypedDict
 import torch
 
 from model_trainer.core.backends.registry import ModelRegistry
+from model_trainer.core.backends.start import resolve_start
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelTrainConfig
 from model_trainer.core.contracts.schema import TRAIN_DEFAULTS
-from model_trainer.core.contracts.validators import (
-    resolve_init_from,
-    validate_model_train_config,
-)
+from model_trainer.core.contracts.validators import validate_model_train_config
 from model_trainer.core.data.prepare import (
     RunSource,
     prepare_run_data,
@@ -303,7 +301,7 @@ def start_lr_find(
             with ``init_from``) or ramp setting, ``MODEL_NOT_FOUND`` for an unregistered
             family, the corpus's errors (``CORPUS_NOT_FOUND``, ``CORPUS_EMPTY``, ...).
     """
-    cfg = resolve_init_from(cfg)
+    cfg = resolve_start(cfg, registry)
     validate_model_train_config(cfg, registry.require(cfg["model_family"], "supports_train"))
     check_read(cfg)
     check_ramp(ramp)

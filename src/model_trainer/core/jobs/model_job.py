@@ -17,6 +17,7 @@ from model_trainer.core.jobs.run_store import (
     require_model,
 )
 from model_trainer.core.jobs.runner import JobControl, JobHandle, new_job_id
+from model_trainer.core.tokenizers.io import read_model_tokenizer
 from model_trainer.core.training.checkpoint import CHECKPOINT_DIR, use_weights
 from model_trainer.core.training.manifest import read_manifest
 
@@ -30,6 +31,28 @@ CAPABILITY: dict[ModelJobKind, Capability] = {
 """What a family must support for each kind of job on its run."""
 RunWork = Callable[[JobControl, ModelBackend, ModelTrainConfig, Path], OutcomeT]
 """A job's work on a run: its control, the run's backend, config and folder."""
+
+
+def load_run_model(
+    backend: ModelBackend,
+    cfg: ModelTrainConfig,
+    folder: Path,
+    settings: Settings,
+    which: str = "last",
+) -> PreparedLMModel:
+    """The saved model of the run in ``folder`` (config ``cfg``), read by ``backend``.
+
+    ``which="best"`` loads the weights of the run's best checkpoint into it.
+
+    Raises:
+        ModelTrainerError: the errors of ``read_model_tokenizer``, of the family's ``load``
+            and of ``use_weights``.
+    """
+    model_dir = str(folder / MODEL_DIR)
+    tokenizer = read_model_tokenizer(model_dir, cfg["tokenizer_kind"])
+    prepared = backend.load(model_dir, settings, tokenizer=tokenizer)
+    use_weights(prepared["model"], str(folder / CHECKPOINT_DIR), which)
+    return prepared
 
 
 def start_run_job(
@@ -87,10 +110,9 @@ def start_model_job(
     """
 
     def work(
-        control: JobControl, backend: ModelBackend, _cfg: ModelTrainConfig, folder: Path
+        control: JobControl, backend: ModelBackend, cfg: ModelTrainConfig, folder: Path
     ) -> OutcomeT:
-        prepared = backend.load(str(folder / MODEL_DIR), settings)
-        use_weights(prepared["model"], str(folder / CHECKPOINT_DIR), which)
+        prepared = load_run_model(backend, cfg, folder, settings, which)
         control.set_prepared(prepared)
         return use(control, backend, prepared)
 

@@ -21,13 +21,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
+from model_trainer.core.backends.start import resolve_start
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import DeviceName, ModelTrainConfig, TrainOutcome
 from model_trainer.core.contracts.schema import complete_train_config
-from model_trainer.core.contracts.validators import (
-    resolve_init_from,
-    validate_model_train_config,
-)
+from model_trainer.core.contracts.validators import validate_model_train_config
 from model_trainer.core.data.prepare import RunSource
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.sinks import EventSink
@@ -101,7 +99,7 @@ def start_train(
             ``CORPUS_EMPTY``, ``CORPUS_TOO_LARGE``, ``INVALID_CONFIG``). Failures later on
             are the job's: its ``result()`` raises them.
     """
-    whole = resolve_init_from(complete_train_config(cfg))
+    whole = resolve_start(complete_train_config(cfg), registry)
     validate_model_train_config(whole, registry.require(whole["model_family"], "supports_train"))
     return start_checked_train(
         whole,

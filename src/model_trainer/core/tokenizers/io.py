@@ -9,12 +9,17 @@ Two file formats share the ``.json`` suffix and are told apart by their top-leve
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from model_trainer.core.contracts.tokenizer import TokenizerHandle, TokenizerKind
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.tokenizers.bpe import BPETokenizer
 from model_trainer.core.tokenizers.char import CharTokenizer
 from model_trainer.core.tokenizers.files import parse_tokenizer_json, read_tokenizer_text
+from model_trainer.core.tokenizers.pretrained import load_pretrained_tokenizer
+
+TOKENIZER_FILE = "tokenizer.json"
+"""Where a model folder keeps a ``char`` or ``bpe`` tokenizer."""
 
 
 def load_tokenizer(path: str) -> TokenizerHandle:
@@ -35,6 +40,20 @@ def load_tokenizer(path: str) -> TokenizerHandle:
         f"tokenizer_path: file {path!r} is neither a char tokenizer (no 'kind' key) "
         "nor a tokenizers file (no 'model' key)",
     )
+
+
+def read_model_tokenizer(folder: str, kind: TokenizerKind) -> TokenizerHandle:
+    """The tokenizer of the model folder ``folder``, of ``kind``.
+
+    A ``pretrained`` model keeps its own fast tokenizer's files (``folder`` may also be a
+    model id in the local Hugging Face cache); the others keep ``tokenizer.json``.
+
+    Raises:
+        ModelTrainerError: the errors of ``load_pretrained_tokenizer`` or ``load_tokenizer``.
+    """
+    if kind == "pretrained":
+        return load_pretrained_tokenizer(folder)
+    return load_tokenizer(str(Path(folder) / TOKENIZER_FILE))
 
 
 def train_tokenizer(kind: TokenizerKind, text: str, vocab_size: int) -> TokenizerHandle:

@@ -24,9 +24,11 @@ from model_trainer.core.contracts.model import (
     ModelTrainConfig,
     PreparedLMModel,
 )
+from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.contracts.units import perplexity
 from model_trainer.core.data.prepare import load_run_data
 from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.tokenizers.io import read_model_tokenizer
 from model_trainer.core.training.dataset import TokenWindows
 from model_trainer.core.training.device import ResolvedPrecision, autocast, resolve_precision
 from model_trainer.core.training.distributed import SOLO, Collective
@@ -35,7 +37,7 @@ from model_trainer.core.training.loss import loss_unit_of
 MODEL_DIR = "model"
 EVAL_BATCH_FACTOR = 2
 
-Loader = Callable[[str, Settings], PreparedLMModel]
+Loader = Callable[[str, Settings, TokenizerHandle], PreparedLMModel]
 
 
 def sample_windows(windows: TokenWindows, max_tokens: int) -> Tensor:
@@ -104,13 +106,15 @@ def evaluate_run(
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` when the run has no validation split
-            (``val_fraction`` 0), the model and corpus errors of ``load`` and ``load_corpus``.
+            (``val_fraction`` 0), the model and corpus errors of ``load`` and ``load_corpus``,
+            the errors of ``read_model_tokenizer``.
     """
     if cfg["val_fraction"] == 0.0 and cfg["val_path"] is None:
         raise ModelTrainerError(
             "INVALID_CONFIG", "val_fraction is 0.0: the run has no validation split to evaluate"
         )
-    prepared = load(os.path.join(run_dir, MODEL_DIR), settings)
+    folder = os.path.join(run_dir, MODEL_DIR)
+    prepared = load(folder, settings, read_model_tokenizer(folder, cfg["tokenizer_kind"]))
     run = load_run_data(cfg, settings, prepared["tokenizer"])
     ids = run["data"]["val_ids"]
     if ids is None:

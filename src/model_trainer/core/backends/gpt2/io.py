@@ -15,10 +15,9 @@ from transformers import GPT2LMHeadModel
 from transformers.utils import logging as hf_logging
 
 from model_trainer.core.backends.artifact import (
-    TOKENIZER_FILE,
     WEIGHTS_FILE,
     artifact_meta,
-    load_matching_tokenizer,
+    check_tokenizer,
     prepared_model,
     read_meta,
     require_files,
@@ -27,7 +26,9 @@ from model_trainer.core.backends.artifact import (
 from model_trainer.core.backends.gpt2.model import ATTENTION, GPT2LM
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelArtifact, PreparedLMModel
+from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.tokenizers.io import TOKENIZER_FILE
 from model_trainer.core.training.device import available_device
 
 
@@ -60,10 +61,13 @@ def save_gpt2(prepared: PreparedLMModel, out_dir: str) -> ModelArtifact:
     return write_artifact(prepared, out_dir, meta_file=META_FILE, meta=artifact_meta(prepared))
 
 
-def load_gpt2(artifact_path: str, settings: Settings) -> PreparedLMModel:
+def load_gpt2(
+    artifact_path: str, settings: Settings, tokenizer: TokenizerHandle
+) -> PreparedLMModel:
     """Read a folder written by ``save_gpt2``, onto the fastest device present.
 
-    ``settings`` is part of the backend signature; nothing here depends on it.
+    ``tokenizer`` is the folder's (``read_model_tokenizer``); ``settings`` is part of the
+    backend signature, nothing here depends on it.
 
     Raises:
         ModelTrainerError: ``MODEL_NOT_FOUND`` for a missing folder or file;
@@ -79,7 +83,7 @@ def load_gpt2(artifact_path: str, settings: Settings) -> PreparedLMModel:
         raise ModelTrainerError(
             "MODEL_LOAD_FAILED", f"artifact_path: cannot load the model in {artifact_path!r}: {exc}"
         ) from exc
-    tokenizer = load_matching_tokenizer(folder, meta, hf.config.vocab_size)
+    check_tokenizer(folder, meta, hf.config.vocab_size, tokenizer)
     device = available_device("auto")
     model = GPT2LM(hf).to(device)
     return prepared_model(model=model, meta=meta, tokenizer=tokenizer, device=device)

@@ -27,4 +27,5 @@ CAPABILITIES = family_capabilities(SIZES, distributed=False)
 REGISTRATION: BackendRegistration = {
     "backend": "model_trainer.core.backends.hf_causal_lm.backend:hf_causal_lm_backend",
     "capabilities": CAPABILITIES,
+    "from_source": {"model_size": SIZE, "tokenizer_kind": "pretrained"},
 }

@@ -103,13 +103,19 @@ def save_pretrained(prepared: PreparedLMModel, out_dir: str) -> ModelArtifact:
     return save_pretrained_model(prepared, out_dir, meta={**artifact_meta(prepared)})
 
 
-def load_saved(artifact_path: str, settings: Settings) -> PreparedLMModel:
+def load_saved(
+    artifact_path: str, settings: Settings, tokenizer: TokenizerHandle
+) -> PreparedLMModel:
     """Read a Hugging Face folder (a run's ``model/``) onto the fastest device present.
 
-    ``settings`` is part of the backend signature; nothing here depends on it.
+    ``tokenizer`` is the folder's own (``read_model_tokenizer``); ``settings`` is part of
+    the backend signature, nothing here depends on it.
+
+    Raises:
+        ModelTrainerError: the errors of ``load_pretrained``.
     """
     del settings
-    return load_pretrained(artifact_path)
+    return load_pretrained(artifact_path, tokenizer=tokenizer)
 
 
 def score_pretrained(

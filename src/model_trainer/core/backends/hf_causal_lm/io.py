@@ -28,6 +28,7 @@ from model_trainer.core.backends.artifact import ArtifactMeta, prepared_model
 from model_trainer.core.backends.hf_causal_lm import FAMILY, SIZE
 from model_trainer.core.backends.hf_causal_lm.model import HFCausalLM, quiet_progress
 from model_trainer.core.contracts.model import DeviceName, ModelArtifact, Precision, PreparedLMModel
+from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.faults import writing
 from model_trainer.core.tokenizers.pretrained import (
@@ -174,11 +175,13 @@ def load_pretrained(
     dtype: Precision = "auto",
     local_files_only: bool = True,
     max_seq_len: int | None = None,
+    tokenizer: TokenizerHandle | None = None,
 ) -> PreparedLMModel:
     """Load the causal LM at ``source`` (a folder, or a model id in the HF cache).
 
     ``max_seq_len`` (default: the model's context, at most ``MAX_CONTEXT``) is the window
     texts are scored in. ``dtype`` ``auto`` is bf16 on a GPU that supports it, else fp32.
+    ``tokenizer`` is the folder's own, already read (default: read here).
 
     Raises:
         ModelTrainerError: ``MODEL_NOT_FOUND`` (no such folder or cached model, no config,
@@ -186,14 +189,22 @@ def load_pretrained(
             big for the host), ``MODEL_INCOMPATIBLE`` (not a causal LM, a tokenizer larger
             than the model's vocabulary), ``TOKENIZER_LOAD_FAILED`` (no fast tokenizer),
             ``CUDA_OOM`` (too big for the GPU), ``CUDA_NOT_AVAILABLE``, ``INVALID_CONFIG``
-            (a bad ``max_seq_len``).
+            (a bad ``max_seq_len``); ``MODEL_INCOMPATIBLE`` when ``tokenizer`` is not a
+            pretrained model's.
     """
     target = available_device(device)
     folder = pretrained_folder(source, local_files_only=local_files_only)
     config = _config(folder, source)
     check_causal(config, source)
     files = weight_files(folder)
-    tokenizer = load_pretrained_tokenizer(str(folder))
+    if tokenizer is None:
+        tokenizer = load_pretrained_tokenizer(str(folder))
+    if not isinstance(tokenizer, PretrainedTokenizer):
+        raise ModelTrainerError(
+            "MODEL_INCOMPATIBLE",
+            f"tokenizer: {FAMILY} models read their own pretrained tokenizer, got a "
+            f"{tokenizer.kind} one for {source!r}",
+        )
     vocab = config.to_dict().get("vocab_size")
     if isinstance(vocab, int) and tokenizer.vocab_size > vocab:
         raise ModelTrainerError(

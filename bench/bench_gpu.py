@@ -31,6 +31,7 @@ from model_trainer.core.backends.char_lstm.model import CharLSTM
 from model_trainer.core.backends.gpt2 import GPT2_SIZES
 from model_trainer.core.backends.gpt2.config import build_gpt2_config
 from model_trainer.core.backends.gpt2.model import GPT2LM
+from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import LMModelProto
 from model_trainer.core.training.dataset import TokenWindows
 from model_trainer.core.training.device import ResolvedPrecision, resolve_precision
@@ -142,17 +143,10 @@ def train_round(
             num_epochs=1,
             device=device,
             callbacks=common.IDLE_CALLBACKS,
-            options={
-                "precision": precision,
-                "grad_clip": common.GRAD_CLIP,
-                "grad_accum_steps": 1,
-                "eval_every_steps": 0,
-                "max_steps_per_epoch": steps,
-                "checkpoint_every_steps": 0,
-                "progress_interval_s": common.settings()["progress_interval_s"],
-                "eval_max_tokens": 0,  # no validation split here
-                "epoch_eval_max_tokens": 0,
-            },
+            cfg=train_config(
+                precision=precision, grad_clip=common.GRAD_CLIP, max_steps_per_epoch=steps
+            ),
+            options={"progress_interval_s": common.settings()["progress_interval_s"]},
         )
         for _ in epochs:
             pass

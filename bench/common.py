@@ -173,17 +173,8 @@ def trainer_epoch(
         num_epochs=1,
         device="cpu",
         callbacks=callbacks,
-        options={
-            "precision": "fp32",
-            "grad_clip": GRAD_CLIP,
-            "grad_accum_steps": 1,
-            "eval_every_steps": 0,
-            "max_steps_per_epoch": steps,
-            "checkpoint_every_steps": 0,
-            "progress_interval_s": progress_interval_s,
-            "eval_max_tokens": 0,  # no validation split here
-            "epoch_eval_max_tokens": 0,
-        },
+        cfg=train_config(precision="fp32", grad_clip=GRAD_CLIP, max_steps_per_epoch=steps),
+        options={"progress_interval_s": progress_interval_s},
     )
     for _ in epochs:
         pass

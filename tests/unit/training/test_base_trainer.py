@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.nn import functional
 from torch.optim import Optimizer
 
+from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import (
     EpochMetrics,
     LMModelProto,
@@ -174,16 +175,18 @@ def train(
         num_epochs=options.get("num_epochs", 2),
         device="cpu",
         callbacks=recorder.callbacks(),
+        cfg=train_config(
+            precision=options.get("precision", "fp32"),
+            grad_clip=options.get("grad_clip", 1.0),
+            grad_accum_steps=options.get("grad_accum_steps", 1),
+            eval_every_steps=options.get("eval_every_steps", 0),
+            max_steps_per_epoch=options.get("max_steps_per_epoch", 5),
+            checkpoint_every_steps=options.get("checkpoint_every_steps", 0),
+            eval_max_tokens=options.get("eval_max_tokens", 0),
+            epoch_eval_max_tokens=options.get("epoch_eval_max_tokens", 0),
+        ),
         options={
-            "precision": options.get("precision", "fp32"),
-            "grad_clip": options.get("grad_clip", 1.0),
-            "grad_accum_steps": options.get("grad_accum_steps", 1),
-            "eval_every_steps": options.get("eval_every_steps", 0),
-            "max_steps_per_epoch": options.get("max_steps_per_epoch", 5),
-            "checkpoint_every_steps": options.get("checkpoint_every_steps", 0),
             "progress_interval_s": options.get("progress_interval_s", 1e9),
-            "eval_max_tokens": options.get("eval_max_tokens", 0),
-            "epoch_eval_max_tokens": options.get("epoch_eval_max_tokens", 0),
             "eval_quiet_s": options.get("eval_quiet_s", EVAL_QUIET_S),
         },
         start=options.get("start", start_position()),
@@ -640,17 +643,15 @@ def test_spec_shaped_callbacks_train_two_epochs(
         num_epochs=2,
         device="cpu",
         callbacks=callbacks,
-        options={
-            "precision": "fp32",
-            "grad_clip": 0.0,
-            "grad_accum_steps": 1,
-            "eval_every_steps": 2,
-            "max_steps_per_epoch": 4,
-            "checkpoint_every_steps": 0,
-            "progress_interval_s": 1e9,
-            "eval_max_tokens": 0,
-            "epoch_eval_max_tokens": 0,
-        },
+        cfg=train_config(
+            precision="fp32",
+            grad_clip=0.0,
+            eval_every_steps=2,
+            max_steps_per_epoch=4,
+            eval_max_tokens=0,
+            epoch_eval_max_tokens=0,
+        ),
+        options={"progress_interval_s": 1e9},
     )
     history = list(epochs)
     assert [(m["epoch"], m["global_step"]) for m in history] == [(1, 4), (2, 8)]
@@ -688,17 +689,8 @@ def test_loss_fn_and_readings(make_model: MakeModel, windows: TokenWindows) -> N
             num_epochs=1,
             device="cpu",
             callbacks=callbacks,
-            options={
-                "precision": "fp32",
-                "grad_clip": 1.0,
-                "grad_accum_steps": 1,
-                "eval_every_steps": 0,
-                "max_steps_per_epoch": 3,
-                "checkpoint_every_steps": 0,
-                "progress_interval_s": 0.0,
-                "eval_max_tokens": 0,
-                "epoch_eval_max_tokens": 0,
-            },
+            cfg=train_config(precision="fp32", grad_clip=1.0, max_steps_per_epoch=3),
+            options={"progress_interval_s": 0.0},
             loss_fn=reader.loss,
         )
     )

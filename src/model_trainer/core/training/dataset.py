@@ -169,6 +169,11 @@ class TokenWindows:
             )
         self._offsets = torch.arange(seq_len + 1)  # (T + 1,)
 
+    @property
+    def sizes(self) -> str:
+        """What sets a batch's memory, for an out-of-memory error."""
+        return f"batch_size={self.batch_size} and max_seq_len={self.seq_len}"
+
     def order(self, epoch: int) -> Tensor:
         """Window indices in the order epoch ``epoch`` visits them."""
         if not self.shuffle:

@@ -58,6 +58,7 @@ from model_trainer.core.training.checkpoint import (
 )
 from model_trainer.core.training.compile import compile_pays
 from model_trainer.core.training.dataset import TokenWindows, epoch_length, plan_training, rank_part
+from model_trainer.core.training.device import resolve_precision
 from model_trainer.core.training.distributed import (
     SOLO,
     Collective,
@@ -67,8 +68,9 @@ from model_trainer.core.training.distributed import (
     group_failed,
     parallel,
 )
-from model_trainer.core.training.early_stop import NEVER, early_stopping, should_stop
+from model_trainer.core.training.early_stop import early_stopping, should_stop
 from model_trainer.core.training.evaluate import evaluate_loss, sample_windows
+from model_trainer.core.training.loader import Batches, TrainLoader, batches_of
 from model_trainer.core.training.loss import (
     LossFn,
     check_loss,
@@ -78,7 +80,7 @@ from model_trainer.core.training.loss import (
     require_finite,
 )
 from model_trainer.core.training.optimizer import make_optimizer
-from model_trainer.core.training.options import EVAL_QUIET_S, EVAL_STAGE, LoopOptions, loop_options
+from model_trainer.core.training.options import EVAL_QUIET_S, EVAL_STAGE, LoopOptions
 from model_trainer.core.training.outcome import train_outcome
 from model_trainer.core.training.schedule import build_scheduler
 from model_trainer.core.training.step import backward, update
@@ -156,6 +158,7 @@ class _Loop:
         val: TokenWindows | None,
         device: str,
         callbacks: TrainingCallbacks,
+        cfg: ModelTrainConfig,
         options: LoopOptions,
         start: TrainPosition,
         history: Sequence[EpochMetrics],
@@ -167,6 +170,7 @@ class _Loop:
         self.val = val
         self.device = device
         self.callbacks = callbacks
+        self.precision = resolve_precision(cfg["precision"], device)
         self.options = options
         self.collective = collective
         self.position: TrainPosition = {**start}
@@ -174,8 +178,8 @@ class _Loop:
         self.saved_step = start["global_step"]
         self.tally = _Tally(epoch=start["epoch"], steps=0, position=start, device=device)
         # The validation windows read mid-epoch and at an epoch's end: fixed for the run.
-        self.mid_sample = self._sample(options["eval_max_tokens"])
-        self.end_sample = self._sample(options["epoch_eval_max_tokens"])
+        self.mid_sample = self._sample(cfg["eval_max_tokens"])
+        self.end_sample = self._sample(cfg["epoch_eval_max_tokens"])
 
     def _sample(self, max_tokens: int) -> Tensor | None:
         """A fixed sample of the validation windows (this rank's share of ``max_tokens``)."""
@@ -243,7 +247,7 @@ class _Loop:
             self.model,
             val,
             self.device,
-            self.options["precision"],
+            self.precision,
             chosen,
             collective=self.collective,
             on_batch=on_batch,
@@ -301,7 +305,7 @@ class _Loop:
 
 
 @contextlib.contextmanager
-def _coded_errors(device: str, train: TokenWindows, collective: Collective) -> Iterator[None]:
+def _coded_errors(device: str, train: Batches, collective: Collective) -> Iterator[None]:
     """Turn an out-of-memory failure, or a failed process group, into its coded error."""
     try:
         yield
@@ -313,9 +317,8 @@ def _coded_errors(device: str, train: TokenWindows, collective: Collective) -> I
             raise
         raise ModelTrainerError(
             code,
-            f"{device} ran out of memory with batch_size={train.batch_size} and "
-            f"max_seq_len={train.seq_len}; lower them (grad_accum_steps keeps the "
-            f"effective batch)",
+            f"{device} ran out of memory with {train.sizes}; lower them (grad_accum_steps "
+            "keeps the effective batch)",
         ) from exc
 
 
@@ -328,12 +331,14 @@ class BaseTrainer:
         model: LMModelProto,
         optimizer: Optimizer,
         scheduler: LRScheduler,
-        train: TokenWindows,
-        val: TokenWindows | None,
         num_epochs: int,
         device: str,
         callbacks: TrainingCallbacks,
+        cfg: ModelTrainConfig,
         options: LoopOptions,
+        train: TokenWindows | None = None,
+        train_loader: TrainLoader | None = None,
+        val: TokenWindows | None = None,
         loss_fn: LossFn = cross_entropy,
         start: TrainPosition | None = None,
         history: Sequence[EpochMetrics] = (),
@@ -344,6 +349,10 @@ class BaseTrainer:
     ) -> Iterator[EpochMetrics]:
         """Train from ``start`` to the end of epoch ``num_epochs``, yielding each epoch's metrics.
 
+        It trains on ``train`` (the kit's windows) or the spec's ``train_loader`` (any
+        ``(inputs, targets)`` batches with a length, a ``DataLoader`` included: one pass an
+        epoch, resumed only at an epoch's start); the knobs are ``cfg``'s (precision,
+        clipping, accumulation, steps per epoch, evaluation, checkpoints, early stopping).
         ``history`` holds the epochs finished before ``start`` (a resumed run's);
         ``on_checkpoint(position, history)`` gets the position and every finished epoch at
         each epoch end (before its metrics are yielded), every ``checkpoint_every_steps``
@@ -361,30 +370,35 @@ class BaseTrainer:
         Raises:
             ModelTrainerError: ``TRAINING_NAN_LOSS``, ``TRAINING_DIVERGED``, and
                 ``TRAINING_OOM`` or ``CUDA_OOM`` when the device runs out of memory;
-                ``INTERNAL_ERROR`` when the process group fails (another rank died).
+                ``INTERNAL_ERROR`` when the process group fails (another rank died);
+                ``INVALID_CONFIG`` unless exactly one of ``train`` and ``train_loader`` is
+                given, the errors of ``LoaderBatches``.
         """
         # Setup: the loop's state in one object; an update closes every `accum` batches.
+        source = batches_of(train, train_loader)
         run = _Loop(
             model=model,
             scheduler=scheduler,
             val=val,
             device=device,
             callbacks=callbacks,
+            cfg=cfg,
             options=options,
             start=start_position() if start is None else start,
             history=history,
             collective=collective,
         )
         step_model = model if forward is None else forward
-        accum = options["grad_accum_steps"]
-        epoch_steps = epoch_length(train.steps_per_epoch, options["max_steps_per_epoch"])
+        accum = cfg["grad_accum_steps"]
+        epoch_steps = epoch_length(source.steps_per_epoch, cfg["max_steps_per_epoch"])
+        stopping = early_stopping(cfg)
         evaluated = callbacks.get("evaluated")
         updated = callbacks.get("updated")
         model.train()
-        with _coded_errors(device, train, collective):
+        with _coded_errors(device, source, collective):
             for epoch in range(run.position["epoch"], num_epochs):
                 tally = run.begin_epoch(epoch, epoch_steps)
-                batches = train.batches(epoch, tally.first, epoch_steps)
+                batches = source.batches(epoch, tally.first, epoch_steps)
                 for index, (cpu_inputs, cpu_targets) in enumerate(batches, start=tally.first):
                     # Cancel: voted on by every rank before an update's first batch.
                     if index % accum == 0 and collective.any(callbacks["cancelled"]()):
@@ -403,14 +417,14 @@ class BaseTrainer:
                             inputs,
                             targets,
                             device=device,
-                            precision=options["precision"],
+                            precision=run.precision,
                             group=min(accum, epoch_steps - index + index % accum),
                         )
                     tally.add(index, loss, targets.numel())
                     if not closes:
                         continue
                     # Clip, step, schedule.
-                    update(run.params, optimizer, scheduler, options["grad_clip"])
+                    update(run.params, optimizer, scheduler, cfg["grad_clip"])
                     run.position["global_step"] += 1
                     step = run.position["global_step"]
                     # Reading: the loss leaves the device only every progress_interval_s.
@@ -418,7 +432,7 @@ class BaseTrainer:
                         run.read(index + 1)
                     mid_epoch = index + 1 < epoch_steps
                     # Evaluation every eval_every_steps updates (an epoch's end has its own).
-                    if mid_epoch and val is not None and _every(step, options["eval_every_steps"]):
+                    if mid_epoch and val is not None and _every(step, cfg["eval_every_steps"]):
                         since = time.perf_counter()
                         val_loss = run.validate(val, run.mid_sample)
                         if evaluated is not None:
@@ -430,7 +444,7 @@ class BaseTrainer:
                         updated(step, epoch + 1)
                         tally.pause(since)
                     # Checkpoint every checkpoint_every_steps updates (and at each epoch end).
-                    if mid_epoch and _every(step, options["checkpoint_every_steps"]):
+                    if mid_epoch and _every(step, cfg["checkpoint_every_steps"]):
                         since = time.perf_counter()
                         on_checkpoint(run.mid_epoch(index + 1), run.history)
                         tally.pause(since)
@@ -439,7 +453,7 @@ class BaseTrainer:
                 on_checkpoint({**run.position}, run.history)
                 yield metrics
                 # Early stopping: the run ends once its watched loss stops improving.
-                if should_stop(run.history, options.get("early_stopping", NEVER)):
+                if should_stop(run.history, stopping):
                     return
 
 
@@ -569,7 +583,8 @@ def run_training(
         num_epochs=cfg["num_epochs"],
         device=device,
         callbacks=callbacks,
-        options=loop_options(cfg, context["settings"], device),
+        cfg=cfg,
+        options={"progress_interval_s": context["settings"]["progress_interval_s"]},
         start={**position},
         history=history,
         on_checkpoint=save,

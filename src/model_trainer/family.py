@@ -3,9 +3,10 @@
 A family is one ``BackendFunctions`` table (the spec's), turned into a backend by
 ``create_backend`` and added to a ``ModelRegistry``; the shared pieces below are plain
 functions a table names (the loop's ``run_training``, ``evaluate_run`` or ``evaluator``, the
-forward-only ``score_forward_only`` and ``generate_forward_only``, ``ModuleFormat``'s save
-and load), and the types its functions take and return. ``save_tiny_checkpoint`` writes a
-tiny pretrained checkpoint (a Hugging Face folder) to try ``init_from`` and ``load_model`` on.
+forward-only ``score_forward_only`` and ``generate_forward_only``, ``ModuleFormat``'s
+prepare, save and load), and the types its functions take and return.
+``save_tiny_checkpoint`` writes a tiny pretrained checkpoint (a Hugging Face folder) to try
+``init_from`` and ``load_model`` on.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from model_trainer.core.backends.adapter import (
     fresh_model,
     same_config,
 )
-from model_trainer.core.backends.artifact import ModuleFormat
 from model_trainer.core.backends.family import family_capabilities
 from model_trainer.core.backends.hf_causal_lm.tiny import save_tiny_checkpoint
+from model_trainer.core.backends.module_format import ModuleFormat
 from model_trainer.core.backends.registry import BUILTIN_BACKENDS, ModelRegistry, default_registry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import (

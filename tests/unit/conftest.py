@@ -15,12 +15,11 @@ from model_trainer.core.backends.adapter import (
     evaluator,
     same_config,
 )
-from model_trainer.core.backends.artifact import ModuleFormat
 from model_trainer.core.backends.fake import FAKE_SIZES, FakeShape
-from model_trainer.core.backends.fake.backend import prepare_fake
 from model_trainer.core.backends.fake.model import FakeLM
 from model_trainer.core.backends.family import family_capabilities
 from model_trainer.core.backends.hf_causal_lm.tiny import ARCHS, Arch, save_tiny_checkpoint
+from model_trainer.core.backends.module_format import ModuleFormat
 from model_trainer.core.backends.registry import BUILTIN_BACKENDS, ModelRegistry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import (
@@ -63,7 +62,7 @@ def _table(
         "name": name,
         "capabilities": capabilities,
         "convert_config": same_config,
-        "prepare": prepare_fake,
+        "prepare": files.prepare,
         "train": run_training,
         "evaluate": evaluator(files.load),
         "score": score,

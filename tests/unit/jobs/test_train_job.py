@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from model_trainer.core.backends.adapter import create_backend
-from model_trainer.core.backends.fake.backend import FAKE_BACKEND_FUNCS, prepare_fake
+from model_trainer.core.backends.fake.backend import FAKE_BACKEND_FUNCS, FAKE_FORMAT
 from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.defaults import train_config
@@ -583,7 +583,7 @@ def test_the_corpus_is_encoded_once_per_run(settings: Settings) -> None:
     counters: list[CountingTokenizer] = []
 
     def counted(cfg: ModelTrainConfig, s: Settings, tok: TokenizerHandle) -> PreparedLMModel:
-        prepared = prepare_fake(cfg, s, tok)
+        prepared = FAKE_FORMAT.prepare(cfg, s, tok)
         counter = CountingTokenizer(prepared["tokenizer"])
         counters.append(counter)
         return {**prepared, "tokenizer": counter}

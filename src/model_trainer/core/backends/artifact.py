@@ -8,15 +8,14 @@ Nothing in it is unpickled.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Generic, TypedDict, TypeVar
+from typing import TypedDict
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import (
     LMModelProto,
     ModelArtifact,
@@ -28,7 +27,6 @@ from model_trainer.core.contracts.typed_json import parse_typed
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.faults import writing
 from model_trainer.core.tokenizers.io import TOKENIZER_FILE
-from model_trainer.core.training.device import available_device
 
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "config.json"
@@ -244,83 +242,3 @@ def load_weights(model: LMModelProto, path: Path) -> None:
         raise ModelTrainerError(
             "MODEL_LOAD_FAILED", f"{path.name}: cannot load the weights in {str(path)!r}: {exc}"
         ) from exc
-
-
-ShapeT = TypeVar("ShapeT")
-
-
-class ModuleFormat(Generic[ShapeT]):
-    """Save and load of a family whose model is a ``torch.nn.Module`` built from a shape.
-
-    The folder holds the weights, ``config.json`` (``ArtifactMeta``, the vocabulary size and
-    the model's shape, from the family's ``sizes``) and the tokenizer. ``build(shape,
-    vocab_size)`` makes an empty model to load the weights into; ``shape_type`` is the
-    TypedDict the shape is read back as; a saved model must be a ``model_type``.
-    """
-
-    def __init__(
-        self,
-        family: str,
-        *,
-        model_type: type[nn.Module],
-        shape_type: type[ShapeT],
-        sizes: Mapping[str, ShapeT],
-        build: Callable[[ShapeT, int], LMModelProto],
-    ) -> None:
-        self.family = family
-        self.model_type = model_type
-        self.shape_type = shape_type
-        self.sizes = sizes
-        self.build = build
-
-    def save(self, prepared: PreparedLMModel, out_dir: str) -> ModelArtifact:
-        """Write ``prepared`` to ``out_dir``: weights, shape and metadata, tokenizer.
-
-        Raises:
-            ModelTrainerError: ``MODEL_INCOMPATIBLE`` when ``prepared`` holds no
-                ``model_type``.
-        """
-        model = prepared["model"]
-        if not isinstance(model, self.model_type):
-            raise ModelTrainerError(
-                "MODEL_INCOMPATIBLE",
-                f"model: a {self.family} model folder needs a {self.model_type.__name__}, "
-                f"got {type(model).__name__}",
-            )
-        meta = {
-            **artifact_meta(prepared),
-            "vocab_size": prepared["tokenizer"].vocab_size,
-            "shape": self.sizes[prepared["model_size"]],
-        }
-        folder = Path(out_dir)
-        with writing(folder):
-            folder.mkdir(parents=True, exist_ok=True)
-        save_weights(model, folder / WEIGHTS_FILE)
-        return write_artifact(prepared, out_dir, meta_file=META_FILE, meta=meta)
-
-    def load(
-        self, artifact_path: str, settings: Settings, tokenizer: TokenizerHandle
-    ) -> PreparedLMModel:
-        """Read a folder written by ``save`` onto the fastest device present.
-
-        ``tokenizer`` is the folder's (``read_model_tokenizer``); ``settings`` is part of
-        the backend signature, nothing here depends on it.
-
-        Raises:
-            ModelTrainerError: ``MODEL_NOT_FOUND`` for a missing folder or file;
-                ``MODEL_LOAD_FAILED`` for corrupt JSON, shape or weights;
-                ``MODEL_INCOMPATIBLE`` when the tokenizer is not the model's or the folder
-                holds another family.
-        """
-        del settings
-        folder = require_files(artifact_path, (META_FILE, WEIGHTS_FILE, TOKENIZER_FILE))
-        data, meta = read_meta(folder, META_FILE, self.family)
-        shape = parse_typed(
-            data.get("shape"), self.shape_type, where=f"{META_FILE} shape", code="MODEL_LOAD_FAILED"
-        )
-        vocab_size = json_int(data, "vocab_size", META_FILE)
-        check_tokenizer(folder, meta, vocab_size, tokenizer)
-        model = self.build(shape, vocab_size)
-        load_weights(model, folder / WEIGHTS_FILE)
-        device = available_device("auto")
-        return prepared_model(model=model.to(device), meta=meta, tokenizer=tokenizer, device=device)

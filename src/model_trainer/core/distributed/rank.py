@@ -33,7 +33,7 @@ from model_trainer.core.jobs.signals import stop_on_signals
 from model_trainer.core.jobs.train_job import (
     resumable_source,
     resume_train,
-    start_checked_train,
+    start_train,
 )
 from model_trainer.core.tokenizers.io import load_tokenizer
 from model_trainer.core.training.dataset import load_data
@@ -134,13 +134,14 @@ def start_rank_train(
             run_id, settings, sinks=sinks, registry=registry, world_size=collective.world_size
         )
     if collective.rank == 0:
-        return start_checked_train(
+        return start_train(
             cfg,
             settings,
             sinks=sinks,
             run_id=run_id,
             registry=registry,
             world_size=collective.world_size,
+            checked=True,
         )
     folder = run_dir(settings, run_id)
     handle: TrainJob = JobHandle(

@@ -23,7 +23,7 @@ from pathlib import Path
 from model_trainer.core.backends.registry import ModelRegistry, default_registry
 from model_trainer.core.backends.start import resolve_start
 from model_trainer.core.config.settings import Settings
-from model_trainer.core.contracts.model import DeviceName, ModelTrainConfig, TrainOutcome
+from model_trainer.core.contracts.model import DeviceName, TrainOutcome
 from model_trainer.core.contracts.schema import complete_train_config
 from model_trainer.core.contracts.validators import validate_model_train_config
 from model_trainer.core.data.prepare import RunSource
@@ -79,11 +79,13 @@ def start_train(
     run_id: str | None = None,
     registry: ModelRegistry = default_registry,
     world_size: int = 1,
+    checked: bool = False,
 ) -> JobHandle[TrainOutcome]:
     """Start training a new run of ``cfg``; returns at once with the job's handle.
 
     ``cfg`` holds at least the spec's fields (``SPEC_TRAIN_FIELDS``); the rest take the
-    schema's defaults (``complete_train_config``).
+    schema's defaults (``complete_train_config``). ``checked``: ``cfg`` was validated where
+    it came in (a torchrun rank's), so it is not validated again.
 
     Its events go to ``sinks`` and to the view ``view`` makes (the handle's ``view``).
     ``world_size`` is the number of processes training the run together (torchrun), as
@@ -100,35 +102,12 @@ def start_train(
             are the job's: its ``result()`` raises them.
     """
     whole = resolve_start(complete_train_config(cfg), registry)
-    validate_model_train_config(whole, registry.require(whole["model_family"], "supports_train"))
-    return start_checked_train(
-        whole,
-        settings,
-        sinks=sinks,
-        view=view,
-        run_id=run_id,
-        registry=registry,
-        world_size=world_size,
-    )
-
-
-def start_checked_train(
-    cfg: ModelTrainConfig,
-    settings: Settings,
-    *,
-    sinks: Sequence[EventSink] = (),
-    view: ViewFactory | None = None,
-    run_id: str | None = None,
-    registry: ModelRegistry = default_registry,
-    world_size: int = 1,
-) -> JobHandle[TrainOutcome]:
-    """``start_train`` of a config already validated where it came in (a torchrun rank).
-
-    Raises:
-        ModelTrainerError: ``start_train``'s errors, but for the config's own.
-    """
+    if not checked:
+        validate_model_train_config(
+            whole, registry.require(whole["model_family"], "supports_train")
+        )
     run_id = (
-        new_run_id(cfg["model_family"], cfg["model_size"])
+        new_run_id(whole["model_family"], whole["model_size"])
         if run_id is None
         else validate_run_id(run_id)
     )
@@ -139,8 +118,8 @@ def start_checked_train(
             f"run_id {run_id!r} already exists in {settings['runs_dir']!r}; "
             f"pick another run_id or resume it",
         )
-    device = available_device(cfg["device"])
-    source = RunSource(cfg, settings)
+    device = available_device(whole["device"])
+    source = RunSource(whole, settings)
     source.parts()
     with writing(folder):
         folder.mkdir(parents=True)
@@ -148,15 +127,15 @@ def start_checked_train(
         lock = stack.enter_context(hold_run_lock(folder, run_id))
         manifest = build_manifest(
             run_id=run_id,
-            config=cfg,
+            config=whole,
             device=device,
-            precision=resolve_precision(cfg["precision"], device),
+            precision=resolve_precision(whole["precision"], device),
             world_size=world_size,
         )
         write_manifest(str(folder), {**manifest, "corpus_fingerprint": source.fingerprint})
         record = new_job_record(run_id=run_id, job_id=run_id, kind="train", now=time.time())
         handle = start_work(
-            cfg=cfg,
+            cfg=whole,
             settings=settings,
             folder=folder,
             run_id=run_id,

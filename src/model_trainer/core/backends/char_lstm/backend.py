@@ -6,13 +6,11 @@ from model_trainer.core.backends.adapter import (
     BackendFunctions,
     create_backend,
     evaluator,
-    family_shape,
-    fresh_model,
     same_config,
 )
-from model_trainer.core.backends.artifact import ModuleFormat
 from model_trainer.core.backends.char_lstm import CAPABILITIES, CHAR_LSTM_SIZES, LSTMShape
 from model_trainer.core.backends.char_lstm.model import CharLSTM
+from model_trainer.core.backends.module_format import ModuleFormat
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import (
     GenerateConfig,
@@ -23,20 +21,10 @@ from model_trainer.core.contracts.model import (
     ScoreOutcome,
     TokenCallback,
 )
-from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.inference.generate import generate_cached
 from model_trainer.core.inference.narrow import model_as
 from model_trainer.core.inference.score import score_stateful
 from model_trainer.core.training.loop import run_training
-
-
-def prepare_char_lstm(
-    cfg: ModelTrainConfig, settings: Settings, tokenizer: TokenizerHandle
-) -> PreparedLMModel:
-    """A fresh char-LSTM of ``cfg``'s size over the tokenizer's vocabulary."""
-    del settings
-    shape = family_shape(cfg, CHAR_LSTM_SIZES)
-    return fresh_model(cfg, tokenizer, lambda: CharLSTM(shape, tokenizer.vocab_size))
 
 
 def score_char_lstm(
@@ -72,13 +60,14 @@ def generate_char_lstm(
 CHAR_LSTM_FORMAT = ModuleFormat(
     "char_lstm", model_type=CharLSTM, shape_type=LSTMShape, sizes=CHAR_LSTM_SIZES, build=CharLSTM
 )
-"""Its model folders: weights, ``config.json`` with the shape, ``tokenizer.json``."""
+"""Its fresh models of a size, and its model folders: weights, ``config.json`` with the
+shape, ``tokenizer.json``."""
 
 CHAR_LSTM_BACKEND_FUNCS: BackendFunctions[ModelTrainConfig] = {
     "name": "char_lstm",
     "capabilities": CAPABILITIES,
     "convert_config": same_config,
-    "prepare": prepare_char_lstm,
+    "prepare": CHAR_LSTM_FORMAT.prepare,
     "train": run_training,
     "evaluate": evaluator(CHAR_LSTM_FORMAT.load),
     "score": score_char_lstm,

@@ -51,7 +51,7 @@ from model_trainer.core.contracts.validators import (
 )
 from model_trainer.core.data.cache import cache_root
 from model_trainer.core.data.evict import Evicted, trim_cache
-from model_trainer.core.data.memory import Corpus, save_corpus
+from model_trainer.core.data.memory import Corpus, refuse_two_corpora, save_corpus
 from model_trainer.core.distributed.launcher import launch_distributed as launch_torchrun
 from model_trainer.core.distributed.launcher import resume_distributed as resume_torchrun
 from model_trainer.core.errors import ModelTrainerError
@@ -185,6 +185,7 @@ def train(
     cfg = keyword_config(locals())
     settings = runs_settings(runs_dir)
     boards = (TensorBoardSink(settings["runs_dir"]),) if tensorboard else ()
+    refuse_two_corpora(corpus, corpus_path, val_corpus, val_path)
     if corpus is not None:
         cfg["corpus_path"] = save_corpus(
             corpus, settings, field="corpus", text_field=text_field, split=dataset_split

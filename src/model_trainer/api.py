@@ -58,6 +58,7 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.events.tensorboard_sink import TensorBoardSink
+from model_trainer.core.inference.finite import require_finite_weights
 from model_trainer.core.jobs.eval_job import start_eval
 from model_trainer.core.jobs.run_store import (
     EVENTS_FILE,
@@ -418,7 +419,9 @@ def _prepared(
 ) -> PreparedLMModel:
     """The model ``model`` refers to; its family must have ``capability``, checked first."""
     if isinstance(model, str):
-        return _load_run(model, runs_settings(runs_dir), registry, capability)
+        loaded = _load_run(model, runs_settings(runs_dir), registry, capability)
+        require_finite_weights(loaded["model"], f"the model of run {model!r}")
+        return loaded
     if isinstance(model, JobHandle):
         _require(model, registry, capability)
         model.wait()
@@ -428,8 +431,10 @@ def _prepared(
                 "MODEL_NOT_FOUND",
                 f"job {model.job_id!r} has no model: it ended {model.state} before building one",
             )
+        require_finite_weights(prepared["model"], f"the model of job {model.job_id!r}")
         return prepared
     registry.require(model["model_family"], capability)
+    require_finite_weights(model["model"], f"the {model['model_family']} model")
     return model
 
 

@@ -107,4 +107,3 @@ def test_a_hand_edited_state_is_refused_and_the_run_resumes_once_restored(
         assert info.value.message == f"checkpoint file {state}: {detail}"
     state.write_text(original, encoding="utf-8")
     assert resume_train("edited", fast).result()["epochs_completed"] == 3
-

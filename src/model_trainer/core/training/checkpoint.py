@@ -310,7 +310,15 @@ def _optimizer_state(folder: str) -> dict[str, object]:
     path = _existing(folder, OPTIMIZER_FILE)
     try:
         loaded: object = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+    except pickle.UnpicklingError as exc:
+        raise load_failed(
+            path,
+            "not an optimizer state the kit wrote: the safe reader (tensors, numbers and "
+            "lists only) refused it, as damaged or holding objects that only unpickling "
+            "could rebuild, and unpickling can run any code, so the kit never does; restore "
+            "the run's checkpoint folder, or start the run again",
+        ) from exc
+    except (RuntimeError, EOFError) as exc:
         raise load_failed(path, f"not a torch file ({exc})") from exc
     return _object(loaded, ("state", "param_groups"), "the optimizer state", path)
 

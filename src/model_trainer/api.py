@@ -50,13 +50,14 @@ from model_trainer.core.contracts.validators import (
 )
 from model_trainer.core.data.cache import cache_root
 from model_trainer.core.data.evict import Evicted, trim_cache
-from model_trainer.core.data.memory import Corpus, save_corpus
+from model_trainer.core.data.memory import Corpus, refuse_two_corpora, save_corpus
 from model_trainer.core.distributed.launcher import launch_distributed as launch_torchrun
 from model_trainer.core.distributed.launcher import resume_distributed as resume_torchrun
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event, read_events
 from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.events.tensorboard_sink import TensorBoardSink
+from model_trainer.core.inference.finite import require_finite_weights
 from model_trainer.core.jobs.eval_job import start_eval
 from model_trainer.core.jobs.model_job import load_run_model
 from model_trainer.core.jobs.run_store import (
@@ -184,6 +185,7 @@ def train(
     cfg = keyword_config(locals())
     settings = runs_settings(runs_dir)
     boards = (TensorBoardSink(settings["runs_dir"]),) if tensorboard else ()
+    refuse_two_corpora(corpus, corpus_path, val_corpus, val_path)
     if corpus is not None:
         cfg["corpus_path"] = save_corpus(
             corpus, settings, field="corpus", text_field=text_field, split=dataset_split
@@ -415,7 +417,9 @@ def _prepared(
 ) -> PreparedLMModel:
     """The model ``model`` refers to; its family must have ``capability``, checked first."""
     if isinstance(model, str):
-        return _load_run(model, runs_settings(runs_dir), registry, capability)
+        loaded = _load_run(model, runs_settings(runs_dir), registry, capability)
+        require_finite_weights(loaded["model"], f"the model of run {model!r}")
+        return loaded
     if isinstance(model, JobHandle):
         _require(model, registry, capability)
         model.wait()
@@ -425,8 +429,10 @@ def _prepared(
                 "MODEL_NOT_FOUND",
                 f"job {model.job_id!r} has no model: it ended {model.state} before building one",
             )
+        require_finite_weights(prepared["model"], f"the model of job {model.job_id!r}")
         return prepared
     registry.require(model["model_family"], capability)
+    require_finite_weights(model["model"], f"the {model['model_family']} model")
     return model
 
 

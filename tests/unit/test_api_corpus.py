@@ -93,7 +93,59 @@ def test_a_bad_in_memory_corpus(tmp_path: Path) -> None:
     with pytest.raises(ModelTrainerError) as failed:
         _train(str(tmp_path / "runs"), "empty", [])
     assert failed.value.code == "CORPUS_EMPTY"
+    assert failed.value.message == (
+        "corpus holds no text (no documents, or only empty or blank ones); give it at least "
+        "one document with text"
+    )
     assert not (tmp_path / "runs" / "empty").exists()
+    with pytest.raises(ModelTrainerError) as blank:
+        _train(str(tmp_path / "runs"), "blank", ["", " \n"])
+    assert blank.value.message == failed.value.message
+    assert list((tmp_path / "runs" / ".cache" / "sources").iterdir()) == []
+
+
+def test_a_corpus_given_twice_is_refused(tmp_path: Path) -> None:
+    runs = str(tmp_path / "runs")
+    file = tmp_path / "book.txt"
+    file.write_text(TEXT, encoding="utf-8")
+    both = {"corpus": TEXT, "corpus_path": str(file)}
+    vals = {"val_corpus": [TEXT], "val_path": str(file)}
+    for given, field, path_field in (
+        (both, "corpus", "corpus_path"),
+        (vals, "val_corpus", "val_path"),
+    ):
+        with pytest.raises(ModelTrainerError) as info:
+            api.train(model_family="fake", model_size="tiny", runs_dir=runs, show=False, **given)
+        assert info.value.message == (
+            f"{field} and {path_field}={str(file)!r} are both given, and a run reads one corpus: "
+            f"keep {field} (the text in memory) or {path_field} (a file or folder), not both"
+        )
+    assert not Path(runs).exists()
+
+
+def test_a_path_given_as_the_text_is_refused(tmp_path: Path) -> None:
+    runs = str(tmp_path / "runs")
+    file = tmp_path / "book.txt"
+    file.write_text(TEXT, encoding="utf-8")
+    with pytest.raises(ModelTrainerError) as info:
+        _train(runs, "path", str(file))
+    assert info.value.code == "INVALID_CONFIG"
+    assert info.value.message == (
+        f"corpus is a str that names the path {str(file)!r}, and corpus= takes the text "
+        f"itself: pass the path as corpus_path={str(file)!r}, or the file's text as corpus"
+    )
+    with pytest.raises(ModelTrainerError) as folder:
+        api.train(
+            model_family="fake",
+            model_size="tiny",
+            corpus=TEXT,
+            val_corpus=str(tmp_path),
+            runs_dir=runs,
+            show=False,
+        )
+    assert f"pass the path as val_path={str(tmp_path)!r}" in folder.value.message
+    # A text that merely looks like a path, of no file, is a text.
+    _train(runs, "text", "/no/such/file.txt " * 40).result()
 
 
 def test_a_lone_surrogate_is_refused_before_training(tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ def lr_find_png(result: LrFindResult) -> bytes:
     axes.set_xscale("log")
     axes.set_xlabel("learning rate")
     axes.set_ylabel("training loss (nats)")
-    axes.set_title(f"learning-rate finder ({result['stop']})")
+    found = "" if suggested is not None else ": no suggestion"
+    axes.set_title(f"learning-rate finder ({result['stop']}){found}")
     axes.grid(visible=True, alpha=0.3)
     axes.legend(loc="best")
     return render_png(figure, tight=True)

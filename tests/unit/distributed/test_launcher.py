@@ -23,6 +23,7 @@ from model_trainer.core.contracts.model import (
     TrainOutcome,
 )
 from model_trainer.core.distributed.launcher import (
+    TETHER,
     EventTail,
     Torchrun,
     launch_distributed,
@@ -76,14 +77,14 @@ def test_settings_travel_to_torchrun_in_the_environment() -> None:
 
 def test_torchrun_command_for_one_node_and_for_several() -> None:
     one = torchrun_command(nproc_per_node=2, nnodes=1, rdzv_endpoint=None, rdzv_id="r", python="py")
-    assert one == ["py", "-m", "torch.distributed.run", "--nproc-per-node=2", "--standalone"]
+    assert one == ["py", "-m", TETHER, "--nproc-per-node=2", "--standalone"]
     many = torchrun_command(
         nproc_per_node=8, nnodes=2, rdzv_endpoint="h:29400", rdzv_id="r", oversubscribe=True
     )
     assert many == [
         PYTHON,
         "-m",
-        "torch.distributed.run",
+        TETHER,
         "--nproc-per-node=8",
         "--nnodes=2",
         "--rdzv-backend=c10d",

@@ -20,6 +20,7 @@ from model_trainer.core.experiments.lr_find import (
     ramp_lr,
     smooth,
     suggest,
+    verdict,
 )
 from model_trainer.notebook.lr_view import LrFindView
 
@@ -49,17 +50,45 @@ def test_the_suggestion_is_the_steepest_fall_before_the_lowest_loss() -> None:
     rates = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
     assert suggest(rates, [5.0, 4.8, 3.0, 2.9, 9.0]) == 1e-3
     assert suggest(rates[:1], [5.0]) is None
-    assert suggest(rates[:2], [5.0, 6.0]) == 1e-4
+    # A loss that never falls below its first value suggests nothing (not its start rate).
+    assert suggest(rates[:2], [5.0, 6.0]) is None
+    assert suggest(rates, [5.0, 5.0, 7.0, 6.0, 9.0]) is None
+
+
+def test_the_verdict_says_what_was_found() -> None:
+    rates = [1e-4, 1e-3, 1e-2]
+    assert verdict(rates, [5.0, 3.0, 9.0], RAMP) == (
+        "suggested",
+        1e-4,
+        f"suggested learning rate 0.0001 ({RULE})",
+    )
+    assert verdict(rates, [5.0, 6.0, 9.0], RAMP) == (
+        "no_fall",
+        None,
+        "no suggestion: the smoothed loss never fell below its first value (5 at 0.0001) over "
+        "3 steps up to 0.01; start the ramp lower (start_lr=1e-05), or check that the model "
+        "and data can learn",
+    )
+    assert verdict(rates[:1], [5.0], RAMP) == (
+        "too_few_steps",
+        None,
+        "no suggestion: 1 step(s) gave a finite loss, and a slope needs two; start the ramp "
+        "lower (start_lr=1e-05) or let it run longer",
+    )
 
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("start_lr", 0.0, "start_lr must be > 0, got 0.0"),
-        ("start_lr", -1e-3, "start_lr must be > 0, got -0.001"),
+        ("start_lr", 0.0, "start_lr must be a finite number > 0, got 0.0"),
+        ("start_lr", -1e-3, "start_lr must be a finite number > 0, got -0.001"),
+        ("start_lr", math.nan, "start_lr must be a finite number > 0, got nan"),
         ("end_lr", 1e-6, "end_lr must be above start_lr=1e-05, got 1e-06"),
-        ("end_lr", math.inf, "end_lr must be above start_lr=1e-05, got inf"),
-        ("num_steps", 1, "num_steps must be an integer >= 2, got 1"),
+        ("end_lr", math.inf, "end_lr must be a finite number > 0, got inf"),
+        ("num_steps", 1, r"num_steps must be an integer in \[2, 1_099_511_627_776\], got 1"),
+        ("num_steps", 10**20, "num_steps must be an integer in .*, got 100000000000000000000"),
+        ("smoothing", -0.5, r"smoothing must be in \[0, 1\), got -0.5"),
+        ("diverge_factor", math.inf, "diverge_factor must be a finite number > 0, got inf"),
         ("smoothing", 1.0, r"smoothing must be in \[0, 1\), got 1.0"),
         ("diverge_factor", 1.0, "diverge_factor must be > 1, got 1.0"),
     ],
@@ -100,6 +129,8 @@ def test_lr_find_on_a_tiny_model_suggests_a_rate_in_range_and_leaves_no_run(
     assert result["rule"] == RULE
     suggested = result["suggested_lr"]
     assert suggested is not None
+    assert result["verdict"] == "suggested"
+    assert result["message"].startswith("suggested learning rate ")
     assert 1e-5 <= suggested <= 10.0
     assert suggested in result["learning_rates"]
     progress = [event for event in sink.events if is_progress_metrics(event)]
@@ -174,6 +205,10 @@ def test_a_gentle_ramp_runs_every_step_and_a_wild_one_ends_at_a_non_finite_loss(
         show=False,
     ).result()
     assert wild["stop"] == "diverged"
+    # It diverged at once: no rate helped, and the search says so instead of its start rate.
+    assert wild["suggested_lr"] is None
+    assert wild["verdict"] in ("no_fall", "too_few_steps")
+    assert wild["message"].startswith("no suggestion: ")
     assert len(wild["losses"]) < 40
     assert all(math.isfinite(loss) for loss in wild["losses"])
 
@@ -184,6 +219,8 @@ def test_a_search_without_a_suggestion_still_draws() -> None:
         "losses": [4.0],
         "smoothed_losses": [4.0],
         "suggested_lr": None,
+        "verdict": "too_few_steps",
+        "message": "no suggestion: 1 step(s) gave a finite loss",
         "rule": RULE,
         "stop": "cancelled",
         "ramp": RAMP,

@@ -270,7 +270,11 @@ def test_bad_sweep_settings_are_refused(base: dict[str, object], runs: str) -> N
     for kwargs, message in (
         ({"sampler": "annealing"}, "sampler must be one of grid, random, optuna, got 'annealing'"),
         ({"sampler": "random"}, "num_trials must be set for sampler='random', got None"),
-        ({"num_trials": 0}, "num_trials must be an integer >= 1, got 0"),
+        ({"num_trials": 0}, r"num_trials must be an integer in \[1, 100_000\], got 0"),
+        ({"num_trials": 10**12, "sampler": "random"}, "num_trials must be an integer in"),
+        ({"num_trials": "2"}, "num_trials must be an integer in .*, got '2'"),
+        ({"seed": 10**24}, rf"seed must be an integer in \[0, 4_294_967_295\], got {10**24}"),
+        ({"seed": -1}, "seed must be an integer in .*, got -1"),
     ):
         with pytest.raises(ModelTrainerError, match=message):
             experiment_api.sweep(base, space, sweep_id="bad", runs_dir=runs, show=False, **kwargs)
@@ -279,6 +283,7 @@ def test_bad_sweep_settings_are_refused(base: dict[str, object], runs: str) -> N
     with pytest.raises(ModelTrainerError, match="no sweep") as missing:
         experiment_api.resume_sweep("ghost", runs_dir=runs, show=False)
     assert missing.value.code == "MODEL_NOT_FOUND"
+    assert not (Path(runs) / "bad").exists()
     experiment_api.sweep(base, {"seed": [0]}, sweep_id="taken", runs_dir=runs, show=False).result()
     with pytest.raises(ModelTrainerError, match="sweep_id 'taken' already exists"):
         experiment_api.sweep(base, space, sweep_id="taken", runs_dir=runs, show=False)

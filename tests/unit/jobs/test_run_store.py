@@ -64,7 +64,19 @@ def _make_run(
     return folder
 
 
-def test_list_runs_of_a_missing_folder_is_empty(settings: Settings) -> None:
+def test_list_runs_of_a_missing_folder_says_so(settings: Settings) -> None:
+    root = Path(settings["runs_dir"])
+    with pytest.raises(ModelTrainerError) as missing:
+        list_runs(settings)
+    assert missing.value.code == "MODEL_NOT_FOUND"
+    assert missing.value.message.startswith(f"runs folder {str(root)!r} does not exist: ")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    root.write_text("a file", encoding="utf-8")
+    with pytest.raises(ModelTrainerError) as file:
+        list_runs(settings)
+    assert file.value.message.startswith(f"runs folder {str(root)!r} is not a folder: ")
+    root.unlink()
+    root.mkdir()
     assert list_runs(settings) == []
 
 

@@ -459,3 +459,24 @@ def test_a_full_disk_keeps_the_previous_checkpoint_whole(
     loaded = load_latest_checkpoint(str(root))
     assert loaded is not None
     assert loaded["meta"]["position"]["global_step"] == 1
+
+
+class Pickled:
+    """An object only unpickling can rebuild."""
+
+
+@pytest.mark.parametrize("content", [b"not a pickle at all", None])
+def test_a_refused_pickle_gets_the_kits_advice(saved: Path, content: bytes | None) -> None:
+    path = saved / "optimizer.pt"
+    if content is None:
+        torch.save({"state": {}, "param_groups": [], "hook": Pickled()}, str(path))
+    else:
+        path.write_bytes(content)
+    message = load_failure(saved)
+    assert message == (
+        f"checkpoint file {path}: not an optimizer state the kit wrote: the safe reader "
+        "(tensors, numbers and lists only) refused it, as damaged or holding objects that only "
+        "unpickling could rebuild, and unpickling can run any code, so the kit never does; "
+        "restore the run's checkpoint folder, or start the run again"
+    )
+    assert "weights_only" not in message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Final, TypedDict
 
 import torch
@@ -46,3 +47,41 @@ def measure_resources() -> Resources:
     return resources(
         cpu_count=os.cpu_count(), memory_bytes=memory_bytes(names), threads=torch.get_num_threads()
     )
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="ascii", errors="replace").splitlines() if path.is_file() else []
+
+
+def _kib(path: Path, key: str) -> int | None:
+    """The ``key:`` line of a ``/proc`` status file, in bytes; None where there is none."""
+    for line in _lines(path):
+        name, _, value = line.partition(":")
+        if name == key:
+            return int(value.split()[0]) * 1024
+    return None
+
+
+def _address_limit(path: Path) -> int | None:
+    """The soft address-space limit (``ulimit -v``) in ``/proc/<pid>/limits``; None: none."""
+    for line in _lines(path):
+        if line.startswith("Max address space"):
+            soft = line.removeprefix("Max address space").split()[0]
+            return None if soft == "unlimited" else int(soft)
+    return None
+
+
+def available_memory(proc: Path = Path("/proc")) -> int | None:
+    """The bytes this process can still take: the host's available memory, within its limit.
+
+    The host's ``MemAvailable``, less where the address-space limit (``ulimit -v``) leaves
+    less room above what the process maps now; read from ``proc`` (Linux's ``/proc``), None
+    where it tells neither.
+    """
+    host = _kib(proc / "meminfo", "MemAvailable")
+    limit = _address_limit(proc / "self" / "limits")
+    mapped = _kib(proc / "self" / "status", "VmSize")
+    if limit is None or mapped is None:
+        return host
+    room = max(limit - mapped, 0)
+    return room if host is None else min(host, room)

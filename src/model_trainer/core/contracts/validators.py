@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from pathlib import PurePosixPath
 from typing import Final, get_args
 
 from model_trainer.core.contracts.model import (
@@ -150,6 +151,8 @@ def validate_model_train_config(
             raise _bad(name, value, "a non-empty string")
     if cfg["val_path"] == "":
         raise _bad("val_path", cfg["val_path"], "a path, or null for none")
+    check_glob(cfg["glob"])
+    _check_unread(cfg)
     _check_init_from(cfg)
 
 
@@ -216,3 +219,102 @@ def validate_generate_config(cfg: GenerateConfig) -> None:
     for stop in cfg["stop_sequences"]:
         if not isinstance(stop, str) or stop == "":
             raise _bad("stop_sequences", cfg["stop_sequences"], "a list of non-empty strings")
+
+
+MAX_TRIALS: Final = 100_000
+"""The most trials one sweep may run: each is a whole run with its own folder."""
+
+
+def check_count(field: str, value: object, low: int, high: int = MAX_COUNT) -> None:
+    """Refuse a ``value`` of ``field`` that is not an integer in ``[low, high]``.
+
+    Raises:
+        ConfigError: ``INVALID_CONFIG`` naming ``field``, ``value`` and the range.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _bad(field, value, f"an integer in [{low:_}, {high:_}]")
+
+
+def check_rate(field: str, value: object, *, below: float = math.inf) -> None:
+    """Refuse a ``value`` of ``field`` that is not a finite number in ``(0, below)``.
+
+    Raises:
+        ConfigError: ``INVALID_CONFIG`` naming ``field``, ``value`` and the range.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0.0 < value < below
+    ):
+        rule = "a finite number > 0" if math.isinf(below) else f"a number in (0, {below!r})"
+        raise _bad(field, value, rule)
+
+
+def check_glob(glob: str) -> None:
+    """Refuse a ``glob`` that is no pattern inside a folder: absolute, leaving it, or malformed.
+
+    Raises:
+        ConfigError: ``INVALID_CONFIG`` naming the pattern and what to pass instead.
+    """
+    if not isinstance(glob, str) or not glob:
+        raise _bad("glob", glob, "a non-empty string")
+    pattern = PurePosixPath(glob)
+    if pattern.is_absolute() or glob.startswith("~"):
+        raise _bad(
+            "glob",
+            glob,
+            "a pattern relative to the corpus folder (e.g. '**/*.txt'); put the folder in "
+            "corpus_path and the pattern in glob",
+        )
+    parts = pattern.parts
+    if not parts or any(part == ".." for part in parts):
+        raise _bad("glob", glob, "a pattern of files inside the corpus folder (no '..')")
+    if any("**" in part and part != "**" for part in parts):
+        raise _bad("glob", glob, "a pattern whose '**' is a whole path component ('**/*.txt')")
+
+
+def _no_split(cfg: ModelTrainConfig) -> bool:
+    return cfg["val_fraction"] == 0.0 and cfg["val_path"] is None
+
+
+def _check_unread(cfg: ModelTrainConfig) -> None:
+    """Refuse a field set to a value the run would not read, saying which to keep."""
+    split = "set val_fraction > 0 or val_path"
+    unread = (
+        (
+            cfg["early_stopping_patience"] > 0 and _no_split(cfg),
+            "early_stopping_patience",
+            f"stops on the validation loss and there is no validation split: {split}, "
+            "or leave early_stopping_patience at 0",
+        ),
+        (
+            cfg["eval_every_steps"] > 0 and _no_split(cfg),
+            "eval_every_steps",
+            f"validates and there is no validation split: {split}, or leave eval_every_steps at 0",
+        ),
+        (
+            cfg["early_stopping_min_delta"] > 0.0 and cfg["early_stopping_patience"] == 0,
+            "early_stopping_min_delta",
+            "is read by early stopping only: set early_stopping_patience > 0, or leave "
+            "early_stopping_min_delta at 0",
+        ),
+        (
+            not cfg["watch_learning"] and cfg["sample_every_steps"] > 0,
+            "sample_every_steps",
+            "draws samples with watch_learning only: set watch_learning=True, or leave "
+            "sample_every_steps at 0",
+        ),
+        (
+            not cfg["watch_learning"] and cfg["probe_text"] != "",
+            "probe_text",
+            "is scored with watch_learning only: set watch_learning=True, or leave "
+            "probe_text empty",
+        ),
+    )
+    fields: Mapping[str, object] = cfg
+    for ignored, name, why in unread:
+        if ignored:
+            raise ConfigError(
+                "INVALID_CONFIG", f"{name}={fields[name]!r} would be ignored: it {why}"
+            )

@@ -34,6 +34,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Final, Protocol, runtime_checkable
 
+from model_trainer.core.contracts.validators import check_glob
 from model_trainer.core.data.corpus import BUILTIN_PREFIX, builtin, require_regular
 from model_trainer.core.errors import ModelTrainerError
 
@@ -223,14 +224,21 @@ def _jsonl_rows(path: Path, field: str, text_field: str) -> Iterator[Document]:
 def _csv_rows(path: Path, field: str, text_field: str) -> Iterator[Document]:
     name = str(path)
     csv.field_size_limit(sys.maxsize)
-    reader = csv.DictReader(_lines(read_pieces(path, field)))
+    # strict: a quote left open is an error, not a field that swallows the rest of the file.
+    reader = csv.DictReader(_lines(read_pieces(path, field)), strict=True)
+    line = 1
     try:
         _require_column(text_field, reader.fieldnames or [], name)
+        line = reader.line_num + 1
         for number, row in enumerate(reader, start=1):
             yield [_string(row[text_field], text_field, f"row {number}", name)]
+            line = reader.line_num + 1
     except csv.Error as exc:
         raise ModelTrainerError(
-            "INVALID_CONFIG", f"{field}: {name!r} is not valid CSV: {exc}"
+            "INVALID_CONFIG",
+            f"{field}: {name!r} is not valid CSV in the record from line {line}: {exc} "
+            f"(a quote opened there and never closed would take in every row after it); "
+            f"close the quote, or double a quote inside a quoted field",
         ) from exc
 
 
@@ -301,11 +309,20 @@ def require_table(value: object, field: str) -> TextTable:
 
 def _dataset_rows(root: Path, field: str, text_field: str, split: str) -> Iterator[Document]:
     datasets = require_extra("datasets")
-    loaded: object = datasets.load_from_disk(str(root))
+    arrow = require_extra("pyarrow")
+    try:
+        loaded: object = datasets.load_from_disk(str(root))
+    except (ValueError, TypeError, KeyError, OSError, arrow.ArrowException) as exc:
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"{field}: the saved datasets folder {str(root)!r} is damaged and cannot be read "
+            f"({type(exc).__name__}: {exc}); save it again with save_to_disk",
+        ) from exc
     yield from table_rows(pick_split(loaded, split, field, str(root)), text_field, str(root))
 
 
 def _folder_files(root: Path, field: str, glob: str) -> list[Path]:
+    check_glob(glob)
     found = sorted(
         (file.relative_to(root).as_posix(), file)
         for file in root.glob(glob)

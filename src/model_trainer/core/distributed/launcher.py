@@ -8,7 +8,8 @@ the run stops at its next step with a checkpoint. When torchrun ends while ``job
 still says the run is active (rank 0 was killed), the work records the run ``failed`` there
 (``cancelled`` after a Stop) and appends the failed event. The config file it hands
 torchrun and torchrun's log live in ``<runs_dir>/.launch/<run_id>/``. torchrun runs in a
-session of its own: it goes on if the caller's process ends.
+session of its own (a Ctrl-C in the caller's terminal is not its), tied to the caller's
+process: when that ends, torchrun gets SIGTERM and stops its ranks (``tether.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from model_trainer.core.backends.start import resolve_start
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import LossUnit, ModelTrainConfig, TrainOutcome
 from model_trainer.core.contracts.validators import validate_model_train_config
+from model_trainer.core.distributed.tether import PARENT_ENV
 from model_trainer.core.errors import ModelTrainerError, ModelTrainerErrorCode, user_error
 from model_trainer.core.events.codec import Event, decode_event
 from model_trainer.core.events.job_events import make_failed_event
@@ -63,6 +65,8 @@ LAUNCH_DIR: Final = ".launch"
 CONFIG_FILE: Final = "config.json"
 LOG_FILE: Final = "torchrun.log"
 LOG_TAIL_CHARS: Final = 2000
+TETHER: Final = "model_trainer.core.distributed.tether"
+"""The program that is torchrun, tied to the launching process (``tether.py``)."""
 
 
 def _number(value: float) -> str:
@@ -123,7 +127,7 @@ def torchrun_command(
             f"nproc_per_node must be an integer in [1, {slots}] (this machine's GPUs, else "
             f"its CPU cores), got {nproc_per_node}; pass oversubscribe=True to run more",
         )
-    base = [python, "-m", "torch.distributed.run", f"--nproc-per-node={nproc_per_node}"]
+    base = [python, "-m", TETHER, f"--nproc-per-node={nproc_per_node}"]
     if rdzv_endpoint is None and nnodes > 1:
         raise ModelTrainerError(
             "INVALID_CONFIG", f"nnodes={nnodes} needs rdzv_endpoint (host:port of one node)"
@@ -383,7 +387,12 @@ def _launch(
     base = os.environ if env is None else env
     torchrun = Torchrun(
         command=command,
-        env={**base, **settings_env(settings), "PYTHONUNBUFFERED": "1"},
+        env={
+            **base,
+            **settings_env(settings),
+            "PYTHONUNBUFFERED": "1",
+            PARENT_ENV: str(os.getpid()),
+        },
         run_id=run_id,
         folder=run_dir(settings, run_id),
         log_path=Path(settings["runs_dir"]) / LAUNCH_DIR / run_id / LOG_FILE,

@@ -13,9 +13,10 @@ smoothed loss falls fastest against ``log(lr)``, before its minimum.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Final, Literal, TypedDict
 
 import torch
@@ -25,7 +26,11 @@ from model_trainer.core.backends.start import resolve_start
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelTrainConfig
 from model_trainer.core.contracts.schema import TRAIN_DEFAULTS
-from model_trainer.core.contracts.validators import validate_model_train_config
+from model_trainer.core.contracts.validators import (
+    check_count,
+    check_rate,
+    validate_model_train_config,
+)
 from model_trainer.core.data.prepare import (
     RunSource,
     prepare_run_data,
@@ -46,6 +51,9 @@ from model_trainer.core.training.step import backward, update
 
 RULE: Final = "steepest fall of the smoothed loss against log(lr), before its minimum"
 LrFindStop = Literal["num_steps", "diverged", "cancelled"]
+LrFindVerdict = Literal["suggested", "no_fall", "too_few_steps"]
+"""What a search found: a rate where the loss fell, a loss that never fell below its start,
+or fewer than two finite losses to compare."""
 
 
 class LrRamp(TypedDict):
@@ -61,13 +69,16 @@ class LrRamp(TypedDict):
 class LrFindResult(TypedDict):
     """A learning-rate search: each step's learning rate and loss, and the suggestion.
 
-    ``suggested_lr`` is None when fewer than two steps ran; ``rule`` says how it was chosen.
+    ``suggested_lr`` is None unless ``verdict`` is ``suggested``; ``rule`` says how it was
+    chosen and ``message`` what was found, in words.
     """
 
     learning_rates: list[float]
     losses: list[float]
     smoothed_losses: list[float]
     suggested_lr: float | None
+    verdict: LrFindVerdict
+    message: str
     rule: str
     stop: LrFindStop
     ramp: LrRamp
@@ -114,20 +125,17 @@ def check_ramp(ramp: LrRamp) -> None:
         ModelTrainerError: ``INVALID_CONFIG`` naming the field and the value.
     """
     start, end = ramp["start_lr"], ramp["end_lr"]
-    if not math.isfinite(start) or start <= 0.0:
-        raise ModelTrainerError("INVALID_CONFIG", f"start_lr must be > 0, got {start!r}")
-    if not math.isfinite(end) or end <= start:
+    check_rate("start_lr", start)
+    check_rate("end_lr", end)
+    if end <= start:
         raise ModelTrainerError(
             "INVALID_CONFIG", f"end_lr must be above start_lr={start!r}, got {end!r}"
         )
-    if isinstance(ramp["num_steps"], bool) or ramp["num_steps"] < 2:
-        raise ModelTrainerError(
-            "INVALID_CONFIG", f"num_steps must be an integer >= 2, got {ramp['num_steps']!r}"
-        )
-    if not 0.0 <= ramp["smoothing"] < 1.0:
-        raise ModelTrainerError(
-            "INVALID_CONFIG", f"smoothing must be in [0, 1), got {ramp['smoothing']!r}"
-        )
+    check_count("num_steps", ramp["num_steps"], 2)
+    smoothing = ramp["smoothing"]
+    if not 0.0 <= smoothing < 1.0:
+        raise ModelTrainerError("INVALID_CONFIG", f"smoothing must be in [0, 1), got {smoothing!r}")
+    check_rate("diverge_factor", ramp["diverge_factor"])
     if not ramp["diverge_factor"] > 1.0:
         raise ModelTrainerError(
             "INVALID_CONFIG", f"diverge_factor must be > 1, got {ramp['diverge_factor']!r}"
@@ -151,16 +159,43 @@ def smooth(losses: Sequence[float], smoothing: float) -> list[float]:
 
 
 def suggest(learning_rates: Sequence[float], smoothed: Sequence[float]) -> float | None:
-    """The learning rate where ``smoothed`` falls fastest against ``log(lr)`` before its low."""
-    if len(smoothed) < 2:
+    """The learning rate where ``smoothed`` falls fastest against ``log(lr)`` before its low.
+
+    None when fewer than two steps ran or the smoothed loss never fell below its first value.
+    """
+    lowest = min(range(len(smoothed)), key=smoothed.__getitem__, default=0)
+    if lowest == 0:
         return None
-    lowest = min(range(len(smoothed)), key=smoothed.__getitem__)
     slopes = [
         (smoothed[i + 1] - smoothed[i])
         / (math.log(learning_rates[i + 1]) - math.log(learning_rates[i]))
-        for i in range(max(lowest, 1))
+        for i in range(lowest)
     ]
     return learning_rates[min(range(len(slopes)), key=slopes.__getitem__)]
+
+
+def verdict(
+    learning_rates: Sequence[float], smoothed: Sequence[float], ramp: LrRamp
+) -> tuple[LrFindVerdict, float | None, str]:
+    """What a search found: its verdict, the suggested rate (or None) and a sentence."""
+    suggested = suggest(learning_rates, smoothed)
+    if suggested is not None:
+        return "suggested", suggested, f"suggested learning rate {suggested:.3g} ({RULE})"
+    if len(smoothed) < 2:
+        return (
+            "too_few_steps",
+            None,
+            f"no suggestion: {len(smoothed)} step(s) gave a finite loss, and a slope needs two; "
+            f"start the ramp lower (start_lr={ramp['start_lr']!r}) or let it run longer",
+        )
+    return (
+        "no_fall",
+        None,
+        f"no suggestion: the smoothed loss never fell below its first value "
+        f"({smoothed[0]:.4g} at {learning_rates[0]:.3g}) over {len(smoothed)} steps up to "
+        f"{learning_rates[-1]:.3g}; start the ramp lower (start_lr={ramp['start_lr']!r}), or "
+        f"check that the model and data can learn",
+    )
 
 
 class LrFindWork:
@@ -210,7 +245,7 @@ class LrFindWork:
         accum = cfg["grad_accum_steps"]
         compiled = compile_pays(cfg["compile"], device, ramp["num_steps"])
         forward: Forward = torch.compile(model) if compiled else model
-        batches = self._batches(windows, accum)
+        groups = self._groups(windows, accum)
         lrs: list[float] = []
         losses: list[float] = []
         smoothed: list[float] = []
@@ -234,7 +269,7 @@ class LrFindWork:
                         precision=precision,
                         group=accum,
                     )
-                    for inputs, targets in batches[step * accum : (step + 1) * accum]
+                    for inputs, targets in next(groups)
                 ]
             ).mean()
             update(params, optimizer, None, cfg["grad_clip"])
@@ -262,27 +297,29 @@ class LrFindWork:
             if smoothed[-1] > ramp["diverge_factor"] * min(smoothed):
                 stop = "diverged"
                 break
+        found, suggested, message = verdict(lrs, smoothed, ramp)
         return {
             "learning_rates": lrs,
             "losses": losses,
             "smoothed_losses": smoothed,
-            "suggested_lr": suggest(lrs, smoothed),
+            "suggested_lr": suggested,
+            "verdict": found,
+            "message": message,
             "rule": RULE,
             "stop": stop,
             "ramp": ramp,
         }
 
-    def _batches(
-        self, windows: TokenWindows, accum: int
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The first ``num_steps * accum`` batches, epoch after epoch."""
-        wanted = self.ramp["num_steps"] * accum
-        batches: list[tuple[torch.Tensor, torch.Tensor]] = []
-        epoch = 0
-        while len(batches) < wanted:
-            batches.extend(windows.batches(epoch))
-            epoch += 1
-        return batches[:wanted]
+    @staticmethod
+    def _groups(
+        windows: TokenWindows, accum: int
+    ) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Each step's ``accum`` batches, epoch after epoch, made as the steps need them."""
+        batches = itertools.chain.from_iterable(
+            windows.batches(epoch) for epoch in itertools.count()
+        )
+        while True:
+            yield list(itertools.islice(batches, accum))
 
 
 def start_lr_find(

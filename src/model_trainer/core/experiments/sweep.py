@@ -29,7 +29,12 @@ from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelTrainConfig, TrainOutcome
 from model_trainer.core.contracts.units import bits_per_char
-from model_trainer.core.contracts.validators import validate_model_train_config
+from model_trainer.core.contracts.validators import (
+    MAX_SEED,
+    MAX_TRIALS,
+    check_count,
+    validate_model_train_config,
+)
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.codec import Event
 from model_trainer.core.events.job_events import JsonValue, make_progress_event
@@ -384,10 +389,8 @@ def start_sweep(
             "INVALID_CONFIG", f"num_trials must be set for sampler={sampler!r}, got None"
         )
     count = grid if num_trials is None else num_trials
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ModelTrainerError(
-            "INVALID_CONFIG", f"num_trials must be an integer >= 1, got {num_trials!r}"
-        )
+    check_count("num_trials", count, 1, MAX_TRIALS)
+    check_count("seed", seed, 0, MAX_SEED)
     folder = sweep_folder(settings, sweep_id)
     if folder.exists():
         raise ModelTrainerError(

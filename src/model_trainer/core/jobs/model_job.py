@@ -11,6 +11,7 @@ from model_trainer.core.backends.registry import ModelRegistry
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelBackend, ModelTrainConfig, PreparedLMModel
 from model_trainer.core.events.sinks import EventSink
+from model_trainer.core.inference.finite import require_finite_weights
 from model_trainer.core.jobs.run_store import (
     EVENTS_FILE,
     MODEL_DIR,
@@ -113,6 +114,7 @@ def start_model_job(
         control: JobControl, backend: ModelBackend, cfg: ModelTrainConfig, folder: Path
     ) -> OutcomeT:
         prepared = load_run_model(backend, cfg, folder, settings, which)
+        require_finite_weights(prepared["model"], f"the model of run {run_id!r} ({which})")
         control.set_prepared(prepared)
         return use(control, backend, prepared)
 

@@ -231,10 +231,18 @@ def list_runs(settings: Settings, *, now: float | None = None) -> list[RunSummar
 
     One run that cannot be read never hides the others: it is listed as ``unreadable``,
     first, with its reason.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` when the runs folder is missing or not a folder.
     """
     root = Path(settings["runs_dir"])
     if not root.is_dir():
-        return []
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise ModelTrainerError(
+            "MODEL_NOT_FOUND",
+            f"runs folder {str(root)!r} {what}: no run was started there; name the folder of "
+            f"your runs (runs_dir= or --runs-dir, default $MODEL_TRAINER_RUNS_DIR or ./runs)",
+        )
     summaries = [
         _listed(folder, settings, now) for folder in root.iterdir() if (folder / JOB_FILE).is_file()
     ]

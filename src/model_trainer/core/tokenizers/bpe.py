@@ -24,11 +24,13 @@ import re
 from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from model_trainer.core.config.resources import available_memory
 from model_trainer.core.contracts.tokenizer import TokenizerKind
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.faults import writing
@@ -120,6 +122,32 @@ def _checked_chunks(pieces: Iterable[str]) -> Iterator[str]:
         yield from (chunk for chunk in chunk_text(piece, CHUNK_CHARS) if chunk)
 
 
+TRAIN_BYTES_PER_ID: Final = 256
+"""The memory training a byte-level BPE takes for each id it may learn, at most: its trainer
+reserves a few bytes an id up front (2 measured), and each merge adds its string, its pair
+and the counts it touches; taken generously, as a vocabulary that does not fit aborts the
+process inside ``tokenizers``."""
+
+
+def require_memory_for(vocab_size: int, available: int | None) -> None:
+    """Refuse training a ``vocab_size`` vocabulary that would not fit in ``available`` bytes.
+
+    ``available`` None (a platform that cannot tell) lets it train.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` naming the size, what it would need and what
+            there is.
+    """
+    need = vocab_size * TRAIN_BYTES_PER_ID
+    if available is not None and need > available:
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"vocab_size={vocab_size:_} would need about {need // 2**20:_} MiB to train its "
+            f"tokenizer, and this process has {available // 2**20:_} MiB free; lower "
+            f"vocab_size (it takes up to {TRAIN_BYTES_PER_ID} bytes an id) or free memory",
+        )
+
+
 class BPETokenizer:
     """A ``TokenizerHandle`` over byte-level BPE; build it with ``train`` or ``load``."""
 
@@ -199,6 +227,7 @@ class BPETokenizer:
                 f"vocab_size={vocab_size} is below {MIN_VOCAB_SIZE} "
                 "(256 byte ids plus 2 special ids)",
             )
+        require_memory_for(vocab_size, available_memory())
         chunks = _checked_chunks(pieces)
         first = next(chunks, None)
         if first is None:

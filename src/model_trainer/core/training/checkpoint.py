@@ -286,14 +286,15 @@ def save_checkpoint(root: str, checkpoint: Checkpoint) -> str:
     return os.path.join(root, name)
 
 
-def _load_failed(path: str, detail: str) -> ModelTrainerError:
+def load_failed(path: str, detail: str) -> ModelTrainerError:
+    """``MODEL_LOAD_FAILED`` naming the checkpoint file at ``path`` and what is wrong."""
     return ModelTrainerError("MODEL_LOAD_FAILED", f"checkpoint file {path}: {detail}")
 
 
 def _existing(folder: str, name: str) -> str:
     path = os.path.join(folder, name)
     if not os.path.isfile(path):
-        raise _load_failed(path, "missing")
+        raise load_failed(path, "missing")
     return path
 
 
@@ -302,25 +303,33 @@ def _tensors(folder: str, name: str) -> dict[str, Tensor]:
     try:
         return load_file(path)
     except SafetensorError as exc:
-        raise _load_failed(path, f"not a safetensors file ({exc})") from exc
+        raise load_failed(path, f"not a safetensors file ({exc})") from exc
 
 
 def _optimizer_state(folder: str) -> dict[str, object]:
     path = _existing(folder, OPTIMIZER_FILE)
     try:
         loaded: object = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
-        raise _load_failed(path, f"not a torch file ({exc})") from exc
+    except pickle.UnpicklingError as exc:
+        raise load_failed(
+            path,
+            "not an optimizer state the kit wrote: the safe reader (tensors, numbers and "
+            "lists only) refused it, as damaged or holding objects that only unpickling "
+            "could rebuild, and unpickling can run any code, so the kit never does; restore "
+            "the run's checkpoint folder, or start the run again",
+        ) from exc
+    except (RuntimeError, EOFError) as exc:
+        raise load_failed(path, f"not a torch file ({exc})") from exc
     return _object(loaded, ("state", "param_groups"), "the optimizer state", path)
 
 
 def _object(value: object, keys: tuple[str, ...], what: str, path: str) -> dict[str, object]:
     if not isinstance(value, dict):
-        raise _load_failed(path, f"{what} is not an object: {value!r}")
+        raise load_failed(path, f"{what} is not an object: {value!r}")
     data = {str(key): item for key, item in value.items()}
     missing = [key for key in keys if key not in data]
     if missing:
-        raise _load_failed(path, f"{what} lacks {', '.join(missing)}")
+        raise load_failed(path, f"{what} lacks {', '.join(missing)}")
     return data
 
 
@@ -332,7 +341,7 @@ def read_meta(path: str) -> CheckpointMeta:
             JSON, or lacks a field or has one of the wrong type.
     """
     if not os.path.isfile(path):
-        raise _load_failed(path, "missing")
+        raise load_failed(path, "missing")
     return read_typed(
         path,
         CheckpointMeta,
@@ -350,7 +359,7 @@ def load_checkpoint(folder: str) -> Checkpoint:
     """
     rng = _tensors(folder, RNG_FILE)
     if "cpu" not in rng:
-        raise _load_failed(os.path.join(folder, RNG_FILE), "holds no CPU random state")
+        raise load_failed(os.path.join(folder, RNG_FILE), "holds no CPU random state")
     return {
         "weights": _tensors(folder, WEIGHTS_FILE),
         "optimizer": _optimizer_state(folder),

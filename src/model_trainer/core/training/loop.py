@@ -26,6 +26,7 @@ slice's loss), only rank 0 writes checkpoints, and every rank resumes from rank 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -46,16 +47,19 @@ from model_trainer.core.contracts.model import (
 from model_trainer.core.contracts.units import perplexity
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.checkpoint import (
+    STATE_FILE,
     TrainPosition,
     capture_checkpoint,
     checkpoint_dir,
     is_new_best,
+    latest_name,
     load_latest_checkpoint,
     restore_checkpoint,
     save_best,
     save_checkpoint,
     start_position,
 )
+from model_trainer.core.training.checkpoint_meta import check_meta
 from model_trainer.core.training.compile import compile_pays
 from model_trainer.core.training.dataset import TokenWindows, epoch_length, plan_training, rank_part
 from model_trainer.core.training.device import resolve_precision
@@ -487,11 +491,19 @@ def _resume(
     model: LMModelProto,
     optimizer: Optimizer,
     scheduler: LRScheduler,
+    batches_per_epoch: int,
 ) -> tuple[TrainPosition, list[EpochMetrics]]:
+    name = latest_name(root)
     checkpoint = load_latest_checkpoint(root)
-    if checkpoint is None:
+    if name is None or checkpoint is None:
         raise ModelTrainerError("MODEL_NOT_FOUND", f"resume: no checkpoint in {root}")
     meta = checkpoint["meta"]
+    check_meta(
+        meta,
+        os.path.join(root, name, STATE_FILE),
+        num_epochs=cfg["num_epochs"],
+        batches_per_epoch=batches_per_epoch,
+    )
     if meta["seed"] != cfg["seed"]:
         raise ModelTrainerError(
             "MODEL_INCOMPATIBLE",
@@ -553,7 +565,12 @@ def run_training(
     history: list[EpochMetrics] = []
     if context["resume"]:
         position, history = _resume(
-            root, cfg, model=model, optimizer=optimizer, scheduler=scheduler
+            root,
+            cfg,
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            batches_per_epoch=plan["batches_per_epoch"],
         )
     trained, no_sync = parallel(model, collective)
     compiled = compile_pays(cfg["compile"], device, plan["total_updates"] - position["global_step"])

@@ -206,6 +206,34 @@ def test_tokens_that_do_not_spell_the_text_are_refused(overlapping: BPETokenizer
     assert "even_spread" in caught.value.message
 
 
+def test_tokens_of_the_right_length_with_other_bytes_are_refused(
+    overlapping: BPETokenizer,
+) -> None:
+    vocab = vocab_text(overlapping)
+    xy = overlapping.encode("x") * 2
+    with pytest.raises(ModelTrainerError) as caught:
+        byte_layout("ab", xy, [0, 1], [1, 2], vocab)
+    assert caught.value.code == "MODEL_INCOMPATIBLE"
+    assert "at byte 0" in caught.value.message
+
+
+def test_an_added_token_in_the_text_spells_its_span(overlapping: BPETokenizer) -> None:
+    vocab = vocab_text(overlapping)
+    marker = "<|endoftext|>"
+    ids = [
+        *overlapping.encode("a"),
+        overlapping.eos_id,
+        overlapping.eos_id,
+        *overlapping.encode("b"),
+    ]
+    spans = [0, 1, 1 + len(marker), 1 + 2 * len(marker)]
+    text = f"a{marker}{marker}b"
+    layout = byte_layout(text, ids, spans, [*spans[1:], len(text)], vocab)
+    assert layout["token_end"].tolist() == [1, 14, 27, 28]
+    assert layout["token_text"][1] == layout["token_text"][2]
+    assert layout["texts"][int(layout["token_text"][1])] == marker.encode()
+
+
 def test_token_bytes_come_from_byte_level_and_byte_fallback_vocabularies() -> None:
     byte_level = {
         "model": {"type": "BPE", "vocab": {"a": 0, "Ġb": 1, "é": 2, "<s>": 3, "€": 4}},

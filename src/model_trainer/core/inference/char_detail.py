@@ -16,14 +16,14 @@ from torch import Tensor
 
 from model_trainer.core.contracts.model import ScoreConfig
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.inference.char_beam import BeamPaths, beam_log_prefix
+from model_trainer.core.inference.char_masses import CanonicalMasses, CharResult, char_result
 from model_trainer.core.inference.char_probs import (
+    ROW_CHUNK,
     ByteLayout,
-    CanonicalMasses,
-    CharResult,
     RunPath,
-    beam_log_prefix,
+    SortedRows,
     byte_layout,
-    char_result,
 )
 from model_trainer.core.inference.vocab_text import VocabText, vocab_text
 from model_trainer.core.inference.words import word_spans
@@ -57,36 +57,48 @@ class CharPlan:
         """
         self._text = text
         self._vocab: VocabText = vocab_text(tokenizer)
-        self._path: list[int] = ids[1:].tolist()
-        self._start: int = int(ids[0])
-        self._device = ids.device
+        self._ids = ids
         self._beam = cfg["beam"]
         self._tokens_are_chars = tokenizer.kind == "char"
-        self.layout: ByteLayout = byte_layout(
-            text, self._path, spans[0].tolist(), spans[1].tolist(), self._vocab
-        )
+        self.layout: ByteLayout = byte_layout(text, ids[1:], spans[0], spans[1], self._vocab)
         self.pattern = cfg["word_pattern"]
         self.words: list[tuple[int, int]] = []
         if cfg["detail_level"] == "per_word":
             self.words = word_spans(text, cfg["word_pattern"])
         self.after = cfg["detail_level"] == "per_word"
-        self.masses = CanonicalMasses(
-            self.layout, self._vocab, cfg["top_k"], frozenset(end for _, end in self.words)
-        )
+        word_ends = torch.tensor(sorted({end for _, end in self.words}), dtype=torch.long)
+        self.masses = CanonicalMasses(text, self.layout, self._vocab, cfg["top_k"], word_ends)
+        self._reader = SortedRows(self._vocab["order"])
+        self._paths: BeamPaths | None = None
+        if self._beam > 1 and not self._tokens_are_chars:
+            self._paths = BeamPaths(self.layout, self._vocab)
+            starts = [0, *self.layout["token_end"].tolist()]
+            self._paths.follow(ids[1:].tolist(), starts)
 
-    def rows(self, first: int, logits: Tensor) -> None:
-        """Take canonical logits rows ``(n, V)`` from position ``first`` (a ``RowsHook``)."""
-        self.masses.rows(first, logits)
+    def rows(self, first: int, logits: Tensor) -> Tensor:
+        """Take canonical logits rows ``(n, V)`` from position ``first`` (a ``RowsHook``).
+
+        Returns their log-normaliser (n, 1), read on the way, for the tokens' own scores.
+        """
+        norms: list[Tensor] = []
+        for at in range(0, logits.shape[0], ROW_CHUNK):
+            part = logits[at : at + ROW_CHUNK]
+            norm, masses = self._reader.read(part)
+            self.masses.take(first + at, masses)
+            if self._paths is not None:
+                self._paths.take(first + at, part, masses)
+            norms.append(norm)
+        return torch.cat(norms)
 
     def path_ids(self, path: list[int]) -> Tensor:
         """``path`` after the start id, as the ids a scorer reads, on the model's device."""
-        return torch.tensor([self._start, *path], device=self._device)
+        return torch.tensor([int(self._ids[0]), *path], device=self._ids.device)
 
     def result(self, nll: Tensor, run: RunPath) -> CharResult:
         """The figures, given the canonical tokens' ``nll`` (T,) nats; ``run`` runs a path."""
         log_prefix = None
         if self._tokens_are_chars:  # its tokens' own figures: exact by construction
             log_prefix = torch.cat([torch.zeros(1, dtype=torch.float64), -nll.double().cumsum(0)])
-        elif self._beam > 1:
-            log_prefix = beam_log_prefix(self.layout, self._vocab, self._path, self._beam, run)
+        elif self._paths is not None:
+            log_prefix = beam_log_prefix(self._paths, self._beam, run)
         return char_result(self._text, self.layout, self.masses, -nll.double(), log_prefix)

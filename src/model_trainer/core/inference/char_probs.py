@@ -21,8 +21,12 @@ token this is usually small, as the canonical path holds most of the mass.
 ``beam=K`` keeps K whole tokenizations of the text (the canonical one, then one at a
 time the most probable one-token departure from a kept path, completed with the longest
 tokens that fit) and sums over every cover whose path is a prefix of one of them, at one
-more forward pass each. When K is at least the number of tokenizations, every cover is
-counted and the prefix probabilities are exact.
+more forward pass for each but the canonical one (``char_beam.py``). When K is at least the
+number of tokenizations, every cover is counted and the prefix probabilities are exact.
+
+Here: the byte layout of a text's tokens, and the masses of sorted-vocabulary ranges read
+from blocks of logits rows (one pass for the exponentials, which also give the rows'
+log-normaliser, one gather into sorted order, one sum per block of places).
 """
 
 from __future__ import annotations
@@ -34,12 +38,14 @@ from typing import TypedDict
 import numpy as np
 import torch
 from torch import Tensor
+from torch.nn import functional
 
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.core.inference.vocab_text import VocabText, char_at, prefix_range
+from model_trainer.core.inference.vocab_text import VocabText
 
-ROW_CHUNK = 64  # logits rows turned into sorted cumulative masses at a time
-TOP_CHUNK = 1 << 16  # characters whose top-k lists are finished at a time
+ROW_CHUNK = 64  # logits rows turned into sorted masses at a time
+BLOCK = 64  # places of the sorted vocabulary summed together
+SPELL_CHUNK = 1 << 16  # tokens whose bytes are checked against the text at a time
 LN2 = math.log(2.0)
 
 RunPath = Callable[[list[int]], Iterator[tuple[int, Tensor]]]
@@ -54,396 +60,193 @@ class ByteLayout(TypedDict):
     token_start: Tensor  # (T,) int64
     token_end: Tensor  # (T,) int64
     char_end: Tensor  # (N,) int64 the byte after each character
+    token_text: Tensor  # (T,) int64 each token's text, an index into ``texts``
+    texts: list[bytes]  # the distinct texts the tokens spell
 
 
-class CharResult(TypedDict):
-    """Per-character figures from the character probabilities.
-
-    ``next_chars[i]`` (kept characters only) holds every next character the model may write
-    after ``text[:i]`` and its probability, the text's own ``text[i]`` included.
-    """
-
-    char_bits: Tensor  # (N,) float64 -log2 P(s[i] | s[:i])
-    top_chars: Tensor  # (N, k) int32 code points, -1 where fewer than k
-    top_char_probs: Tensor  # (N, k) float32
-    prefix_bits: float  # -log2 P(the model's text begins with the whole text)
-    next_chars: dict[int, dict[str, float]]
+def _char_offsets(encoded: bytes) -> Tensor:
+    """The byte each character of the UTF-8 ``encoded`` starts at, then its length (N + 1,)."""
+    raw = np.frombuffer(encoded, dtype=np.uint8)
+    out = np.empty(np.count_nonzero((raw & 0xC0) != 0x80) + 1, dtype=np.int64)
+    out[:-1] = np.flatnonzero((raw & 0xC0) != 0x80)
+    out[-1] = len(encoded)
+    return torch.from_numpy(out)
 
 
 def byte_layout(
-    text: str, ids: list[int], starts: list[int], ends: list[int], vocab: VocabText
+    text: str,
+    ids: Tensor | list[int],
+    starts: Tensor | list[int],
+    ends: Tensor | list[int],
+    vocab: VocabText,
 ) -> ByteLayout:
     """Lay the tokens ``ids`` (spans ``starts``/``ends`` in ``text``) over their bytes.
 
     A token without text (an added token matched in the text) spells its span's bytes.
+    Only arrays are kept, a few numbers a token and a character: the token ids are read as
+    Python numbers a stretch at a time.
 
     Raises:
         ModelTrainerError: ``MODEL_INCOMPATIBLE`` when the tokens do not spell the text
             (a normalizer changed it), naming the first byte where they differ.
     """
-    token_bytes = vocab["token_bytes"]
-    pieces = [
-        piece if (piece := token_bytes[token_id]) is not None else text[a:b].encode("utf-8")
-        for token_id, a, b in zip(ids, starts, ends, strict=True)
-    ]
-    data = b"".join(pieces)
+    token_ids = torch.as_tensor(ids, dtype=torch.long).cpu()  # (T,)
     encoded = text.encode("utf-8")
-    lead = len(data) - len(encoded)
-    if not (data.endswith(encoded) and data[:lead] in (b"", b" ")):
-        at = next(
-            (i for i, (x, y) in enumerate(zip(data, encoded, strict=False)) if x != y),
-            min(len(data), len(encoded)),
-        )
-        raise ModelTrainerError(
-            "MODEL_INCOMPATIBLE",
-            f"the tokens spell {data[at : at + 12]!r} at byte {at} where the text has "
-            f"{encoded[at : at + 12]!r}: the tokenizer changes the text, so characters "
-            "have no probability of their own; score with attribution='even_spread'",
-        )
-    widths = torch.tensor([len(piece) for piece in pieces], dtype=torch.long)  # (T,)
-    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (N,)
-    char_widths = 1 + (points >= 0x80) + (points >= 0x800) + (points >= 0x10000)  # (N,)
+    offsets = _char_offsets(encoded)  # (N + 1,)
+    widths = vocab["lengths"][token_ids]  # (T,)
+    textless = (widths < 0).nonzero()[:, 0]  # (A,) added tokens: they spell their spans
+    if textless.numel():
+        span_start = torch.as_tensor(starts, dtype=torch.long)[textless]
+        span_end = torch.as_tensor(ends, dtype=torch.long)[textless]
+        widths[textless] = offsets[span_end] - offsets[span_start]
     token_end = torch.cumsum(widths, 0)  # (T,)
+    lead = (int(token_end[-1]) if token_end.numel() else 0) - len(encoded)
+    data = b" " * max(lead, 0) + encoded
+    if lead not in (0, 1) or not _spells(data, token_ids, token_end, widths, vocab):
+        raise _spelling_error(text, token_ids, starts, ends, vocab)
+    unique, token_text = torch.unique(token_ids, return_inverse=True)  # (U,), (T,)
+    texts = [vocab["token_bytes"][token_id] or b"" for token_id in unique.tolist()]
+    own: dict[bytes, int] = {}
+    for t in textless.tolist():
+        piece = data[int(token_end[t] - widths[t]) : int(token_end[t])]
+        token_text[t] = own.setdefault(piece, len(texts) + len(own))
     return {
         "data": data,
         "lead": lead,
         "token_start": token_end - widths,
         "token_end": token_end,
-        "char_end": torch.from_numpy(np.cumsum(char_widths, dtype=np.int64)) + lead,
+        "char_end": offsets[1:].add_(lead),
+        "token_text": token_text,
+        "texts": texts + list(own),
     }
 
 
-def _sorted_cumsum(logits: Tensor, order: Tensor) -> tuple[Tensor, Tensor]:
-    """Probabilities of ``logits`` (n, V) in ``order`` (n, S), and float64 cumulative sums."""
-    scores = logits.float()
-    probs = (scores[:, order] - torch.logsumexp(scores, -1, keepdim=True)).exp()  # (n, S)
-    cums = torch.zeros(
-        scores.shape[0], order.shape[0] + 1, dtype=torch.float64, device=scores.device
-    )
-    cums[:, 1:] = probs.double().cumsum(1)
-    return probs, cums
-
-
-class CanonicalMasses:
-    """The beam-1 masses, fed the canonical tokenization's logits rows as scoring makes them.
-
-    For token ``t`` (bytes ``[a, b)``) it keeps ``M_t(data[a:a + l])`` for ``l = 1..b - a``
-    (one mass a byte) and, with ``top_k``, the masses of the ``top_k + 1`` likeliest next
-    characters at each character that starts inside the token. The sorted-order ranges are
-    planned once per distinct token text.
-    """
-
-    def __init__(
-        self,
-        layout: ByteLayout,
-        vocab: VocabText,
-        top_k: int | None,
-        whole_at: frozenset[int] = frozenset(),
-    ) -> None:
-        """Plan the ranges of every distinct token text's prefixes.
-
-        At the characters ``whole_at`` (``N``: after the text, from the row after the last
-        token) the masses of every next character are kept whole, in ``groups``.
-        """
-        self._layout = layout
-        self._whole_at = whole_at
-        self.groups: dict[int, tuple[Tensor, Tensor]] = {}
-        self._vocab = vocab
-        self._keep = 0 if top_k is None else top_k + 1
-        data = layout["data"]
-        distinct: dict[bytes, int] = {}
-        which: list[int] = []
-        for a, b in zip(layout["token_start"].tolist(), layout["token_end"].tolist(), strict=True):
-            which.append(distinct.setdefault(data[a:b], len(distinct)))
-        spans = [
-            [prefix_range(vocab["sorted_bytes"], piece[:n]) for n in range(1, len(piece) + 1)]
-            for piece in distinct
-        ]
-        self._lo = torch.tensor([lo for part in spans for lo, _ in part], dtype=torch.long)
-        self._hi = torch.tensor([hi for part in spans for _, hi in part], dtype=torch.long)
-        widths = torch.tensor([len(part) for part in spans], dtype=torch.long)
-        self._at = torch.cumsum(widths, 0) - widths  # (U,) where each text's ranges begin
-        self._which = torch.tensor(which, dtype=torch.long)  # (T,) each token's distinct text
-        self._order = vocab["order"]
-        self.masses = torch.zeros(len(data), dtype=torch.float64)  # (bytes,)
-        num_chars = layout["char_end"].shape[0]
-        self.top_chars = torch.full((num_chars, self._keep), -1, dtype=torch.int32)
-        self.top_masses = torch.zeros(num_chars, self._keep, dtype=torch.float32)
-        starts = torch.cat([torch.tensor([layout["lead"]]), layout["char_end"][:-1]])  # (N,)
-        self.char_start = starts
-        self._char_row = torch.searchsorted(layout["token_end"], starts, right=True)  # (N,)
-
-    def rows(self, first: int, logits: Tensor) -> None:
-        """Take the logits ``(n, V)`` of canonical positions ``first .. first + n``."""
-        self._order = self._order.to(logits.device)
-        for at in range(0, logits.shape[0], ROW_CHUNK):
-            self._chunk(first + at, logits[at : at + ROW_CHUNK])
-
-    def _chunk(self, first: int, logits: Tensor) -> None:
-        layout = self._layout
-        num_tokens = layout["token_end"].shape[0]
-        if first + logits.shape[0] > num_tokens:  # the row after the last token
-            after, _ = _sorted_cumsum(logits[-1:], self._order)
-            self.groups[layout["char_end"].shape[0]] = self._group(after[0].cpu(), 0, 0)
-            logits = logits[:-1]
-            if not logits.shape[0]:
-                return
-        probs, cums = _sorted_cumsum(logits, self._order)  # (n, S), (n, S + 1)
-        begin = int(layout["token_start"][first])
-        stop = int(layout["token_end"][first + logits.shape[0] - 1])
-        places = torch.arange(begin, stop)  # (p,) the bytes of these rows' tokens
-        token = torch.searchsorted(layout["token_end"], places, right=True)  # (p,)
-        flat = self._at[self._which[token]] + places - layout["token_start"][token]  # (p,)
-        row = (token - first).to(cums.device)
-        lo = self._lo[flat].to(cums.device)
-        hi = self._hi[flat].to(cums.device)
-        self.masses[begin:stop] = (cums[row, hi] - cums[row, lo]).cpu()
-        if self._keep or self._whole_at:
-            self._top(first, probs.cpu())
-
-    def _top(self, first: int, probs: Tensor) -> None:
-        layout = self._layout
-        rows = torch.tensor([first, first + probs.shape[0]])
-        lo_char, hi_char = torch.searchsorted(self._char_row, rows).tolist()
-        for i in range(lo_char, hi_char):
-            if not self._keep and i not in self._whole_at:
-                continue
-            row = int(self._char_row[i])
-            a = int(layout["token_start"][row])
-            kinds, mass = self._group(probs[row - first], a, int(self.char_start[i]) - a)
-            if i in self._whole_at:
-                self.groups[i] = (kinds, mass)
-            best = torch.topk(mass, min(self._keep, kinds.shape[0]))
-            count = best.indices.shape[0]
-            self.top_chars[i, :count] = kinds[best.indices].int()
-            self.top_masses[i, :count] = best.values.float()
-
-    def _group(self, probs: Tensor, a: int, depth: int) -> tuple[Tensor, Tensor]:
-        """The next characters after ``data[a:a + depth]`` and their masses, from ``probs``."""
-        sorted_bytes = self._vocab["sorted_bytes"]
-        lo, hi = prefix_range(sorted_bytes, self._layout["data"][a : a + depth])
-        codes = (
-            self._vocab["first_char"][lo:hi]
-            if depth == 0
-            else torch.tensor([char_at(p, depth) for p in sorted_bytes[lo:hi]], dtype=torch.long)
-        )
-        whole = codes >= 0
-        kinds, where = torch.unique(codes[whole], return_inverse=True)
-        mass = torch.zeros(kinds.shape[0], dtype=torch.float64)
-        mass.index_add_(0, where, probs[lo:hi][whole].double())
-        return kinds, mass
-
-
-def _log_prefix_beam1(layout: ByteLayout, masses: Tensor, token_lp: Tensor) -> Tensor:
-    """Log P at the byte ends ``[lead, *char_end]`` with the canonical path (beam 1)."""
-    ends = torch.cat([torch.tensor([layout["lead"]]), layout["char_end"]])  # (N + 1,)
-    path = torch.cat([torch.zeros(1, dtype=torch.float64), token_lp.cumsum(0)])  # (T + 1,)
-    row = torch.searchsorted(layout["token_end"], ends).clamp(max=token_lp.shape[0] - 1)
-    log_prefix = path[row].add_(masses[(ends - 1).clamp(min=0)].log())  # (N + 1,)
-    return log_prefix.masked_fill_(ends == 0, 0.0)
-
-
-class _Prefix(TypedDict):
-    start: int  # byte the path's text ends at
-    log_path: float
-    log_masses: list[float]  # log M(data[start:start + l]), l = 1, 2, ...
-    departures: list[tuple[int, int, float]]  # (id, bytes, log p) spelling data exactly
-
-
-class BeamPaths:
-    """The prefixes of up to ``beam`` tokenizations, each with its next-token masses."""
-
-    def __init__(self, layout: ByteLayout, vocab: VocabText) -> None:
-        """Start with no path; ``add`` the canonical one first."""
-        self._layout = layout
-        self._vocab = vocab
-        self._ranges: dict[int, list[tuple[int, int]]] = {}
-        self.prefixes: dict[tuple[int, ...], _Prefix] = {}
-        self._paths: set[tuple[int, ...]] = set()
-
-    def _spans(self, start: int) -> list[tuple[int, int]]:
-        if start not in self._ranges:
-            data = self._layout["data"]
-            spans: list[tuple[int, int]] = []
-            for stop in range(start + 1, len(data) + 1):
-                lo, hi = prefix_range(self._vocab["sorted_bytes"], data[start:stop])
-                if lo == hi:
-                    break
-                spans.append((lo, hi))
-            self._ranges[start] = spans
-        return self._ranges[start]
-
-    def starts_of(self, path: list[int]) -> list[int]:
-        """The byte each token of ``path`` (text tokens only) starts at, then the end."""
-        starts = [0]
-        for token_id in path:
-            starts.append(starts[-1] + len(self._vocab["token_bytes"][token_id] or b""))
-        return starts
-
-    def add(self, path: list[int], starts: list[int], rows: Iterator[tuple[int, Tensor]]) -> None:
-        """Keep ``path``, its tokens starting at bytes ``starts``, its logits ``rows``."""
-        data = self._layout["data"]
-        log_path = 0.0
-        self._paths.add(tuple(path))
-        for first, logits in rows:
-            _, cums = _sorted_cumsum(logits, self._vocab["order"].to(logits.device))
-            cums = cums.cpu()  # (n, S + 1)
-            lse = torch.logsumexp(logits.double(), -1)  # (n,)
-            for r in range(logits.shape[0]):
-                t = first + r
-                key = tuple(path[:t])
-                start = starts[t]
-                if key not in self.prefixes:
-                    spans = self._spans(start)
-                    exact = self._vocab["exact"]
-                    departures = [
-                        (token_id, stop - start, float(logits[r, token_id].double() - lse[r]))
-                        for stop in range(start + 1, start + len(spans) + 1)
-                        for token_id in exact.get(data[start:stop], [])
-                    ]
-                    self.prefixes[key] = {
-                        "start": start,
-                        "log_path": log_path,
-                        "log_masses": (
-                            cums[r, [hi for _, hi in spans]] - cums[r, [lo for lo, _ in spans]]
-                        )
-                        .log()
-                        .tolist(),
-                        "departures": departures,
-                    }
-                log_path += float(logits[r, path[t]].double() - lse[r])
-
-    def next_path(self) -> list[int] | None:
-        """The most probable one-token departure from a kept path, completed; None if none."""
-        best: tuple[float, tuple[int, ...], int] | None = None
-        for key, prefix in self.prefixes.items():
-            for token_id, width, log_p in prefix["departures"]:
-                head = (*key, token_id)
-                if head in self.prefixes or head in self._paths:
-                    continue
-                score = prefix["log_path"] + log_p
-                if best is None or score > best[0]:
-                    best = (score, head, prefix["start"] + width)
-        if best is None:
-            return None
-        return [*best[1], *self._longest(best[2])]
-
-    def _longest(self, start: int) -> list[int]:
-        data = self._layout["data"]
-        exact = self._vocab["exact"]
-        out: list[int] = []
-        while start < len(data):
-            reach = start + len(self._spans(start))
-            stop = max(s for s in range(start + 1, reach + 1) if data[start:s] in exact)
-            out.append(exact[data[start:stop]][0])
-            start = stop
-        return out
-
-    def log_prefix(self) -> Tensor:
-        """Log P at the byte ends ``[lead, *char_end]``, over every kept prefix's covers."""
-        by_start: dict[int, list[_Prefix]] = {}
-        for prefix in self.prefixes.values():
-            by_start.setdefault(prefix["start"], []).append(prefix)
-        reach = max(len(prefix["log_masses"]) for prefix in self.prefixes.values())
-        lead = self._layout["lead"]
-        out: list[float] = [] if lead else [0.0]
-        for end in [*([lead] if lead else []), *self._layout["char_end"].tolist()]:
-            terms = [
-                prefix["log_path"] + prefix["log_masses"][end - start - 1]
-                for start in range(max(0, end - reach), end)
-                for prefix in by_start.get(start, [])
-                if end - start <= len(prefix["log_masses"])
-            ]
-            out.append(float(torch.tensor(terms, dtype=torch.float64).logsumexp(0)))
-        return torch.tensor(out, dtype=torch.float64)
-
-
-def char_result(
-    text: str,
-    layout: ByteLayout,
-    canonical: CanonicalMasses,
-    token_lp: Tensor,
-    log_prefix: Tensor | None,
-) -> CharResult:
-    """The per-character figures: from ``log_prefix`` (a beam's), else from beam 1.
-
-    ``token_lp`` (T,) holds the canonical tokens' log-probabilities (nats).
-    """
-    if log_prefix is None:
-        log_prefix = _log_prefix_beam1(layout, canonical.masses, token_lp.double())
-    nats = log_prefix[:-1] - log_prefix[1:]  # (N,)
-    keep = canonical.top_chars.shape[1]
-    top_chars = canonical.top_chars
-    top_probs = canonical.top_masses
-    if keep:
-        path = torch.cat([torch.zeros(1, dtype=torch.float64), token_lp.double().cumsum(0)])
-        row = torch.searchsorted(layout["token_end"], canonical.char_start, right=True)
-        for first in range(0, len(text), TOP_CHUNK):
-            last = min(first + TOP_CHUNK, len(text))
-            _finish_top(
-                text[first:last],
-                top_chars[first:last],
-                top_probs[first:last],
-                (path[row[first:last]] - log_prefix[first:last]).exp(),  # (n,)
-                (-nats[first:last]).exp(),  # (n,)
+def _spells(data: bytes, ids: Tensor, token_end: Tensor, widths: Tensor, vocab: VocabText) -> bool:
+    """Whether the tokens spell ``data``, checked ``SPELL_CHUNK`` tokens at a time."""
+    token_bytes = vocab["token_bytes"]
+    for first in range(0, ids.shape[0], SPELL_CHUNK):
+        ends: list[int] = token_end[first : first + SPELL_CHUNK].tolist()
+        lengths: list[int] = widths[first : first + SPELL_CHUNK].tolist()
+        pieces = [
+            piece if (piece := token_bytes[token_id]) is not None else data[end - width : end]
+            for token_id, end, width in zip(
+                ids[first : first + SPELL_CHUNK].tolist(), ends, lengths, strict=True
             )
-        top_chars = top_chars[:, : keep - 1]
-        top_probs = top_probs[:, : keep - 1]
-    return {
-        "char_bits": nats / LN2,
-        "top_chars": top_chars,
-        "top_char_probs": top_probs,
-        "prefix_bits": float(-log_prefix[-1] + log_prefix[0]) / LN2,
-        "next_chars": _next_chars(text, layout, canonical, token_lp, log_prefix),
-    }
+        ]
+        if b"".join(pieces) != data[ends[0] - lengths[0] : ends[-1]]:
+            return False
+    return True
 
 
-def _finish_top(text: str, chars: Tensor, probs: Tensor, scale: Tensor, own_prob: Tensor) -> None:
-    """Masses to probabilities, the text's own character its own, sorted; in place."""
-    probs.mul_(scale[:, None].float())
-    actual = torch.tensor([ord(char) for char in text], dtype=torch.int32)  # (n,)
-    own = chars == actual[:, None]
-    probs.copy_(torch.where(own, own_prob[:, None].float().expand_as(probs), probs))
-    probs.masked_fill_(chars < 0, 0.0)
-    ordered = probs.argsort(dim=1, descending=True, stable=True)
-    chars.copy_(chars.gather(1, ordered))
-    probs.copy_(probs.gather(1, ordered))
-
-
-def _next_chars(
+def _spelling_error(
     text: str,
-    layout: ByteLayout,
-    canonical: CanonicalMasses,
-    token_lp: Tensor,
-    log_prefix: Tensor,
-) -> dict[int, dict[str, float]]:
-    path = torch.cat([torch.zeros(1, dtype=torch.float64), token_lp.double().cumsum(0)])
-    rows = torch.searchsorted(layout["token_end"], canonical.char_start, right=True).tolist()
-    out: dict[int, dict[str, float]] = {}
-    for i, (kinds, mass) in canonical.groups.items():
-        row = rows[i] if i < len(text) else token_lp.shape[0]
-        probs = mass * math.exp(float(path[row] - log_prefix[i]))
-        chars = dict(zip(map(chr, kinds.tolist()), probs.tolist(), strict=True))
-        if i < len(text):
-            chars[text[i]] = math.exp(float(log_prefix[i + 1] - log_prefix[i]))
-        out[i] = chars
-    return out
+    ids: Tensor,
+    starts: Tensor | list[int],
+    ends: Tensor | list[int],
+    vocab: VocabText,
+) -> ModelTrainerError:
+    """The error naming the first byte where the tokens' bytes leave the text's."""
+    token_bytes = vocab["token_bytes"]
+    data = b"".join(
+        piece if (piece := token_bytes[token_id]) is not None else text[a:b].encode("utf-8")
+        for token_id, a, b in zip(
+            ids.tolist(),
+            torch.as_tensor(starts).tolist(),
+            torch.as_tensor(ends).tolist(),
+            strict=True,
+        )
+    )
+    encoded = text.encode("utf-8")
+    at = next(
+        (i for i, (x, y) in enumerate(zip(data, encoded, strict=False)) if x != y),
+        min(len(data), len(encoded)),
+    )
+    return ModelTrainerError(
+        "MODEL_INCOMPATIBLE",
+        f"the tokens spell {data[at : at + 12]!r} at byte {at} where the text has "
+        f"{encoded[at : at + 12]!r}: the tokenizer changes the text, so characters "
+        "have no probability of their own; score with attribution='even_spread'",
+    )
 
 
-def beam_log_prefix(
-    layout: ByteLayout, vocab: VocabText, canonical: list[int], beam: int, run: RunPath
-) -> Tensor:
-    """Log P at the byte ends ``[lead, *char_end]`` over ``beam`` tokenizations' covers.
+class RowMasses:
+    """The masses of ranges of the sorted vocabulary in a block of rows.
 
-    The canonical tokenization ``canonical`` comes first; each further one is
-    ``BeamPaths.next_path``, until ``beam`` are kept or no departure is left.
+    ``probs`` (n, P) holds each row's ``exp(logit - max)`` in sorted order, zero past the
+    vocabulary up to a whole number of ``BLOCK``-wide blocks; ``blocks`` (n, P / BLOCK + 1)
+    float64 the cumulative sums of whole blocks; ``inverse`` (n,) float64 one over each
+    row's sum. A range's mass adds whole blocks and at most two partial ones, each summed in
+    float64 from its own entries: a small range keeps its digits next to a large mass.
     """
-    paths = BeamPaths(layout, vocab)
-    starts = [0, *layout["token_end"].tolist()]
-    paths.add(canonical, starts, run(canonical))
-    for _ in range(beam - 1):
-        path = paths.next_path()
-        if path is None:
-            break
-        paths.add(path, paths.starts_of(path), run(path))
-    return paths.log_prefix()
+
+    def __init__(self, probs: Tensor, blocks: Tensor, inverse: Tensor) -> None:
+        """Wrap one block of rows read by ``SortedRows``."""
+        self.probs = probs
+        self.blocks = blocks
+        self.inverse = inverse
+        self._cums: Tensor | None = None
+
+    def sums(self, rows: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+        """The masses (m,) float64 of places ``[lo, hi)`` in ``rows``, all (m,) int64."""
+        first_whole = (lo + BLOCK - 1) // BLOCK
+        last_whole = torch.maximum(hi // BLOCK, first_whole)
+        head_end = torch.minimum(first_whole * BLOCK, hi)
+        tail_start = torch.maximum(last_whole * BLOCK, head_end)
+        whole = self.blocks[rows, last_whole] - self.blocks[rows, first_whole]
+        step = torch.arange(BLOCK, device=rows.device)
+        head = lo[:, None] + step  # (m, BLOCK)
+        tail = tail_start[:, None] + step  # (m, BLOCK)
+        places = torch.cat([head, tail], 1).clamp_(max=self.probs.shape[1] - 1)
+        kept = torch.cat([head < head_end[:, None], tail < hi[:, None]], 1)
+        parts = self.probs[rows[:, None], places].masked_fill_(~kept, 0.0)
+        return (whole + parts.sum(1, dtype=torch.float64)) * self.inverse[rows]
+
+    def cumulative(self) -> Tensor:
+        """Every row's cumulative masses (n, P) float64, made on first use."""
+        if self._cums is None:
+            self._cums = torch.cumsum(self.probs, 1, dtype=torch.float64)
+            self._cums.mul_(self.inverse[:, None])
+        return self._cums
+
+
+def cumulative_sums(cums: Tensor, rows: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+    """The masses of places ``[lo, hi)`` in ``rows`` of ``RowMasses.cumulative``'s ``cums``."""
+    zero = torch.zeros((), dtype=cums.dtype, device=cums.device)
+    upto = torch.where(hi > 0, cums[rows, (hi - 1).clamp(min=0)], zero)
+    below = torch.where(lo > 0, cums[rows, (lo - 1).clamp(min=0)], zero)
+    return upto - below
+
+
+class SortedRows:
+    """Reads blocks of logits rows: their log-normaliser, and their sorted ``RowMasses``.
+
+    ``order`` (S,) holds the id at each place of the sorted order. The buffers are kept from
+    one block of rows to the next (a fresh tensor of this size costs more than the sums
+    themselves), so a ``RowMasses`` holds only until the next call.
+    """
+
+    def __init__(self, order: Tensor) -> None:
+        """No buffers yet: they are made for the first rows' device and count."""
+        pad = -order.shape[0] % BLOCK
+        self._order = torch.cat([order, order[:1].expand(pad)])  # (P,)
+        self._size = order.shape[0]
+        self._exps = torch.empty(0)
+        self._probs = torch.empty(0)
+
+    def read(self, logits: Tensor) -> tuple[Tensor, RowMasses]:
+        """The log-normaliser (n, 1) float32 of ``logits`` (n, V), and their masses."""
+        scores = logits.float()
+        count = scores.shape[0]
+        if self._exps.shape[0] < count or self._exps.device != scores.device:
+            self._order = self._order.to(scores.device)
+            self._exps = torch.empty_like(scores)
+            self._probs = scores.new_empty(count, self._order.shape[0])
+        top = scores.amax(-1, keepdim=True)  # (n, 1)
+        exps = torch.sub(scores, top, out=self._exps[:count]).exp_()  # (n, V)
+        total = exps.sum(-1, dtype=torch.float64)  # (n,)
+        probs = torch.index_select(exps, 1, self._order, out=self._probs[:count])  # (n, P)
+        probs[:, self._size :] = 0.0
+        blocks = probs.view(count, -1, BLOCK).sum(-1, dtype=torch.float64)  # (n, P / BLOCK)
+        starts = functional.pad(blocks.cumsum_(1), (1, 0))  # (n, P / BLOCK + 1)
+        log_norm = (top.double() + total.log()[:, None]).float()
+        return log_norm, RowMasses(probs, starts, total.reciprocal())

@@ -57,12 +57,13 @@ from model_trainer.core.contracts.stateful import StepModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.contracts.units import perplexity
 from model_trainer.core.inference.char_detail import CharPlan, wants_char_probs
-from model_trainer.core.inference.char_probs import CharResult
+from model_trainer.core.inference.char_masses import CharResult
 from model_trainer.core.inference.char_scores import CharArrays, CharScores
 from model_trainer.core.inference.inputs import check_top_k, score_text
 from model_trainer.core.inference.surprisal import (
     TokenScores,
     empty_scores,
+    log_normalizer,
     put_scores,
     spread_over_chars,
     token_scores,
@@ -96,8 +97,9 @@ def _progress(scored: int, total: int) -> None:
         hook(scored, total)
 
 
-RowsHook = Callable[[int, Tensor], None]
-"""Told ``(first position, logits (n, V))`` for the rows of each window or chunk."""
+RowsHook = Callable[[int, Tensor], Tensor]
+"""Told ``(first position, logits (n, V))`` for each window or chunk; returns the rows'
+log-normaliser (n, 1), which it reads on the way (the tokens' scores use it)."""
 
 
 def window_rows(
@@ -142,11 +144,24 @@ def windowed_scores(
     out = empty_scores(targets.shape[0], top_k)
     rows = window_rows(model, ids, context=context, per_batch=per_batch, after=after)
     for first, scored in rows:
-        wanted = targets[first : first + scored.shape[0]]  # (t,)
-        put_scores(out, first, token_scores(scored[: wanted.shape[0]], wanted, top_k))
-        if on_rows is not None:
-            on_rows(first, scored)
+        _score_rows(out, first, scored, targets, top_k=top_k, on_rows=on_rows)
     return out
+
+
+def _score_rows(
+    out: TokenScores,
+    first: int,
+    scored: Tensor,
+    targets: Tensor,
+    *,
+    top_k: int | None,
+    on_rows: RowsHook | None,
+) -> None:
+    """Put the scores of ``scored`` (t, V), rows ``first ..``, and hand them to ``on_rows``."""
+    norm = log_normalizer(scored) if on_rows is None else on_rows(first, scored)  # (t, 1)
+    wanted = targets[first : first + scored.shape[0]]  # (t,)
+    count = wanted.shape[0]
+    put_scores(out, first, token_scores(scored[:count], wanted, top_k, log_norm=norm[:count]))
 
 
 def stateful_rows(
@@ -183,10 +198,7 @@ def stateful_scores(
     targets = ids[1:]  # (N,)
     out = empty_scores(targets.shape[0], top_k)
     for first, scored in stateful_rows(model, ids, chunk_len=chunk_len, after=after):
-        wanted = targets[first : first + scored.shape[0]]  # (t,)
-        put_scores(out, first, token_scores(scored[: wanted.shape[0]], wanted, top_k))
-        if on_rows is not None:
-            on_rows(first, scored)
+        _score_rows(out, first, scored, targets, top_k=top_k, on_rows=on_rows)
     return out
 
 

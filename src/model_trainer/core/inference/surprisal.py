@@ -19,17 +19,25 @@ class TokenScores(TypedDict):
     top_probs: Tensor  # (T, k)
 
 
-def token_scores(logits: Tensor, targets: Tensor, top_k: int | None) -> TokenScores:
+def log_normalizer(logits: Tensor) -> Tensor:
+    """``log sum exp`` of each row of ``logits`` (T, V), in float32: (T, 1)."""
+    return torch.logsumexp(logits.float(), dim=-1, keepdim=True)
+
+
+def token_scores(
+    logits: Tensor, targets: Tensor, top_k: int | None, *, log_norm: Tensor | None = None
+) -> TokenScores:
     """Score ``targets`` (T,) under ``logits`` (T, V).
 
     The rank counts the tokens with a higher logit, and those with an equal logit and a lower
     id (the tie order of ``argmax``), plus one: rank 1 is exactly the argmax. Ranks come from
     the logits themselves, and the log-probabilities of the whole vocabulary are never made:
-    a few passes over ``(T, V)`` a batch.
+    a few passes over ``(T, V)`` a batch. ``log_norm`` (T, 1) is the rows'
+    ``log_normalizer`` when the caller has it already.
     """
     scores = logits.float()  # (T, V)
     true = scores.gather(1, targets[:, None])  # (T, 1)
-    total = torch.logsumexp(scores, dim=-1, keepdim=True)  # (T, 1)
+    total = log_normalizer(scores) if log_norm is None else log_norm  # (T, 1)
     rank = (scores > true).sum(dim=1) + 1  # (T,)
     equal = scores == true  # (T, V)
     tied = (equal.sum(dim=1) > 1).nonzero()[:, 0]  # rows where another token ties the target

@@ -33,6 +33,7 @@ class VocabText(TypedDict):
     """The text side of a vocabulary: bytes per id, and the order sorted by them."""
 
     token_bytes: list[bytes | None]  # by id; None for added and special tokens
+    lengths: Tensor  # (V,) int64 each id's number of bytes, -1 where it has none
     sorted_bytes: list[bytes]  # the text tokens' bytes, sorted
     order: Tensor  # (S,) int64 the id at each place of the sorted order
     exact: dict[bytes, list[int]]  # bytes -> the ids spelling exactly them
@@ -103,6 +104,9 @@ def _sorted(token_bytes: list[bytes | None]) -> VocabText:
         exact.setdefault(piece, []).append(token_id)
     return {
         "token_bytes": token_bytes,
+        "lengths": torch.tensor(
+            [-1 if piece is None else len(piece) for piece in token_bytes], dtype=torch.long
+        ),
         "sorted_bytes": [piece for piece, _ in places],
         "order": torch.tensor([token_id for _, token_id in places], dtype=torch.long),
         "exact": exact,

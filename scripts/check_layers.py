@@ -27,6 +27,7 @@ LAYERS: tuple[str, ...] = (
     "inference",
     "backends",
     "drawing",
+    "analysis",
     "jobs",
     "distributed",
     "experiments",

@@ -1,0 +1,1 @@
+"""Corpus scoring: batches, Parquet tables, resume, slicing helpers."""

@@ -1,0 +1,405 @@
+"""Slices of a corpus scoring's tables: surprisal by group, the most surprising spans, gaps.
+
+Pure functions over the tables a corpus scoring writes (``documents``, ``words`` and
+``characters``, long format: one row per model and document, word or character). Columns
+are read as numpy arrays; grouping and joining are pandas' (the ``pandas`` extra), reached
+through the small ``Table`` Protocol below. Each function returns a new DataFrame.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import Final, Literal, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.extras import require_extra
+
+TableName = Literal["documents", "words", "characters"]
+SpanLevel = Literal["words", "characters"]
+CharClass = Literal["letter", "digit", "space", "punctuation", "other"]
+
+CHAR_CLASS: Final = "char_class"
+"""The group key made from each character's class (``char_class``), characters only."""
+UNIT: Final[dict[SpanLevel, str]] = {"words": "word", "characters": "pos"}
+"""The column numbering a span level's units inside a document."""
+
+_CLASSES: Final[dict[str, CharClass]] = {
+    "L": "letter",
+    "N": "digit",
+    "P": "punctuation",
+    "Sm": "punctuation",
+    "Sc": "punctuation",
+    "Sk": "punctuation",
+}
+Ints = NDArray[np.int64]
+Floats = NDArray[np.float64]
+Objects = NDArray[np.object_]
+
+
+class Column(Protocol):
+    """A column of a ``pandas.DataFrame``, read as a numpy array."""
+
+    def to_numpy(self) -> object:
+        """The column's values."""
+        ...
+
+
+class Grouped(Protocol):
+    """A ``DataFrame.groupby`` result, aggregated by named aggregations."""
+
+    def agg(self, **named: tuple[str, str]) -> Table:
+        """One row per group, a column per ``name=(column, function)``."""
+        ...
+
+
+class Table(Protocol):
+    """The part of a ``pandas.DataFrame`` the slices read and build."""
+
+    @property
+    def columns(self) -> Iterable[object]:
+        """The column names."""
+        ...
+
+    def __len__(self) -> int:
+        """The number of rows."""
+        ...
+
+    def __getitem__(self, column: str) -> Column:
+        """One column."""
+        ...
+
+    def assign(self, **columns: object) -> Table:
+        """A copy with the given columns added or replaced."""
+        ...
+
+    def merge(self, right: Table, *, on: str, how: str) -> Table:
+        """The rows joined with ``right``'s on ``on``."""
+        ...
+
+    def groupby(self, by: list[str], *, sort: bool, dropna: bool, as_index: bool) -> Grouped:
+        """The rows grouped by the values of ``by``."""
+        ...
+
+
+class CorpusScores(Protocol):
+    """A corpus scoring (its running handle, or one reopened): its tables as DataFrames."""
+
+    def frame(self, table: TableName) -> object:
+        """The table ``table`` as a ``pandas.DataFrame``."""
+        ...
+
+
+class _TableMaker(Protocol):
+    def __call__(self, data: object) -> Table: ...
+
+
+def _table_maker() -> _TableMaker:
+    """``pandas.DataFrame``.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` when pandas is not installed.
+    """
+    maker: _TableMaker = require_extra(
+        "pandas", extra="pandas", needed_by="slicing a corpus scoring"
+    ).DataFrame
+    return maker
+
+
+def char_class(char: str) -> CharClass:
+    """The class of one character, from its Unicode category.
+
+    ``space`` for whitespace (newlines and tabs too), ``letter`` (L*), ``digit`` (N*),
+    ``punctuation`` (P*, and the math, currency and modifier symbols Sm, Sc, Sk such as
+    ``+ $ ^``), ``other`` for the rest (marks, emoji and other symbols, controls).
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` unless ``char`` is exactly one character.
+    """
+    if len(char) != 1:
+        raise ModelTrainerError("INVALID_CONFIG", f"char_class takes one character, got {char!r}")
+    if char.isspace():
+        return "space"
+    category = unicodedata.category(char)
+    return _CLASSES.get(category, _CLASSES.get(category[0], "other"))
+
+
+def column_names(table: Table) -> list[str]:
+    """The names of ``table``'s columns."""
+    return [str(name) for name in table.columns]
+
+
+def read_table(scores: CorpusScores, name: TableName, needed: Sequence[str]) -> Table:
+    """The table ``name`` of ``scores``, checked to have the columns ``needed``.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` naming the first missing column and the table's.
+    """
+    table = _table_maker()(scores.frame(name))
+    columns = column_names(table)
+    missing = [column for column in needed if column not in columns]
+    if missing:
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"the {name} table has no column {missing[0]!r} (its columns: {', '.join(columns)})",
+        )
+    return table
+
+
+def ints(table: Table, column: str) -> Ints:
+    """A column as 64-bit integers."""
+    return np.asarray(table[column].to_numpy(), dtype=np.int64)
+
+
+def floats(table: Table, column: str) -> Floats:
+    """A column as 64-bit floats (missing values as NaN)."""
+    return np.asarray(table[column].to_numpy(), dtype=np.float64)
+
+
+def objects(table: Table, column: str) -> Objects:
+    """A column as Python objects (strings stay strings)."""
+    return np.asarray(table[column].to_numpy(), dtype=np.object_)
+
+
+def model_rows(table: Table, name: TableName, model: str) -> NDArray[np.bool_]:
+    """Which rows of the table ``name`` are ``model``'s.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` naming ``model`` and the table's models.
+    """
+    models = objects(table, "model")
+    rows: NDArray[np.bool_] = np.equal(models, model)
+    if not rows.any():
+        known = ", ".join(repr(str(known)) for known in sorted(set(models.tolist())))
+        raise ModelTrainerError(
+            "MODEL_NOT_FOUND",
+            f"model {model!r} is not in the {name} table (its models: {known or 'none'})",
+        )
+    return rows
+
+
+def _positive(field: str, value: int) -> None:
+    if value < 1:
+        raise ModelTrainerError("INVALID_CONFIG", f"{field} must be at least 1, got {value}")
+
+
+def surprisal_by(
+    scores: CorpusScores, by: str | Sequence[str], *, level: TableName = "characters"
+) -> Table:
+    """Surprisal per model and group of the ``level`` table's rows.
+
+    ``by`` names columns of that table (``in_word``: the position inside the word; ``-1``
+    outside words), ``char_class`` (characters only, see ``char_class``) or metadata
+    columns of the documents table (joined on ``doc``). One row per model and group, sorted
+    by them: ``count`` rows, ``mean_bits`` (their mean surprisal), ``bits`` (the total),
+    ``chars`` (the characters they cover) and ``bits_per_char``.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` for an empty ``by``, ``char_class`` on another
+            level, or a column in neither table.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    if not keys:
+        raise ModelTrainerError("INVALID_CONFIG", "by must name at least one column, got none")
+    if CHAR_CLASS in keys and level != "characters":
+        raise ModelTrainerError(
+            "INVALID_CONFIG", f"by={CHAR_CLASS!r} groups characters: use level='characters'"
+        )
+    spans = {"documents": [], "words": ["start", "end"], "characters": []}[level]
+    needed = ["doc", "model", "bits", *spans, *(["char"] if CHAR_CLASS in keys else [])]
+    table = read_table(scores, level, needed)
+    own = column_names(table)
+    metadata = [key for key in keys if key not in own and key != CHAR_CLASS]
+    if metadata:
+        table = table.merge(_metadata(scores, level, metadata), on="doc", how="left")
+    if CHAR_CLASS in keys:
+        table = table.assign(char_class=_classes(objects(table, "char")))
+    if level == "words":
+        table = table.assign(chars=ints(table, "end") - ints(table, "start"))
+    elif level == "characters":
+        table = table.assign(chars=np.ones(len(table), dtype=np.int64))
+    grouped = table.groupby(["model", *keys], sort=True, dropna=False, as_index=False).agg(
+        count=("bits", "count"),
+        mean_bits=("bits", "mean"),
+        bits=("bits", "sum"),
+        chars=("chars", "sum"),
+    )
+    return grouped.assign(bits_per_char=floats(grouped, "bits") / floats(grouped, "chars"))
+
+
+def _metadata(scores: CorpusScores, level: TableName, keys: list[str]) -> Table:
+    """The documents' ``keys`` columns, one row per document, to join on ``doc``."""
+    documents = read_table(scores, "documents", ["doc"])
+    columns = column_names(documents)
+    for key in keys:
+        if key not in columns:
+            raise ModelTrainerError(
+                "INVALID_CONFIG",
+                f"by={key!r} is a column of neither the {level} table nor the documents "
+                f"table (the documents' columns: {', '.join(columns)})",
+            )
+    docs, first = np.unique(ints(documents, "doc"), return_index=True)
+    return _table_maker()(
+        {"doc": docs, **{key: np.asarray(documents[key].to_numpy())[first] for key in keys}}
+    )
+
+
+def _classes(chars: Objects) -> Objects:
+    """The class of each character of ``chars``."""
+    distinct, where = np.unique(chars.astype(np.str_), return_inverse=True)
+    classes = np.asarray([char_class(str(char)) for char in distinct], dtype=np.object_)
+    return np.asarray(classes[where], dtype=np.object_)
+
+
+class _Units:
+    """One model's words or characters, in document order: the spans' building blocks."""
+
+    def __init__(self, table: Table, level: SpanLevel, rows: NDArray[np.bool_]) -> None:
+        self.doc = ints(table, "doc")[rows]
+        self.index = ints(table, UNIT[level])[rows]
+        self.bits = floats(table, "bits")[rows]
+        if level == "words":
+            self.start = ints(table, "start")[rows]
+            self.end = ints(table, "end")[rows]
+            self.text = objects(table, "text")[rows]
+        else:
+            self.start = self.index
+            self.end = self.index + 1
+            self.text = objects(table, "char")[rows]
+
+    def take(self, picked: Ints) -> None:
+        """Keep only the units at ``picked``."""
+        self.doc, self.index, self.bits = self.doc[picked], self.index[picked], self.bits[picked]
+        self.start, self.end, self.text = self.start[picked], self.end[picked], self.text[picked]
+
+    def windows(self, length: int) -> tuple[Ints, Floats]:
+        """The first unit of each run of ``length`` consecutive units, and the run's bits."""
+        if len(self.bits) < length:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        first = np.arange(len(self.bits) - length + 1, dtype=np.int64)
+        last = first + (length - 1)
+        whole = (self.doc[first] == self.doc[last]) & (
+            self.index[last] - self.index[first] == length - 1
+        )
+        sums = np.lib.stride_tricks.sliding_window_view(self.bits, length).sum(axis=1)
+        return first[whole], np.asarray(sums[whole], dtype=np.float64)
+
+    def span_text(self, first: int, length: int) -> str:
+        """The text of the run at ``first`` (whitespace between words shown as spaces)."""
+        parts = [str(self.text[first])]
+        for unit in range(first + 1, first + length):
+            parts.append(" " * int(self.start[unit] - self.end[unit - 1]))
+            parts.append(str(self.text[unit]))
+        return "".join(parts)
+
+
+def _units(scores: CorpusScores, level: SpanLevel) -> Table:
+    """The ``level`` table, checked to have the columns spans are made of."""
+    if level == "words":
+        return read_table(scores, level, ["doc", "model", "word", "start", "end", "text", "bits"])
+    return read_table(scores, level, ["doc", "model", "pos", "char", "bits"])
+
+
+def _ranked(units: _Units, first: Ints, key: Floats, count: int) -> Ints:
+    """The ``count`` runs with the highest ``key`` (ties: earlier document, earlier start)."""
+    order = np.lexsort((units.start[first], units.doc[first], -key))
+    return np.asarray(order[:count], dtype=np.int64)
+
+
+def surprising_spans(
+    scores: CorpusScores,
+    model: str,
+    *,
+    level: SpanLevel = "words",
+    length: int = 1,
+    count: int = 20,
+) -> Table:
+    """The ``count`` spans that cost ``model`` the most bits, most costly first.
+
+    A span is a run of ``length`` consecutive words (or characters) of one document. Columns:
+    ``model``, ``doc``, ``start`` and ``end`` (character offsets, end exclusive), ``text``,
+    ``bits`` (the span's total surprisal) and ``bits_per_char``.
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` for a model not in the table,
+            ``INVALID_CONFIG`` for a ``length`` or ``count`` under 1.
+    """
+    _positive("length", length)
+    _positive("count", count)
+    table = _units(scores, level)
+    units = _Units(table, level, model_rows(table, level, model))
+    first, bits = units.windows(length)
+    top = _ranked(units, first, bits, count)
+    rows = first[top]
+    starts, ends = units.start[rows], units.end[rows + (length - 1)]
+    return _table_maker()(
+        {
+            "model": [model] * len(rows),
+            "doc": units.doc[rows],
+            "start": starts,
+            "end": ends,
+            "text": [units.span_text(int(row), length) for row in rows],
+            "bits": bits[top],
+            "bits_per_char": bits[top] / (ends - starts),
+        }
+    )
+
+
+def where_beats(
+    scores: CorpusScores,
+    model: str,
+    other: str,
+    *,
+    level: SpanLevel = "words",
+    length: int = 1,
+    count: int = 20,
+) -> Table:
+    """The ``count`` spans where ``model`` needs fewest bits against ``other``, widest gap first.
+
+    Spans as for ``surprising_spans``, on the units both models scored. Columns: ``model``,
+    ``other``, ``doc``, ``start``, ``end``, ``text``, ``bits`` (``model``'s), ``other_bits``
+    and ``gap`` (``other_bits - bits``: positive where ``model`` beats ``other``).
+
+    Raises:
+        ModelTrainerError: ``MODEL_NOT_FOUND`` for a model not in the table,
+            ``INVALID_CONFIG`` for the same model twice or a ``length`` or ``count`` under 1.
+    """
+    _positive("length", length)
+    _positive("count", count)
+    if model == other:
+        raise ModelTrainerError(
+            "INVALID_CONFIG", f"model and other must differ, both are {model!r}"
+        )
+    table = _units(scores, level)
+    mine = _Units(table, level, model_rows(table, level, model))
+    theirs = _Units(table, level, model_rows(table, level, other))
+    stride = int(max(mine.index.max(), theirs.index.max())) + 1
+    _, picked_mine, picked_theirs = np.intersect1d(
+        mine.doc * stride + mine.index,
+        theirs.doc * stride + theirs.index,
+        assume_unique=True,
+        return_indices=True,
+    )
+    mine.take(np.asarray(picked_mine, dtype=np.int64))
+    theirs.take(np.asarray(picked_theirs, dtype=np.int64))
+    first, bits = mine.windows(length)
+    _, other_bits = theirs.windows(length)
+    gap = other_bits - bits
+    top = _ranked(mine, first, gap, count)
+    rows = first[top]
+    return _table_maker()(
+        {
+            "model": [model] * len(rows),
+            "other": [other] * len(rows),
+            "doc": mine.doc[rows],
+            "start": mine.start[rows],
+            "end": mine.end[rows + (length - 1)],
+            "text": [mine.span_text(int(row), length) for row in rows],
+            "bits": bits[top],
+            "other_bits": other_bits[top],
+            "gap": gap[top],
+        }
+    )

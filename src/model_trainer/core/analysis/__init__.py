@@ -1,1 +1,1 @@
-"""Corpus scoring: batches, Parquet tables, resume, slicing helpers."""
+"""Corpus scoring: records with metadata, length-sorted batches, Parquet tables, resume."""

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         score,
         train,
     )
+    from model_trainer.core.analysis.slices import surprisal_by, surprising_spans, where_beats
     from model_trainer.core.data.corpus import builtin_text, split_text
     from model_trainer.core.tokenizers.io import train_tokenizer
     from model_trainer.experiment_api import (
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
         show_lr_find,
         sweep,
     )
+    from model_trainer.notebook.corpus_view import show_spans
     from model_trainer.view_api import (
         compare_scores,
         show_comparison,
@@ -75,10 +77,14 @@ __all__ = [
     "show_generation",
     "show_lr_find",
     "show_score",
+    "show_spans",
     "split_text",
+    "surprisal_by",
+    "surprising_spans",
     "sweep",
     "train",
     "train_tokenizer",
+    "where_beats",
 ]
 
 
@@ -107,6 +113,8 @@ HOMES: dict[str, str] = {
         "view_api",
     ),
     **dict.fromkeys(("builtin_text", "split_text"), "core.data.corpus"),
+    **dict.fromkeys(("surprisal_by", "surprising_spans", "where_beats"), "core.analysis.slices"),
+    "show_spans": "notebook.corpus_view",
     "train_tokenizer": "core.tokenizers.io",
 }
 """The module of each name of ``__all__`` that is not in ``model_trainer.api``."""

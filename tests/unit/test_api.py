@@ -54,10 +54,14 @@ NOTEBOOK_API = [
     "show_generation",
     "show_lr_find",
     "show_score",
+    "show_spans",
     "split_text",
+    "surprisal_by",
+    "surprising_spans",
     "sweep",
     "train",
     "train_tokenizer",
+    "where_beats",
 ]
 
 

@@ -72,6 +72,10 @@ class Table(Protocol):
         """One column."""
         ...
 
+    def to_dict(self, orient: str) -> object:
+        """The rows as plain data (``orient="records"``: a list of row dicts)."""
+        ...
+
     def assign(self, **columns: object) -> Table:
         """A copy with the given columns added or replaced."""
         ...
@@ -109,6 +113,15 @@ def _table_maker() -> _TableMaker:
     return maker
 
 
+def as_table(data: object) -> Table:
+    """``data`` (a DataFrame, a mapping of columns, a list of rows) as a DataFrame.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` when pandas is not installed.
+    """
+    return _table_maker()(data)
+
+
 def char_class(char: str) -> CharClass:
     """The class of one character, from its Unicode category.
 
@@ -138,7 +151,7 @@ def read_table(scores: CorpusScores, name: TableName, needed: Sequence[str]) -> 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` naming the first missing column and the table's.
     """
-    table = _table_maker()(scores.frame(name))
+    table = as_table(scores.frame(name))
     columns = column_names(table)
     missing = [column for column in needed if column not in columns]
     if missing:
@@ -242,7 +255,7 @@ def _metadata(scores: CorpusScores, level: TableName, keys: list[str]) -> Table:
                 f"table (the documents' columns: {', '.join(columns)})",
             )
     docs, first = np.unique(ints(documents, "doc"), return_index=True)
-    return _table_maker()(
+    return as_table(
         {"doc": docs, **{key: np.asarray(documents[key].to_numpy())[first] for key in keys}}
     )
 
@@ -335,7 +348,7 @@ def surprising_spans(
     top = _ranked(units, first, bits, count)
     rows = first[top]
     starts, ends = units.start[rows], units.end[rows + (length - 1)]
-    return _table_maker()(
+    return as_table(
         {
             "model": [model] * len(rows),
             "doc": units.doc[rows],
@@ -390,7 +403,7 @@ def where_beats(
     gap = other_bits - bits
     top = _ranked(mine, first, gap, count)
     rows = first[top]
-    return _table_maker()(
+    return as_table(
         {
             "model": [model] * len(rows),
             "other": [other] * len(rows),

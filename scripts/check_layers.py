@@ -26,6 +26,7 @@ LAYERS: tuple[str, ...] = (
     "training",
     "inference",
     "backends",
+    "analysis",
     "drawing",
     "jobs",
     "distributed",

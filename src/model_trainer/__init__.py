@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from model_trainer.core.analysis.slices import surprisal_by, surprising_spans, where_beats
     from model_trainer.core.data.corpus import builtin_text, split_text
     from model_trainer.core.tokenizers.io import train_tokenizer
+    from model_trainer.corpus_api import open_scores, score_corpus
     from model_trainer.experiment_api import (
         history_frame,
         lr_find,
@@ -65,11 +66,13 @@ __all__ = [
     "load_model",
     "load_run",
     "lr_find",
+    "open_scores",
     "resume",
     "resume_distributed",
     "resume_sweep",
     "runs_frame",
     "score",
+    "score_corpus",
     "score_frame",
     "show_comparison",
     "show_curves",
@@ -115,6 +118,7 @@ HOMES: dict[str, str] = {
     **dict.fromkeys(("builtin_text", "split_text"), "core.data.corpus"),
     **dict.fromkeys(("surprisal_by", "surprising_spans", "where_beats"), "core.analysis.slices"),
     "show_spans": "notebook.corpus_view",
+    **dict.fromkeys(("open_scores", "score_corpus"), "corpus_api"),
     "train_tokenizer": "core.tokenizers.io",
 }
 """The module of each name of ``__all__`` that is not in ``model_trainer.api``."""

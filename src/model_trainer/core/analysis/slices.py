@@ -15,10 +15,10 @@ from typing import Final, Literal, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from model_trainer.core.contracts.corpus import TableName
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.extras import require_extra
 
-TableName = Literal["documents", "words", "characters"]
 SpanLevel = Literal["words", "characters"]
 CharClass = Literal["letter", "digit", "space", "punctuation", "other"]
 

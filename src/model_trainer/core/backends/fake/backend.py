@@ -16,6 +16,7 @@ from model_trainer.core.backends.fake.model import FakeLM
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import ModelTrainConfig, PreparedLMModel
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.inference.batched import forward_batch
 from model_trainer.core.inference.forward_only import generate_forward_only, score_forward_only
 from model_trainer.core.training.loop import run_training
 
@@ -42,6 +43,7 @@ FAKE_BACKEND_FUNCS: BackendFunctions[ModelTrainConfig] = {
     "train": run_training,
     "evaluate": evaluator(FAKE_FORMAT.load),
     "score": score_forward_only,
+    "score_batch": forward_batch,
     "generate": generate_forward_only,
     "stream": generate_forward_only,
     "save": FAKE_FORMAT.save,

@@ -56,7 +56,7 @@ def _train(family: str, tokenizer: TokenizerKind, runs: Path) -> mt.api.TrainJob
         vocab_size=300,
         num_epochs=1,
         max_steps_per_epoch=20,
-        max_seq_len=32,
+        max_seq_len=64,
         batch_size=16,
         device="cpu",
         seed=1,
@@ -66,14 +66,25 @@ def _train(family: str, tokenizer: TokenizerKind, runs: Path) -> mt.api.TrainJob
 
 
 @pytest.fixture(scope="session")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Outcomes:
-    """Each document scored by ``char`` (a char-LSTM) and ``bpe`` (a GPT-2)."""
-    runs = tmp_path_factory.mktemp("runs")
-    jobs = {"char": _train("char_lstm", "char", runs), "bpe": _train("gpt2", "bpe", runs)}
-    found: Outcomes = {}
-    for name, job in jobs.items():
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The runs folder of the two models and their scorings."""
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="session")
+def jobs(runs: Path) -> dict[str, mt.api.TrainJob]:
+    """``char`` (a char-LSTM) and ``bpe`` (a GPT-2), trained briefly."""
+    trained = {"char": _train("char_lstm", "char", runs), "bpe": _train("gpt2", "bpe", runs)}
+    for job in trained.values():
         job.result()
-        found[name] = [
+    return trained
+
+
+@pytest.fixture(scope="session")
+def outcomes(jobs: dict[str, mt.api.TrainJob]) -> Outcomes:
+    """Each document scored by each model, one ``mt.score`` at a time."""
+    return {
+        name: [
             (
                 mt.score(
                     job,
@@ -88,7 +99,32 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Outcomes:
             )
             for text, _, _ in DOCUMENTS
         ]
-    return found
+        for name, job in jobs.items()
+    }
+
+
+@pytest.fixture(scope="session")
+def scoring(jobs: dict[str, mt.api.TrainJob], runs: Path) -> str:
+    """The name of the documents' scoring by ``score_corpus``, from a CSV with metadata."""
+    csv = runs / "documents.csv"
+    pd.DataFrame(
+        {
+            "text": [text for text, _, _ in DOCUMENTS],
+            "condition": [condition for _, condition, _ in DOCUMENTS],
+            "group": [group for _, _, group in DOCUMENTS],
+        }
+    ).to_csv(csv, index=False)
+    job = mt.score_corpus(
+        dict(jobs),
+        str(csv),
+        name="slices",
+        tables=("documents", "words", "characters"),
+        top_k=TOP_K,
+        runs_dir=str(runs),
+        show=False,
+    )
+    job.result()
+    return job.name
 
 
 def _rows(outcomes: Outcomes) -> dict[str, list[dict[str, object]]]:

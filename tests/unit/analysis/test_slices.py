@@ -289,6 +289,8 @@ def test_bad_groupings_are_refused_naming_the_field(scores: CorpusScores) -> Non
         surprisal_by(scores, "char_class", level="words")
     with pytest.raises(ModelTrainerError, match="by must name at least one column"):
         surprisal_by(scores, [])
+    with pytest.raises(ModelTrainerError, match="by='model' is not needed"):
+        surprisal_by(scores, ["model", "in_word"])
 
 
 @pytest.mark.parametrize(("field", "value"), [("length", 0), ("count", 0), ("count", -3)])

@@ -211,12 +211,16 @@ def surprisal_by(
     ``chars`` (the characters they cover) and ``bits_per_char``.
 
     Raises:
-        ModelTrainerError: ``INVALID_CONFIG`` for an empty ``by``, ``char_class`` on another
-            level, or a column in neither table.
+        ModelTrainerError: ``INVALID_CONFIG`` for an empty ``by``, ``model`` in it,
+            ``char_class`` on another level, or a column in neither table.
     """
     keys = [by] if isinstance(by, str) else list(by)
     if not keys:
         raise ModelTrainerError("INVALID_CONFIG", "by must name at least one column, got none")
+    if "model" in keys:
+        raise ModelTrainerError(
+            "INVALID_CONFIG", "by='model' is not needed: every group is already per model"
+        )
     if CHAR_CLASS in keys and level != "characters":
         raise ModelTrainerError(
             "INVALID_CONFIG", f"by={CHAR_CLASS!r} groups characters: use level='characters'"
@@ -261,10 +265,10 @@ def _metadata(scores: CorpusScores, level: TableName, keys: list[str]) -> Table:
 
 
 def _classes(chars: Objects) -> Objects:
-    """The class of each character of ``chars``."""
-    distinct, where = np.unique(chars.astype(np.str_), return_inverse=True)
-    classes = np.asarray([char_class(str(char)) for char in distinct], dtype=np.object_)
-    return np.asarray(classes[where], dtype=np.object_)
+    """The class of each character of ``chars`` (each distinct character classed once)."""
+    values: list[object] = chars.tolist()
+    classes = {char: char_class(str(char)) for char in set(values)}
+    return np.asarray([classes[char] for char in values], dtype=np.object_)
 
 
 class _Units:

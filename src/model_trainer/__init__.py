@@ -28,7 +28,8 @@ if TYPE_CHECKING:
         score,
         train,
     )
-    from model_trainer.core.analysis.slices import surprisal_by, surprising_spans, where_beats
+    from model_trainer.core.analysis.slices import surprisal_by
+    from model_trainer.core.analysis.spans import surprising_spans, where_beats
     from model_trainer.core.data.corpus import builtin_text, split_text
     from model_trainer.core.tokenizers.io import train_tokenizer
     from model_trainer.corpus_api import open_scores, score_corpus
@@ -116,7 +117,8 @@ HOMES: dict[str, str] = {
         "view_api",
     ),
     **dict.fromkeys(("builtin_text", "split_text"), "core.data.corpus"),
-    **dict.fromkeys(("surprisal_by", "surprising_spans", "where_beats"), "core.analysis.slices"),
+    "surprisal_by": "core.analysis.slices",
+    **dict.fromkeys(("surprising_spans", "where_beats"), "core.analysis.spans"),
     "show_spans": "notebook.corpus_view",
     **dict.fromkeys(("open_scores", "score_corpus"), "corpus_api"),
     "train_tokenizer": "core.tokenizers.io",

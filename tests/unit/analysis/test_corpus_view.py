@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping
 import pandas as pd
 import pytest
 
-from model_trainer.core.analysis.slices import CorpusScores, surprising_spans, where_beats
+from model_trainer.core.analysis.slices import CorpusScores
+from model_trainer.core.analysis.spans import surprising_spans, where_beats
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.notebook.corpus_view import SpansView, show_spans, spans_text
 

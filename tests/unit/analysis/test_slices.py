@@ -11,15 +11,8 @@ from typing import TypedDict
 import pandas as pd
 import pytest
 
-from model_trainer.core.analysis.slices import (
-    CharClass,
-    CorpusScores,
-    SpanLevel,
-    char_class,
-    surprisal_by,
-    surprising_spans,
-    where_beats,
-)
+from model_trainer.core.analysis.slices import CharClass, CorpusScores, char_class, surprisal_by
+from model_trainer.core.analysis.spans import SpanLevel, surprising_spans, where_beats
 from model_trainer.core.contracts.model import ScoreOutcome
 from model_trainer.core.errors import ModelTrainerError
 
@@ -323,3 +316,18 @@ def test_a_table_without_a_needed_column_is_named(
 def test_characters_not_written_are_asked_for(without_characters: CorpusScores) -> None:
     with pytest.raises(ModelTrainerError, match="the characters table was not written"):
         surprisal_by(without_characters, "char_class")
+
+
+def test_spans_do_not_depend_on_the_order_of_the_rows(
+    scores: CorpusScores, tables: dict[str, pd.DataFrame], make_scores: Maker
+) -> None:
+    shuffled = make_scores(
+        {name: frame.sample(frac=1.0, random_state=7) for name, frame in tables.items()}
+    )
+    for level in ("words", "characters"):
+        assert _records(surprising_spans(shuffled, "bpe", level=level, length=2)) == _records(
+            surprising_spans(scores, "bpe", level=level, length=2)
+        )
+        assert _records(where_beats(shuffled, "char", "bpe", level=level, length=2)) == _records(
+            where_beats(scores, "char", "bpe", level=level, length=2)
+        )

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 import model_trainer as mt
-from model_trainer.core.analysis.slices import CorpusScores, SpanLevel
+from model_trainer.core.analysis.slices import CorpusScores
+from model_trainer.core.analysis.spans import SpanLevel
 from model_trainer.core.contracts.corpus import TableName
 from model_trainer.core.errors import ModelTrainerError
 

@@ -195,13 +195,14 @@ def model_rows(table: Table, name: TableName, model: str) -> NDArray[np.bool_]:
 def surprisal_by(
     scores: CorpusScores, by: str | Sequence[str], *, level: TableName = "characters"
 ) -> Table:
-    """Surprisal per model and group of the ``level`` table's rows.
+    """Surprisal per model and group of the ``level`` table's rows of the scoring ``scores``.
 
-    ``by`` names columns of that table (``in_word``: the position inside the word; ``-1``
-    outside words), ``char_class`` (characters only, see ``char_class``) or metadata
-    columns of the documents table (joined on ``doc``). One row per model and group, sorted
-    by them: ``count`` rows, ``mean_bits`` (their mean surprisal), ``bits`` (the total),
-    ``chars`` (the characters they cover) and ``bits_per_char``.
+    ``scores`` is ``score_corpus``'s handle or ``open_scores(name)``. ``by`` names columns
+    of that table (``in_word``: the position inside the word; ``-1`` outside words),
+    ``char_class`` (characters only, see ``char_class``) or metadata columns of the
+    documents table (joined on ``doc``). One row per model and group, sorted by them:
+    ``count`` rows, ``mean_bits`` (their mean surprisal), ``bits`` (the total), ``chars``
+    (the characters they cover) and ``bits_per_char``.
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` for an empty ``by``, ``model`` in it,

@@ -103,6 +103,7 @@ def surprising_spans(
 ) -> Table:
     """The ``count`` spans that cost ``model`` the most bits, most costly first.
 
+    ``scores`` is ``score_corpus``'s handle or ``open_scores(name)``.
     A span is a run of ``length`` consecutive words (or characters) of one document. Columns:
     ``model``, ``doc``, ``start`` and ``end`` (character offsets, end exclusive), ``text``,
     ``bits`` (the span's total surprisal) and ``bits_per_char``.

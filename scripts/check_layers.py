@@ -30,6 +30,7 @@ LAYERS: tuple[str, ...] = (
     "training",
     "inference",
     "backends",
+    "analysis",
     "drawing",
     "jobs",
     "distributed",

@@ -28,8 +28,11 @@ if TYPE_CHECKING:
         score,
         train,
     )
+    from model_trainer.core.analysis.slices import surprisal_by
+    from model_trainer.core.analysis.spans import surprising_spans, where_beats
     from model_trainer.core.data.corpus import builtin_text, split_text
     from model_trainer.core.tokenizers.io import train_tokenizer
+    from model_trainer.corpus_api import open_scores, score_corpus
     from model_trainer.experiment_api import (
         history_frame,
         lr_find,
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
         show_lr_find,
         sweep,
     )
+    from model_trainer.notebook.corpus_view import show_spans
     from model_trainer.view_api import (
         compare_scores,
         show_comparison,
@@ -63,11 +67,13 @@ __all__ = [
     "load_model",
     "load_run",
     "lr_find",
+    "open_scores",
     "resume",
     "resume_distributed",
     "resume_sweep",
     "runs_frame",
     "score",
+    "score_corpus",
     "score_frame",
     "show_comparison",
     "show_curves",
@@ -75,10 +81,14 @@ __all__ = [
     "show_generation",
     "show_lr_find",
     "show_score",
+    "show_spans",
     "split_text",
+    "surprisal_by",
+    "surprising_spans",
     "sweep",
     "train",
     "train_tokenizer",
+    "where_beats",
 ]
 
 
@@ -107,6 +117,10 @@ HOMES: dict[str, str] = {
         "view_api",
     ),
     **dict.fromkeys(("builtin_text", "split_text"), "core.data.corpus"),
+    "surprisal_by": "core.analysis.slices",
+    **dict.fromkeys(("surprising_spans", "where_beats"), "core.analysis.spans"),
+    "show_spans": "notebook.corpus_view",
+    **dict.fromkeys(("open_scores", "score_corpus"), "corpus_api"),
     "train_tokenizer": "core.tokenizers.io",
 }
 """The module of each name of ``__all__`` that is not in ``model_trainer.api``."""

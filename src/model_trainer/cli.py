@@ -341,6 +341,11 @@ def _cmd_eval(raw: argparse.Namespace) -> int:
 def _format_run(run: RunSummary) -> str:
     if run["problem"] is not None:
         return f"{run['run_id']:<44} {run['state']:<10} {run['problem']}"
+    if run["kind"] == "scoring":
+        return (
+            f"{run['run_id']:<44} {run['state']:<10} scoring by {run['model_family']}  "
+            f"{run['started_at']}"
+        )
     val = "-" if run["last_val_loss"] is None else f"{run['last_val_loss']:.4f}"
     return (
         f"{run['run_id']:<44} {run['state']:<10} {run['model_family']:<10} "

@@ -42,11 +42,13 @@ NOTEBOOK_API = [
     "load_model",
     "load_run",
     "lr_find",
+    "open_scores",
     "resume",
     "resume_distributed",
     "resume_sweep",
     "runs_frame",
     "score",
+    "score_corpus",
     "score_frame",
     "show_comparison",
     "show_curves",
@@ -54,10 +56,14 @@ NOTEBOOK_API = [
     "show_generation",
     "show_lr_find",
     "show_score",
+    "show_spans",
     "split_text",
+    "surprisal_by",
+    "surprising_spans",
     "sweep",
     "train",
     "train_tokenizer",
+    "where_beats",
 ]
 
 

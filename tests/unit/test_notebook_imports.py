@@ -13,7 +13,9 @@ PUBLIC = {"model_trainer", "model_trainer.family"}
 IMPORT = re.compile(r"^\s*(?:from\s+(model_trainer[\w.]*)\s+import|import\s+(model_trainer[\w.]*))")
 
 
-@pytest.mark.parametrize("name", ["04_custom_backend", "05_tokenizers", "06_pretrained"])
+@pytest.mark.parametrize(
+    "name", ["04_custom_backend", "05_tokenizers", "06_pretrained", "08_corpus_analysis"]
+)
 def test_a_tutorial_imports_only_public_names(name: str) -> None:
     cells = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))["cells"]
     lines = [line for cell in cells if cell["cell_type"] == "code" for line in cell["source"]]

@@ -26,6 +26,7 @@ _DIVERGING: Final[tuple[_Rgb, ...]] = ((33.0, 102.0, 172.0), _WHITE, (215.0, 48.
 _TEXT_STYLE: Final = "font-family:monospace;white-space:pre-wrap;line-height:1.7;"
 _BOX_STYLE: Final = _TEXT_STYLE + "border:1px solid #ddd;padding:6px;word-break:break-all"
 _WRAP_STYLE: Final = "font-family:sans-serif;font-size:13px"
+_MARK_STYLE: Final = "outline:2px solid #1f4e9c;outline-offset:1px"
 # Control characters as their Unicode "control pictures"; newline and tab as arrows.
 _SYMBOLS: Final[dict[int, str]] = {
     **{code: chr(0x2400 + code) for code in range(0x20)},
@@ -158,12 +159,35 @@ def _span_list(spans: list[Span]) -> str:
     return f'<ol style="margin:4px 0">{items}</ol>'
 
 
-def _heatmap(scores: Sequence[CharScore], vmax: float) -> str:
-    cells = "".join(
+def _heatmap(scores: Sequence[CharScore], vmax: float, mark: tuple[int, int] | None = None) -> str:
+    """The characters' cells; those in ``mark`` (``[start, end)``) framed together."""
+    cells = [
         _cell(score["char"], _mix(_HEAT, score["surprisal_bits"] / vmax), _char_title(score))
         for score in scores
-    )
-    return f'<div style="{_BOX_STYLE}">{cells}</div>'
+    ]
+    if mark is not None:
+        start, end = mark
+        cells[start:end] = [f'<span style="{_MARK_STYLE}">{"".join(cells[start:end])}</span>']
+    return f'<div style="{_BOX_STYLE}">{"".join(cells)}</div>'
+
+
+def heatmap_html(
+    scores: Sequence[CharScore],
+    *,
+    vmax: float | None = None,
+    mark: tuple[int, int] | None = None,
+) -> str:
+    """The heatmap of ``scores`` under its scale; the characters ``mark`` (``[start, end)``) framed.
+
+    ``vmax`` is the surprisal (bits) drawn deepest red (default: the maximum, rounded up).
+    """
+    top = _scale_max([score["surprisal_bits"] for score in scores]) if vmax is None else vmax
+    return f"{_legend(_HEAT, '0 bits', f'{top:g} bits or more')}{_heatmap(scores, top, mark)}"
+
+
+def scale_max(scores: Sequence[CharScore]) -> float:
+    """The surprisal drawn deepest red for ``scores``: their finite maximum, rounded up."""
+    return _scale_max([score["surprisal_bits"] for score in scores])
 
 
 def score_html(

@@ -96,6 +96,7 @@ def test_list_runs_sorts_and_marks_dead_runs_failed(settings: Settings) -> None:
     assert [run["run_id"] for run in runs] == ["c", "b", "a"]
     assert runs[1] == {
         "run_id": "b",
+        "kind": "training",
         "state": "completed",
         "model_family": "char_lstm",
         "model_size": "tiny",

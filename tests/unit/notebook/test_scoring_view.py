@@ -8,6 +8,8 @@ from model_trainer.notebook.scoring_view import (
     CompareView,
     ScoreView,
     compare_html,
+    heatmap_html,
+    scale_max,
     score_html,
     surprising_spans,
     visible,
@@ -176,3 +178,16 @@ def test_views_display_as_html() -> None:
     other = _outcome("ab", [2.0, 2.0])
     both = CompareView(outcome, other, labels=("x", "y"), title="c")
     assert both._repr_html_() == compare_html(outcome, other, labels=("x", "y"), title="c")
+
+
+def test_a_heatmap_frames_the_marked_characters_under_its_scale() -> None:
+    text = "ab\ncd <e>"
+    scores = _outcome(text, [0.5, 1.5, 0.0, 2.2, 9.0, 0.1, 3.0, 1.0, 0.0])["per_char"]
+    assert scale_max(scores) == 9.0
+    page = heatmap_html(scores, mark=(3, 7))
+    assert "9 bits or more" in page
+    framed = re.findall(r'<span style="outline:[^"]*">(.*?)</span></span><span', page)
+    assert len(framed) == 1
+    assert re.findall(r">([^<]*)</span>", framed[0] + "</span>") == ["c", "d", " ", "&lt;"]
+    assert "4 bits or more" in heatmap_html(scores, vmax=4.0)
+    assert "outline:" not in heatmap_html(scores, vmax=4.0)

@@ -21,6 +21,7 @@ from model_trainer.core.backends.artifact import new_meta, prepared_model
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.contracts.model import (
     BackendCapabilities,
+    BatchForward,
     EvalOutcome,
     GenerateConfig,
     GenerateOutcome,
@@ -70,7 +71,9 @@ class BackendFunctions(TypedDict, Generic[TBackendConfig]):
 
     ``capabilities`` defaults to ``default_capabilities()``; ``stream`` (sampling that
     reports each token as it is drawn) to ``generate``, whose tokens are then reported once
-    it returns; ``load_source`` (a model from outside the runs folder) to none.
+    it returns; ``load_source`` (a model from outside the runs folder) to none;
+    ``score_batch`` (many short texts in one forward pass, for corpus scoring) to none, the
+    texts then scored one at a time by ``score``.
     """
 
     name: str
@@ -85,6 +88,7 @@ class BackendFunctions(TypedDict, Generic[TBackendConfig]):
     capabilities: NotRequired[BackendCapabilities]
     stream: NotRequired[Streamer]
     load_source: NotRequired[Callable[[str, LoadOptions], PreparedLMModel]]
+    score_batch: NotRequired[BatchForward]
 
 
 def default_capabilities() -> BackendCapabilities:
@@ -166,6 +170,9 @@ class _Backend(Generic[TBackendConfig]):
                 "folder (its table has no load_source)",
             )
         return load_source(source, options)
+
+    def batch_forward(self) -> BatchForward | None:
+        return self._funcs.get("score_batch")
 
 
 def create_backend(funcs: BackendFunctions[TBackendConfig]) -> ModelBackend:

@@ -265,6 +265,10 @@ class PreparedLMModel(TypedDict):
     """The id a text is read after when scored or sampled (absent: ``eos_id``)."""
 
 
+BatchForward = Callable[[PreparedLMModel, Tensor], Tensor]
+"""The logits (B, T, V) of right-padded token ids (B, T), every row as if read alone."""
+
+
 class BackendCapabilities(TypedDict):
     """What a backend can do, known without building it."""
 
@@ -407,6 +411,10 @@ class ModelBackend(Protocol):
 
     def load_source(self, source: str, options: LoadOptions) -> PreparedLMModel:
         """Load the model ``source`` names (a folder, or a model id in a local cache)."""
+        ...
+
+    def batch_forward(self) -> BatchForward | None:
+        """The family's batched forward, or None when it scores one text a pass."""
         ...
 
 

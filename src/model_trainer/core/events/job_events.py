@@ -21,7 +21,9 @@ JobEventType = Literal[
     "trainer.job.completed.v1",
     "trainer.job.failed.v1",
 ]
-JobKind = Literal["train", "eval", "score", "generate", "tokenizer", "lr_find", "sweep"]
+JobKind = Literal[
+    "train", "eval", "score", "generate", "tokenizer", "lr_find", "sweep", "score_corpus"
+]
 ErrorKind = Literal["user", "system"]
 WarningKind = Literal["sink_off", "after_training"]
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]

@@ -418,3 +418,40 @@ def score_stateful(
     return _outcome(
         encoded, scores, tokenizer, cfg["detail_level"] == "per_char", chars=chars, plan=plan
     )
+
+
+EncodedText = _Encoded
+"""A text read and tokenized for scoring: the start id and its tokens, their spans."""
+
+
+def encode_text(prepared: PreparedLMModel, cfg: ScoreConfig, settings: Settings) -> EncodedText:
+    """``cfg``'s text tokenized as ``score_windowed`` and ``score_stateful`` read it."""
+    return _encode(prepared, cfg, settings, ENCODE_CHARS)
+
+
+def score_rows(
+    prepared: PreparedLMModel, cfg: ScoreConfig, encoded: EncodedText, logits: Tensor
+) -> ScoreOutcome:
+    """Score an encoded text from the logits of one forward pass over all its ids.
+
+    ``logits`` (T + 1, V): row ``t`` is the distribution after ``encoded["ids"][: t + 1]``,
+    the last row the one after the whole text (read for words). The outcome is
+    ``score_windowed``'s for a text within the context; a ``beam`` above 1 reads its other
+    tokenizations with a forward-only model.
+    """
+    tokenizer = prepared["tokenizer"]
+    targets = encoded["ids"][1:]  # (T,)
+    count = targets.shape[0]
+    scores = empty_scores(count, encoded["top_k"])
+    put_scores(scores, 0, token_scores(logits[:count], targets, encoded["top_k"]))
+    plan = _plan(encoded, cfg, tokenizer)
+    chars = None
+    if plan is not None:
+        plan.rows(0, logits if plan.after else logits[:count])
+        ids_of, context = plan.path_ids, prepared["max_seq_len"]
+        chars = plan.result(
+            scores["nll"],
+            lambda path: window_rows(prepared["model"], ids_of(path), context=context, per_batch=1),
+        )
+    per_char = cfg["detail_level"] == "per_char"
+    return _outcome(encoded, scores, tokenizer, per_char, chars=chars, plan=plan)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal, TypedDict
 
+from model_trainer.core.analysis.folder import is_scoring, read_scoring
 from model_trainer.core.config.settings import Settings
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.jobs.job_store import JOB_FILE, JobRecord, read_job, write_job
@@ -46,16 +47,20 @@ RUN_FILES: Final = (
     LOCK_FILE,
 )
 RunState = JobState | Literal["unreadable"]
+RunKind = Literal["training", "scoring"]
 
 
 class RunSummary(TypedDict):
     """One line of the runs listing; ``started_at`` is ISO 8601 in UTC.
 
     A run whose ``job.json`` or ``manifest.json`` cannot be read is listed as
-    ``unreadable``, with the reason in ``problem`` (None for every readable run).
+    ``unreadable``, with the reason in ``problem`` (None for every readable run). A
+    scoring (``kind`` ``scoring``: ``score_corpus``'s folder) names its models, joined by
+    ``,``, as its ``model_family``, and has no size, epochs or loss.
     """
 
     run_id: str
+    kind: RunKind
     state: RunState
     model_family: str
     model_size: str
@@ -194,9 +199,24 @@ def run_summary(folder: Path, settings: Settings, *, now: float | None = None) -
         ModelTrainerError: when its ``job.json`` or ``manifest.json`` cannot be read.
     """
     record = refresh_job(folder, settings, now=now)
+    if is_scoring(folder):
+        scoring = read_scoring(folder)
+        return {
+            "run_id": record["run_id"],
+            "kind": "scoring",
+            "state": record["state"],
+            "model_family": ",".join(scoring["models"]),
+            "model_size": "",
+            "epochs_done": 0,
+            "total_epochs": 0,
+            "last_val_loss": None,
+            "started_at": datetime.fromtimestamp(scoring["created_at"], UTC).isoformat(),
+            "problem": None,
+        }
     manifest = read_manifest(str(folder))
     return {
         "run_id": record["run_id"],
+        "kind": "training",
         "state": record["state"],
         "model_family": manifest["config"]["model_family"],
         "model_size": manifest["config"]["model_size"],
@@ -215,6 +235,7 @@ def _listed(folder: Path, settings: Settings, now: float | None) -> RunSummary:
     except ModelTrainerError as exc:
         return {
             "run_id": folder.name,
+            "kind": "scoring" if is_scoring(folder) else "training",
             "state": "unreadable",
             "model_family": "?",
             "model_size": "?",

@@ -21,6 +21,7 @@ from model_trainer.core.contracts.model import (
     ScoreOutcome,
     TokenCallback,
 )
+from model_trainer.core.inference.batched import forward_batch
 from model_trainer.core.inference.generate import generate_cached
 from model_trainer.core.inference.narrow import model_as
 from model_trainer.core.inference.score import score_stateful
@@ -71,6 +72,7 @@ CHAR_LSTM_BACKEND_FUNCS: BackendFunctions[ModelTrainConfig] = {
     "train": run_training,
     "evaluate": evaluator(CHAR_LSTM_FORMAT.load),
     "score": score_char_lstm,
+    "score_batch": forward_batch,
     "generate": generate_char_lstm,
     "stream": generate_char_lstm,
     "save": CHAR_LSTM_FORMAT.save,

@@ -12,6 +12,7 @@ from model_trainer.core.backends.fake import CAPABILITIES, FAKE_SIZES, FakeShape
 from model_trainer.core.backends.fake.model import FakeLM
 from model_trainer.core.backends.module_format import ModuleFormat
 from model_trainer.core.contracts.model import ModelTrainConfig
+from model_trainer.core.inference.batched import forward_batch
 from model_trainer.core.inference.forward_only import generate_forward_only, score_forward_only
 from model_trainer.core.training.loop import run_training
 
@@ -29,6 +30,7 @@ FAKE_BACKEND_FUNCS: BackendFunctions[ModelTrainConfig] = {
     "train": run_training,
     "evaluate": evaluator(FAKE_FORMAT.load),
     "score": score_forward_only,
+    "score_batch": forward_batch,
     "generate": generate_forward_only,
     "stream": generate_forward_only,
     "save": FAKE_FORMAT.save,

@@ -26,6 +26,7 @@ from model_trainer.core.contracts.model import (
     TokenCallback,
 )
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
+from model_trainer.core.inference.batched import forward_batch
 from model_trainer.core.inference.generate import generate_cached
 from model_trainer.core.inference.narrow import model_as
 from model_trainer.core.inference.score import score_windowed
@@ -108,6 +109,7 @@ GPT2_BACKEND_FUNCS: BackendFunctions[ModelTrainConfig] = {
     "train": run_training,
     "evaluate": evaluator(load_gpt2),
     "score": score_gpt2,
+    "score_batch": forward_batch,
     "generate": generate_gpt2,
     "stream": generate_gpt2,
     "save": save_gpt2,

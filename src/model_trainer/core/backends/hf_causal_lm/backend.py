@@ -37,6 +37,7 @@ from model_trainer.core.contracts.model import (
 )
 from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.inference.batched import forward_batch
 from model_trainer.core.inference.generate import generate_cached
 from model_trainer.core.inference.narrow import model_as
 from model_trainer.core.inference.score import score_windowed
@@ -161,6 +162,7 @@ HF_CAUSAL_LM_BACKEND_FUNCS: BackendFunctions[ModelTrainConfig] = {
     "train": run_training,
     "evaluate": evaluator(load_saved),
     "score": score_pretrained,
+    "score_batch": forward_batch,
     "generate": generate_pretrained,
     "stream": generate_pretrained,
     "save": save_pretrained,

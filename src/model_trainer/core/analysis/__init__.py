@@ -1,0 +1,1 @@
+"""Corpus scoring: records with metadata, length-sorted batches, Parquet tables, resume."""

@@ -188,12 +188,12 @@ def _check_resume(
             )
 
 
-def _save_source(folder: Path, corpus: Sequence[str] | TextTable, text_field: str) -> Records:
+def _save_source(folder: Path, corpus: Sequence[str] | TextTable, text_field: str) -> None:
+    """Keep a corpus given in memory in the scoring's folder, with its metadata."""
     path = folder / SOURCE_FILE
     if not path.is_file():
         with writing(path), path.open("wb") as out:
             out.writelines(_memory_lines(corpus, text_field))
-    return path_records(str(path), text_field=text_field, glob="", split="")
 
 
 def score_corpus(
@@ -267,7 +267,7 @@ def score_corpus(
     else:
         create_folder(folder, new_manifest(chosen, info, described, cfg))
     if in_memory is not None:
-        records = _save_source(folder, in_memory, text_field)
+        _save_source(folder, in_memory, text_field)
     plan: CorpusPlan = {
         "name": chosen,
         "folder": str(folder),

@@ -184,6 +184,19 @@ def test_tables_equal_score_of_each_document(runs: str, tmp_path: Path) -> None:
         show=False,
     ).result()
     assert again == outcome
+    alone = score_corpus(
+        models, source, tables=["documents"], batch_tokens=40, runs_dir=runs, show=False
+    )
+    alone.result()
+    detailed = _rows(job.frame("documents"))
+    for row, full in zip(_rows(alone.frame("documents")), detailed, strict=True):
+        assert (row["doc"], row["model"], row["tokens"]) == (
+            full["doc"],
+            full["model"],
+            full["tokens"],
+        )
+        assert _close(_float(row["bits"]), _float(full["bits"]))
+        assert row["char_bits"] is None or math.isnan(_float(row["char_bits"]))
 
 
 def test_a_stop_keeps_the_finished_windows_and_a_resume_completes_them(runs: str) -> None:

@@ -64,7 +64,7 @@ CORPUS_FIELDS: Final[tuple[Field, ...]] = (
     ),
     _field(
         "window_docs",
-        512,
+        2048,
         "documents read ahead, sorted by length and written as one part of each table",
     ),
     _field("precision", "auto", "arithmetic precision (auto: bf16 on CUDA, fp32 elsewhere)"),

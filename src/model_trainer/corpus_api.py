@@ -67,12 +67,7 @@ RESUMED_FIELDS: tuple[ResumedField, ...] = get_args(ResumedField)
 def _model(ref: CorpusModelRef, settings: Settings, registry: ModelRegistry) -> PreparedLMModel:
     if isinstance(ref, JobHandle):
         ref.wait()
-        prepared = ref.prepared
-        if prepared is None:
-            raise ModelTrainerError(
-                "MODEL_NOT_FOUND", f"job {ref.job_id!r} has no model: it ended {ref.state}"
-            )
-        return prepared
+        return load_run(ref.run_id, runs_dir=settings["runs_dir"], registry=registry)
     if isinstance(ref, str) and Path(ref).is_dir():
         return load_model(ref, registry=registry)
     if isinstance(ref, str):
@@ -92,7 +87,12 @@ def _is_loaded(value: Mapping[str, object]) -> TypeGuard[PreparedLMModel]:
     return "model" in value and "tokenizer" in value and "model_family" in value
 
 
-def _ref(name: str, value: object) -> CorpusModelRef:
+def model_ref(name: str, value: object) -> CorpusModelRef:
+    """``value``, the model ``models[name]``, as a model reference.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` for a value that refers to no model.
+    """
     if isinstance(value, str | JobHandle):
         return value
     if isinstance(value, dict) and _is_loaded(value):
@@ -113,7 +113,7 @@ def _named(models: CorpusModelRef | Mapping[str, CorpusModelRef]) -> dict[str, C
         return {models["model_family"]: models}
     if not models:
         raise ModelTrainerError("INVALID_CONFIG", "models must name at least one model, got {}")
-    return {str(key): _ref(str(key), value) for key, value in models.items()}
+    return {str(key): model_ref(str(key), value) for key, value in models.items()}
 
 
 def _uses(

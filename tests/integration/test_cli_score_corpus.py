@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from model_trainer import api
 from model_trainer.cli import main
 from model_trainer.corpus_api import open_scores, score_corpus
@@ -25,7 +27,9 @@ def _command(runs: Path, corpus: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def test_a_killed_scoring_resumes_with_no_document_lost_or_twice(tmp_path: Path) -> None:
+def test_a_killed_scoring_resumes_with_no_document_lost_or_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = tmp_path / "runs"
     api.train(
         model_family="fake",
@@ -59,6 +63,14 @@ def test_a_killed_scoring_resumes_with_no_document_lost_or_twice(tmp_path: Path)
     process.wait()
     kept = len(list(done.glob("*.json")))
     assert 2 <= kept < len(DOCS) // 2
+    process = subprocess.Popen(
+        _command(runs, corpus), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    while len(list(done.glob("*.json"))) < kept + 1 and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait() in (0, 128 + signal.SIGTERM)
     finished = subprocess.run(
         [*_command(runs, corpus), "--json"], env=env, capture_output=True, check=True, text=True
     )
@@ -72,3 +84,7 @@ def test_a_killed_scoring_resumes_with_no_document_lost_or_twice(tmp_path: Path)
     assert [row["doc"] for row in resumed] == list(range(len(DOCS)))
     assert main(["score-corpus", "m=bpe", "--corpus", str(corpus), "--out", "killed",
                  "--window-docs", "2", "--runs-dir", str(runs)]) == 0  # fmt: skip
+    assert main(["runs", "--runs-dir", str(runs)]) == 0
+    printed = capsys.readouterr().out
+    assert "scoring by m" in printed
+    assert "  1.0" not in printed

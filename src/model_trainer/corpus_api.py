@@ -67,12 +67,7 @@ RESUMED_FIELDS: tuple[ResumedField, ...] = get_args(ResumedField)
 def _model(ref: CorpusModelRef, settings: Settings, registry: ModelRegistry) -> PreparedLMModel:
     if isinstance(ref, JobHandle):
         ref.wait()
-        prepared = ref.prepared
-        if prepared is None:
-            raise ModelTrainerError(
-                "MODEL_NOT_FOUND", f"job {ref.job_id!r} has no model: it ended {ref.state}"
-            )
-        return prepared
+        return load_run(ref.run_id, runs_dir=settings["runs_dir"], registry=registry)
     if isinstance(ref, str) and Path(ref).is_dir():
         return load_model(ref, registry=registry)
     if isinstance(ref, str):
@@ -92,7 +87,12 @@ def _is_loaded(value: Mapping[str, object]) -> TypeGuard[PreparedLMModel]:
     return "model" in value and "tokenizer" in value and "model_family" in value
 
 
-def _ref(name: str, value: object) -> CorpusModelRef:
+def model_ref(name: str, value: object) -> CorpusModelRef:
+    """``value``, the model ``models[name]``, as a model reference.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` for a value that refers to no model.
+    """
     if isinstance(value, str | JobHandle):
         return value
     if isinstance(value, dict) and _is_loaded(value):
@@ -113,7 +113,7 @@ def _named(models: CorpusModelRef | Mapping[str, CorpusModelRef]) -> dict[str, C
         return {models["model_family"]: models}
     if not models:
         raise ModelTrainerError("INVALID_CONFIG", "models must name at least one model, got {}")
-    return {str(key): _ref(str(key), value) for key, value in models.items()}
+    return {str(key): model_ref(str(key), value) for key, value in models.items()}
 
 
 def _uses(
@@ -188,12 +188,12 @@ def _check_resume(
             )
 
 
-def _save_source(folder: Path, corpus: Sequence[str] | TextTable, text_field: str) -> Records:
+def _save_source(folder: Path, corpus: Sequence[str] | TextTable, text_field: str) -> None:
+    """Keep a corpus given in memory in the scoring's folder, with its metadata."""
     path = folder / SOURCE_FILE
     if not path.is_file():
         with writing(path), path.open("wb") as out:
             out.writelines(_memory_lines(corpus, text_field))
-    return path_records(str(path), text_field=text_field, glob="", split="")
 
 
 def score_corpus(
@@ -267,7 +267,7 @@ def score_corpus(
     else:
         create_folder(folder, new_manifest(chosen, info, described, cfg))
     if in_memory is not None:
-        records = _save_source(folder, in_memory, text_field)
+        _save_source(folder, in_memory, text_field)
     plan: CorpusPlan = {
         "name": chosen,
         "folder": str(folder),

@@ -75,12 +75,11 @@ def _window_totals(window: int, scored: list[list[Scored]]) -> WindowTotals:
     models: dict[str, ModelTotals] = {}
     for per_model in scored:
         chars = sum(len(one["text"]) for one in per_model)
-        outcomes = [one["per_word"] or one["per_char"] or one["summary"] for one in per_model]
-        bits = sum(outcome["canonical_bits"] for outcome in outcomes if outcome is not None)
+        bits = sum(one["bits"] for one in per_model)
         models[per_model[0]["model"]] = {
             "documents": len(per_model),
             "chars": chars,
-            "tokens": sum(outcome["num_tokens"] for outcome in outcomes if outcome is not None),
+            "tokens": sum(one["tokens"] for one in per_model),
             "bits": bits,
             "bits_per_char": bits / chars if chars else float("nan"),
         }

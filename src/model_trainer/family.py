@@ -4,7 +4,9 @@ A family is one ``BackendFunctions`` table (the spec's), turned into a backend b
 ``create_backend`` and added to a ``ModelRegistry``; the shared pieces below are plain
 functions a table names (the loop's ``run_training``, ``evaluate_run`` or ``evaluator``, the
 forward-only ``score_forward_only`` and ``generate_forward_only``, ``ModuleFormat``'s
-prepare, save and load), and the types its functions take and return.
+prepare, save and load), and the types its functions take and return. A family that trains
+its own way runs the same loop on its own batches: ``BaseTrainer().train_epochs`` takes the
+spec's ``train_loader`` (a ``DataLoader`` of ``(inputs, targets)``).
 ``save_tiny_checkpoint`` writes a tiny pretrained checkpoint (a Hugging Face folder) to try
 ``init_from`` and ``load_model`` on.
 """
@@ -42,12 +44,13 @@ from model_trainer.core.contracts.tokenizer import TokenizerHandle
 from model_trainer.core.errors import ConfigError, ModelTrainerError
 from model_trainer.core.inference.forward_only import generate_forward_only, score_forward_only
 from model_trainer.core.training.evaluate import evaluate_run
-from model_trainer.core.training.loop import run_training
+from model_trainer.core.training.loop import BaseTrainer, run_training
 
 __all__ = [
     "BUILTIN_BACKENDS",
     "BackendCapabilities",
     "BackendFunctions",
+    "BaseTrainer",
     "ConfigError",
     "EvalOutcome",
     "GenerateConfig",

@@ -1,4 +1,7 @@
-"""The spec's ``train_loader``: a PyTorch ``DataLoader`` trains through the loop's own step."""
+"""The spec's ``train_loader``: a PyTorch ``DataLoader`` trains through the loop's own step.
+
+``BaseTrainer`` is read from ``model_trainer.family``, where a custom family finds it.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +20,10 @@ from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.checkpoint import TrainPosition, start_position
 from model_trainer.core.training.dataset import TokenWindows, encode_corpus
 from model_trainer.core.training.loader import LoaderBatches, TrainLoader
-from model_trainer.core.training.loop import BaseTrainer
+from model_trainer.core.training.loss import cross_entropy
 from model_trainer.core.training.optimizer import make_optimizer
 from model_trainer.core.training.schedule import build_scheduler
+from model_trainer.family import BaseTrainer
 
 
 class MakeModel(Protocol):
@@ -104,6 +108,37 @@ def test_a_data_loader_trains_as_the_same_windows_do(
     assert losses == pytest.approx([m["loss"] for m in from_windows], rel=1e-5)
     assert losses[1] < losses[0]
     assert [(step, epoch) for step, epoch, _ in progress] == [(STEPS, 0), (STEPS, 1)]
+
+
+def test_the_specs_own_call_trains_on_a_data_loader(
+    make_model: MakeModel, loader: DataLoader[tuple[Tensor, ...]]
+) -> None:
+    model = make_model(seed=1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-2)
+    steps: list[tuple[int, int]] = []
+    callbacks: TrainingCallbacks = {
+        "heartbeat": lambda now: None,
+        "cancelled": lambda: False,
+        "progress": lambda step, epoch, loss: steps.append((step, epoch)),
+    }
+    history = list(
+        BaseTrainer().train_epochs(
+            model=model,
+            optimizer=optimizer,
+            train_loader=loader,
+            num_epochs=2,
+            device="cpu",
+            callbacks=callbacks,
+            loss_fn=cross_entropy,
+        )
+    )
+    assert [(m["epoch"], m["steps"], m["global_step"]) for m in history] == [
+        (1, STEPS, STEPS),
+        (2, STEPS, 2 * STEPS),
+    ]
+    assert [m["learning_rate"] for m in history] == [2e-2, 2e-2]
+    assert history[1]["loss"] < history[0]["loss"]
+    assert steps[-1] == (STEPS, 1)
 
 
 def test_exactly_one_source_of_batches(

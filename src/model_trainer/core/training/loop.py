@@ -35,6 +35,8 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from model_trainer.core.config.settings import load_settings
+from model_trainer.core.contracts.defaults import train_config
 from model_trainer.core.contracts.model import (
     EpochMetrics,
     LMModelProto,
@@ -158,7 +160,8 @@ class _Loop:
         self,
         *,
         model: LMModelProto,
-        scheduler: LRScheduler,
+        optimizer: Optimizer,
+        scheduler: LRScheduler | None,
         val: TokenWindows | None,
         device: str,
         callbacks: TrainingCallbacks,
@@ -170,6 +173,7 @@ class _Loop:
     ) -> None:
         self.model = model
         self.params = list(model.parameters())
+        self.optimizer = optimizer
         self.scheduler = scheduler
         self.val = val
         self.device = device
@@ -209,6 +213,12 @@ class _Loop:
 
         return report
 
+    def rate(self) -> float:
+        """The learning rate of the last update: the schedule's, else the optimizer's own."""
+        if self.scheduler is None:
+            return float(self.optimizer.param_groups[0]["lr"])
+        return float(self.scheduler.get_last_lr()[0])
+
     def begin_epoch(self, epoch: int, steps: int) -> _Tally:
         self.tally = _Tally(epoch=epoch, steps=steps, position=self.position, device=self.device)
         return self.tally
@@ -235,7 +245,7 @@ class _Loop:
                     "step": step,
                     "epoch": self.tally.epoch + 1,
                     "loss": mean,
-                    "learning_rate": float(self.scheduler.get_last_lr()[0]),
+                    "learning_rate": self.rate(),
                     "tokens": tokens * self.collective.world_size,
                 }
             )
@@ -294,7 +304,7 @@ class _Loop:
             "val_loss": val_loss,
             "val_perplexity": None if val_loss is None else perplexity(val_loss),
             "tokens_per_second": tokens / max(elapsed, 1e-9),
-            "learning_rate": float(self.scheduler.get_last_lr()[0]),
+            "learning_rate": self.rate(),
         }
         self.history.append(metrics)
         self.position = {
@@ -334,12 +344,12 @@ class BaseTrainer:
         *,
         model: LMModelProto,
         optimizer: Optimizer,
-        scheduler: LRScheduler,
         num_epochs: int,
         device: str,
         callbacks: TrainingCallbacks,
-        cfg: ModelTrainConfig,
-        options: LoopOptions,
+        scheduler: LRScheduler | None = None,
+        cfg: ModelTrainConfig | None = None,
+        options: LoopOptions | None = None,
         train: TokenWindows | None = None,
         train_loader: TrainLoader | None = None,
         val: TokenWindows | None = None,
@@ -356,7 +366,11 @@ class BaseTrainer:
         It trains on ``train`` (the kit's windows) or the spec's ``train_loader`` (any
         ``(inputs, targets)`` batches with a length, a ``DataLoader`` included: one pass an
         epoch, resumed only at an epoch's start); the knobs are ``cfg``'s (precision,
-        clipping, accumulation, steps per epoch, evaluation, checkpoints, early stopping).
+        clipping, accumulation, steps per epoch, evaluation, checkpoints, early stopping;
+        default: the schema's defaults), ``options`` the rest (default: this process's
+        settings). ``scheduler`` (default: none, the optimizer's rate throughout) steps after
+        each update. The spec's call (model, optimizer, train_loader, num_epochs, device,
+        callbacks, loss_fn) is one.
         ``history`` holds the epochs finished before ``start`` (a resumed run's);
         ``on_checkpoint(position, history)`` gets the position and every finished epoch at
         each epoch end (before its metrics are yielded), every ``checkpoint_every_steps``
@@ -380,8 +394,12 @@ class BaseTrainer:
         """
         # Setup: the loop's state in one object; an update closes every `accum` batches.
         source = batches_of(train, train_loader)
+        cfg = train_config() if cfg is None else cfg
+        if options is None:
+            options = {"progress_interval_s": load_settings()["progress_interval_s"]}
         run = _Loop(
             model=model,
+            optimizer=optimizer,
             scheduler=scheduler,
             val=val,
             device=device,

@@ -49,8 +49,9 @@ class CorpusPlan(TypedDict):
     """A scoring ready to run: its folder, models, records and config, all checked.
 
     Under torchrun, process ``rank`` of ``world`` scores the windows ``k`` with
-    ``k % world == rank``; ``meet`` returns once every rank has called it (a barrier), so
-    rank 0's outcome counts every window.
+    ``k % world == rank``; ``meet`` returns once every rank has called it (a barrier): once
+    after rank 0 has discarded the torn parts, and once at the end, so rank 0's outcome
+    counts every window.
     """
 
     name: str
@@ -142,7 +143,9 @@ class CorpusWork:
         plan, cfg = self.plan, self.plan["cfg"]
         folder = Path(plan["folder"])
         names = [use["name"] for use in plan["models"]]
-        discard_torn(folder, cfg["tables"])
+        if plan["rank"] == 0:
+            discard_torn(folder, cfg["tables"])
+        plan["meet"]()  # no rank writes before the torn parts are gone
         done = done_windows(folder)
         total_docs = total_chars = 0
         for record in plan["records"]():

@@ -13,7 +13,8 @@ documents per second:
 
 ``--large-mb M`` instead writes a corpus of M MB (a JSON line a sentence) and scores it by
 GPT-2 ``small`` to the documents table only, printing its documents per second and this
-process's peak RSS (run it under ``/usr/bin/time -v`` for the figure; target 1.5 GiB).
+process's peak RSS against 1.5 GiB (ratio: the budget over the peak; ``/usr/bin/time -v``
+gives the same peak from outside).
 ``--docs N`` sets the number of sentences.
 """
 
@@ -46,6 +47,7 @@ SENTENCE_CHARS = 60
 DOCS = 10_000
 QUICK_DOCS = 200
 LOOP_DOCS = 1_000
+BUDGET_MIB = 1536.0
 
 
 def sentences(count: int) -> list[str]:
@@ -180,11 +182,12 @@ def large(runs: str, model: CorpusModel, megabytes: int) -> None:
     docs_per_s = outcome["documents"] / seconds
     harness.emit(
         harness.figure(
-            f"corpus_large_{megabytes}mb_peak_rss_mib",
+            f"corpus_large_{megabytes}mb_peak_rss",
             [peak_mib],
-            [1536.0],
+            [BUDGET_MIB],
             unit=f"MiB ({outcome['documents']:,} docs at {docs_per_s:,.0f} docs/s)",
-            target=0.0,
+            target=1.0,
+            higher_is_better=False,
         )
     )
 

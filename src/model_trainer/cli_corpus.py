@@ -9,13 +9,29 @@ SIGTERM stops it between two batches, its finished windows kept (exit status 130
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Final, Protocol, TypeVar
+
+import torch
+from torch import distributed as dist
 
 from model_trainer.cli_flags import add_config_flags, given_fields
 from model_trainer.cli_output import print_json
+from model_trainer.core.config.settings import load_settings, with_overrides
 from model_trainer.core.contracts.corpus import CORPUS_FIELDS, CorpusScoreConfig, corpus_overlay
+from model_trainer.core.errors import ModelTrainerError
+from model_trainer.core.jobs.corpus_job import ScoringJob, start_corpus_job
 from model_trainer.core.jobs.signals import signal_status, stop_on_signals
-from model_trainer.corpus_api import CorpusModelRef, score_corpus
+from model_trainer.core.training.device import available_device
+from model_trainer.core.training.distributed import (
+    WorldInfo,
+    cuda_index,
+    process_group,
+    timeout_from_env,
+    under_torchrun,
+    world_from_env,
+)
+from model_trainer.corpus_api import CorpusModelRef, plan_scoring, score_corpus
 
 ParserT = TypeVar("ParserT", bound=argparse.ArgumentParser)
 EXIT_OK: Final = 0
@@ -43,10 +59,37 @@ def model_refs(specs: list[str]) -> dict[str, CorpusModelRef]:
     return refs
 
 
+def _rank_job(args: _CorpusArgs, cfg: CorpusScoreConfig, world: WorldInfo) -> ScoringJob:
+    """This process's share of a scoring under torchrun (``--out`` names it on every rank)."""
+    torch.cuda.set_device(cuda_index(available_device("auto"), world["local_rank"]))
+    settings = with_overrides(load_settings(), runs_dir=args.runs_dir)
+    plan = plan_scoring(
+        model_refs(args.models),
+        args.corpus,
+        cfg,
+        settings,
+        rank=world["rank"],
+        world=world["world_size"],
+        meet=dist.barrier,
+    )
+    return start_corpus_job(plan, settings)
+
+
 def run_score_corpus(raw: argparse.Namespace) -> int:
-    """Score the corpus; print the outcome (``--json``: as JSON); returns the exit status."""
+    """Score the corpus; print the outcome (``--json``: as JSON); returns the exit status.
+
+    Under torchrun (``WORLD_SIZE`` > 1) this process scores its share; rank 0 prints.
+    """
     args: _CorpusArgs = raw
     cfg: CorpusScoreConfig = corpus_overlay(given_fields(raw, CORPUS_FIELDS), where="flags")
+    if under_torchrun(os.environ):
+        if cfg["name"] is None:
+            raise ModelTrainerError(
+                "INVALID_CONFIG", "score-corpus under torchrun needs --out (one name for all ranks)"
+            )
+        world = world_from_env(os.environ)
+        with process_group(world, device="cpu", timeout_s=timeout_from_env(os.environ)):
+            return _finish(args, _rank_job(args, cfg, world), quiet=world["rank"] != 0)
     job = score_corpus(
         model_refs(args.models),
         args.corpus,
@@ -62,6 +105,11 @@ def run_score_corpus(raw: argparse.Namespace) -> int:
         runs_dir=args.runs_dir,
         show=True,
     )
+    return _finish(args, job, quiet=False)
+
+
+def _finish(args: _CorpusArgs, job: ScoringJob, *, quiet: bool) -> int:
+    """Wait for ``job`` (Ctrl-C or SIGTERM stops it), print its outcome unless ``quiet``."""
     signals: list[int] = []
 
     def stop(signum: int) -> None:
@@ -72,9 +120,9 @@ def run_score_corpus(raw: argparse.Namespace) -> int:
         while not job.wait(POLL_S):
             pass
     outcome = job.result()
-    if args.json:
+    if args.json and not quiet:
         print_json(outcome)
-    else:
+    elif not quiet:
         print(
             f"scoring {outcome['name']}: {outcome['documents']:,} documents in {outcome['folder']}"
         )

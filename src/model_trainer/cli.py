@@ -1,5 +1,7 @@
 """The ``model-trainer`` command: demo, train, resume, eval, runs, score, generate, tokenizer.
 
+``score-corpus`` (a corpus scored into tables) lives in ``cli_corpus.py``.
+
 Every subcommand takes ``--json`` to print its outcome as JSON on stdout and nothing else
 there; progress goes to stderr. Exit status: 0 on success, 2 for a usage or validation
 error (one line ``error[CODE]: message`` on stderr), 1 for other failures, 130 after a
@@ -25,6 +27,7 @@ from typing import (
     TypeVar,
 )
 
+from model_trainer.cli_corpus import add_score_corpus
 from model_trainer.cli_flags import add_config_flags, given_fields
 from model_trainer.cli_output import print_json
 from model_trainer.core.config.settings import Settings, load_settings, with_overrides
@@ -532,6 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _which(generate)
     _common(generate)
+
+    add_score_corpus(commands)
 
     tokenizer = _add(commands, "tokenizer", _cmd_tokenizer_train, "tokenizer tools")
     tools = tokenizer.add_subparsers(dest="tool", required=True, metavar="TOOL")

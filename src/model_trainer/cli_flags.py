@@ -30,6 +30,7 @@ _ALIASES: Final[dict[str, tuple[str, ...]]] = {
     "learning_rate": ("--lr",),
     "tokenizer_kind": ("--tokenizer",),
     "prompt_text": ("--prompt",),
+    "name": ("--out",),
 }
 _PARSERS: Final[dict[object, Callable[[str], object]]] = {int: int, float: float, str: str}
 

@@ -41,6 +41,8 @@ from model_trainer.core.contracts.corpus import (
 )
 from model_trainer.core.contracts.model import Precision, PreparedLMModel
 from model_trainer.core.data.sources import TextTable, open_source
+from model_trainer.core.distributed.corpus_launch import launch_scoring, rank_program
+from model_trainer.core.distributed.launcher import torchrun_command
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.sinks import EventSink
 from model_trainer.core.faults import writing
@@ -67,12 +69,7 @@ RESUMED_FIELDS: tuple[ResumedField, ...] = get_args(ResumedField)
 def _model(ref: CorpusModelRef, settings: Settings, registry: ModelRegistry) -> PreparedLMModel:
     if isinstance(ref, JobHandle):
         ref.wait()
-        prepared = ref.prepared
-        if prepared is None:
-            raise ModelTrainerError(
-                "MODEL_NOT_FOUND", f"job {ref.job_id!r} has no model: it ended {ref.state}"
-            )
-        return prepared
+        return load_run(ref.run_id, runs_dir=settings["runs_dir"], registry=registry)
     if isinstance(ref, str) and Path(ref).is_dir():
         return load_model(ref, registry=registry)
     if isinstance(ref, str):
@@ -92,7 +89,12 @@ def _is_loaded(value: Mapping[str, object]) -> TypeGuard[PreparedLMModel]:
     return "model" in value and "tokenizer" in value and "model_family" in value
 
 
-def _ref(name: str, value: object) -> CorpusModelRef:
+def model_ref(name: str, value: object) -> CorpusModelRef:
+    """``value``, the model ``models[name]``, as a model reference.
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` for a value that refers to no model.
+    """
     if isinstance(value, str | JobHandle):
         return value
     if isinstance(value, dict) and _is_loaded(value):
@@ -113,7 +115,7 @@ def _named(models: CorpusModelRef | Mapping[str, CorpusModelRef]) -> dict[str, C
         return {models["model_family"]: models}
     if not models:
         raise ModelTrainerError("INVALID_CONFIG", "models must name at least one model, got {}")
-    return {str(key): _ref(str(key), value) for key, value in models.items()}
+    return {str(key): model_ref(str(key), value) for key, value in models.items()}
 
 
 def _uses(
@@ -188,12 +190,12 @@ def _check_resume(
             )
 
 
-def _save_source(folder: Path, corpus: Sequence[str] | TextTable, text_field: str) -> Records:
+def _save_source(folder: Path, corpus: Sequence[str] | TextTable, text_field: str) -> None:
+    """Keep a corpus given in memory in the scoring's folder, with its metadata."""
     path = folder / SOURCE_FILE
     if not path.is_file():
         with writing(path), path.open("wb") as out:
             out.writelines(_memory_lines(corpus, text_field))
-    return path_records(str(path), text_field=text_field, glob="", split="")
 
 
 def score_corpus(
@@ -212,6 +214,7 @@ def score_corpus(
     runs_dir: str | None = None,
     show: bool = True,
     sinks: Sequence[EventSink] = (),
+    nproc: int | None = None,
     registry: ModelRegistry = default_registry,
 ) -> ScoringJob:
     """Score every document of ``source`` with ``models``; returns the scoring's handle at once.
@@ -230,7 +233,10 @@ def score_corpus(
     and tables must be the same). With ``show`` its progress is shown here: a live bar with
     a Stop button in a notebook, a text bar otherwise. The handle's ``result()`` waits for
     the ``CorpusOutcome``, ``stop()`` stops it, ``frame(table)`` reads a table so far.
-    ``sinks`` get every event of the job too.
+    ``sinks`` get every event of the job too. With ``nproc`` the scoring runs on that many
+    processes under torchrun (a program of its own; Gloo on the CPU), each scoring its share
+    of the windows of documents into its own parts; the source must then be a path and each
+    model a run id or a folder.
 
     Raises:
         ModelTrainerError: ``INVALID_CONFIG`` (a bad option, a missing text field, a
@@ -252,13 +258,50 @@ def score_corpus(
         },
         where="keywords",
     )
-    validate_corpus_config(cfg)
     settings = runs_settings(runs_dir)
     refs = _named(models)
+    if nproc is None:
+        plan = plan_scoring(refs, source, cfg, settings, registry=registry)
+        return start_corpus_job(plan, settings, view=_view(show), sinks=sinks)
+    if not isinstance(source, str) or not all(isinstance(ref, str) for ref in refs.values()):
+        raise ModelTrainerError(
+            "INVALID_CONFIG",
+            f"nproc={nproc} needs the source as a path and each model as a run id or a "
+            f"folder (every process loads them itself), got a {type(source).__name__} source "
+            f"and models {', '.join(type(ref).__name__ for ref in refs.values())}",
+        )
+    command = torchrun_command(
+        nproc_per_node=nproc, nnodes=1, rdzv_endpoint=None, rdzv_id=cfg["name"] or "scoring"
+    )
+    plan = plan_scoring(refs, source, cfg, settings, registry=registry)
+    paths = {key: ref for key, ref in refs.items() if isinstance(ref, str)}
+    program = rank_program(paths, source, plan)
+    return launch_scoring([*command, *program], plan, settings, view=_view(show), sinks=sinks)
+
+
+def plan_scoring(
+    refs: Mapping[str, CorpusModelRef],
+    source: CorpusSource,
+    cfg: CorpusScoreConfig,
+    settings: Settings,
+    *,
+    registry: ModelRegistry = default_registry,
+    rank: int = 0,
+    world: int = 1,
+    meet: Callable[[], None] = lambda: None,
+) -> CorpusPlan:
+    """Check everything of a scoring, then make (or reopen) its folder; returns its plan.
+
+    ``rank`` of ``world`` processes under torchrun, which meet at the end with ``meet``.
+
+    Raises:
+        ModelTrainerError: the errors ``score_corpus`` lists, before anything is written.
+    """
+    validate_corpus_config(cfg)
     described = {key: _describe(ref) for key, ref in refs.items()}
     records, info, in_memory = _source(source, cfg)
     _first(records)
-    uses = _uses(refs, settings, registry)
+    uses = _uses(dict(refs), settings, registry)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     chosen = cfg["name"] or f"scoring-{stamp}-{secrets.token_hex(2)}"
     folder = run_dir(settings, chosen)
@@ -267,15 +310,17 @@ def score_corpus(
     else:
         create_folder(folder, new_manifest(chosen, info, described, cfg))
     if in_memory is not None:
-        records = _save_source(folder, in_memory, text_field)
-    plan: CorpusPlan = {
+        _save_source(folder, in_memory, cfg["text_field"])
+    return {
         "name": chosen,
         "folder": str(folder),
         "models": uses,
         "records": records,
-        "cfg": cfg,
+        "cfg": {**cfg, "name": chosen},
+        "rank": rank,
+        "world": world,
+        "meet": meet,
     }
-    return start_corpus_job(plan, settings, view=_view(show), sinks=sinks)
 
 
 def _view(show: bool) -> ViewFactory | None:

@@ -19,6 +19,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 SCRIPTS = sorted(BENCH.glob("bench_*.py"))
 EXPECTED = {
+    "bench_corpus.py",
     "bench_data.py",
     "bench_evolution.py",
     "bench_generate.py",

@@ -88,6 +88,8 @@ class _Button(Protocol):
 
     def on_click(self, callback: Callable[[object], None]) -> None: ...
 
+    def click(self) -> None: ...
+
 
 class _Bar(Protocol):
     value: int

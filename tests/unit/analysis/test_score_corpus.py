@@ -19,7 +19,7 @@ from model_trainer.core.events.codec import Event
 from model_trainer.core.events.job_events import is_job_progress
 from model_trainer.core.events.sinks import CallbackSink
 from model_trainer.core.jobs.corpus_job import ScoringJob, ScoringTables
-from model_trainer.corpus_api import open_scores, score_corpus
+from model_trainer.corpus_api import model_ref, open_scores, score_corpus
 
 LONG = "A much longer document that goes well past the sixteen token context of this model."
 DOCS = ["The cat sat.", "", LONG, "Hi there, you!", "x", "Dogs run; cats nap.", "Ok."]
@@ -27,7 +27,7 @@ DOCS = ["The cat sat.", "", LONG, "Hi there, you!", "x", "Dogs run; cats nap.", 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A runs folder with two tiny trained runs: ``bpe`` and ``char`` (16 positions)."""
+    """A runs folder with tiny trained runs: ``bpe``, ``char`` and a char-LSTM ``lstm``."""
     folder = str(tmp_path_factory.mktemp("runs"))
     for run_id, kind in (("bpe", "bpe"), ("char", "char")):
         api.train(
@@ -46,6 +46,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> str:
             runs_dir=folder,
             show=False,
         ).result()
+    api.train(
+        model_family="char_lstm",
+        model_size="tiny",
+        num_epochs=1,
+        max_seq_len=16,
+        batch_size=8,
+        max_steps_per_epoch=2,
+        device="cpu",
+        run_id="lstm",
+        runs_dir=folder,
+        show=False,
+    ).result()
     return folder
 
 
@@ -145,7 +157,7 @@ def _check_tables(runs: str, tables: ScoringTables | ScoringJob, models: dict[st
 
 def test_tables_equal_score_of_each_document(runs: str, tmp_path: Path) -> None:
     source = _jsonl(tmp_path / "docs.jsonl", DOCS)
-    models = {"bpe": "bpe", "char": "char"}
+    models = {"bpe": "bpe", "char": "char", "lstm": "lstm"}
     job = score_corpus(
         models,
         source,
@@ -171,7 +183,7 @@ def test_tables_equal_score_of_each_document(runs: str, tmp_path: Path) -> None:
     _check_tables(runs, open_scores("both", runs_dir=runs), models)
     listed = {run["run_id"]: run for run in api.list_runs(runs_dir=runs)}
     assert (listed["both"]["kind"], listed["both"]["state"]) == ("scoring", "completed")
-    assert listed["both"]["model_family"] == "bpe,char"
+    assert listed["both"]["model_family"] == "bpe,char,lstm"
     assert listed["bpe"]["kind"] == "training"
     again = score_corpus(
         models,
@@ -184,6 +196,19 @@ def test_tables_equal_score_of_each_document(runs: str, tmp_path: Path) -> None:
         show=False,
     ).result()
     assert again == outcome
+    alone = score_corpus(
+        models, source, tables=["documents"], batch_tokens=40, runs_dir=runs, show=False
+    )
+    alone.result()
+    detailed = _rows(job.frame("documents"))
+    for row, full in zip(_rows(alone.frame("documents")), detailed, strict=True):
+        assert (row["doc"], row["model"], row["tokens"]) == (
+            full["doc"],
+            full["model"],
+            full["tokens"],
+        )
+        assert _close(_float(row["bits"]), _float(full["bits"]))
+        assert row["char_bits"] is None or math.isnan(_float(row["char_bits"]))
 
 
 def test_a_stop_keeps_the_finished_windows_and_a_resume_completes_them(runs: str) -> None:
@@ -210,6 +235,9 @@ def test_a_stop_keeps_the_finished_windows_and_a_resume_completes_them(runs: str
     stopped = job.result()
     assert (stopped["cancelled"], stopped["documents"], job.state) == (True, 2, "cancelled")
     assert [row["doc"] for row in _rows(job.frame("documents"))] == [0, 1]
+    folder = Path(runs) / "stopped"
+    (folder / "documents" / "part-00000099.parquet").write_bytes(b"torn")
+    (folder / "words" / "part-00000099.parquet.tmp").write_bytes(b"torn")
     resumed = score_corpus("bpe", docs, name="stopped", window_docs=2, runs_dir=runs, show=False)
     done = resumed.result()
     assert (done["cancelled"], done["documents"]) == (False, len(docs))
@@ -217,6 +245,8 @@ def test_a_stop_keeps_the_finished_windows_and_a_resume_completes_them(runs: str
     fresh.result()
     assert _rows(resumed.frame("documents")) == _rows(fresh.frame("documents"))
     assert _rows(resumed.frame("words")) == _rows(fresh.frame("words"))
+    assert not (folder / "documents" / "part-00000099.parquet").exists()
+    assert not (folder / "words" / "part-00000099.parquet.tmp").exists()
 
 
 def test_a_family_without_a_batched_forward_scores_each_document_alone(
@@ -226,13 +256,16 @@ def test_a_family_without_a_batched_forward_scores_each_document_alone(
     job = score_corpus(
         _family(loaded, "rec"),
         DOCS[:4],
-        tables=["documents"],
+        tables=["documents", "characters"],
         runs_dir=runs,
         show=False,
         registry=custom_registry,
     )
     outcome = job.result()
     assert calls == ["score rec"] * 3
+    characters = _rows(job.frame("characters"))
+    assert len(characters) == sum(map(len, DOCS[:4]))
+    assert "top_chars" not in characters[0]
     assert list(outcome["models"]) == ["rec"]
     rows = _rows(job.frame("documents"))
     assert [row["doc"] for row in rows] == [0, 1, 2, 3]
@@ -284,3 +317,108 @@ def test_bad_inputs_are_refused_before_anything_is_written(
     with pytest.raises(ModelTrainerError, match="not a scoring"):
         score_corpus("bpe", source, name="bpe", runs_dir=runs, show=False)
     assert sorted(path.name for path in Path(runs).iterdir()) == before
+
+
+def test_a_scoring_stopped_before_its_first_window_has_empty_tables(runs: str) -> None:
+    handles: list[ScoringJob] = []
+    ready = threading.Event()
+
+    def stop_at_once(event: Event) -> None:
+        if is_job_progress(event):
+            ready.wait(60)
+            handles[0].stop()
+
+    job = score_corpus(
+        "bpe",
+        DOCS,
+        name="empty",
+        runs_dir=runs,
+        show=False,
+        sinks=[CallbackSink(stop_at_once)],
+    )
+    handles.append(job)
+    ready.set()
+    assert job.result()["documents"] == 0
+    assert job.done()
+    frame = open_scores("empty", runs_dir=runs).frame("words")
+    assert len(frame) == 0
+    columns = frame.to_dict("list")
+    assert isinstance(columns, dict)
+    assert list(columns) == [
+        "doc",
+        "model",
+        "word",
+        "start",
+        "end",
+        "text",
+        "bits",
+        "end_bits",
+    ]
+    with pytest.raises(ModelTrainerError, match="table 'characters' was not written"):
+        job.frame("characters")
+    with pytest.raises(ModelTrainerError, match="show=False"):
+        job.show()
+    with pytest.raises(ModelTrainerError, match="no scoring") as missing:
+        open_scores("nowhere", runs_dir=runs)
+    assert missing.value.code == "MODEL_NOT_FOUND"
+
+
+def test_models_given_as_a_folder_a_train_job_and_named_references(
+    runs: str, checkpoints: dict[str, str]
+) -> None:
+    trained = api.train(
+        model_family="fake",
+        model_size="tiny",
+        num_epochs=1,
+        max_seq_len=16,
+        batch_size=8,
+        max_steps_per_epoch=1,
+        device="cpu",
+        run_id="handle",
+        runs_dir=runs,
+        show=False,
+    )
+    folder = checkpoints["gpt2"]
+    outcome = score_corpus(
+        {"hf": folder, "job": trained}, DOCS[:3], tables=["documents"], runs_dir=runs, show=False
+    ).result()
+    assert list(outcome["models"]) == ["hf", "job"]
+    hf_bits = api.score(api.load_model(folder), text=DOCS[0])["canonical_bits"]
+    job_bits = sum(
+        api.score("handle", text=doc, runs_dir=runs)["canonical_bits"] for doc in DOCS[:3] if doc
+    )
+    assert _close(outcome["models"]["job"]["bits"], job_bits)
+    alone = score_corpus(folder, DOCS[:1], tables=["documents"], runs_dir=runs, show=False)
+    assert _close(alone.result()["models"][Path(folder).name]["bits"], hf_bits)
+    by_job = score_corpus(trained, DOCS[:1], tables=["documents"], runs_dir=runs, show=False)
+    assert list(by_job.result()["models"]) == ["handle"]
+    with pytest.raises(ModelTrainerError, match="must not be empty"):
+        score_corpus({"": "bpe"}, DOCS, runs_dir=runs, show=False)
+    with pytest.raises(ModelTrainerError, match="at least one model"):
+        score_corpus({}, DOCS, runs_dir=runs, show=False)
+    with pytest.raises(ModelTrainerError, match=r"models\['m'\] is a int, not a run id"):
+        model_ref("m", 3)
+    assert model_ref("m", trained) is trained
+
+
+def test_a_resumed_scoring_must_keep_its_source_models_and_tables(runs: str) -> None:
+    score_corpus(
+        "bpe", DOCS[:2], name="kept", tables=["documents"], runs_dir=runs, show=False
+    ).result()
+    cases: list[tuple[str, str, list[str]]] = [
+        ("another source", "bpe", DOCS[:3]),
+        ("started with models", "char", DOCS[:2]),
+    ]
+    for message, model, docs in cases:
+        with pytest.raises(ModelTrainerError, match=message):
+            score_corpus(model, docs, name="kept", tables=["documents"], runs_dir=runs, show=False)
+    with pytest.raises(ModelTrainerError, match="window_docs=2048, got 5"):
+        score_corpus(
+            "bpe",
+            DOCS[:2],
+            name="kept",
+            tables=["documents"],
+            window_docs=5,
+            runs_dir=runs,
+            show=False,
+        )

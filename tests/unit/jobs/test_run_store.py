@@ -155,3 +155,14 @@ def test_links_out_of_the_runs_folder_are_refused(settings: Settings, tmp_path: 
     (Path(settings["runs_dir"]) / "r2").symlink_to(outside, target_is_directory=True)
     with pytest.raises(ModelTrainerError, match="'r2'"):
         run_dir(settings, "r2")
+
+
+def test_a_scoring_is_listed_by_its_kind_also_when_unreadable(settings: Settings) -> None:
+    folder = Path(settings["runs_dir"]) / "scores"
+    folder.mkdir(parents=True)
+    write_job(folder, new_job_record(run_id="scores", job_id="s", kind="score_corpus", now=1.0))
+    (folder / "scoring.json").write_text("{", encoding="utf-8")
+    (run,) = list_runs(settings, now=1.0)
+    assert (run["run_id"], run["kind"], run["state"]) == ("scores", "scoring", "unreadable")
+    assert run["problem"] is not None
+    assert run["problem"].startswith("MODEL_LOAD_FAILED")

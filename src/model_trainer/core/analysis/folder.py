@@ -20,6 +20,7 @@ whole, never twice in the tables.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Final, TypedDict
@@ -63,8 +64,11 @@ class WindowTotals(TypedDict):
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step (a temporary file, then a rename)."""
-    temporary = path.with_name(path.name + TEMP_SUFFIX)
+    """Replace ``path`` with ``text`` in one step (a temporary file, then a rename).
+
+    The temporary file is this process's own, so processes writing the same file never mix.
+    """
+    temporary = path.with_name(f"{path.name}.{os.getpid()}{TEMP_SUFFIX}")
     with writing(path):
         temporary.write_text(text, encoding="utf-8")
         temporary.replace(path)

@@ -13,7 +13,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Final, Protocol
 
-from model_trainer.core.analysis.tables import COLUMNS, SORT_KEYS, TOP_COLUMNS, Columns
+from model_trainer.core.analysis.tables import (
+    COLUMNS,
+    SORT_KEYS,
+    TOP_COLUMNS,
+    Columns,
+    empty_columns,
+)
 from model_trainer.core.contracts.corpus import TableName
 from model_trainer.core.extras import require_extra
 
@@ -116,11 +122,8 @@ def read_frame(table: TableName, parts: Sequence[Path], *, top_k: bool) -> Table
     """The rows of ``parts`` as one DataFrame, sorted by model, document, then word or position."""
     pandas: _Pandas = _needed("pandas")
     if not parts:
-        names = [name for name, _ in COLUMNS[table]]
-        if table == "characters" and top_k:
-            names += [name for name, _ in TOP_COLUMNS]
         empty: _FrameMaker = _needed("pandas").DataFrame
-        return empty(columns=names)
+        return empty(columns=list(empty_columns(table, top_k=top_k)))
     parquet: _Parquet = _needed("pyarrow.parquet")
     frames = [parquet.read_table(str(part)).to_pandas() for part in parts]
     whole = pandas.concat(frames, ignore_index=True)

@@ -171,7 +171,7 @@ def path_records(path: str, *, text_field: str, glob: str, split: str) -> Record
     return lambda: found(root, text_field)
 
 
-def memory_records(corpus: Sequence[str] | TextTable, text_field: str) -> Iterable[Record]:
+def memory_records(corpus: Sequence[object] | TextTable, text_field: str) -> Iterable[Record]:
     """The records of a corpus held in memory: a list of texts or a ``datasets.Dataset``.
 
     Raises:

@@ -9,10 +9,11 @@ table also holds each document's metadata columns, after its own.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Final, TypedDict
 
 from model_trainer.core.contracts.corpus import SCORE_WORDS, TableName
-from model_trainer.core.contracts.model import ScoreOutcome
+from model_trainer.core.contracts.model import CharScore, WordScore
 from model_trainer.core.inference.words import word_spans
 
 ColumnType = str
@@ -64,15 +65,21 @@ Columns = dict[str, list[object]]
 
 
 class Scored(TypedDict):
-    """One document scored by one model: the outcome of each detail level it was read at."""
+    """One document scored by one model: what the tables read of ``score``'s outcomes.
+
+    ``bits`` is the canonical tokenization's surprisal; ``char_bits``, ``per_word`` and
+    ``per_char`` are there when words or characters were asked for (None otherwise).
+    """
 
     doc: int
     model: str
     text: str
     meta: dict[str, object]
-    summary: ScoreOutcome | None
-    per_word: ScoreOutcome | None
-    per_char: ScoreOutcome | None
+    tokens: int
+    bits: float
+    char_bits: float | None
+    per_word: list[WordScore] | None
+    per_char: Sequence[CharScore] | None
 
 
 def empty_columns(table: TableName, *, top_k: bool) -> Columns:
@@ -84,20 +91,15 @@ def empty_columns(table: TableName, *, top_k: bool) -> Columns:
 
 
 def _document(scored: Scored, out: Columns) -> None:
-    outcome = scored["per_word"] or scored["per_char"] or scored["summary"]
     chars = len(scored["text"])
-    bits = 0.0 if outcome is None else outcome["canonical_bits"]
-    char_bits = None if outcome is None else outcome.get("char_bits")
-    if scored["per_word"] is None and scored["per_char"] is None:
-        char_bits = None
     row: dict[str, object] = {
         "doc": scored["doc"],
         "model": scored["model"],
         "chars": chars,
-        "tokens": 0 if outcome is None else outcome["num_tokens"],
-        "bits": bits,
-        "bits_per_char": bits / chars if chars else math.nan,
-        "char_bits": char_bits,
+        "tokens": scored["tokens"],
+        "bits": scored["bits"],
+        "bits_per_char": scored["bits"] / chars if chars else math.nan,
+        "char_bits": scored["char_bits"],
         **scored["meta"],
     }
     count = len(out["doc"])
@@ -108,8 +110,7 @@ def _document(scored: Scored, out: Columns) -> None:
 
 
 def _words(scored: Scored, out: Columns) -> None:
-    outcome = scored["per_word"]
-    words = [] if outcome is None else outcome.get("per_word", [])
+    words = scored["per_word"] or []
     for index, word in enumerate(words):
         out["doc"].append(scored["doc"])
         out["model"].append(scored["model"])
@@ -122,8 +123,7 @@ def _words(scored: Scored, out: Columns) -> None:
 
 
 def _characters(scored: Scored, out: Columns) -> None:
-    outcome = scored["per_char"]
-    chars = [] if outcome is None else outcome.get("per_char", [])
+    chars = scored["per_char"] or []
     text = scored["text"]
     word_of = [-1] * len(text)
     in_word = [-1] * len(text)

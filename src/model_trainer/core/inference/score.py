@@ -234,7 +234,6 @@ def _encode(
         ids.append(table[:, 0].clone())
         starts.append(table[:, 1] + start)
         ends.append(table[:, 2] + start)
-    prepared["model"].eval()
     return {
         "text": text,
         "ids": _joined(ids).to(prepared["device"]),
@@ -343,6 +342,7 @@ def score_windowed(
     text is encoded in pieces of about ``piece_chars`` characters (``text_pieces``).
     """
     encoded = _encode(prepared, cfg, settings, piece_chars)
+    prepared["model"].eval()
     tokenizer = prepared["tokenizer"]
     context = prepared["max_seq_len"]
     if per_batch is None:
@@ -385,6 +385,7 @@ def score_stateful(
     The text is encoded in pieces of about ``piece_chars`` characters (``text_pieces``).
     """
     encoded = _encode(prepared, cfg, settings, piece_chars)
+    prepared["model"].eval()
     tokenizer = prepared["tokenizer"]
     plan = _plan(encoded, cfg, tokenizer)
     scores = stateful_scores(
@@ -413,7 +414,10 @@ EncodedText = _Encoded
 
 
 def encode_text(prepared: PreparedLMModel, cfg: ScoreConfig, settings: Settings) -> EncodedText:
-    """``cfg``'s text tokenized as ``score_windowed`` and ``score_stateful`` read it."""
+    """``cfg``'s text tokenized as ``score_windowed`` and ``score_stateful`` read it.
+
+    The model is left as it is: put it in eval mode before its forward pass.
+    """
     return _encode(prepared, cfg, settings, ENCODE_CHARS)
 
 

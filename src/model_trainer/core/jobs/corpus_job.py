@@ -12,7 +12,7 @@ each model's running bits per character.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypedDict
 
@@ -46,13 +46,22 @@ from model_trainer.core.jobs.runner import JobControl, JobHandle, ViewFactory, n
 
 
 class CorpusPlan(TypedDict):
-    """A scoring ready to run: its folder, models, records and config, all checked."""
+    """A scoring ready to run: its folder, models, records and config, all checked.
+
+    Under torchrun, process ``rank`` of ``world`` scores the windows ``k`` with
+    ``k % world == rank``; ``meet`` returns once every rank has called it (a barrier): once
+    after rank 0 has discarded the torn parts, and once at the end, so rank 0's outcome
+    counts every window.
+    """
 
     name: str
     folder: str
     models: list[ModelUse]
     records: Records
     cfg: CorpusScoreConfig
+    rank: int
+    world: int
+    meet: Callable[[], None]
 
 
 def _totals(done: dict[int, WindowTotals], names: Sequence[str]) -> dict[str, ModelTotals]:
@@ -71,16 +80,30 @@ def _totals(done: dict[int, WindowTotals], names: Sequence[str]) -> dict[str, Mo
     return out
 
 
+def scoring_outcome(
+    plan: CorpusPlan, done: dict[int, WindowTotals], *, cancelled: bool
+) -> CorpusOutcome:
+    """The outcome of ``plan`` with the windows ``done``."""
+    return {
+        "name": plan["name"],
+        "folder": plan["folder"],
+        "documents": sum(totals["documents"] for totals in done.values()),
+        "chars": sum(totals["chars"] for totals in done.values()),
+        "models": _totals(done, [use["name"] for use in plan["models"]]),
+        "tables": list(plan["cfg"]["tables"]),
+        "cancelled": cancelled,
+    }
+
+
 def _window_totals(window: int, scored: list[list[Scored]]) -> WindowTotals:
     models: dict[str, ModelTotals] = {}
     for per_model in scored:
         chars = sum(len(one["text"]) for one in per_model)
-        outcomes = [one["per_word"] or one["per_char"] or one["summary"] for one in per_model]
-        bits = sum(outcome["canonical_bits"] for outcome in outcomes if outcome is not None)
+        bits = sum(one["bits"] for one in per_model)
         models[per_model[0]["model"]] = {
             "documents": len(per_model),
             "chars": chars,
-            "tokens": sum(outcome["num_tokens"] for outcome in outcomes if outcome is not None),
+            "tokens": sum(one["tokens"] for one in per_model),
             "bits": bits,
             "bits_per_char": bits / chars if chars else float("nan"),
         }
@@ -110,7 +133,7 @@ def _write_window(
 class CorpusWork:
     """The job's work: score the windows not done yet, each written whole."""
 
-    def __init__(self, plan: CorpusPlan, settings: Settings, recorder: JobRecorder) -> None:
+    def __init__(self, plan: CorpusPlan, settings: Settings, recorder: JobRecorder | None) -> None:
         self.plan = plan
         self._settings = settings
         self._recorder = recorder
@@ -120,7 +143,9 @@ class CorpusWork:
         plan, cfg = self.plan, self.plan["cfg"]
         folder = Path(plan["folder"])
         names = [use["name"] for use in plan["models"]]
-        discard_torn(folder, cfg["tables"])
+        if plan["rank"] == 0:
+            discard_torn(folder, cfg["tables"])
+        plan["meet"]()  # no rank writes before the torn parts are gone
         done = done_windows(folder)
         total_docs = total_chars = 0
         for record in plan["records"]():
@@ -131,7 +156,7 @@ class CorpusWork:
         cancelled = False
         numbered = enumerate(plan["records"]())
         for window, docs in enumerate(windows(numbered, cfg["window_docs"])):
-            if window in done:
+            if window in done or window % plan["world"] != plan["rank"]:
                 continue
             scored: list[list[Scored]] = []
             for use in plan["models"]:
@@ -145,17 +170,11 @@ class CorpusWork:
             totals = _window_totals(window, scored)
             _write_window(folder, cfg, totals, scored)
             done[window] = totals
-            self._recorder.heartbeat(time.time())
-            progress.emit(done)
-        return {
-            "name": plan["name"],
-            "folder": plan["folder"],
-            "documents": sum(totals["documents"] for totals in done.values()),
-            "chars": sum(totals["chars"] for totals in done.values()),
-            "models": _totals(done, names),
-            "tables": list(cfg["tables"]),
-            "cancelled": cancelled,
-        }
+            if self._recorder is not None:
+                self._recorder.heartbeat(time.time())
+            progress.emit(done if plan["world"] == 1 else done_windows(folder))
+        plan["meet"]()
+        return scoring_outcome(plan, done_windows(folder), cancelled=cancelled)
 
 
 class _Progress:
@@ -192,7 +211,8 @@ class _Progress:
         )
 
 
-def _cancel_message(outcome: CorpusOutcome) -> str | None:
+def cancel_message(outcome: CorpusOutcome) -> str | None:
+    """What a stopped scoring's ``TRAINING_CANCELLED`` record says (None when it finished)."""
     if not outcome["cancelled"]:
         return None
     return (
@@ -273,13 +293,18 @@ def start_corpus_job(
     view: ViewFactory | None = None,
     sinks: Sequence[EventSink] = (),
 ) -> ScoringJob:
-    """Start scoring ``plan`` on a background thread; returns its handle at once."""
+    """Start scoring ``plan`` on a background thread; returns its handle at once.
+
+    Rank 0 (the only process outside torchrun) keeps the folder's ``job.json`` and events.
+    """
     job_id = new_job_id("score_corpus", plan["name"])
     record = new_job_record(
         run_id=plan["name"], job_id=job_id, kind="score_corpus", now=time.time()
     )
-    recorder = JobRecorder(plan["folder"], record)
-    recorder.write()
+    lead = plan["rank"] == 0
+    recorder = JobRecorder(plan["folder"], record) if lead else None
+    if recorder is not None:
+        recorder.write()
     job: JobHandle[CorpusOutcome] = JobHandle(
         kind="score_corpus",
         job_id=job_id,
@@ -288,9 +313,9 @@ def start_corpus_job(
         work=CorpusWork(plan, settings, recorder),
         sinks=sinks,
         view=view,
-        events_path=str(Path(plan["folder"]) / EVENTS_FILE),
-        cancel_message=_cancel_message,
+        events_path=str(Path(plan["folder"]) / EVENTS_FILE) if lead else None,
+        cancel_message=cancel_message,
         result_id=lambda outcome: outcome["name"],
-        on_state=recorder.set_state,
+        on_state=None if recorder is None else recorder.set_state,
     )
     return ScoringJob(job.start(), plan["folder"])

@@ -87,6 +87,21 @@ def spans_text(rows: list[Row]) -> str:
     )
 
 
+def spans_html(rows: list[Row]) -> str:
+    """``rows`` as an HTML table, a numbered row each (every value escaped)."""
+    if not rows:
+        return "<p>no spans</p>"
+    names = ["#", *rows[0]]
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in names)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape(_shown(value))}</td>" for value in [number, *row.values()])
+        + "</tr>"
+        for number, row in enumerate(rows)
+    )
+    return f'<table style="{_WRAP_STYLE}"><tr>{head}</tr>{body}</table>'
+
+
 def _records(table: Table) -> list[Row]:
     """The rows of ``table`` as dicts, column names as strings."""
     found = table.to_dict("records")
@@ -242,7 +257,10 @@ class SpansView:
         plain: dict[str, object] = {"text/plain": self.text()}
         if not self.notebook:
             return plain
-        return {**(self.widget._repr_mimebundle_(**kwargs) or {}), **plain}
+        # Where the widget cannot be drawn (a saved notebook read without its widget state),
+        # the table and the chosen span's heatmap as HTML.
+        page = spans_html(self.rows) + self.page.value
+        return {**(self.widget._repr_mimebundle_(**kwargs) or {}), **plain, "text/html": page}
 
 
 def show_spans(scores: CorpusScores, spans: object, *, context: int = CONTEXT) -> SpansView:

@@ -11,7 +11,7 @@ import pytest
 from model_trainer.core.analysis.slices import CorpusScores
 from model_trainer.core.analysis.spans import surprising_spans, where_beats
 from model_trainer.core.errors import ModelTrainerError
-from model_trainer.notebook.corpus_view import SpansView, show_spans, spans_text
+from model_trainer.notebook.corpus_view import SpansView, show_spans, spans_html, spans_text
 
 Maker = Callable[[Mapping[str, pd.DataFrame]], CorpusScores]
 Documents = tuple[tuple[str, str, int], ...]
@@ -46,6 +46,13 @@ def test_the_console_table_aligns_numbers_right_and_text_left() -> None:
         f"2  bpe      3      0   50  {'x' * 39}\u2026  100.00",
     ]
     assert spans_text([]) == "no spans"
+    page = spans_html(rows)
+    assert page.count("<tr>") == 4
+    assert "<th>#</th><th>model</th><th>doc</th>" in page
+    assert "<td>1</td><td>char</td><td>12</td><td>7</td><td>23</td>" in page
+    assert "<td>mutable;\u21b5\u21e5tuples</td><td>12.50</td>" in page
+    assert spans_html([]) == "<p>no spans</p>"
+    assert "<td>&lt;script&gt;</td>" in spans_html([{"text": "<script>"}])
 
 
 def test_in_the_console_the_view_is_its_text_table(scores: CorpusScores) -> None:
@@ -121,6 +128,7 @@ def test_in_a_notebook_choosing_a_row_redraws_the_heatmap(scores: CorpusScores) 
     bundle = view._repr_mimebundle_()
     assert bundle["text/plain"] == view.text()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/html"] == spans_html(view.rows) + view.heatmap(3)
     with pytest.raises(ModelTrainerError, match=r"row must be in \[0, 4\], got 5") as caught:
         view.choose(5)
     assert caught.value.code == "INVALID_CONFIG"

@@ -23,7 +23,7 @@ from model_trainer.core.inference.char_probs import (
     cumulative_sums,
 )
 from model_trainer.core.inference.char_tree import CharTree
-from model_trainer.core.inference.vocab_text import VocabText, prefix_range
+from model_trainer.core.inference.vocab_text import VocabText, prefix_spans
 
 TOP_CHUNK = 1 << 16  # characters whose top-k lists are finished at a time
 
@@ -74,13 +74,12 @@ class CanonicalMasses:
         self._keep = 0 if top_k is None else top_k
         self._word_ends = torch.zeros(0, dtype=torch.long) if word_ends is None else word_ends
         self.groups: dict[int, tuple[Tensor, Tensor]] = {}
-        sorted_bytes = vocab["sorted_bytes"]
-        tree = CharTree(sorted_bytes)
+        tree = CharTree(vocab["sorted_bytes"])
         reads_chars = bool(self._keep or self._word_ends.numel())
         spans: list[tuple[int, int]] = []
         nodes: list[int] = []
         for piece in layout["texts"]:
-            spans.extend(prefix_range(sorted_bytes, piece[:n]) for n in range(1, len(piece) + 1))
+            spans.extend(prefix_spans(vocab, piece))
             if reads_chars:  # a character starts at each byte that does not go on another
                 nodes.extend(
                     tree.node(piece[:d]) if piece[d] & 0xC0 != 0x80 else -1

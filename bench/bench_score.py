@@ -8,8 +8,8 @@ the same chunks with the state carried (char-LSTM), a batched forward pass and
 
 Then character probabilities against the even spread, the per-character scoring they replace,
 for GPT-2 over a byte-level BPE of ``BPE_VOCAB`` ids (GPT-2's size): the default ``beam=1``
-(target 0.8) and ``beam=4`` (quoted, no target). ``bench_pretrained.py`` prints the same two
-for a pretrained model.
+(target 0.8) and ``beam=4`` (quoted, no target); ``--char-probs-only`` measures just these.
+``bench_pretrained.py`` prints the same two for a pretrained model.
 """
 
 from __future__ import annotations
@@ -162,11 +162,30 @@ def bpe_gpt2(quick: bool, context: int) -> PreparedLMModel:
 
 
 def main() -> None:
-    opts = harness.parse_args(__doc__ or "")
+    parser = harness.make_parser(__doc__ or "")
+    parser.add_argument(
+        "--char-probs-only",
+        action="store_true",
+        help="only character probabilities against the even spread (beam 1 and 4)",
+    )
+    args = parser.parse_args()
+    opts = harness.start(args)
+    only: bool = args.char_probs_only
     chars = QUICK_CHARS if opts["quick"] else CHARS
     text = builtin_text()[TEXT_START : TEXT_START + chars]
-    cfg: ScoreConfig = score_config(text=text, detail_level="per_char")
     context = QUICK_CONTEXT if opts["quick"] else CONTEXT
+    if not only:
+        plain_figures(opts, text, context)
+    bpe = bpe_gpt2(opts["quick"], context)
+    char_probability_figures(
+        opts, f"{chars}_chars_gpt2_{bpe['model_size']}_bpe_ctx{context}", bpe, text, "tokens/s"
+    )
+
+
+def plain_figures(opts: harness.Options, text: str, context: int) -> None:
+    """Per-character scoring against the plain forward pass, GPT-2 and the char-LSTM."""
+    chars = len(text)
+    cfg: ScoreConfig = score_config(text=text, detail_level="per_char")
     gpt2 = common.prepared("gpt2", common.gpt2_shape(opts["quick"]), max_seq_len=context)
     lstm = common.prepared("char_lstm", common.lstm_shape(opts["quick"]))
     lstm_model = lstm["model"]
@@ -185,10 +204,6 @@ def main() -> None:
         lstm,
         cfg,
         lambda: chunk_losses(lstm, lstm_model, text),
-    )
-    bpe = bpe_gpt2(opts["quick"], context)
-    char_probability_figures(
-        opts, f"{chars}_chars_gpt2_{bpe['model_size']}_bpe_ctx{context}", bpe, text, "tokens/s"
     )
 
 

@@ -459,7 +459,8 @@ def score(
     it)`` under the model's distribution over strings (``attribution="even_spread"``: the
     token's surprisal shared evenly by its characters), and ``top_k`` the ``top_k``
     characters the model expected there. ``beam`` sums over that many tokenizations of the
-    text (one more forward pass each): 1 reads the canonical one, a wide beam is exact.
+    text (one more forward pass for each after the first): 1 reads the canonical one, a wide
+    beam is exact.
     ``detail_level="per_word"`` gives each word's surprisal (its characters' plus its ending
     where it ends; words are matches of ``word_pattern``).
 

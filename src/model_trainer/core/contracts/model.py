@@ -138,7 +138,15 @@ class TopKItem(TypedDict):
 
 
 class CharScore(TypedDict):
-    """One character of a scored text."""
+    """One character of a scored text.
+
+    ``surprisal_bits`` is ``-log2 P(char | text before it)``. ``token_index`` is the token
+    holding the character, and ``rank`` that token's rank in its next-token distribution
+    (1 = the argmax): a token's figure, the same for each of its characters. ``top_k``
+    lists the characters the model expected there, the text's own among them when it is
+    likely enough; inside a token, the tokens that end exactly before this character are
+    not listed (what follows them needs another forward pass), so the list sums to less.
+    """
 
     char: str
     surprisal_bits: float

@@ -92,32 +92,65 @@ class BeamPaths:
     def take(self, first: int, logits: Tensor, masses: RowMasses) -> None:
         """The followed path's logits ``(n, V)`` from position ``first``, and their masses.
 
-        A row past the path's last token (the one words read) is left alone.
+        A row past the path's last token (the one words read) is left alone. The masses
+        and log-probabilities of the block's new prefixes are read in one gather each.
         """
         data = self._layout["data"]
         exact = self._vocab["exact"]
-        scores = logits.double()
+        count = min(logits.shape[0], len(self._path) - first)
+        scores = logits[:count].double()
         lse = torch.logsumexp(scores, -1)  # (n,)
-        for r in range(min(logits.shape[0], len(self._path) - first)):
-            t = first + r
-            start = self._starts[t]
+        steps = self._path[first : first + count]
+        taken = (scores[torch.arange(count), steps] - lse).tolist()
+        fresh: list[tuple[int, int, int]] = []  # (node, row, spans)
+        places: list[tuple[int, int, int]] = []  # (row, lo, hi) of their spans
+        departs: list[tuple[int, int, int]] = []  # (row, id, bytes) of their departures
+        for r, token_id in enumerate(steps):
+            start = self._starts[first + r]
             if self._node not in self.prefixes:
                 spans = self._spans(start)
-                device = masses.probs.device
-                bounds = torch.tensor(spans, dtype=torch.long, device=device).reshape(-1, 2)
-                row = torch.full((bounds.shape[0],), r, dtype=torch.long, device=device)
                 self.prefixes[self._node] = {
                     "start": start,
                     "log_path": self._log_path,
-                    "log_masses": masses.sums(row, bounds[:, 0], bounds[:, 1]).log().tolist(),
-                    "departures": [
-                        (token_id, stop - start, float(scores[r, token_id] - lse[r]))
-                        for stop in range(start + 1, start + len(spans) + 1)
-                        for token_id in exact.get(data[start:stop], [])
-                    ],
+                    "log_masses": [],
+                    "departures": [],
                 }
-            self._log_path += float(scores[r, self._path[t]] - lse[r])
-            self._node = self._child[(self._node, self._path[t])]
+                fresh.append((self._node, r, len(spans)))
+                places.extend((r, lo, hi) for lo, hi in spans)
+                departs.extend(
+                    (r, other, stop - start)
+                    for stop in range(start + 1, start + len(spans) + 1)
+                    for other in exact.get(data[start:stop], [])
+                )
+            self._log_path += taken[r]
+            self._node = self._child[(self._node, token_id)]
+        self._fill(fresh, places, departs, masses, scores - lse[:, None])
+
+    def _fill(
+        self,
+        fresh: list[tuple[int, int, int]],
+        places: list[tuple[int, int, int]],
+        departs: list[tuple[int, int, int]],
+        masses: RowMasses,
+        log_probs: Tensor,
+    ) -> None:
+        """Read the new prefixes' span masses and departures' log-probabilities."""
+        device = masses.probs.device
+        at = torch.tensor(places, dtype=torch.long, device=device).reshape(-1, 3)
+        logs: list[float] = masses.sums(at[:, 0], at[:, 1], at[:, 2]).log().tolist()
+        moves = torch.tensor(departs, dtype=torch.long, device=log_probs.device).reshape(-1, 3)
+        move_lp: list[float] = log_probs[moves[:, 0], moves[:, 1]].tolist()
+        rows_of: list[int] = moves[:, 0].tolist()
+        begin = 0
+        cursor = 0
+        for node, row, width in fresh:
+            prefix = self.prefixes[node]
+            prefix["log_masses"] = logs[begin : begin + width]
+            begin += width
+            while cursor < len(departs) and rows_of[cursor] == row:
+                _, token_id, length = departs[cursor]
+                prefix["departures"].append((token_id, length, move_lp[cursor]))
+                cursor += 1
 
     def add(self, path: list[int], rows: Iterator[tuple[int, Tensor]]) -> None:
         """Keep ``path`` (its starts from its tokens' bytes) and read its logits ``rows``."""

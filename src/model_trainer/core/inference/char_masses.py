@@ -23,7 +23,7 @@ from model_trainer.core.inference.char_probs import (
     cumulative_sums,
 )
 from model_trainer.core.inference.char_tree import CharTree
-from model_trainer.core.inference.vocab_text import VocabText, prefix_range
+from model_trainer.core.inference.vocab_text import VocabText, prefix_spans
 
 TOP_CHUNK = 1 << 16  # characters whose top-k lists are finished at a time
 
@@ -74,13 +74,12 @@ class CanonicalMasses:
         self._keep = 0 if top_k is None else top_k
         self._word_ends = torch.zeros(0, dtype=torch.long) if word_ends is None else word_ends
         self.groups: dict[int, tuple[Tensor, Tensor]] = {}
-        sorted_bytes = vocab["sorted_bytes"]
-        tree = CharTree(sorted_bytes)
+        tree = CharTree(vocab["sorted_bytes"])
         reads_chars = bool(self._keep or self._word_ends.numel())
         spans: list[tuple[int, int]] = []
         nodes: list[int] = []
         for piece in layout["texts"]:
-            spans.extend(prefix_range(sorted_bytes, piece[:n]) for n in range(1, len(piece) + 1))
+            spans.extend(prefix_spans(vocab, piece))
             if reads_chars:  # a character starts at each byte that does not go on another
                 nodes.extend(
                     tree.node(piece[:d]) if piece[d] & 0xC0 != 0x80 else -1
@@ -98,8 +97,11 @@ class CanonicalMasses:
         self.top_chars = torch.full((num_chars, self._keep), -1, dtype=torch.int32)
         self.top_masses = torch.zeros(num_chars, self._keep, dtype=torch.float32)
 
-    def char_starts(self, first: int, last: int) -> Tensor:
-        """The byte characters ``first .. last`` start at (n,)."""
+    def bounds(self, first: int, last: int) -> Tensor:
+        """Boundaries ``first .. last`` (n,): the byte character ``j`` starts at, ``N`` the end.
+
+        Boundary ``j`` is also the end of the prefix ``text[:j]`` (``[lead, *char_end][j]``).
+        """
         char_end = self._layout["char_end"]
         if first:
             return char_end[first - 1 : last - 1]
@@ -151,7 +153,7 @@ class CanonicalMasses:
         if not self._keep:
             ends = self._word_ends
             which = ends[(ends >= c0) & (ends < c1)]
-        starts = self.char_starts(c0, c1)[which - c0]
+        starts = self.bounds(c0, c1)[which - c0]
         rows = torch.searchsorted(layout["token_end"][first:last], starts, right=True)  # (m,)
         depth = starts - layout["token_start"][first:last][rows]
         nodes = self._node[self._at[layout["token_text"][first:last][rows]] + depth]
@@ -206,17 +208,19 @@ class CanonicalMasses:
     def log_prefix(self, path: Tensor) -> Tensor:
         """Log P at the byte ends ``[lead, *char_end]`` (N + 1,), given ``path`` (T + 1,).
 
-        ``path[t]`` is the log-probability of the canonical tokens before token ``t``.
+        ``path[t]`` is the log-probability of the canonical tokens before token ``t``. It is
+        made in place of ``end_mass``, which is spent.
         """
         layout = self._layout
-        ends = torch.cat([torch.tensor([layout["lead"]]), layout["char_end"]])  # (N + 1,)
-        out = torch.empty(ends.shape[0], dtype=torch.float64)
+        out = self.end_mass
         last_row = layout["token_end"].shape[0] - 1
-        for first in range(0, ends.shape[0], TOP_CHUNK):
-            part = slice(first, first + TOP_CHUNK)
-            rows = torch.searchsorted(layout["token_end"], ends[part]).clamp(max=last_row)
-            out[part] = path[rows] + self.end_mass[part].log()
-        return out.masked_fill_(ends == 0, 0.0)
+        for first in range(0, out.shape[0], TOP_CHUNK):
+            last = min(first + TOP_CHUNK, out.shape[0])
+            rows = torch.searchsorted(layout["token_end"], self.bounds(first, last))
+            out[first:last].log_().add_(path[rows.clamp_(max=last_row)])
+        if not layout["lead"]:  # the empty prefix: every text begins with it
+            out[0] = 0.0
+        return out
 
 
 def char_result(
@@ -240,7 +244,7 @@ def char_result(
         for first in range(0, len(text), TOP_CHUNK):
             last = min(first + TOP_CHUNK, len(text))
             rows = torch.searchsorted(
-                layout["token_end"], canonical.char_starts(first, last), right=True
+                layout["token_end"], canonical.bounds(first, last), right=True
             )
             _finish_top(
                 text[first:last],
@@ -280,7 +284,7 @@ def _next_chars(
     for i, (kinds, mass) in canonical.groups.items():
         row = layout["token_end"].shape[0]
         if i < len(text):
-            start = canonical.char_starts(i, i + 1)
+            start = canonical.bounds(i, i + 1)
             row = int(torch.searchsorted(layout["token_end"], start, right=True)[0])
         probs = mass * math.exp(float(path[row] - log_prefix[i]))
         chars = dict(zip(map(chr, kinds.tolist()), probs.tolist(), strict=True))

@@ -23,7 +23,7 @@ class CharArrays(TypedDict):
     """The arrays behind ``CharScores``: per character, then per token."""
 
     char_bits: Tensor  # (N,) float64 surprisal of each character
-    char_token: Tensor  # (N,) int64 index of the token covering each character
+    char_token: Tensor  # (N,) int32 index of the token covering each character
     token_start: Tensor  # (T,) int64 first character of each token
     rank: Tensor  # (T,) int64
     top_ids: Tensor  # (T, k) int64, k = 0 without top-k

@@ -62,6 +62,7 @@ from model_trainer.core.inference.char_scores import CharArrays, CharScores
 from model_trainer.core.inference.inputs import check_top_k, score_text
 from model_trainer.core.inference.surprisal import (
     TokenScores,
+    char_tokens,
     empty_scores,
     log_normalizer,
     put_scores,
@@ -269,9 +270,11 @@ def _per_char(
     tokenizer: TokenizerHandle,
     chars: CharResult | None,
 ) -> CharScores:
-    char_bits, char_token = spread_over_chars(
-        bits, encoded["starts"], encoded["ends"], len(encoded["text"])
-    )
+    spans = (encoded["starts"], encoded["ends"], len(encoded["text"]))
+    if chars is None:
+        char_bits, char_token = spread_over_chars(bits, *spans)
+    else:  # the characters' own bits: the even spread is not made
+        char_bits, char_token = chars["char_bits"], char_tokens(*spans)
     arrays: CharArrays = {
         "char_bits": char_bits,
         "char_token": char_token,
@@ -281,7 +284,6 @@ def _per_char(
         "top_probs": scores["top_probs"],
     }
     if chars is not None:
-        arrays["char_bits"] = chars["char_bits"]
         arrays["top_chars"] = chars["top_chars"]
         arrays["top_char_probs"] = chars["top_char_probs"]
     return CharScores(
@@ -332,6 +334,11 @@ def _outcome(
     return out
 
 
+def _token_top_k(encoded: _Encoded, plan: CharPlan | None) -> int | None:
+    """The tokens' own top-k: none where the characters list what the model expected."""
+    return encoded["top_k"] if plan is None else None
+
+
 def _plan(encoded: _Encoded, cfg: ScoreConfig, tokenizer: TokenizerHandle) -> CharPlan | None:
     if not wants_char_probs(cfg, tokenizer):
         return None
@@ -365,7 +372,7 @@ def score_windowed(
         model,
         encoded["ids"],
         context=context,
-        top_k=encoded["top_k"],
+        top_k=_token_top_k(encoded, plan),
         per_batch=per_batch,
         on_rows=None if plan is None else plan.rows,
         after=plan is not None and plan.after,
@@ -404,7 +411,7 @@ def score_stateful(
         model,
         encoded["ids"],
         chunk_len=chunk_len,
-        top_k=encoded["top_k"],
+        top_k=_token_top_k(encoded, plan),
         on_rows=None if plan is None else plan.rows,
         after=plan is not None and plan.after,
     )

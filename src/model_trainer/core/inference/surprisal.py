@@ -113,19 +113,28 @@ def charge_empty_spans(values: Tensor, widths: Tensor) -> Tensor:
     return torch.zeros_like(values).index_add_(0, covering[target], values)
 
 
+def char_tokens(starts: Tensor, ends: Tensor, num_chars: int) -> Tensor:
+    """The index of the token covering each character, ``(N,)`` int32.
+
+    Raises:
+        ModelTrainerError: ``MODEL_INCOMPATIBLE`` unless the spans tile the text
+            (``check_tiling``).
+    """
+    check_tiling(starts, ends, num_chars)
+    return torch.arange(starts.shape[0], dtype=torch.int32).repeat_interleave(ends - starts)
+
+
 def spread_over_chars(
     values: Tensor, starts: Tensor, ends: Tensor, num_chars: int
 ) -> tuple[Tensor, Tensor]:
     """Spread each token's value (``(T,)``) evenly over the characters it covers.
 
-    Returns the value of each character ``(N,)`` and the index of the token covering it
-    ``(N,)``; the values of the characters sum to the values of the tokens.
+    Returns the value of each character ``(N,)`` and ``char_tokens`` ``(N,)``; the values of
+    the characters sum to the values of the tokens.
     """
-    check_tiling(starts, ends, num_chars)
+    tokens = char_tokens(starts, ends, num_chars)
     widths = ends - starts  # (T,)
     charged = charge_empty_spans(values, widths)
     if bool((widths == 1).all()):  # one character a token: the values are the characters'
-        return charged, torch.arange(values.shape[0])
-    per_char = charged / widths.clamp(min=1)  # (T,)
-    tokens = torch.arange(values.shape[0])  # (T,)
-    return per_char.repeat_interleave(widths), tokens.repeat_interleave(widths)
+        return charged, tokens
+    return (charged / widths.clamp(min=1)).repeat_interleave(widths), tokens

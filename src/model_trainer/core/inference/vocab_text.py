@@ -37,7 +37,7 @@ class VocabText(TypedDict):
     sorted_bytes: list[bytes]  # the text tokens' bytes, sorted
     order: Tensor  # (S,) int64 the id at each place of the sorted order
     exact: dict[bytes, list[int]]  # bytes -> the ids spelling exactly them
-    first_char: Tensor  # (S,) int64 code point of each sorted token's first whole character
+    spans: dict[bytes, list[tuple[int, int]]]  # a text -> its prefixes' ranges, as first asked
 
 
 def _decoder_types(node: object) -> set[str]:
@@ -110,7 +110,7 @@ def _sorted(token_bytes: list[bytes | None]) -> VocabText:
         "sorted_bytes": [piece for piece, _ in places],
         "order": torch.tensor([token_id for _, token_id in places], dtype=torch.long),
         "exact": exact,
-        "first_char": torch.tensor([char_at(piece, 0) for piece, _ in places], dtype=torch.long),
+        "spans": {},
     }
 
 
@@ -150,6 +150,16 @@ def vocab_text(tokenizer: TokenizerHandle) -> VocabText:
             tokenizer.save(str(path))
             _BUILT[key] = _vocab_text(path.read_text(encoding="utf-8"), key)
     return _BUILT[key]
+
+
+def prefix_spans(vocab: VocabText, piece: bytes) -> list[tuple[int, int]]:
+    """The ``prefix_range`` of ``piece[:n]`` for ``n = 1 .. len(piece)``, kept in ``vocab``."""
+    spans = vocab["spans"].get(piece)
+    if spans is None:
+        ordered = vocab["sorted_bytes"]
+        spans = [prefix_range(ordered, piece[:n]) for n in range(1, len(piece) + 1)]
+        vocab["spans"][piece] = spans
+    return spans
 
 
 def prefix_range(sorted_bytes: list[bytes], prefix: bytes) -> tuple[int, int]:

@@ -92,8 +92,8 @@ def start_model_job(
     ) -> OutcomeT:
         prepared = backend.load(str(folder / MODEL_DIR), settings)
         use_weights(prepared["model"], str(folder / CHECKPOINT_DIR), which)
-        require_finite_weights(prepared["model"], f"the model of run {run_id!r} ({which})")
         control.set_prepared(prepared)
+        require_finite_weights(prepared["model"], f"the model of run {run_id!r} ({which})")
         return use(control, backend, prepared)
 
     return start_run_job(kind, run_id, settings, work, sinks=sinks, registry=registry)

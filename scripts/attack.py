@@ -69,6 +69,8 @@ class Campaign:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.endings: dict[str, Ending] = {}
+        self.families: dict[str, str] = {}
+        self.family = ""
         self.corpus = root / "corpus.txt"
         self.corpus.write_text(builtin_text()[:6000], encoding="utf-8")
         self.count = 0
@@ -83,7 +85,7 @@ class Campaign:
     def call(self, name: str, attack: Callable[[], object], *, refused: bool = True) -> None:
         """Run a Python attack; ``refused``: an input the kit must refuse."""
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            self.endings[name] = _ending(attack, refused)
+            self._end(name, _ending(attack, refused))
 
     def cli(self, name: str, argv: list[str], *, refused: bool = True) -> None:
         """Run a command line; ``refused``: one the kit must end with an error line."""
@@ -92,13 +94,17 @@ class Campaign:
             status = _ending(lambda: main(argv), refused=False)
         text = err.getvalue()
         if status != "handled" or "Traceback" in text:
-            self.endings[name] = "traceback"
+            self._end(name, "traceback")
         elif "error[INTERNAL_ERROR]" in text:
-            self.endings[name] = "internal"
+            self._end(name, "internal")
         elif refused and "error[" not in text:
-            self.endings[name] = "accepted"
+            self._end(name, "accepted")
         else:
-            self.endings[name] = "handled"
+            self._end(name, "handled")
+
+    def _end(self, name: str, ending: Ending) -> None:
+        self.endings[name] = ending
+        self.families[name] = self.family
 
     def train(
         self,
@@ -311,15 +317,24 @@ def run(quick: bool) -> dict[Ending, int]:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory() as tmp:
         campaign = Campaign(Path(tmp))
-        bounds(campaign, quick)
-        ambiguous(campaign)
-        cache(campaign, quick)
-        faults(campaign)
+        for family, attack in (
+            ("bounds", functools.partial(bounds, campaign, quick)),
+            ("ambiguous", functools.partial(ambiguous, campaign)),
+            ("cache", functools.partial(cache, campaign, quick)),
+            ("faults", functools.partial(faults, campaign)),
+        ):
+            campaign.family = family
+            attack()
     counts: dict[Ending, int] = dict.fromkeys(ENDINGS, 0)
+    by_family: dict[str, dict[Ending, int]] = {}
     for name, ending in campaign.endings.items():
         counts[ending] += 1
+        tally = by_family.setdefault(campaign.families[name], dict.fromkeys(ENDINGS, 0))
+        tally[ending] += 1
         if ending != "handled":
             print(f"{ending:<10} {name}")
+    for family, kinds in by_family.items():
+        print(json.dumps({"family": family, **kinds}))
     return counts
 
 

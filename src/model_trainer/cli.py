@@ -84,6 +84,10 @@ OutcomeT = TypeVar("OutcomeT")
 ConfigT = TypeVar("ConfigT")
 
 
+DETAIL_FLAG = "detail_shorthand"
+"""Where ``--per-char`` and ``--per-word`` put the detail level they stand for."""
+
+
 def exit_status(code: ModelTrainerErrorCode) -> int:
     """130 for a cancel, 2 for an error the user can fix (a 4xx code), else 1."""
     if code == "TRAINING_CANCELLED":
@@ -279,8 +283,23 @@ def train_config_of(raw: argparse.Namespace) -> ModelTrainConfig:
 
 
 def score_config_of(raw: argparse.Namespace) -> ScoreConfig:
-    """The score config of ``score``'s flags (the score job validates it)."""
-    return score_overlay(given_fields(raw, SCORE_FIELDS), where="command line")
+    """The score config of ``score``'s flags (the score job validates it).
+
+    Raises:
+        ModelTrainerError: ``INVALID_CONFIG`` when ``--per-char`` or ``--per-word`` and
+            ``--detail-level`` name two different levels.
+    """
+    fields = given_fields(raw, SCORE_FIELDS)
+    shorthand: object = vars(raw).get(DETAIL_FLAG)
+    if shorthand is not None:
+        level = fields.setdefault("detail_level", shorthand)
+        if level != shorthand:
+            flag = "--" + str(shorthand).replace("_", "-")
+            raise ModelTrainerError(
+                "INVALID_CONFIG",
+                f"{flag} and --detail-level {level} name two detail levels; give one",
+            )
+    return score_overlay(fields, where="command line")
 
 
 def generate_config_of(raw: argparse.Namespace) -> GenerateConfig:
@@ -509,17 +528,18 @@ def build_parser() -> argparse.ArgumentParser:
     score = _add(commands, "score", _cmd_score, "score a text with a run's model")
     score.add_argument("run_id", metavar="RUN_ID")
     add_config_flags(score, ScoreConfig, SCORE_FIELDS, either=("text", "path"))
-    score.add_argument(
+    shorthands = score.add_mutually_exclusive_group()
+    shorthands.add_argument(
         "--per-char",
-        dest="detail_level",
+        dest=DETAIL_FLAG,
         action="store_const",
         const="per_char",
         default=argparse.SUPPRESS,
         help="show every character's score (--detail-level per_char)",
     )
-    score.add_argument(
+    shorthands.add_argument(
         "--per-word",
-        dest="detail_level",
+        dest=DETAIL_FLAG,
         action="store_const",
         const="per_word",
         default=argparse.SUPPRESS,

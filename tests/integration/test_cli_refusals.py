@@ -33,3 +33,29 @@ def test_an_absolute_glob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     line = _one_error(capsys, [*argv, "--runs-dir", str(tmp_path / "runs")], 2)
     assert line.startswith("error[INVALID_CONFIG]: ")
     assert "glob must be a pattern relative to the corpus folder" in line
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--per-char", "--per-word"],
+            "argument --per-word: not allowed with argument --per-char",
+        ),
+        (
+            ["--per-char", "--detail-level", "per_word"],
+            "--per-char and --detail-level per_word name two detail levels; give one",
+        ),
+        (
+            ["--detail-level", "summary", "--per-word"],
+            "--per-word and --detail-level summary name two detail levels; give one",
+        ),
+    ],
+)
+def test_two_detail_levels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    argv = ["score", "some-run", "--text", "x", *flags, "--runs-dir", str(tmp_path)]
+    line = _one_error(capsys, argv, 2)
+    assert line.startswith("error[INVALID_CONFIG]: ")
+    assert line.endswith(message)

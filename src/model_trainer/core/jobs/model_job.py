@@ -114,8 +114,8 @@ def start_model_job(
         control: JobControl, backend: ModelBackend, cfg: ModelTrainConfig, folder: Path
     ) -> OutcomeT:
         prepared = load_run_model(backend, cfg, folder, settings, which)
-        require_finite_weights(prepared["model"], f"the model of run {run_id!r} ({which})")
         control.set_prepared(prepared)
+        require_finite_weights(prepared["model"], f"the model of run {run_id!r} ({which})")
         return use(control, backend, prepared)
 
     return start_run_job(kind, run_id, settings, work, sinks=sinks, registry=registry)

@@ -27,7 +27,7 @@ DOCS = ["The cat sat.", "", LONG, "Hi there, you!", "x", "Dogs run; cats nap.", 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A runs folder with tiny trained runs: ``bpe``, ``char`` and a char-LSTM ``lstm``."""
+    """Tiny trained runs: fake ``bpe`` and ``char``, a ``gpt2`` and a char-LSTM ``lstm``."""
     folder = str(tmp_path_factory.mktemp("runs"))
     for run_id, kind in (("bpe", "bpe"), ("char", "char")):
         api.train(
@@ -46,6 +46,21 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> str:
             runs_dir=folder,
             show=False,
         ).result()
+    api.train(
+        model_family="gpt2",
+        model_size="tiny",
+        tokenizer_kind="bpe",
+        vocab_size=300,
+        num_epochs=1,
+        max_seq_len=16,
+        batch_size=8,
+        max_steps_per_epoch=2,
+        device="cpu",
+        seed=1,
+        run_id="gpt2",
+        runs_dir=folder,
+        show=False,
+    ).result()
     api.train(
         model_family="char_lstm",
         model_size="tiny",
@@ -157,7 +172,7 @@ def _check_tables(runs: str, tables: ScoringTables | ScoringJob, models: dict[st
 
 def test_tables_equal_score_of_each_document(runs: str, tmp_path: Path) -> None:
     source = _jsonl(tmp_path / "docs.jsonl", DOCS)
-    models = {"bpe": "bpe", "char": "char", "lstm": "lstm"}
+    models = {"bpe": "bpe", "char": "char", "gpt2": "gpt2", "lstm": "lstm"}
     job = score_corpus(
         models,
         source,
@@ -183,7 +198,7 @@ def test_tables_equal_score_of_each_document(runs: str, tmp_path: Path) -> None:
     _check_tables(runs, open_scores("both", runs_dir=runs), models)
     listed = {run["run_id"]: run for run in api.list_runs(runs_dir=runs)}
     assert (listed["both"]["kind"], listed["both"]["state"]) == ("scoring", "completed")
-    assert listed["both"]["model_family"] == "bpe,char,lstm"
+    assert listed["both"]["model_family"] == "bpe,char,gpt2,lstm"
     assert listed["bpe"]["kind"] == "training"
     again = score_corpus(
         models,

@@ -32,7 +32,6 @@ from model_trainer.core.contracts.model import (
     ScoreConfig,
     ScoreOutcome,
 )
-from model_trainer.core.contracts.stateful import StepModel
 from model_trainer.core.inference.batched import padded
 from model_trainer.core.inference.score import EncodedText, encode_text, score_rows
 from model_trainer.core.training.device import autocast, resolve_precision
@@ -73,10 +72,12 @@ def score_config(text: str, level: DetailLevel, top_k: int | None) -> ScoreConfi
 
 
 def _limit(prepared: PreparedLMModel, cfg: CorpusScoreConfig) -> int:
-    """The most ids (start id included) a document may have to go into a batch."""
-    if isinstance(prepared["model"], StepModel):
-        return cfg["batch_tokens"]
-    return prepared["max_seq_len"]
+    """The most ids (start id included) a document may have to go into a batch.
+
+    A longer one is scored alone, as ``score`` reads it (windows, or a state carried): a
+    model's positions end at its context even where it reads in steps (GPT-2).
+    """
+    return min(prepared["max_seq_len"], cfg["batch_tokens"])
 
 
 def _take(scored: Scored, level: DetailLevel, outcome: ScoreOutcome) -> None:

@@ -222,6 +222,10 @@ def ambiguous(campaign: Campaign) -> None:
         ("samples without watching", {"sample_every_steps": 5}),
         ("an absolute glob", {"corpus_path": str(folder), "glob": str(folder / "*.txt")}),
         ("a glob leaving the folder", {"corpus_path": str(folder), "glob": "../*.txt"}),
+        ("a glob for a text file", {"glob": "*.md"}),
+        ("a text_field for a text file", {"text_field": "body"}),
+        ("a dataset_split for a text file", {"dataset_split": "held"}),
+        ("a val_split without val_path", {"val_split": "held"}),
         ("an unterminated CSV quote", {"corpus_path": str(bad_csv)}),
         ("a damaged datasets folder", {"corpus_path": str(saved)}),
     ]

@@ -41,6 +41,7 @@ from model_trainer.core.data.heal import (
     discard,
     healed,
 )
+from model_trainer.core.data.source_options import refuse_unread
 from model_trainer.core.data.sources import Source, digest, open_source
 from model_trainer.core.data.split import Part, SplitSpec, plan_split, split_problem
 from model_trainer.core.events.codec import Event
@@ -93,7 +94,7 @@ class RunSource:
         """Resolve ``cfg``'s ``corpus_path`` and ``val_path``; no text is read.
 
         Raises:
-            ModelTrainerError: the errors of ``open_source``.
+            ModelTrainerError: the errors of ``open_source`` and of ``refuse_unread``.
         """
         self.corpus = open_source(
             cfg["corpus_path"],
@@ -114,6 +115,7 @@ class RunSource:
                 split=cfg["val_split"],
             )
         )
+        refuse_unread(cfg, self.corpus, self.val)
         fraction = None if self.val is not None else cfg["val_fraction"]
         held = None if self.val is None else self.val.fingerprint
         self.fingerprint = digest([self.corpus.fingerprint, held, fraction])

@@ -32,7 +32,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, runtime_checkable
 
 from model_trainer.core.contracts.validators import check_glob
 from model_trainer.core.data.corpus import BUILTIN_PREFIX, builtin, require_regular
@@ -45,6 +45,10 @@ DATA_EXTRA: Final = "pip install 'model-trainer[data]'"
 DATASET_MARKERS: Final = ("dataset_info.json", "dataset_dict.json")
 SURROGATE: Final = re.compile("[\ud800-\udfff]")
 """A lone surrogate: a code point a str can hold and UTF-8 cannot encode."""
+
+
+SourceOption = Literal["glob", "text_field", "split"]
+"""An option of a source that only some kinds of source read."""
 
 
 @runtime_checkable
@@ -88,11 +92,22 @@ class _ParquetFile(Protocol):
 class Source:
     """A corpus: the name it was given by, its fingerprint, and its documents on demand."""
 
-    def __init__(self, *, name: str, fingerprint: str, read: Callable[[], Iterator[Document]]):
-        """Wrap ``read``, which starts a fresh pass over the documents each call."""
+    def __init__(
+        self,
+        *,
+        name: str,
+        fingerprint: str,
+        read: Callable[[], Iterator[Document]],
+        reads: tuple[SourceOption, ...] = (),
+    ):
+        """Wrap ``read``, which starts a fresh pass over the documents each call.
+
+        ``reads``: the options this kind of source reads (``glob``, ``text_field``, ``split``).
+        """
         self.name = name
         self.fingerprint = fingerprint
         self._read = read
+        self.reads = reads
 
     def documents(self) -> Iterator[Document]:
         """Each document of the source in order, read afresh."""
@@ -353,10 +368,12 @@ def open_source(path: str, *, field: str, text_field: str, glob: str, split: str
     require_regular(root, field)
     if root.is_dir() and any((root / marker).is_file() for marker in DATASET_MARKERS):
         files = sorted(file for file in root.rglob("*") if file.is_file())
+        splits = (root / DATASET_MARKERS[1]).is_file()
         return Source(
             name=path,
             fingerprint=_files_print("datasets", files, f"{text_field}\n{split}"),
             read=lambda: _dataset_rows(root, field, text_field, split),
+            reads=("text_field", "split") if splits else ("text_field",),
         )
     if root.is_dir():
         files = _folder_files(root, field, glob)
@@ -364,6 +381,7 @@ def open_source(path: str, *, field: str, text_field: str, glob: str, split: str
             name=path,
             fingerprint=_files_print("folder", files, glob),
             read=lambda: (read_pieces(file, field) for file in files),
+            reads=("glob",),
         )
     if not root.is_file():
         raise ModelTrainerError("CORPUS_NOT_FOUND", f"{field}: nothing at {path!r}")
@@ -381,4 +399,5 @@ def open_source(path: str, *, field: str, text_field: str, glob: str, split: str
         name=path,
         fingerprint=_files_print(root.suffix.lower(), [root], text_field),
         read=lambda: reader(root, field, text_field),
+        reads=("text_field",),
     )

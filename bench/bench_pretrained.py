@@ -10,7 +10,7 @@ saved with ``save_pretrained`` and loaded as any Hugging Face model is. The figu
   writing exactly the same number of tokens (eos is never sampled: ours is given an eos id
   outside the vocabulary, HF ``min_new_tokens``);
 - character probabilities (beam 1, target 0.8; beam 4 quoted) against the even spread
-  (``bench_score.char_probability_figures``);
+  (``bench_score.char_probability_figures``; ``--char-probs-only`` measures just these);
 - fine-tuning steps (``run_training`` from the ``init_from`` start) against HF ``Trainer``
   on the same model, windows and batch (steady state, timed from each step's start).
 """
@@ -272,7 +272,15 @@ def train_figure(opts: harness.Options, setup: Setup, folder: str) -> None:
 
 
 def main() -> None:
-    opts = harness.parse_args(__doc__ or "")
+    parser = harness.make_parser(__doc__ or "")
+    parser.add_argument(
+        "--char-probs-only",
+        action="store_true",
+        help="only character probabilities against the even spread (beam 1 and 4)",
+    )
+    args = parser.parse_args()
+    opts = harness.start(args)
+    only: bool = args.char_probs_only
     setup = QUICK if opts["quick"] else FULL
     with tempfile.TemporaryDirectory() as root:
         folder = save_tiny_checkpoint(
@@ -288,8 +296,11 @@ def main() -> None:
         prepared = default_registry.get("hf_causal_lm").load(
             folder, common.settings(), tokenizer=tokenizer
         )
-        score_figure(opts, setup, prepared)
         text = builtin_text()[: setup["score_chars"]]
+        if only:
+            char_probability_figures(opts, "pretrained_gpt2", prepared, text, "tokens/s")
+            return
+        score_figure(opts, setup, prepared)
         char_probability_figures(opts, "pretrained_gpt2", prepared, text, "tokens/s")
         generate_figure(opts, setup, prepared, folder)
         train_figure(opts, setup, folder)

@@ -26,7 +26,7 @@ from model_trainer.core.distributed.launcher import (
     LOG_TAIL_CHARS,
     POLL_S,
     EventTail,
-    settings_env,
+    torchrun_env,
 )
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.events.sinks import EventSink, cut_torn_line
@@ -139,7 +139,7 @@ def launch_scoring(
     """Start torchrun running ``command`` for ``plan``; returns the scoring's handle at once."""
     launch = ScoringLaunch(
         command=[*command, "--runs-dir", os.path.abspath(settings["runs_dir"]), "--json"],
-        env={**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"},
+        env=torchrun_env(settings, os.environ),
         plan=plan,
         log_path=Path(settings["runs_dir"]) / LAUNCH_DIR / plan["name"] / LOG_FILE,
     )

@@ -87,6 +87,19 @@ def settings_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def torchrun_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a torchrun started here: ``base`` with ``settings``.
+
+    Output is unbuffered, and this process is the one whose end stops torchrun (``tether.py``).
+    """
+    return {
+        **base,
+        **settings_env(settings),
+        "PYTHONUNBUFFERED": "1",
+        PARENT_ENV: str(os.getpid()),
+    }
+
+
 def local_slots() -> int:
     """How many processes a node runs at most by default: its GPUs, else its CPU cores."""
     return torch.cuda.device_count() or os.cpu_count() or 1
@@ -387,12 +400,7 @@ def _launch(
     base = os.environ if env is None else env
     torchrun = Torchrun(
         command=command,
-        env={
-            **base,
-            **settings_env(settings),
-            "PYTHONUNBUFFERED": "1",
-            PARENT_ENV: str(os.getpid()),
-        },
+        env=torchrun_env(settings, base),
         run_id=run_id,
         folder=run_dir(settings, run_id),
         log_path=Path(settings["runs_dir"]) / LAUNCH_DIR / run_id / LOG_FILE,

@@ -2,8 +2,8 @@
 
 A causal model reads each row left to right, so the logits of a row's real positions do not
 depend on the padding after them: a batch of texts padded on the right gives each text the
-logits of its own forward pass. A stateful model (``StepModel``) reads the batch in one step
-from an empty state.
+logits of its own forward pass. Every model reads the batch in its plain forward pass (no
+cache is built, as none is read again).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import torch
 from torch import Tensor
 
 from model_trainer.core.contracts.model import PreparedLMModel
-from model_trainer.core.contracts.stateful import StepModel
 
 
 def padded(rows: Sequence[Tensor], pad_id: int) -> Tensor:
@@ -28,9 +27,5 @@ def padded(rows: Sequence[Tensor], pad_id: int) -> Tensor:
 
 def forward_batch(prepared: PreparedLMModel, batch: Tensor) -> Tensor:
     """The logits (B, T, V) of ``batch`` (B, T), right-padded, in one forward pass."""
-    model = prepared["model"]
     with torch.inference_mode():
-        if isinstance(model, StepModel):
-            logits, _ = model.step(batch, None)
-            return logits
-        return model(batch)
+        return prepared["model"](batch)

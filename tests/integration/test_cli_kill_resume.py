@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from model_trainer.cli import build_parser, train_config_of
+from model_trainer.cli import build_parser
+from model_trainer.cli_configs import train_config_of
 from model_trainer.core.config.settings import load_settings, with_overrides
 from model_trainer.core.data.corpus import builtin_text
 from model_trainer.core.events.codec import read_events

@@ -7,12 +7,8 @@ from typing import Literal, get_args, get_origin
 
 import pytest
 
-from model_trainer.cli import (
-    build_parser,
-    generate_config_of,
-    score_config_of,
-    train_config_of,
-)
+from model_trainer.cli import build_parser
+from model_trainer.cli_configs import generate_config_of, score_config_of, train_config_of
 from model_trainer.cli_flags import add_field_flag
 from model_trainer.core.contracts.defaults import (
     generate_config,

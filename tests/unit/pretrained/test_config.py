@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from model_trainer.cli import build_parser, train_config_of
+from model_trainer.cli import build_parser
+from model_trainer.cli_configs import train_config_of
 from model_trainer.core.backends import fake
 from model_trainer.core.backends.family import SourceStart
 from model_trainer.core.backends.registry import ModelRegistry, default_registry

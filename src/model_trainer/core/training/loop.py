@@ -26,7 +26,6 @@ slice's loss), only rank 0 writes checkpoints, and every rank resumes from rank 
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -49,19 +48,14 @@ from model_trainer.core.contracts.model import (
 from model_trainer.core.contracts.units import perplexity
 from model_trainer.core.errors import ModelTrainerError
 from model_trainer.core.training.checkpoint import (
-    STATE_FILE,
     TrainPosition,
     capture_checkpoint,
     checkpoint_dir,
     is_new_best,
-    latest_name,
-    load_latest_checkpoint,
-    restore_checkpoint,
     save_best,
     save_checkpoint,
     start_position,
 )
-from model_trainer.core.training.checkpoint_meta import check_meta
 from model_trainer.core.training.compile import compile_pays
 from model_trainer.core.training.dataset import TokenWindows, epoch_length, plan_training, rank_part
 from model_trainer.core.training.device import resolve_precision
@@ -88,8 +82,10 @@ from model_trainer.core.training.loss import (
 from model_trainer.core.training.optimizer import make_optimizer
 from model_trainer.core.training.options import EVAL_QUIET_S, EVAL_STAGE, LoopOptions
 from model_trainer.core.training.outcome import train_outcome
+from model_trainer.core.training.resume import resume_run
 from model_trainer.core.training.schedule import build_scheduler
 from model_trainer.core.training.step import backward, update
+from model_trainer.core.training.tally import EpochTally
 
 OnCheckpoint = Callable[[TrainPosition, list[EpochMetrics]], None]
 
@@ -100,57 +96,6 @@ def _every(step: int, interval: int) -> bool:
 
 def _no_checkpoint(position: TrainPosition, history: list[EpochMetrics]) -> None:
     """An ``on_checkpoint`` that keeps nothing."""
-
-
-class _Tally:
-    """One epoch's per-batch losses, on the device until read, and its clock."""
-
-    def __init__(self, *, epoch: int, steps: int, position: TrainPosition, device: str) -> None:
-        self.epoch = epoch
-        self.losses = torch.zeros(steps, device=device)  # (S,)
-        self.tokens: list[int] = []
-        self.first = position["step_in_epoch"]
-        self.read_from = self.first
-        self.loss_sum = position["loss_sum"]
-        self.token_sum = position["tokens"]
-        self.started = time.perf_counter() - position["elapsed_s"]
-        self.last_read = time.perf_counter()
-
-    def add(self, index: int, loss: Tensor, tokens: int) -> None:
-        self.losses[index] = loss.detach()
-        self.tokens.append(tokens)
-
-    def window(self, until: int) -> tuple[float, int] | None:
-        """Mean batch loss and tokens since the last reading (one read-back), or None."""
-        self.last_read = time.perf_counter()
-        if until == self.read_from:
-            return None
-        mean = self.losses[self.read_from : until].mean().item()
-        tokens = sum(self.tokens[self.read_from - self.first : until - self.first])
-        self.read_from = until
-        return mean, tokens
-
-    def totals(self, until: int, collective: Collective) -> tuple[float, int]:
-        """Loss (nats) and tokens of the epoch's batches before ``until``, over every rank.
-
-        Each rank sums its batches in order; the part done before a resume (already a sum
-        over the ranks) is counted by rank 0 alone.
-        """
-        done = self.tokens[: until - self.first]
-        carried = collective.rank == 0
-        total = self.loss_sum if carried else 0.0
-        for loss, count in zip(self.losses[self.first : until].tolist(), done, strict=True):
-            total += loss * count
-        tokens = (self.token_sum if carried else 0) + sum(done)
-        total, summed = collective.sum([total, float(tokens)])
-        return total, int(summed)
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
-    def pause(self, since: float) -> None:
-        """Leave the time since ``since`` (evaluation, checkpoint) out of the training time."""
-        self.started += time.perf_counter() - since
 
 
 class _Loop:
@@ -184,7 +129,7 @@ class _Loop:
         self.position: TrainPosition = {**start}
         self.history = list(history)
         self.saved_step = start["global_step"]
-        self.tally = _Tally(epoch=start["epoch"], steps=0, position=start, device=device)
+        self.tally = EpochTally(epoch=start["epoch"], steps=0, position=start, device=device)
         # The validation windows read mid-epoch and at an epoch's end: fixed for the run.
         self.mid_sample = self._sample(cfg["eval_max_tokens"])
         self.end_sample = self._sample(cfg["epoch_eval_max_tokens"])
@@ -219,8 +164,10 @@ class _Loop:
             return float(self.optimizer.param_groups[0]["lr"])
         return float(self.scheduler.get_last_lr()[0])
 
-    def begin_epoch(self, epoch: int, steps: int) -> _Tally:
-        self.tally = _Tally(epoch=epoch, steps=steps, position=self.position, device=self.device)
+    def begin_epoch(self, epoch: int, steps: int) -> EpochTally:
+        self.tally = EpochTally(
+            epoch=epoch, steps=steps, position=self.position, device=self.device
+        )
         return self.tally
 
     def read(self, until: int) -> None:
@@ -502,35 +449,6 @@ def _windows(
     )
 
 
-def _resume(
-    root: str,
-    cfg: ModelTrainConfig,
-    *,
-    model: LMModelProto,
-    optimizer: Optimizer,
-    scheduler: LRScheduler,
-    batches_per_epoch: int,
-) -> tuple[TrainPosition, list[EpochMetrics]]:
-    name = latest_name(root)
-    checkpoint = load_latest_checkpoint(root)
-    if name is None or checkpoint is None:
-        raise ModelTrainerError("MODEL_NOT_FOUND", f"resume: no checkpoint in {root}")
-    meta = checkpoint["meta"]
-    check_meta(
-        meta,
-        os.path.join(root, name, STATE_FILE),
-        num_epochs=cfg["num_epochs"],
-        batches_per_epoch=batches_per_epoch,
-    )
-    if meta["seed"] != cfg["seed"]:
-        raise ModelTrainerError(
-            "MODEL_INCOMPATIBLE",
-            f"resume: seed={cfg['seed']} differs from the checkpoint's seed={meta['seed']}",
-        )
-    restore_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler)
-    return meta["position"], meta["history"]
-
-
 def _run_of(callbacks: TrainingCallbacks) -> TrainRun:
     run = callbacks.get("run")
     if run is None:
@@ -582,7 +500,7 @@ def run_training(
     position = start_position()
     history: list[EpochMetrics] = []
     if context["resume"]:
-        position, history = _resume(
+        position, history = resume_run(
             root,
             cfg,
             model=model,
